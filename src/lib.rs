@@ -15,3 +15,5 @@
 //! `clock` is the single time base all stages share.
 
 pub mod clock;
+pub mod faults;
+pub mod scenario;

@@ -1,0 +1,278 @@
+//! Compiles the `expect:` list. Each item is dispatched on `kind` by hand
+//! (not a serde tagged enum) so that field paths and `deny_unknown_fields`
+//! errors stay precise for every kind.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_norway::Value;
+
+use super::cmp::Comparison;
+use super::compile::{Ctx, check_route, parse_window};
+use super::diag::did_you_mean;
+use super::plan::*;
+use super::raw::*;
+use super::window::{PhaseSpan, WindowExpr};
+
+const KINDS: [&str; 6] = ["metric", "breaker", "fail_fast", "retries", "health", "load"];
+
+/// What expectations may refer to.
+pub(super) struct Names<'a> {
+    pub phases: &'a [PhaseSpan],
+    pub stack: Option<&'a StackPlan>,
+    pub mocks: &'a BTreeMap<String, crate::faults::MockConfig>,
+    pub load: Option<&'a LoadPlan>,
+}
+
+impl Names<'_> {
+    fn service(&self, cx: &mut Ctx, path: &str, name: &str) -> bool {
+        let Some(stack) = self.stack else { return true };
+        if stack.services.iter().any(|s| s.name == name) {
+            return true;
+        }
+        let hint = did_you_mean(name, stack.services.iter().map(|s| s.name.as_str())).map(|s| format!("did you mean `{s}`?"));
+        cx.err_value(path, format!("no service named `{name}`"), hint);
+        false
+    }
+
+    fn mock(&self, cx: &mut Ctx, path: &str, name: &str) {
+        if !self.mocks.contains_key(name) {
+            let hint = did_you_mean(name, self.mocks.keys().map(String::as_str)).map(|s| format!("did you mean `{s}`?"));
+            cx.err_value(path, format!("no mock named `{name}`"), hint.or(Some("declare it under `mocks:`".into())));
+        }
+    }
+}
+
+fn cmp(cx: &mut Ctx, path: &str, text: &str) -> Option<Comparison> {
+    Comparison::parse(text)
+        .map_err(|e| cx.err_value(path, e, Some("write an operator and a number, e.g. `\"> 0\"`, `\"<= 3\"`, `\"< 250ms\"`".into())))
+        .ok()
+}
+
+fn matchers(labels: &BTreeMap<String, Scalar>) -> Vec<LabelMatcher> {
+    labels
+        .iter()
+        .map(|(k, v)| match v.0.strip_prefix('!') {
+            Some(rest) => LabelMatcher { name: k.clone(), value: rest.to_string(), negate: true },
+            None => LabelMatcher { name: k.clone(), value: v.0.clone(), negate: false },
+        })
+        .collect()
+}
+
+/// Exactly one of the named optional checks must be set.
+fn one_of<'a, T>(cx: &mut Ctx, path: &str, options: Vec<(&'static str, Option<&'a T>)>) -> Option<(&'static str, &'a T)> {
+    let set: Vec<_> = options.iter().filter_map(|(n, v)| v.map(|v| (*n, v))).collect();
+    let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+    match set.as_slice() {
+        [one] => Some(*one),
+        [] => {
+            cx.err(path, "no check given", Some(format!("add one of: {}", names.join(", "))));
+            None
+        }
+        many => {
+            let given: Vec<&str> = many.iter().map(|(n, _)| *n).collect();
+            cx.err(path, format!("several checks in one expectation: {}", given.join(", ")), Some("split them into separate expectations".into()));
+            None
+        }
+    }
+}
+
+pub(super) fn compile_expectations(cx: &mut Ctx, v: Option<Value>, names: &Names) -> Vec<Expectation> {
+    let Some(v) = v else { return Vec::new() };
+    let Some(items) = cx.de::<Vec<Value>>("expect", v) else { return Vec::new() };
+    let mut out = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let path = format!("expect[{i}]");
+        let Value::Mapping(mut m) = item else {
+            cx.err(&path, "an expectation must be a mapping with a `kind:`", None);
+            continue;
+        };
+        let mut take_str = |cx: &mut Ctx, key: &str| -> Option<String> {
+            m.remove(key).and_then(|v| cx.de::<String>(&format!("{path}.{key}"), v))
+        };
+        let kind = take_str(cx, "kind");
+        let common = RawCommon { name: take_str(cx, "name"), during: take_str(cx, "during"), after: take_str(cx, "after") };
+        let rest = Value::Mapping(m);
+        let Some(kind) = kind else {
+            cx.err(&path, "missing field `kind`", Some(format!("add `kind:` with one of: {}", KINDS.join(", "))));
+            continue;
+        };
+        let window = match (&common.during, &common.after) {
+            (Some(_), Some(_)) => {
+                cx.err(&path, "both `during` and `after` are set", Some("keep one of them".into()));
+                None
+            }
+            (Some(d), None) => parse_window(cx, &format!("{path}.during"), d, names.phases, false),
+            (None, Some(a)) => parse_window(cx, &format!("{path}.after"), a, names.phases, true),
+            (None, None) => Some(WindowExpr::whole()),
+        };
+        let check = match kind.as_str() {
+            "metric" => cx.de::<RawMetric>(&path, rest).and_then(|r| metric(cx, &path, r, names)),
+            "breaker" => cx.de::<RawBreaker>(&path, rest).and_then(|r| breaker(cx, &path, r, names)),
+            "fail_fast" => cx.de::<RawFailFast>(&path, rest).map(|r| {
+                names.mock(cx, &format!("{path}.mock"), &r.mock);
+                route(cx, &path, r.route.as_deref());
+                Check::FailFast(FailFastCheck { mock: r.mock, route: r.route, max_rate: r.max_rate, max_per_second: r.max_per_second })
+            }),
+            "retries" => cx.de::<RawRetries>(&path, rest).map(|r| {
+                names.mock(cx, &format!("{path}.mock"), &r.mock);
+                route(cx, &path, r.route.as_deref());
+                let retried = r.retried.as_deref().and_then(|t| cmp(cx, &format!("{path}.retried"), t));
+                if r.max_attempts.is_none() && r.retried.is_none() && r.min_backoff.is_none() && !r.increasing {
+                    cx.err(&path, "no check given", Some("add max_attempts, retried, min_backoff or increasing".into()));
+                }
+                Check::Retries(RetriesCheck { mock: r.mock, route: r.route, max_attempts: r.max_attempts, retried, min_backoff: r.min_backoff, increasing: r.increasing })
+            }),
+            "health" => cx.de::<RawHealth>(&path, rest).and_then(|r| health(cx, &path, r, names)),
+            "load" => cx.de::<RawLoadCheck>(&path, rest).and_then(|r| load(cx, &path, r, names)),
+            other => {
+                let hint = did_you_mean(other, KINDS).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(|| format!("kinds: {}", KINDS.join(", ")));
+                cx.err_value(&format!("{path}.kind"), format!("unknown expectation kind `{other}`"), Some(hint));
+                None
+            }
+        };
+        if let (Some(check), Some(window)) = (check, window) {
+            let name = common.name.unwrap_or_else(|| default_name(&check, &window));
+            out.push(Expectation { name, window, check });
+        }
+    }
+    out
+}
+
+fn route(cx: &mut Ctx, path: &str, r: Option<&str>) {
+    if let Some(Err(e)) = r.map(check_route) {
+        cx.err_value(&format!("{path}.route"), e, Some("write `METHOD /path`, e.g. `POST /v1/chat/completions`".into()));
+    }
+}
+
+fn default_name(check: &Check, w: &WindowExpr) -> String {
+    let what = match check {
+        Check::Metric(m) => format!("{} {:?}", m.metric, m.stat).to_lowercase(),
+        Check::Breaker(b) => format!("breaker {} on {}", b.gauge, b.service),
+        Check::FailFast(f) => format!("fail-fast at mock {}", f.mock),
+        Check::Retries(r) => format!("retries at mock {}", r.mock),
+        Check::Health(h) => format!("{} {} {:?}", h.service, h.endpoint, h.state).to_lowercase(),
+        Check::Load(l) => format!("load {:?}", l.stat).to_lowercase(),
+    };
+    format!("{what} during {}", w.text())
+}
+
+fn metric(cx: &mut Ctx, path: &str, r: RawMetric, names: &Names) -> Option<Check> {
+    if let Some(s) = &r.service {
+        names.service(cx, &format!("{path}.service"), s);
+    }
+    let present = r.present.map(|p| p.to_string());
+    let (stat_name, text) = one_of(cx, path, vec![
+        ("increase", r.increase.as_ref()), ("rate", r.rate.as_ref()), ("max", r.max.as_ref()), ("min", r.min.as_ref()),
+        ("last", r.last.as_ref()), ("avg", r.avg.as_ref()), ("p50", r.p50.as_ref()), ("p90", r.p90.as_ref()),
+        ("p95", r.p95.as_ref()), ("p99", r.p99.as_ref()), ("present", present.as_ref()),
+    ])?;
+    let stat = match stat_name {
+        "increase" => MetricStat::Increase,
+        "rate" => MetricStat::Rate,
+        "max" => MetricStat::Max,
+        "min" => MetricStat::Min,
+        "last" => MetricStat::Last,
+        "avg" => MetricStat::Avg,
+        "p50" => MetricStat::Quantile(0.5),
+        "p90" => MetricStat::Quantile(0.9),
+        "p95" => MetricStat::Quantile(0.95),
+        "p99" => MetricStat::Quantile(0.99),
+        _ => MetricStat::Present(r.present.unwrap_or(true)),
+    };
+    let cmp = match stat {
+        MetricStat::Present(_) => None,
+        _ => Some(cmp(cx, &format!("{path}.{stat_name}"), text)?),
+    };
+    Some(Check::Metric(MetricCheck { service: r.service, metric: r.metric, matchers: matchers(&r.labels), stat, cmp }))
+}
+
+fn breaker(cx: &mut Ctx, path: &str, r: RawBreaker, names: &Names) -> Option<Check> {
+    names.service(cx, &format!("{path}.service"), &r.service);
+    let fault = parse_window(cx, &format!("{path}.fault"), &r.fault, names.phases, false);
+    let states: Vec<(String, f64)> = match r.states {
+        Some(s) => s.into_iter().collect(),
+        None => vec![("closed".into(), 0.0), ("open".into(), 1.0), ("half_open".into(), 2.0)],
+    };
+    let sequence = r.sequence.unwrap_or_else(|| ["closed", "open", "half_open", "closed"].map(String::from).to_vec());
+    for (i, s) in sequence.iter().enumerate() {
+        if !states.iter().any(|(n, _)| n == s) {
+            let known: Vec<&str> = states.iter().map(|(n, _)| n.as_str()).collect();
+            cx.err_value(&format!("{path}.sequence[{i}]"), format!("state `{s}` is not in `states`"), Some(format!("states are: {}", known.join(", "))));
+        }
+    }
+    for needed in ["closed", "open"] {
+        if !states.iter().any(|(n, _)| n == needed) {
+            cx.err(&format!("{path}.states"), format!("`states` must map `{needed}`"), Some("e.g. `states: { closed: 0, open: 1, half_open: 2 }`".into()));
+        }
+    }
+    let interval = names.stack.map_or(Duration::from_millis(250), |s| s.scrape_interval);
+    Some(Check::Breaker(BreakerCheck {
+        service: r.service,
+        gauge: r.gauge,
+        matchers: matchers(&r.labels),
+        states,
+        transitions: r.transitions.map(|t| TransitionsSpec { metric: t.metric, from_label: t.from_label, to_label: t.to_label }),
+        fault: fault?,
+        sequence,
+        opens_within: r.opens_within,
+        half_open_after: r.half_open_after,
+        closes_within: r.closes_within,
+        tolerance: r.tolerance.unwrap_or(interval * 2),
+        max_transitions: r.max_transitions,
+    }))
+}
+
+fn health(cx: &mut Ctx, path: &str, r: RawHealth, names: &Names) -> Option<Check> {
+    if names.service(cx, &format!("{path}.service"), &r.service) {
+        if let Some(svc) = names.stack.and_then(|s| s.services.iter().find(|s| s.name == r.service)) {
+            if !svc.health.contains_key(&r.endpoint) {
+                let known: Vec<&str> = svc.health.keys().map(String::as_str).collect();
+                cx.err_value(&format!("{path}.endpoint"), format!("service `{}` declares no health endpoint `{}`", r.service, r.endpoint),
+                    Some(if known.is_empty() { format!("add `health: {{ {}: /path }}` to the service", r.endpoint) } else { format!("declared: {}", known.join(", ")) }));
+            }
+        }
+    }
+    let state = match r.state.as_str() {
+        "up" => HealthState::Up,
+        "down" => HealthState::Down,
+        other => {
+            cx.err_value(&format!("{path}.state"), format!("unknown state `{other}`"), Some("use `up` or `down`".into()));
+            return None;
+        }
+    };
+    let always = match r.mode.as_deref() {
+        None | Some("always") => true,
+        Some("eventually") => false,
+        Some(other) => {
+            cx.err_value(&format!("{path}.mode"), format!("unknown mode `{other}`"), Some("use `always` or `eventually`".into()));
+            return None;
+        }
+    };
+    Some(Check::Health(HealthCheck { service: r.service, endpoint: r.endpoint, state, always }))
+}
+
+fn load(cx: &mut Ctx, path: &str, r: RawLoadCheck, names: &Names) -> Option<Check> {
+    match (names.load, &r.request) {
+        (None, _) => cx.err(path, "a `load` expectation needs a `load:` section", None),
+        (Some(l), Some(req)) if !l.requests.iter().any(|q| &q.name == req) => {
+            let hint = did_you_mean(req, l.requests.iter().map(|q| q.name.as_str())).map(|s| format!("did you mean `{s}`?"));
+            cx.err_value(&format!("{path}.request"), format!("no request named `{req}` in the load mix"), hint);
+        }
+        _ => {}
+    }
+    let (name, text) = one_of(cx, path, vec![
+        ("error_ratio", r.error_ratio.as_ref()), ("achieved_ratio", r.achieved_ratio.as_ref()), ("p50", r.p50.as_ref()),
+        ("p95", r.p95.as_ref()), ("p99", r.p99.as_ref()), ("requests", r.requests.as_ref()),
+    ])?;
+    let stat = match name {
+        "error_ratio" => LoadStat::ErrorRatio,
+        "achieved_ratio" => LoadStat::AchievedRatio,
+        "p50" => LoadStat::Quantile(0.5),
+        "p95" => LoadStat::Quantile(0.95),
+        "p99" => LoadStat::Quantile(0.99),
+        _ => LoadStat::Requests,
+    };
+    let cmp = cmp(cx, &format!("{path}.{name}"), text)?;
+    Some(Check::Load(LoadCheck { request: r.request, stat, cmp }))
+}

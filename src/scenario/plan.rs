@@ -1,0 +1,225 @@
+//! The compiled, validated scenario: what every later stage consumes.
+//! A `Plan` only exists if the file had no errors; names it holds are known
+//! to refer to declared services, mocks and phases.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::cmp::Comparison;
+use super::window::{PhaseSpan, WindowExpr};
+use crate::faults::{FaultSpec, MockConfig};
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub description: Option<String>,
+    pub file: PathBuf,
+    /// Directory of the scenario file; relative paths resolve against it.
+    pub dir: PathBuf,
+    pub seed: u64,
+    pub stack: StackPlan,
+    pub mocks: BTreeMap<String, MockConfig>,
+    pub load: Option<LoadPlan>,
+    /// Phases in order, relative to the timeline origin.
+    pub phases: Vec<PhaseSpan>,
+    pub faults: Vec<FaultPlan>,
+    pub expectations: Vec<Expectation>,
+}
+
+impl Plan {
+    /// Length of the whole timeline.
+    pub fn duration(&self) -> Duration {
+        self.phases.last().map(|p| p.end).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StackPlan {
+    pub prepare: Vec<Vec<String>>,
+    /// In start order (dependencies first).
+    pub services: Vec<ServicePlan>,
+    pub scrape_interval: Duration,
+    pub probe_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServicePlan {
+    pub name: String,
+    /// Program, already resolved against the scenario directory when relative.
+    pub command: String,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub port: Option<u16>,
+    pub ready: Option<ReadyProbe>,
+    pub metrics: Option<String>,
+    pub health: BTreeMap<String, String>,
+    pub depends_on: Vec<String>,
+    pub stop_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReadyProbe {
+    pub path: String,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadPlan {
+    pub target: String,
+    pub rate: f64,
+    pub users: usize,
+    pub timeout: Duration,
+    pub requests: Vec<RequestPlan>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestPlan {
+    pub name: String,
+    pub weight: u32,
+    pub method: String,
+    pub path: String,
+    /// Scenario-wide headers merged with the request's own.
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FaultPlan {
+    pub id: String,
+    pub mock: String,
+    pub route: Option<String>,
+    pub window: WindowExpr,
+    pub spec: FaultSpec,
+}
+
+#[derive(Debug, Clone)]
+pub struct Expectation {
+    pub name: String,
+    pub window: WindowExpr,
+    pub check: Check,
+}
+
+impl Expectation {
+    pub fn kind(&self) -> &'static str {
+        match &self.check {
+            Check::Metric(_) => "metric",
+            Check::Breaker(_) => "breaker",
+            Check::FailFast(_) => "fail_fast",
+            Check::Retries(_) => "retries",
+            Check::Health(_) => "health",
+            Check::Load(_) => "load",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Check {
+    Metric(MetricCheck),
+    Breaker(BreakerCheck),
+    FailFast(FailFastCheck),
+    Retries(RetriesCheck),
+    Health(HealthCheck),
+    Load(LoadCheck),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LabelMatcher {
+    pub name: String,
+    pub value: String,
+    pub negate: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub enum MetricStat {
+    Increase,
+    Rate,
+    Max,
+    Min,
+    Last,
+    Avg,
+    Quantile(f64),
+    Present(bool),
+}
+
+#[derive(Debug, Clone)]
+pub struct MetricCheck {
+    pub service: Option<String>,
+    pub metric: String,
+    pub matchers: Vec<LabelMatcher>,
+    pub stat: MetricStat,
+    /// None only for `present`.
+    pub cmp: Option<Comparison>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BreakerCheck {
+    pub service: String,
+    pub gauge: String,
+    pub matchers: Vec<LabelMatcher>,
+    /// State name -> gauge value.
+    pub states: Vec<(String, f64)>,
+    pub transitions: Option<TransitionsSpec>,
+    pub fault: WindowExpr,
+    pub sequence: Vec<String>,
+    pub opens_within: Option<Duration>,
+    pub half_open_after: Option<Duration>,
+    pub closes_within: Option<Duration>,
+    pub tolerance: Duration,
+    pub max_transitions: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TransitionsSpec {
+    pub metric: String,
+    pub from_label: String,
+    pub to_label: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct FailFastCheck {
+    pub mock: String,
+    pub route: Option<String>,
+    pub max_rate: f64,
+    pub max_per_second: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RetriesCheck {
+    pub mock: String,
+    pub route: Option<String>,
+    pub max_attempts: Option<u32>,
+    pub retried: Option<Comparison>,
+    pub min_backoff: Option<Duration>,
+    pub increasing: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum HealthState {
+    Up,
+    Down,
+}
+
+#[derive(Debug, Clone)]
+pub struct HealthCheck {
+    pub service: String,
+    pub endpoint: String,
+    pub state: HealthState,
+    /// true: every probe in the window; false: at least one.
+    pub always: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub enum LoadStat {
+    ErrorRatio,
+    AchievedRatio,
+    Quantile(f64),
+    Requests,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadCheck {
+    pub request: Option<String>,
+    pub stat: LoadStat,
+    pub cmp: Comparison,
+}

@@ -1,0 +1,299 @@
+//! The scenario file as written: serde types with `deny_unknown_fields`.
+//! Each section is deserialized on its own so one bad section does not hide
+//! the errors of the others. `///` comments here are the field reference.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A YAML scalar accepted as a string (`5`, `true` and `"x"` all work), for env
+/// values and headers where users naturally write numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scalar(pub String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Any {
+            S(String),
+            I(i64),
+            U(u64),
+            F(f64),
+            B(bool),
+        }
+        Ok(Scalar(match Any::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("expected a string, number or boolean")
+        })? {
+            Any::S(s) => s,
+            Any::I(i) => i.to_string(),
+            Any::U(u) => u.to_string(),
+            Any::F(f) => f.to_string(),
+            Any::B(b) => b.to_string(),
+        }))
+    }
+}
+
+/// `stack:` — the services to start.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStack {
+    /// Commands run once before the services start, from the scenario's
+    /// directory, e.g. `[cargo, build, --release, -p, multiagent]`.
+    #[serde(default)]
+    pub prepare: Vec<Vec<String>>,
+    /// Services by name.
+    pub services: BTreeMap<String, RawService>,
+    /// How often metrics endpoints are scraped (default 250ms).
+    #[serde(default, with = "humantime_serde")]
+    pub scrape_interval: Option<Duration>,
+    /// How often health endpoints are probed (default 250ms).
+    #[serde(default, with = "humantime_serde")]
+    pub probe_interval: Option<Duration>,
+}
+
+/// One service of the stack, started as a child process.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    /// Program to run; a relative path containing `/` is relative to the scenario file.
+    pub command: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Environment variables; values may use templates such as `{{mocks.llm.url}}`.
+    #[serde(default)]
+    pub env: BTreeMap<String, Scalar>,
+    /// Fixed loopback port; by default a free one is allocated (`{{self.port}}`).
+    pub port: Option<u16>,
+    /// Readiness probe: the service is ready when GET `path` answers 2xx.
+    pub ready: Option<RawReady>,
+    /// Metrics path to scrape (e.g. `/metrics`).
+    pub metrics: Option<String>,
+    /// Health endpoints to probe continuously, by name (e.g. `live: /health/live`).
+    #[serde(default)]
+    pub health: BTreeMap<String, String>,
+    /// Services that must be ready before this one starts.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// Grace period after SIGTERM before SIGKILL (default 5s).
+    #[serde(default, with = "humantime_serde")]
+    pub stop_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReady {
+    pub path: String,
+    /// How long to wait for readiness (default 30s).
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+}
+
+/// `load:` — the traffic driven at one service through the whole timeline.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLoad {
+    /// Service that receives the load.
+    pub target: String,
+    /// Target request rate (requests/second), held through faults.
+    pub rate: f64,
+    /// Concurrent users; default is enough to hold `rate` while requests take up to `timeout`.
+    pub users: Option<usize>,
+    /// Client timeout per request (default 10s).
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    /// Headers sent with every request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Scalar>,
+    /// The request mix.
+    pub requests: Vec<RawRequest>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequest {
+    pub name: String,
+    /// Relative weight in the mix (default 1).
+    #[serde(default = "one")]
+    pub weight: u32,
+    /// HTTP method (default GET).
+    #[serde(default = "get")]
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Scalar>,
+    /// Inline JSON body.
+    pub body: Option<serde_json::Value>,
+    /// JSON body from a file, relative to the scenario file.
+    pub body_file: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+fn get() -> String {
+    "GET".into()
+}
+
+/// `timeline:` — named phases in order, and faults switched on and off.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPhase {
+    pub name: String,
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+}
+
+/// One fault action: active on `mock` (optionally one route) during a window.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFault {
+    pub name: Option<String>,
+    pub mock: String,
+    /// Only requests matching `METHOD /path` (templates `{id}` and `*` allowed).
+    pub route: Option<String>,
+    /// When the fault is active, e.g. `outage` or `outage+1s..outage.end`.
+    pub during: String,
+    pub fault: crate::faults::FaultSpec,
+}
+
+/// Fields every expectation has; the rest depends on `kind`.
+#[derive(Debug, Default)]
+pub struct RawCommon {
+    pub name: Option<String>,
+    pub during: Option<String>,
+    pub after: Option<String>,
+}
+
+/// `kind: metric` — a check on scraped series.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetric {
+    /// Only this service's scrapes (default: all services).
+    pub service: Option<String>,
+    pub metric: String,
+    /// Label equality matchers; prefix a value with `!` for "not equal".
+    #[serde(default)]
+    pub labels: BTreeMap<String, Scalar>,
+    pub increase: Option<String>,
+    pub rate: Option<String>,
+    pub max: Option<String>,
+    pub min: Option<String>,
+    pub last: Option<String>,
+    pub avg: Option<String>,
+    pub p50: Option<String>,
+    pub p90: Option<String>,
+    pub p95: Option<String>,
+    pub p99: Option<String>,
+    /// Expect the family to be present (true) or absent (false).
+    pub present: Option<bool>,
+}
+
+/// `kind: breaker` — circuit-breaker states and their timing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBreaker {
+    pub service: String,
+    /// Gauge holding the state.
+    pub gauge: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, Scalar>,
+    /// Gauge value of each state (default closed: 0, open: 1, half_open: 2).
+    pub states: Option<BTreeMap<String, f64>>,
+    /// Optional transitions counter (labels `from`/`to` hold state names),
+    /// which catches states shorter than a scrape interval.
+    pub transitions: Option<RawTransitions>,
+    /// Window during which the dependency is failing, e.g. `outage`.
+    pub fault: String,
+    /// Expected order of states (default closed, open, half_open, closed).
+    pub sequence: Option<Vec<String>>,
+    #[serde(default, with = "humantime_serde")]
+    pub opens_within: Option<Duration>,
+    /// The breaker's reset timeout: first half_open this long after opening.
+    #[serde(default, with = "humantime_serde")]
+    pub half_open_after: Option<Duration>,
+    /// Closed again within this long of the fault's end.
+    #[serde(default, with = "humantime_serde")]
+    pub closes_within: Option<Duration>,
+    /// Timing tolerance (default two scrape intervals).
+    #[serde(default, with = "humantime_serde")]
+    pub tolerance: Option<Duration>,
+    /// No flapping: at most this many transitions in the window.
+    pub max_transitions: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTransitions {
+    pub metric: String,
+    #[serde(default = "from_label")]
+    pub from_label: String,
+    #[serde(default = "to_label")]
+    pub to_label: String,
+}
+fn from_label() -> String {
+    "from".into()
+}
+fn to_label() -> String {
+    "to".into()
+}
+
+/// `kind: fail_fast` — few calls reach the mock while the breaker is open.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFailFast {
+    pub mock: String,
+    pub route: Option<String>,
+    /// At most this many calls per second (averaged over the window).
+    pub max_rate: f64,
+    /// And at most this many calls in any one-second bucket.
+    pub max_per_second: Option<u32>,
+}
+
+/// `kind: retries` — attempts and backoff, measured at the mock.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetries {
+    pub mock: String,
+    pub route: Option<String>,
+    /// No request (grouped by X-Request-ID) reaches the mock more than this many times.
+    pub max_attempts: Option<u32>,
+    /// Number of requests that were retried, e.g. `"> 0"`.
+    pub retried: Option<String>,
+    /// Every gap between a failed attempt and the next is at least this.
+    #[serde(default, with = "humantime_serde")]
+    pub min_backoff: Option<Duration>,
+    /// Gaps do not shrink from one retry to the next (exponential backoff).
+    #[serde(default)]
+    pub increasing: bool,
+}
+
+/// `kind: health` — a health endpoint's state over a window.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealth {
+    pub service: String,
+    /// Endpoint name from the service's `health:` map, e.g. `ready`.
+    pub endpoint: String,
+    /// `up` (2xx) or `down` (anything else, or no answer).
+    pub state: String,
+    /// `always` (every probe in the window, default) or `eventually` (at least one).
+    pub mode: Option<String>,
+}
+
+/// `kind: load` — what the load driver saw.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLoadCheck {
+    /// Only this request of the mix (default all).
+    pub request: Option<String>,
+    /// Fraction of requests that failed (non-2xx or no answer), e.g. `"== 0"`.
+    pub error_ratio: Option<String>,
+    /// Achieved request rate relative to the target, e.g. `">= 0.9"`.
+    pub achieved_ratio: Option<String>,
+    pub p50: Option<String>,
+    pub p95: Option<String>,
+    pub p99: Option<String>,
+    pub requests: Option<String>,
+}

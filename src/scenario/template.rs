@@ -1,0 +1,92 @@
+//! `{{ ... }}` templates in service commands, args and env, e.g.
+//! `{{mocks.llm.url}}`, `{{services.worker.url}}`, `{{self.port}}`, `{{run.dir}}`.
+//! Checked at compile time against the names the scenario declares;
+//! rendered by the runtime once ports are allocated.
+
+use std::collections::BTreeMap;
+
+/// Split a string into literal and `{{ref}}` parts; error on an unclosed `{{`.
+pub fn refs(s: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("{{") {
+        let after = &rest[i + 2..];
+        let j = after.find("}}").ok_or_else(|| format!("unclosed `{{{{` in `{s}`"))?;
+        out.push(after[..j].trim().to_string());
+        rest = &after[j + 2..];
+    }
+    Ok(out)
+}
+
+/// Names a template may refer to, built from the scenario.
+#[derive(Debug, Default)]
+pub struct Scope {
+    pub services: Vec<String>,
+    pub mocks: Vec<String>,
+    /// Extra fixed roots provided by optional harness parts (e.g. `otlp.grpc`).
+    pub extra: Vec<String>,
+}
+
+const ENDPOINT_FIELDS: [&str; 3] = ["url", "host", "port"];
+
+impl Scope {
+    /// Why a reference is invalid, with the list of valid ones.
+    pub fn check(&self, r: &str) -> Result<(), String> {
+        let parts: Vec<&str> = r.split('.').collect();
+        let ok = match parts.as_slice() {
+            ["mocks", name, field] => self.mocks.iter().any(|m| m == name) && ENDPOINT_FIELDS.contains(field),
+            ["services", name, field] => self.services.iter().any(|m| m == name) && ENDPOINT_FIELDS.contains(field),
+            ["self", field] => ENDPOINT_FIELDS.contains(field) || *field == "name",
+            ["run", "dir" | "seed"] | ["scenario", "dir"] => true,
+            _ => self.extra.iter().any(|e| e == r),
+        };
+        if ok {
+            return Ok(());
+        }
+        let mut valid: Vec<String> = vec!["self.url".into(), "self.port".into(), "run.dir".into(), "run.seed".into(), "scenario.dir".into()];
+        valid.extend(self.mocks.iter().map(|m| format!("mocks.{m}.url")));
+        valid.extend(self.services.iter().map(|s| format!("services.{s}.url")));
+        valid.extend(self.extra.iter().cloned());
+        Err(format!("unknown template reference `{{{{{r}}}}}`; valid: {}", valid.join(", ")))
+    }
+}
+
+/// Replace every `{{ref}}` using `vars`; unknown references are an error
+/// (compile-time checks make that a bug, not a user error).
+pub fn render(s: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("{{") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let j = after.find("}}").ok_or_else(|| format!("unclosed `{{{{` in `{s}`"))?;
+        let key = after[..j].trim();
+        out.push_str(vars.get(key).ok_or_else(|| format!("no value for `{{{{{key}}}}}`"))?);
+        rest = &after[j + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_and_renders_refs() {
+        assert_eq!(refs("http://{{ mocks.llm.url }}/v1 {{self.port}}").unwrap(), vec!["mocks.llm.url", "self.port"]);
+        let vars = BTreeMap::from([("self.port".to_string(), "8080".to_string())]);
+        assert_eq!(render("127.0.0.1:{{self.port}}", &vars).unwrap(), "127.0.0.1:8080");
+        assert!(render("{{nope}}", &vars).is_err());
+        assert!(refs("{{open").is_err());
+    }
+
+    #[test]
+    fn scope_checks_names() {
+        let scope = Scope { services: vec!["worker".into()], mocks: vec!["llm".into()], extra: vec![] };
+        assert!(scope.check("mocks.llm.url").is_ok());
+        assert!(scope.check("services.worker.port").is_ok());
+        let err = scope.check("mocks.lm.url").unwrap_err();
+        assert!(err.contains("mocks.llm.url"), "{err}");
+    }
+}
