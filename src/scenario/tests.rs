@@ -102,10 +102,10 @@ fn reports_all_errors_at_once() {
     assert_eq!(errs.len(), 5, "{paths:?}");
     for (want, line) in [
         ("stack.services.worker.env.LLM", 8),
-        ("load.rate", 25),
-        ("expect[0].during", 41),
-        ("expect[2].endpoint", 50),
-        ("expect[3].kind", 53),
+        ("load.rate", 21),
+        ("expect[0].during", 36),
+        ("expect[2].endpoint", 44),
+        ("expect[3].kind", 47),
     ] {
         let e = errs.iter().find(|e| e.path == want).unwrap_or_else(|| panic!("no error for {want}: {paths:?}"));
         assert_eq!(e.line, line, "{e}");
