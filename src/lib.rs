@@ -17,3 +17,10 @@
 pub mod clock;
 pub mod faults;
 pub mod scenario;
+pub mod runtime;
+pub mod load;
+pub mod collectors;
+pub mod signals;
+pub mod expect;
+pub mod report;
+pub mod run;

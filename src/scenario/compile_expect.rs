@@ -121,7 +121,7 @@ pub(super) fn compile_expectations(cx: &mut Ctx, v: Option<Value>, names: &Names
                 if r.max_attempts.is_none() && r.retried.is_none() && r.min_backoff.is_none() && !r.increasing {
                     cx.err(&path, "no check given", Some("add max_attempts, retried, min_backoff or increasing".into()));
                 }
-                Check::Retries(RetriesCheck { mock: r.mock, route: r.route, max_attempts: r.max_attempts, retried, min_backoff: r.min_backoff, increasing: r.increasing })
+                Check::Retries(RetriesCheck { mock: r.mock, route: r.route, max_attempts: r.max_attempts, retried, min_backoff: r.min_backoff, increasing: r.increasing, client_timeout: r.client_timeout })
             }),
             "health" => cx.de::<RawHealth>(&path, rest).and_then(|r| health(cx, &path, r, names)),
             "load" => cx.de::<RawLoadCheck>(&path, rest).and_then(|r| load(cx, &path, r, names)),

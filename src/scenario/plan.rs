@@ -192,6 +192,7 @@ pub struct RetriesCheck {
     pub retried: Option<Comparison>,
     pub min_backoff: Option<Duration>,
     pub increasing: bool,
+    pub client_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -267,6 +267,10 @@ pub struct RawRetries {
     /// Gaps do not shrink from one retry to the next (exponential backoff).
     #[serde(default)]
     pub increasing: bool,
+    /// The stack's client timeout for this dependency: lets the backoff after
+    /// an attempt the client abandoned (e.g. a latency fault) be measured.
+    #[serde(default, with = "humantime_serde")]
+    pub client_timeout: Option<Duration>,
 }
 
 /// `kind: health` — a health endpoint's state over a window.

@@ -1,0 +1,298 @@
+//! `kind: breaker` — the circuit breaker's state sequence and its timing.
+//!
+//! States come from a gauge (value -> state name, mapped by the scenario).
+//! A gauge scraped every 250 ms misses a half-open state that lasts 50 ms, so
+//! when the scenario names a transitions counter (`from`/`to` labels) the
+//! counter's increments are authoritative: each scrape interval's increments
+//! are chained from the current state. Every change is known only to lie
+//! within a scrape interval `(lo, hi]`, and timing checks use those bounds
+//! plus the scenario's tolerance.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{Judgement, Recorded, secs};
+use crate::clock::Window;
+use crate::collectors::store::Selector;
+use crate::scenario::BreakerCheck;
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Change {
+    pub lo: Duration,
+    pub hi: Duration,
+    pub from: String,
+    pub to: String,
+}
+
+fn state_name(states: &[(String, f64)], v: f64) -> String {
+    states
+        .iter()
+        .find(|(_, x)| (x - v).abs() < 1e-9)
+        .map_or_else(|| format!("unknown({v})"), |(n, _)| n.clone())
+}
+
+/// Changes seen in the gauge samples.
+pub(crate) fn from_gauge(points: &[(Duration, f64)], states: &[(String, f64)]) -> Vec<Change> {
+    points
+        .windows(2)
+        .filter_map(|p| {
+            let (a, b) = (state_name(states, p[0].1), state_name(states, p[1].1));
+            (a != b).then(|| Change { lo: p[0].0, hi: p[1].0, from: a, to: b })
+        })
+        .collect()
+}
+
+/// Changes from transition-counter series `(from, to, points)`, chained per
+/// scrape interval starting at `initial`. `scrapes` are the service's scrape
+/// instants (a series first seen after the first scrape counts from zero).
+pub(crate) fn from_transitions(series: &[(String, String, Vec<(Duration, f64)>)], scrapes: &[Duration], initial: &str) -> Vec<Change> {
+    // (lo, hi) -> multiset of (from, to)
+    let mut per_interval: BTreeMap<(Duration, Duration), Vec<(String, String)>> = BTreeMap::new();
+    for (from, to, points) in series {
+        let Some(&(first_t, first_v)) = points.first() else { continue };
+        let mut prev: Option<(Duration, f64)> = None;
+        if let Some(&before) = scrapes.iter().rev().find(|t| **t < first_t) {
+            // Born during the run: its first value counts from zero.
+            prev = Some((before, 0.0));
+        }
+        for (i, &(t, v)) in points.iter().enumerate() {
+            if let Some((pt, pv)) = prev {
+                let n = if v >= pv { (v - pv).round() as usize } else { v.round() as usize };
+                for _ in 0..n {
+                    per_interval.entry((pt, t)).or_default().push((from.clone(), to.clone()));
+                }
+            } else if i == 0 && first_v > 0.0 {
+                // Present from the first scrape: those transitions predate the run.
+            }
+            prev = Some((t, v));
+        }
+    }
+    let mut state = initial.to_string();
+    let mut out = Vec::new();
+    for ((lo, hi), mut edges) in per_interval {
+        while !edges.is_empty() {
+            let i = edges.iter().position(|(f, _)| *f == state).unwrap_or(0);
+            let (from, to) = edges.remove(i);
+            out.push(Change { lo, hi, from, to: to.clone() });
+            state = to;
+        }
+    }
+    out
+}
+
+fn is_subsequence(want: &[String], have: &[String]) -> bool {
+    let mut it = have.iter();
+    want.iter().all(|w| it.any(|h| h == w))
+}
+
+/// The timing and sequence checks, on an already reconstructed timeline.
+pub(crate) fn check(c: &BreakerCheck, initial: &str, changes: &[Change], w: Window, fault: Window, origin: Duration) -> (Vec<String>, Vec<String>) {
+    let tol = c.tolerance;
+    let mut state = initial.to_string();
+    for ch in changes.iter().filter(|ch| ch.hi <= w.start) {
+        state = ch.to.clone();
+    }
+    let inw: Vec<&Change> = changes.iter().filter(|ch| ch.hi > w.start && ch.hi <= w.end).collect();
+    let mut seq = vec![state];
+    seq.extend(inw.iter().map(|ch| ch.to.clone()));
+    let mut expected = vec![format!("sequence {}", c.sequence.join(" -> "))];
+    let mut failures = Vec::new();
+    if !is_subsequence(&c.sequence, &seq) || seq.last() != c.sequence.last() {
+        failures.push(format!("observed sequence {}", seq.join(" -> ")));
+    }
+    let first_open = inw.iter().find(|ch| ch.to == "open" && ch.hi + tol > fault.start);
+    if let Some(x) = c.opens_within {
+        expected.push(format!("opens within {x:?} of the fault start"));
+        match first_open {
+            None => failures.push("never opened".into()),
+            Some(o) if o.hi.saturating_sub(fault.start) > x + tol => {
+                failures.push(format!("opened {:.2}s after the fault started (by {})", (o.hi - fault.start).as_secs_f64(), secs(o.hi, origin)))
+            }
+            _ => {}
+        }
+    }
+    if let Some(r) = c.half_open_after {
+        expected.push(format!("half-opens {r:?} (±{tol:?}) after opening"));
+        let ho = first_open.and_then(|o| inw.iter().find(|ch| ch.to == "half_open" && ch.hi > o.hi).map(|h| (o, h)));
+        match ho {
+            None => failures.push("never half-opened after opening".into()),
+            Some((o, h)) => {
+                let (min, max) = (h.lo.saturating_sub(o.hi), h.hi.saturating_sub(o.lo));
+                if max + tol < r || min > r + tol {
+                    failures.push(format!("half-opened {:.2}s..{:.2}s after opening", min.as_secs_f64(), max.as_secs_f64()));
+                }
+            }
+        }
+    }
+    if let Some(y) = c.closes_within {
+        expected.push(format!("closes within {y:?} of the fault end"));
+        let mut at_end = seq[0].clone();
+        for ch in inw.iter().filter(|ch| ch.hi <= fault.end) {
+            at_end = ch.to.clone();
+        }
+        let closed = inw.iter().find(|ch| ch.to == "closed" && ch.hi > fault.end);
+        match (at_end == "closed", closed) {
+            (true, _) => {}
+            (false, None) => failures.push(format!("still not closed {:.1}s after the fault ended", w.end.saturating_sub(fault.end).as_secs_f64())),
+            (false, Some(cl)) if cl.hi - fault.end > y + tol => {
+                failures.push(format!("closed {:.2}s after the fault ended", (cl.hi - fault.end).as_secs_f64()))
+            }
+            _ => {}
+        }
+    }
+    if let Some(m) = c.max_transitions {
+        expected.push(format!("at most {m} transitions"));
+        if inw.len() > m as usize {
+            failures.push(format!("{} transitions (flapping)", inw.len()));
+        }
+    }
+    (expected, failures)
+}
+
+pub(crate) fn judge(c: &BreakerCheck, rec: &Recorded, w: Window) -> Judgement {
+    let store = &rec.metrics;
+    let sel = super::metric::selector(Some(&c.service), &c.gauge, &c.matchers);
+    let what = super::metric::describe(Some(&c.service), &c.gauge, &c.matchers);
+    let series: Vec<_> = store.select(&sel).collect();
+    let gauge = match series.as_slice() {
+        [(_, s)] => s.points.clone(),
+        [] => {
+            return Judgement { pass: false, expected: format!("breaker state in {what}"), observed: format!("no series {what}"), evidence: super::metric::missing(store, Some(&c.service), &c.gauge) };
+        }
+        many => {
+            let labels: Vec<_> = many.iter().map(|(k, _)| json!(k.labels)).collect();
+            return Judgement { pass: false, expected: format!("one breaker series {what}"), observed: format!("{} series match; add labels to pick one", many.len()), evidence: json!({ "series": labels }) };
+        }
+    };
+    let initial = gauge.first().map_or_else(|| "closed".to_string(), |p| state_name(&c.states, p.1));
+    let mut source = "gauge";
+    let mut changes = from_gauge(&gauge, &c.states);
+    if let Some(t) = &c.transitions {
+        let tsel = super::metric::selector(Some(&c.service), &t.metric, &c.matchers);
+        let ts: Vec<(String, String, Vec<(Duration, f64)>)> = store
+            .select(&tsel)
+            .filter_map(|(k, s)| Some((k.labels.get(&t.from_label)?.clone(), k.labels.get(&t.to_label)?.clone(), s.points.clone())))
+            .collect();
+        if !ts.is_empty() {
+            source = "transitions counter";
+            changes = from_transitions(&ts, store.scrape_times(&c.service), &initial);
+        } else {
+            source = "gauge (transitions counter not found)";
+        }
+    }
+    let fault = rec.window(&c.fault);
+    let (expected, failures) = check(c, &initial, &changes, w, fault, rec.origin);
+    let timeline: Vec<String> = changes
+        .iter()
+        .filter(|ch| ch.hi > w.start && ch.hi <= w.end)
+        .map(|ch| format!("{}..{} {} -> {}", secs(ch.lo, rec.origin), secs(ch.hi, rec.origin), ch.from, ch.to))
+        .collect();
+    Judgement {
+        pass: failures.is_empty(),
+        expected: format!("{what}: {}", expected.join("; ")),
+        observed: if failures.is_empty() { format!("{} transitions as expected", timeline.len()) } else { failures.join("; ") },
+        evidence: json!({ "source": source, "fault": { "start": secs(fault.start, rec.origin), "end": secs(fault.end, rec.origin) }, "transitions": timeline }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::WindowExpr;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    fn states() -> Vec<(String, f64)> {
+        vec![("closed".into(), 0.0), ("open".into(), 1.0), ("half_open".into(), 2.0)]
+    }
+
+    fn spec() -> BreakerCheck {
+        BreakerCheck {
+            service: "c".into(),
+            gauge: "g".into(),
+            matchers: vec![],
+            states: states(),
+            transitions: None,
+            fault: WindowExpr::whole(),
+            sequence: ["closed", "open", "half_open", "closed"].map(String::from).to_vec(),
+            opens_within: Some(ms(2000)),
+            half_open_after: Some(ms(2000)),
+            closes_within: Some(ms(3000)),
+            tolerance: ms(500),
+            max_transitions: Some(10),
+        }
+    }
+
+    /// Gauge every 250 ms: closed until 5.2 s, open, half-open 7.2..7.3 s (missed
+    /// by the gauge), open again, half-open at 9.3 s, closed at 11.1 s.
+    fn gauge(half_open_visible: bool) -> Vec<(Duration, f64)> {
+        (0..80u64)
+            .map(|i| {
+                let t = i * 250;
+                let v = match t {
+                    t if t < 5250 => 0.0,
+                    t if t < 9250 => 1.0,
+                    t if t < 11250 && half_open_visible => 2.0,
+                    t if t < 11250 => 1.0,
+                    _ => 0.0,
+                };
+                (ms(t), v)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn healthy_breaker_from_transitions_counter() {
+        let scrapes: Vec<Duration> = (0..80u64).map(|i| ms(i * 250)).collect();
+        let counter = |pts: &[(u64, f64)]| pts.iter().map(|&(t, v)| (ms(t), v)).collect::<Vec<_>>();
+        let ts = vec![
+            ("closed".to_string(), "open".to_string(), counter(&[(5250, 1.0), (19750, 1.0)])),
+            ("open".into(), "half_open".into(), counter(&[(7250, 1.0), (9500, 2.0), (19750, 2.0)])),
+            ("half_open".into(), "open".into(), counter(&[(7500, 1.0), (19750, 1.0)])),
+            ("half_open".into(), "closed".into(), counter(&[(11250, 1.0), (19750, 1.0)])),
+        ];
+        let changes = from_transitions(&ts, &scrapes, "closed");
+        let seq: Vec<&str> = changes.iter().map(|c| c.to.as_str()).collect();
+        assert_eq!(seq, ["open", "half_open", "open", "half_open", "closed"]);
+        let fault = Window::new(ms(5000), ms(10000));
+        let (_, failures) = check(&spec(), "closed", &changes, Window::new(ms(0), ms(20000)), fault, Duration::ZERO);
+        assert!(failures.is_empty(), "{failures:?}");
+    }
+
+    #[test]
+    fn gauge_only_sees_long_states() {
+        let changes = from_gauge(&gauge(true), &states());
+        let seq: Vec<&str> = changes.iter().map(|c| c.to.as_str()).collect();
+        assert_eq!(seq, ["open", "half_open", "closed"]);
+        assert_eq!((changes[0].lo, changes[0].hi), (ms(5000), ms(5250)));
+    }
+
+    #[test]
+    fn never_opening_breaker_fails() {
+        let flat: Vec<(Duration, f64)> = (0..80u64).map(|i| (ms(i * 250), 0.0)).collect();
+        let changes = from_gauge(&flat, &states());
+        let (_, failures) = check(&spec(), "closed", &changes, Window::new(ms(0), ms(20000)), Window::new(ms(5000), ms(10000)), Duration::ZERO);
+        assert!(failures.iter().any(|f| f == "never opened"), "{failures:?}");
+        assert!(failures.iter().any(|f| f.starts_with("observed sequence closed")), "{failures:?}");
+    }
+
+    #[test]
+    fn breaker_that_never_closes_fails() {
+        let stuck: Vec<(Duration, f64)> = gauge(true).into_iter().map(|(t, v)| (t, if t >= ms(5250) { 1.0 } else { v })).collect();
+        let changes = from_gauge(&stuck, &states());
+        let (_, failures) = check(&spec(), "closed", &changes, Window::new(ms(0), ms(20000)), Window::new(ms(5000), ms(10000)), Duration::ZERO);
+        assert!(failures.iter().any(|f| f.contains("still not closed")), "{failures:?}");
+    }
+
+    #[test]
+    fn late_half_open_fails_timing() {
+        let c = spec();
+        let changes = from_gauge(&gauge(true), &states());
+        let (_, failures) = check(&c, "closed", &changes, Window::new(ms(0), ms(20000)), Window::new(ms(5000), ms(10000)), Duration::ZERO);
+        assert!(failures.iter().any(|f| f.starts_with("half-opened")), "{failures:?}");
+    }
+}

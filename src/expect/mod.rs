@@ -1,0 +1,110 @@
+//! Expectations: judge what the collectors recorded. No I/O happens here —
+//! every check is a pure function of [`Recorded`], so timing logic is unit
+//! tested on synthetic timelines.
+//!
+//! A failed expectation is a result (a [`Checked`] with `verdict: fail` and
+//! evidence), never an `Err`.
+
+mod breaker;
+mod journal;
+mod metric;
+mod probes;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::clock::Window;
+use crate::collectors::health::HealthSample;
+use crate::collectors::store::MetricStore;
+use crate::faults::JournalEntry;
+use crate::load::LoadRecord;
+use crate::scenario::{Check, Expectation, PhaseSpan};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+}
+
+/// The judgement of one expectation, as written to report.json.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Checked {
+    pub kind: &'static str,
+    pub name: String,
+    pub verdict: Verdict,
+    pub expected: String,
+    pub observed: String,
+    /// The window as written, and resolved to run offsets (ms).
+    pub window: WindowInfo,
+    pub evidence: serde_json::Value,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WindowInfo {
+    pub expr: String,
+    pub start_ms: f64,
+    pub end_ms: f64,
+}
+
+/// Everything the collectors recorded during one run.
+pub struct Recorded {
+    /// Run offset at which the timeline (phase 0) started.
+    pub origin: Duration,
+    pub phases: Vec<PhaseSpan>,
+    pub metrics: MetricStore,
+    pub journals: BTreeMap<String, Vec<JournalEntry>>,
+    pub health: Vec<HealthSample>,
+    pub load: Option<LoadRecord>,
+    /// Intended request rate of the load (requests/s).
+    pub load_rate: f64,
+}
+
+impl Recorded {
+    pub fn window(&self, e: &crate::scenario::WindowExpr) -> Window {
+        e.resolve_at(&self.phases, self.origin).unwrap_or(Window::new(self.origin, self.origin))
+    }
+}
+
+/// A check's result before the common fields are attached.
+pub(crate) struct Judgement {
+    pub pass: bool,
+    pub expected: String,
+    pub observed: String,
+    pub evidence: serde_json::Value,
+}
+
+pub fn evaluate(expectations: &[Expectation], rec: &Recorded) -> Vec<Checked> {
+    expectations.iter().map(|e| evaluate_one(e, rec)).collect()
+}
+
+pub fn evaluate_one(e: &Expectation, rec: &Recorded) -> Checked {
+    let w = rec.window(&e.window);
+    let j = match &e.check {
+        Check::Metric(c) => metric::judge(c, &rec.metrics, w),
+        Check::Breaker(c) => breaker::judge(c, rec, w),
+        Check::FailFast(c) => journal::fail_fast(c, rec.journals.get(&c.mock).map_or(&[][..], Vec::as_slice), w),
+        Check::Retries(c) => journal::retries(c, rec.journals.get(&c.mock).map_or(&[][..], Vec::as_slice), w),
+        Check::Health(c) => probes::health(c, &rec.health, w),
+        Check::Load(c) => probes::load(c, rec.load.as_ref(), rec.load_rate, w),
+    };
+    Checked {
+        kind: e.kind(),
+        name: e.name.clone(),
+        verdict: if j.pass { Verdict::Pass } else { Verdict::Fail },
+        expected: j.expected,
+        observed: j.observed,
+        window: WindowInfo {
+            expr: e.window.text().to_string(),
+            start_ms: (w.start.saturating_sub(rec.origin)).as_secs_f64() * 1000.0,
+            end_ms: (w.end.saturating_sub(rec.origin)).as_secs_f64() * 1000.0,
+        },
+        evidence: j.evidence,
+    }
+}
+
+/// Seconds relative to the timeline origin, for human-readable evidence.
+pub(crate) fn secs(t: Duration, origin: Duration) -> String {
+    let d = t.as_secs_f64() - origin.as_secs_f64();
+    format!("{d:.2}s")
+}

@@ -1,0 +1,150 @@
+//! Load: drives the scenario's request mix at the target service with goose,
+//! holding a target rate through faults (open-model approximation: enough
+//! users, goose's throttle as the rate), and records every request on the run
+//! clock with its own X-Request-ID and W3C traceparent so the other signals
+//! can be joined to it.
+//!
+//! goose is configured entirely in code (never from argv); ordeal owns
+//! SIGINT (see `crate::signals`), so goose's own Ctrl-C handler backs off and
+//! the load is stopped through goose's killswitch.
+
+mod record;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use goose::config::GooseConfiguration;
+use goose::prelude::*;
+
+use crate::clock::RunClock;
+use crate::scenario::{LoadPlan, RequestPlan};
+pub use record::{LoadRecord, LoadSample, LoadStats};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("load driver: {0}")]
+    Goose(String),
+}
+
+struct Ctx {
+    req: RequestPlan,
+    index: usize,
+    method: GooseMethod,
+    clock: RunClock,
+    record: LoadRecord,
+    run_id: String,
+}
+
+/// A running load; `stop` ends it and returns what was recorded.
+pub struct LoadHandle {
+    task: tokio::task::JoinHandle<Result<(), LoadError>>,
+    pub record: LoadRecord,
+}
+
+fn goose_method(m: &str) -> GooseMethod {
+    match m {
+        "POST" => GooseMethod::Post,
+        "PUT" => GooseMethod::Put,
+        "DELETE" => GooseMethod::Delete,
+        "PATCH" => GooseMethod::Patch,
+        "HEAD" => GooseMethod::Head,
+        _ => GooseMethod::Get,
+    }
+}
+
+fn transaction(ctx: Arc<Ctx>) -> TransactionFunction {
+    Arc::new(move |user: &mut GooseUser| {
+        let ctx = ctx.clone();
+        Box::pin(async move { send(user, &ctx).await })
+    })
+}
+
+async fn send(user: &mut GooseUser, ctx: &Ctx) -> TransactionResult {
+    let seq = ctx.record.next_seq();
+    let request_id = format!("ordeal-{}-{seq}", ctx.run_id);
+    let trace_id = format!("{:032x}", rand::random::<u128>() | 1);
+    let span_id = format!("{:016x}", rand::random::<u64>() | 1);
+    let mut rb = user.get_request_builder(&ctx.method, &ctx.req.path)?;
+    rb = rb.header("x-request-id", &request_id).header("traceparent", format!("00-{trace_id}-{span_id}-01"));
+    for (k, v) in &ctx.req.headers {
+        rb = rb.header(k, v);
+    }
+    if let Some(body) = &ctx.req.body {
+        rb = rb.header("content-type", "application/json").body(body.clone());
+    }
+    let goose_req = GooseRequest::builder()
+        .method(ctx.method.clone())
+        .path(ctx.req.path.as_str())
+        .name(ctx.req.name.as_str())
+        .set_request_builder(rb)
+        .build();
+    let res = user.request(goose_req).await?;
+    let end = ctx.clock.now();
+    let latency = Duration::from_micros(res.request.response_time * 1000 + u64::from(res.request.response_time_fraction_us));
+    let (status, error) = match &res.response {
+        Ok(r) => (Some(r.status().as_u16()), None),
+        Err(e) => (None, Some(crate::runtime::short_reqwest_error(e))),
+    };
+    ctx.record.push(LoadSample {
+        at: end.saturating_sub(latency),
+        latency,
+        request: ctx.index,
+        status,
+        error,
+        request_id,
+        trace_id,
+    });
+    Ok(())
+}
+
+/// Start driving load at `base_url` for at most `max_duration` (the caller
+/// normally stops it earlier, at the timeline's end).
+pub fn start(plan: &LoadPlan, base_url: &str, clock: RunClock, run_id: &str, max_duration: Duration) -> Result<LoadHandle, LoadError> {
+    let record = LoadRecord::new(plan.requests.iter().map(|r| r.name.clone()).collect());
+    let mut scenario = scenario!("ordeal");
+    for (index, req) in plan.requests.iter().enumerate() {
+        let ctx = Arc::new(Ctx {
+            req: req.clone(),
+            index,
+            method: goose_method(&req.method),
+            clock,
+            record: record.clone(),
+            run_id: run_id.to_string(),
+        });
+        scenario = scenario.register_transaction(Transaction::new(transaction(ctx)).set_name(&req.name).set_weight(req.weight as usize).map_err(|e| LoadError::Goose(e.to_string()))?);
+    }
+    let g = |e: GooseError| LoadError::Goose(e.to_string());
+    let users = plan.users;
+    let attack = GooseAttack::initialize_with_config(GooseConfiguration::default())
+        .map_err(g)?
+        .register_scenario(scenario)
+        .set_default(GooseDefault::Host, base_url).map_err(g)?
+        .set_default(GooseDefault::Users, users).map_err(g)?
+        .set_default(GooseDefault::IncreaseRate, users.to_string().as_str()).map_err(g)?
+        .set_default(GooseDefault::RunTime, max_duration.as_secs() as usize + 1).map_err(g)?
+        .set_default(GooseDefault::ThrottleRequests, (plan.rate.round() as usize).max(1)).map_err(g)?
+        .set_default(GooseDefault::Timeout, plan.timeout.as_secs_f64().to_string().as_str()).map_err(g)?
+        .set_default(GooseDefault::NoTelnet, true).map_err(g)?
+        .set_default(GooseDefault::NoWebSocket, true).map_err(g)?
+        .set_default(GooseDefault::NoPrintMetrics, true).map_err(g)?
+        .set_default(GooseDefault::NoErrorSummary, true).map_err(g)?
+        .set_default(GooseDefault::NoResetMetrics, true).map_err(g)?
+        .set_default(GooseDefault::Quiet, 1).map_err(g)?;
+    let task = tokio::spawn(async move {
+        attack.execute().await.map(|_| ()).map_err(|e| LoadError::Goose(e.to_string()))
+    });
+    Ok(LoadHandle { task, record })
+}
+
+impl LoadHandle {
+    /// Stop the users (goose's killswitch) and wait for them to finish.
+    pub async fn stop(self) -> Result<LoadRecord, LoadError> {
+        goose::trigger_killswitch("ordeal: timeline finished");
+        match tokio::time::timeout(Duration::from_secs(30), self.task).await {
+            Ok(Ok(r)) => r?,
+            Ok(Err(e)) => return Err(LoadError::Goose(format!("load task failed: {e}"))),
+            Err(_) => return Err(LoadError::Goose("load did not stop within 30s".into())),
+        }
+        Ok(self.record)
+    }
+}

@@ -1,0 +1,103 @@
+//! Reports: `report.json` (the machine-readable verdict and evidence),
+//! `junit.xml` (one test case per expectation) and the terminal summary.
+//! Reports are written for every run that got as far as a plan, including
+//! runs that failed on infrastructure (verdict `error`).
+
+mod junit;
+mod terminal;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::expect::{Checked, Verdict};
+use crate::load::LoadStats;
+
+pub use terminal::summary;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunVerdict {
+    Pass,
+    Fail,
+    /// The harness could not run the scenario (stack would not start, ...).
+    Error,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub ordeal_version: &'static str,
+    pub scenario: String,
+    pub file: PathBuf,
+    pub description: Option<String>,
+    pub verdict: RunVerdict,
+    /// Set when `verdict` is `error`.
+    pub error: Option<String>,
+    pub seed: u64,
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub phases: Vec<PhaseReport>,
+    pub load: Option<LoadReport>,
+    pub expectations: Vec<Checked>,
+    pub mocks: BTreeMap<String, MockReport>,
+    pub services: Vec<ServiceReport>,
+    pub collectors: CollectorReport,
+    pub warnings: Vec<String>,
+    pub run_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseReport {
+    pub name: String,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub load: Option<LoadStats>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    pub target: String,
+    pub intended_rate: f64,
+    pub users: usize,
+    pub overall: LoadStats,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MockReport {
+    pub url: String,
+    pub requests: usize,
+    pub by_outcome: BTreeMap<String, usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceReport {
+    pub name: String,
+    pub url: String,
+    pub pid: u32,
+    pub exit: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CollectorReport {
+    pub scrapes: BTreeMap<String, usize>,
+    pub scrape_errors: usize,
+    pub parse_errors: usize,
+    pub health_probes: usize,
+    pub log_lines: usize,
+}
+
+impl Report {
+    pub fn failed(&self) -> impl Iterator<Item = &Checked> {
+        self.expectations.iter().filter(|c| c.verdict == Verdict::Fail)
+    }
+
+    /// Write `report.json` and `junit.xml` into `dir`.
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join("report.json"), json)?;
+        std::fs::write(dir.join("junit.xml"), junit::render(self))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,67 @@
+//! The summary printed at the end of a run: one row per expectation, the
+//! load per phase, and the verdict.
+
+use comfy_table::{Cell, Color, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+
+use super::{Report, RunVerdict};
+use crate::expect::Verdict;
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_string() } else { format!("{}…", s.chars().take(n - 1).collect::<String>()) }
+}
+
+pub fn summary(r: &Report, color: bool) -> String {
+    let mut out = String::new();
+    if !r.phases.is_empty() && r.load.is_some() {
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+        t.set_header(["phase", "window", "req/s (target)", "ok", "failed", "p50 ms", "p95 ms", "p99 ms"]);
+        let target = r.load.as_ref().map_or(0.0, |l| l.intended_rate);
+        for p in &r.phases {
+            let Some(l) = &p.load else { continue };
+            let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+            t.add_row([
+                p.name.clone(),
+                format!("{:.1}s..{:.1}s", p.start_ms as f64 / 1000.0, p.end_ms as f64 / 1000.0),
+                format!("{:.1} ({target})", l.achieved_rate),
+                l.ok.to_string(),
+                l.failed.to_string(),
+                f(l.p50_ms),
+                f(l.p95_ms),
+                f(l.p99_ms),
+            ]);
+        }
+        out.push_str(&t.to_string());
+        out.push('\n');
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    if !color {
+        t.force_no_tty();
+    }
+    t.set_header(["", "kind", "expectation", "window", "observed"]);
+    for c in &r.expectations {
+        let (mark, col) = match c.verdict {
+            Verdict::Pass => ("PASS", Color::Green),
+            Verdict::Fail => ("FAIL", Color::Red),
+        };
+        let mark = if color { Cell::new(mark).fg(col) } else { Cell::new(mark) };
+        t.add_row(vec![mark, Cell::new(c.kind), Cell::new(truncate(&c.name, 60)), Cell::new(&c.window.expr), Cell::new(truncate(&c.observed, 80))]);
+    }
+    if !r.expectations.is_empty() {
+        out.push_str(&t.to_string());
+        out.push('\n');
+    }
+    for w in &r.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
+    let failed = r.failed().count();
+    let line = match r.verdict {
+        RunVerdict::Pass => format!("{}: PASS — {} expectations met", r.scenario, r.expectations.len()),
+        RunVerdict::Fail => format!("{}: FAIL — {failed} of {} expectations failed", r.scenario, r.expectations.len()),
+        RunVerdict::Error => format!("{}: ERROR — {}", r.scenario, r.error.as_deref().unwrap_or("the run could not complete")),
+    };
+    out.push_str(&line);
+    out.push_str(&format!("\nreport: {}\n", r.run_dir.join("report.json").display()));
+    out
+}

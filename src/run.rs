@@ -1,0 +1,292 @@
+//! One scenario run, end to end: mocks -> prepare -> stack -> collectors ->
+//! timeline (faults) + load -> teardown -> expectations -> report.
+//!
+//! Teardown always happens, whatever failed or was interrupted: everything
+//! started is held in [`Live`] and stopped in reverse order before the
+//! report is built. A run always yields a [`Report`]; infrastructure
+//! failures give verdict `error`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::clock::RunClock;
+use crate::collectors::health::{HealthProber, HealthSample};
+use crate::collectors::scraper::{self, ScrapeTarget, ScraperHandle};
+use crate::collectors::store::MetricStore;
+use crate::expect::{self, Recorded, Verdict};
+use crate::faults::{FaultError, JournalEntry, MockSet};
+use crate::load::{self, LoadError, LoadHandle, LoadRecord};
+use crate::report::*;
+use crate::runtime::{self, LogStore, RuntimeError, Stack, StartedService};
+use crate::scenario::Plan;
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Where report.json / junit.xml / logs go (default `reports/<scenario>-<time>`).
+    pub report_dir: Option<PathBuf>,
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("mocks: {0}")]
+    Faults(#[from] FaultError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("cannot create the run directory {0}: {1}")]
+    RunDir(PathBuf, std::io::Error),
+}
+
+/// Everything started so far, so teardown can stop exactly that.
+#[derive(Default)]
+struct Live {
+    mocks: Option<MockSet>,
+    stack: Option<Stack>,
+    services: Vec<StartedService>,
+    scraper: Option<ScraperHandle>,
+    prober: Option<HealthProber>,
+    load: Option<LoadHandle>,
+    origin: Option<Duration>,
+}
+
+/// What teardown collected.
+#[derive(Default)]
+struct Collected {
+    metrics: MetricStore,
+    health: Vec<HealthSample>,
+    load: Option<LoadRecord>,
+    journals: BTreeMap<String, Vec<JournalEntry>>,
+    mock_urls: BTreeMap<String, String>,
+    exits: BTreeMap<String, String>,
+    logs: LogStore,
+    warnings: Vec<String>,
+}
+
+pub fn default_run_dir(plan: &Plan) -> PathBuf {
+    let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+    PathBuf::from("reports").join(format!("{}-{stamp}", plan.name))
+}
+
+pub async fn run(plan: &Plan, opts: &RunOptions) -> Report {
+    let started_at = chrono::Local::now().to_rfc3339();
+    let run_dir = opts.report_dir.clone().unwrap_or_else(|| default_run_dir(plan));
+    let seed = opts.seed.unwrap_or(plan.seed);
+    let clock = RunClock::start();
+    let mut live = Live::default();
+    let result = match std::fs::create_dir_all(&run_dir) {
+        Ok(()) => execute(plan, &run_dir, seed, clock, &mut live).await,
+        Err(e) => Err(RunError::RunDir(run_dir.clone(), e)),
+    };
+    let collected = teardown(&mut live, clock).await;
+    build_report(plan, &run_dir, seed, started_at, clock, &live, result, collected)
+}
+
+async fn execute(plan: &Plan, run_dir: &std::path::Path, seed: u64, clock: RunClock, live: &mut Live) -> Result<(), RunError> {
+    let mocks = MockSet::start(&plan.mocks, clock, seed).await?;
+    let mut vars = BTreeMap::new();
+    for name in plan.mocks.keys() {
+        if let Some(url) = mocks.url(name) {
+            let port = url.rsplit(':').next().unwrap_or_default().to_string();
+            vars.insert(format!("mocks.{name}.url"), url);
+            vars.insert(format!("mocks.{name}.host"), "127.0.0.1".into());
+            vars.insert(format!("mocks.{name}.port"), port);
+        }
+    }
+    live.mocks = Some(mocks);
+    let abs_run_dir = std::path::absolute(run_dir).unwrap_or_else(|_| run_dir.to_path_buf());
+    vars.insert("run.dir".into(), abs_run_dir.display().to_string());
+    vars.insert("run.seed".into(), seed.to_string());
+    vars.insert("scenario.dir".into(), std::path::absolute(&plan.dir).unwrap_or_else(|_| plan.dir.clone()).display().to_string());
+
+    interruptible(runtime::prepare(&plan.stack.prepare, &plan.dir, run_dir)).await??;
+    let stack = interruptible(Stack::start(&plan.stack, vars, &plan.dir, run_dir, clock)).await??;
+    live.services = stack.services();
+    live.stack = Some(stack);
+
+    let targets: Vec<ScrapeTarget> = live
+        .services
+        .iter()
+        .filter_map(|s| s.metrics.as_ref().map(|m| ScrapeTarget { service: s.name.clone(), url: format!("{}{}", s.url, m) }))
+        .collect();
+    let scraper = scraper::spawn(targets, plan.stack.scrape_interval, clock);
+    scraper.scrape_now().await; // a baseline before the timeline starts
+    live.scraper = Some(scraper);
+    live.prober = Some(HealthProber::spawn(&live.services, plan.stack.probe_interval, clock));
+
+    let origin = clock.now();
+    live.origin = Some(origin);
+    if let Some(l) = &plan.load {
+        let target = live.services.iter().find(|s| s.name == l.target).map(|s| s.url.clone()).unwrap_or_default();
+        let run_id = format!("{:08x}", rand::random::<u32>());
+        live.load = Some(load::start(l, &target, clock, &run_id, plan.duration() + Duration::from_secs(10))?);
+    }
+    drive_timeline(plan, clock, origin, live).await
+}
+
+/// Apply and clear faults at their offsets, then wait for the timeline's end.
+async fn drive_timeline(plan: &Plan, clock: RunClock, origin: Duration, live: &mut Live) -> Result<(), RunError> {
+    let mut events: Vec<(Duration, bool, usize)> = Vec::new();
+    for (i, f) in plan.faults.iter().enumerate() {
+        if let Some(w) = f.window.resolve(&plan.phases) {
+            if !w.is_empty() {
+                events.push((w.start, true, i));
+                events.push((w.end, false, i));
+            }
+        }
+    }
+    events.sort_by_key(|(t, apply, _)| (*t, *apply)); // clear before apply at the same instant
+    events.push((plan.duration(), false, usize::MAX));
+    for (at, apply, i) in events {
+        interruptible(tokio::time::sleep_until(clock.instant_at(origin + at).into())).await?;
+        let (Some(f), Some(mocks)) = (plan.faults.get(i), live.mocks.as_ref()) else { continue };
+        if apply {
+            tracing::info!("t={:.1}s fault `{}` on mock `{}` on", at.as_secs_f64(), f.id, f.mock);
+            let route = f.route.as_deref().and_then(|r| r.parse().ok());
+            mocks.apply(&f.mock, &f.id, route, &f.spec)?;
+        } else {
+            tracing::info!("t={:.1}s fault `{}` off", at.as_secs_f64(), f.id);
+            mocks.clear(&f.mock, &f.id)?;
+        }
+    }
+    Ok(())
+}
+
+/// Run a future unless a SIGINT/SIGTERM arrives first.
+async fn interruptible<T>(f: impl std::future::Future<Output = T>) -> Result<T, RuntimeError> {
+    if crate::signals::interrupted() {
+        return Err(RuntimeError::Interrupted);
+    }
+    tokio::select! {
+        v = f => Ok(v),
+        _ = crate::signals::wait() => Err(RuntimeError::Interrupted),
+    }
+}
+
+async fn teardown(live: &mut Live, clock: RunClock) -> Collected {
+    let mut c = Collected::default();
+    if let Some(l) = live.load.take() {
+        match l.stop().await {
+            Ok(rec) => c.load = Some(rec),
+            Err(e) => c.warnings.push(e.to_string()),
+        }
+    }
+    if let Some(s) = live.scraper.take() {
+        c.metrics = s.stop().await;
+    }
+    if let Some(p) = live.prober.take() {
+        c.health = p.stop().await;
+    }
+    if let Some(mut stack) = live.stack.take() {
+        for (name, status) in stack.exited() {
+            c.warnings.push(format!("service `{name}` exited during the run ({status})"));
+        }
+        c.logs = stack.logs.clone();
+        c.exits = stack.stop().await.into_iter().collect();
+    }
+    if let Some(m) = live.mocks.take() {
+        for name in m.names().map(String::from).collect::<Vec<_>>() {
+            if let Some(u) = m.url(&name) {
+                c.mock_urls.insert(name, u);
+            }
+        }
+        for (name, snap) in m.shutdown().await {
+            if snap.dropped > 0 {
+                c.warnings.push(format!("mock `{name}` journal overflowed: {} requests not kept", snap.dropped));
+            }
+            c.journals.insert(name, snap.entries);
+        }
+    }
+    tracing::debug!("teardown finished at {:?}", clock.now());
+    c
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_report(plan: &Plan, run_dir: &std::path::Path, seed: u64, started_at: String, clock: RunClock, live: &Live, result: Result<(), RunError>, c: Collected) -> Report {
+    let origin = live.origin.unwrap_or_default();
+    let recorded = Recorded {
+        origin,
+        phases: plan.phases.clone(),
+        metrics: c.metrics,
+        journals: c.journals,
+        health: c.health,
+        load: c.load,
+        load_rate: plan.load.as_ref().map_or(0.0, |l| l.rate),
+    };
+    let (verdict, error, expectations) = match &result {
+        Ok(()) => {
+            let checked = expect::evaluate(&plan.expectations, &recorded);
+            let v = if checked.iter().all(|c| c.verdict == Verdict::Pass) { RunVerdict::Pass } else { RunVerdict::Fail };
+            (v, None, checked)
+        }
+        Err(e) => (RunVerdict::Error, Some(e.to_string()), Vec::new()),
+    };
+    let phases = plan
+        .phases
+        .iter()
+        .map(|p| {
+            let w = crate::clock::Window::new(origin + p.start, origin + p.end);
+            PhaseReport {
+                name: p.name.clone(),
+                start_ms: p.start.as_millis() as u64,
+                end_ms: p.end.as_millis() as u64,
+                load: recorded.load.as_ref().filter(|_| live.origin.is_some()).map(|l| l.stats(w, None)),
+            }
+        })
+        .collect();
+    let load = plan.load.as_ref().zip(recorded.load.as_ref()).map(|(p, l)| LoadReport {
+        target: p.target.clone(),
+        intended_rate: p.rate,
+        users: p.users,
+        overall: l.stats(crate::clock::Window::new(origin, origin + plan.duration()), None),
+    });
+    let mocks = recorded
+        .journals
+        .iter()
+        .map(|(name, entries)| {
+            let mut by_outcome = BTreeMap::new();
+            for e in entries {
+                *by_outcome.entry(serde_json::to_value(e.outcome).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()).or_insert(0) += 1;
+            }
+            (name.clone(), MockReport { url: c.mock_urls.get(name).cloned().unwrap_or_default(), requests: entries.len(), by_outcome })
+        })
+        .collect();
+    let services = live
+        .services
+        .iter()
+        .map(|s| ServiceReport { name: s.name.clone(), url: s.url.clone(), pid: s.pid, exit: c.exits.get(&s.name).cloned() })
+        .collect();
+    let collectors = CollectorReport {
+        scrapes: recorded.metrics.services().map(|s| (s.to_string(), recorded.metrics.scrape_times(s).len())).collect(),
+        scrape_errors: recorded.metrics.scrape_errors().len(),
+        parse_errors: recorded.metrics.parse_errors().len(),
+        health_probes: recorded.health.len(),
+        log_lines: c.logs.lines().len(),
+    };
+    let mut warnings = c.warnings;
+    if let Some(first) = recorded.metrics.parse_errors().first() {
+        warnings.push(format!("{} exposition lines did not parse (first: service `{}`: {})", recorded.metrics.parse_errors().len(), first.service, first.error));
+    }
+    Report {
+        ordeal_version: env!("CARGO_PKG_VERSION"),
+        scenario: plan.name.clone(),
+        file: plan.file.clone(),
+        description: plan.description.clone(),
+        verdict,
+        error,
+        seed,
+        started_at,
+        duration_ms: clock.now().as_millis() as u64,
+        phases,
+        load,
+        expectations,
+        mocks,
+        services,
+        collectors,
+        warnings,
+        run_dir: run_dir.to_path_buf(),
+    }
+}

@@ -1,0 +1,48 @@
+//! Runtime: the only stage that knows processes. Starts the stack's services
+//! as child processes on loopback ports, waits until they are ready, captures
+//! their output, and always tears them down — on success, failure, Ctrl-C
+//! (see `cleanup`) and panic (`Stack` kills on drop).
+//!
+//! Invariant: every process ordeal starts is in its own process group,
+//! registered in `cleanup` until it is reaped, and dies with ordeal
+//! (`PR_SET_PDEATHSIG`) even if ordeal itself is SIGKILLed.
+
+pub mod cleanup;
+mod logs;
+mod process;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use logs::{LogLine, LogStore, Stream};
+pub use process::{Stack, StartedService, prepare, short_reqwest_error};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("service `{service}`: command `{command}` not found{hint}")]
+    CommandNotFound { service: String, command: String, hint: String },
+    #[error("service `{service}`: cannot start `{command}`: {source}")]
+    Spawn { service: String, command: String, source: std::io::Error },
+    #[error("service `{service}`: port {port} on 127.0.0.1 is already in use")]
+    PortInUse { service: String, port: u16 },
+    #[error("service `{service}` was not ready after {timeout:?} (GET {url}: {last}){tail}")]
+    NotReady { service: String, url: String, timeout: Duration, last: String, tail: String },
+    #[error("service `{service}` exited during startup ({status}){tail}")]
+    ExitedEarly { service: String, status: String, tail: String },
+    #[error("prepare step `{command}` failed ({status}); output in {log}{tail}")]
+    Prepare { command: String, status: String, log: PathBuf, tail: String },
+    #[error("service `{service}`: {message}")]
+    Template { service: String, message: String },
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// Format the last lines of captured output for an error message.
+pub(crate) fn tail_note(lines: &[String]) -> String {
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!("\n  last output:\n    {}", lines.join("\n    "))
+}

@@ -1,0 +1,292 @@
+//! Child processes: port allocation, template rendering, spawn in a fresh
+//! process group, readiness probing, graceful stop (SIGTERM, then SIGKILL).
+
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+use super::logs::{self, LogStore, Stream};
+use super::{RuntimeError, cleanup, tail_note};
+use crate::clock::RunClock;
+use crate::scenario::{ServicePlan, StackPlan, template};
+
+/// A running service as the rest of the pipeline sees it.
+#[derive(Debug, Clone)]
+pub struct StartedService {
+    pub name: String,
+    pub port: u16,
+    /// `http://127.0.0.1:<port>`
+    pub url: String,
+    pub pid: u32,
+    pub metrics: Option<String>,
+    pub health: BTreeMap<String, String>,
+}
+
+struct Proc {
+    info: StartedService,
+    child: Child,
+    pgid: i32,
+    stop_timeout: Duration,
+    capture: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// The started stack. Dropping it without `stop` SIGKILLs every process.
+pub struct Stack {
+    procs: Vec<Proc>,
+    pub logs: LogStore,
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
+    let context = context.into();
+    move |source| RuntimeError::Io { context, source }
+}
+
+/// Run the scenario's prepare commands (e.g. a build) in the scenario directory.
+pub async fn prepare(commands: &[Vec<String>], dir: &Path, run_dir: &Path) -> Result<(), RuntimeError> {
+    for argv in commands {
+        let shown = argv.join(" ");
+        tracing::info!("prepare: {shown}");
+        let log = run_dir.join("prepare.log");
+        let out = Command::new(&argv[0])
+            .args(&argv[1..])
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => RuntimeError::Prepare { command: shown.clone(), status: "command not found".into(), log: log.clone(), tail: String::new() },
+                _ => RuntimeError::Io { context: format!("prepare `{shown}`"), source: e },
+            })?;
+        let mut text = out.stdout.clone();
+        text.extend_from_slice(&out.stderr);
+        let _ = std::fs::write(&log, &text);
+        if !out.status.success() {
+            let s = String::from_utf8_lossy(&text);
+            let tail: Vec<String> = s.lines().rev().take(15).map(String::from).collect::<Vec<_>>().into_iter().rev().collect();
+            return Err(RuntimeError::Prepare { command: shown, status: out.status.to_string(), log, tail: tail_note(&tail) });
+        }
+    }
+    Ok(())
+}
+
+impl Stack {
+    /// Start every service in order. `vars` holds the template values known
+    /// before the stack exists (`mocks.*`, `run.*`, `scenario.dir`).
+    pub async fn start(plan: &StackPlan, mut vars: BTreeMap<String, String>, dir: &Path, run_dir: &Path, clock: RunClock) -> Result<Stack, RuntimeError> {
+        let log_dir = run_dir.join("logs");
+        std::fs::create_dir_all(&log_dir).map_err(io(format!("create {}", log_dir.display())))?;
+        // Ports for everyone first, so services can refer to each other in any order.
+        let mut ports = BTreeMap::new();
+        for s in &plan.services {
+            let port = match s.port {
+                Some(p) => {
+                    std::net::TcpListener::bind(("127.0.0.1", p)).map_err(|_| RuntimeError::PortInUse { service: s.name.clone(), port: p })?;
+                    p
+                }
+                None => free_port().map_err(io("allocate a loopback port"))?,
+            };
+            ports.insert(s.name.clone(), port);
+            vars.insert(format!("services.{}.url", s.name), format!("http://127.0.0.1:{port}"));
+            vars.insert(format!("services.{}.host", s.name), "127.0.0.1".into());
+            vars.insert(format!("services.{}.port", s.name), port.to_string());
+        }
+        let mut stack = Stack { procs: Vec::new(), logs: LogStore::default() };
+        for s in &plan.services {
+            let port = ports[&s.name];
+            let proc = stack.spawn(s, port, &vars, dir, &log_dir, clock)?;
+            stack.procs.push(proc);
+            let proc = stack.procs.last_mut().expect("just pushed");
+            wait_ready(proc, s, &stack.logs).await?;
+            tracing::info!("service `{}` ready on {} (pid {})", s.name, proc.info.url, proc.info.pid);
+        }
+        Ok(stack)
+    }
+
+    fn spawn(&self, s: &ServicePlan, port: u16, vars: &BTreeMap<String, String>, dir: &Path, log_dir: &Path, clock: RunClock) -> Result<Proc, RuntimeError> {
+        let mut vars = vars.clone();
+        vars.insert("self.port".into(), port.to_string());
+        vars.insert("self.host".into(), "127.0.0.1".into());
+        vars.insert("self.url".into(), format!("http://127.0.0.1:{port}"));
+        vars.insert("self.name".into(), s.name.clone());
+        let render = |t: &str| template::render(t, &vars).map_err(|message| RuntimeError::Template { service: s.name.clone(), message });
+        let command = render(&s.command)?;
+        let mut cmd = Command::new(&command);
+        for a in &s.args {
+            cmd.arg(render(a)?);
+        }
+        for (k, v) in &s.env {
+            cmd.env(k, render(v)?);
+        }
+        cmd.current_dir(dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+        // SAFETY: prctl only sets a flag on the child between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => RuntimeError::CommandNotFound {
+                service: s.name.clone(),
+                command: command.clone(),
+                hint: if command.contains('/') { " (is it built? a `stack.prepare` step can build it)".into() } else { " (not on PATH)".into() },
+            },
+            _ => RuntimeError::Spawn { service: s.name.clone(), command: command.clone(), source: e },
+        })?;
+        let pid = child.id().unwrap_or(0);
+        let pgid = pid as i32;
+        cleanup::register(pgid);
+        let mut capture = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            capture.push(logs::capture(out, s.name.clone(), Stream::Stdout, log_dir.join(format!("{}.stdout.log", s.name)), self.logs.clone(), clock));
+        }
+        if let Some(err) = child.stderr.take() {
+            capture.push(logs::capture(err, s.name.clone(), Stream::Stderr, log_dir.join(format!("{}.stderr.log", s.name)), self.logs.clone(), clock));
+        }
+        Ok(Proc {
+            info: StartedService {
+                name: s.name.clone(),
+                port,
+                url: format!("http://127.0.0.1:{port}"),
+                pid,
+                metrics: s.metrics.clone(),
+                health: s.health.clone(),
+            },
+            child,
+            pgid,
+            stop_timeout: s.stop_timeout,
+            capture,
+        })
+    }
+
+    pub fn services(&self) -> Vec<StartedService> {
+        self.procs.iter().map(|p| p.info.clone()).collect()
+    }
+
+    /// Services that have exited on their own so far, with their status.
+    pub fn exited(&mut self) -> Vec<(String, String)> {
+        self.procs
+            .iter_mut()
+            .filter_map(|p| match p.child.try_wait() {
+                Ok(Some(st)) => Some((p.info.name.clone(), describe(st))),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Stop in reverse start order: SIGTERM, wait `stop_timeout`, then SIGKILL.
+    /// Returns each service's exit description.
+    pub async fn stop(mut self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let procs = std::mem::take(&mut self.procs);
+        for mut p in procs.into_iter().rev() {
+            let status = match p.child.try_wait() {
+                Ok(Some(st)) => format!("had exited: {}", describe(st)),
+                _ => {
+                    cleanup::signal_group(p.pgid, libc::SIGTERM);
+                    match tokio::time::timeout(p.stop_timeout, p.child.wait()).await {
+                        Ok(Ok(st)) => describe(st),
+                        _ => {
+                            cleanup::signal_group(p.pgid, libc::SIGKILL);
+                            let st = p.child.wait().await.map(describe).unwrap_or_else(|e| e.to_string());
+                            format!("killed after {:?} grace: {st}", p.stop_timeout)
+                        }
+                    }
+                }
+            };
+            // Any grandchildren left in the group go too.
+            cleanup::signal_group(p.pgid, libc::SIGKILL);
+            cleanup::unregister(p.pgid);
+            for c in p.capture {
+                let _ = tokio::time::timeout(Duration::from_secs(2), c).await;
+            }
+            out.push((p.info.name.clone(), status));
+        }
+        out
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for p in &mut self.procs {
+            cleanup::signal_group(p.pgid, libc::SIGKILL);
+            let _ = p.child.start_kill();
+            let _ = p.child.try_wait();
+            cleanup::unregister(p.pgid);
+        }
+    }
+}
+
+fn describe(st: std::process::ExitStatus) -> String {
+    match (st.code(), st.signal()) {
+        (Some(c), _) => format!("exit code {c}"),
+        (None, Some(s)) => format!("signal {s}"),
+        _ => st.to_string(),
+    }
+}
+
+async fn wait_ready(p: &mut Proc, s: &ServicePlan, logs: &LogStore) -> Result<(), RuntimeError> {
+    let (path, timeout) = match &s.ready {
+        Some(r) => (Some(r.path.clone()), r.timeout),
+        None => (None, Duration::from_secs(30)),
+    };
+    let url = format!("{}{}", p.info.url, path.as_deref().unwrap_or(""));
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(1)).no_proxy().build().expect("static client config");
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = String::from("no attempt yet");
+    loop {
+        if let Ok(Some(st)) = p.child.try_wait() {
+            tokio::time::sleep(Duration::from_millis(100)).await; // let output capture catch up
+            return Err(RuntimeError::ExitedEarly { service: s.name.clone(), status: describe(st), tail: tail_note(&logs.tail(&s.name, 15)) });
+        }
+        let ok = match &path {
+            Some(_) => match client.get(&url).send().await {
+                Ok(r) if r.status().is_success() => true,
+                Ok(r) => {
+                    last = format!("HTTP {}", r.status());
+                    false
+                }
+                Err(e) => {
+                    last = short_reqwest_error(&e);
+                    false
+                }
+            },
+            None => match tokio::net::TcpStream::connect(("127.0.0.1", p.info.port)).await {
+                Ok(_) => true,
+                Err(e) => {
+                    last = e.to_string();
+                    false
+                }
+            },
+        };
+        if ok {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(RuntimeError::NotReady { service: s.name.clone(), url, timeout, last, tail: tail_note(&logs.tail(&s.name, 15)) });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A reqwest error without its URL noise: "connection refused", "timed out".
+pub fn short_reqwest_error(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut msg = if e.is_timeout() { "timed out".to_string() } else { e.to_string() };
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg = s.to_string();
+        src = s.source();
+    }
+    msg
+}
+
