@@ -70,9 +70,18 @@ pub(super) struct RawSample {
 /// A metadata line.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Meta {
-    Help { name: String, text: String },
-    Type { name: String, kind: String },
-    Unit { name: String, unit: String },
+    Help {
+        name: String,
+        text: String,
+    },
+    Type {
+        name: String,
+        kind: String,
+    },
+    Unit {
+        name: String,
+        unit: String,
+    },
     Eof,
     /// Any other comment: carries no data.
     Comment,
@@ -332,7 +341,9 @@ pub(super) fn parse_sample(line: &str) -> Result<RawSample, LineErrorKind> {
     }
     let mut exemplar = None;
     if c.eat(b'#') {
-        exemplar = Some(parse_exemplar(&mut c).map_err(|e| LineErrorKind::InvalidExemplar(e.to_string()))?);
+        exemplar = Some(
+            parse_exemplar(&mut c).map_err(|e| LineErrorKind::InvalidExemplar(e.to_string()))?,
+        );
     }
     c.blanks();
     if !c.at_end() {

@@ -8,9 +8,9 @@
 //! (prometheus-parse 0.2.5 was rejected for losing samples; see
 //! `tests::prometheus_parse_loses_samples` in `corpus.rs`.)
 
-mod line;
 #[cfg(test)]
 mod corpus;
+mod line;
 #[cfg(test)]
 mod tests;
 
@@ -236,7 +236,10 @@ impl Parser {
                 let kind = MetricType::parse(&kind).ok_or(LineErrorKind::UnknownType(kind))?;
                 let family = self.entry(&name);
                 if family.declared && family.kind != kind {
-                    return Err(LineErrorKind::TypeConflict { name, previous: family.kind.to_string() });
+                    return Err(LineErrorKind::TypeConflict {
+                        name,
+                        previous: family.kind.to_string(),
+                    });
                 }
                 family.kind = kind;
                 family.declared = true;
@@ -275,7 +278,9 @@ impl Parser {
             let f = &self.out.families[i];
             return (f.name.clone(), f.kind);
         }
-        for suffix in ["_total", "_created", "_bucket", "_count", "_sum", "_gcount", "_gsum", "_info"] {
+        for suffix in
+            ["_total", "_created", "_bucket", "_count", "_sum", "_gcount", "_gsum", "_info"]
+        {
             let Some(base) = sample.strip_suffix(suffix) else { continue };
             if let Some(&i) = self.index.get(base) {
                 let f = &self.out.families[i];

@@ -75,13 +75,23 @@ fn children_are_attributed_to_their_family() {
                 # TYPE i info\ni_info{v=\"1\"} 1\n# TYPE c counter\nc_total 1\nc_created 1\n";
     let e = parse(body, Format::OpenMetrics);
     assert!(e.errors.is_empty(), "{:?}", e.errors);
-    let fam: Vec<(&str, MetricType)> = e.samples.iter().map(|s| (s.family.as_str(), s.kind)).collect();
+    let fam: Vec<(&str, MetricType)> =
+        e.samples.iter().map(|s| (s.family.as_str(), s.kind)).collect();
     use MetricType::*;
     let expect = [
-        ("h", Histogram), ("h", Histogram), ("h", Histogram), ("h", Histogram),
-        ("s", Summary), ("s", Summary), ("s", Summary),
-        ("g", GaugeHistogram), ("g", GaugeHistogram), ("g", GaugeHistogram),
-        ("i", Info), ("c", Counter), ("c", Counter),
+        ("h", Histogram),
+        ("h", Histogram),
+        ("h", Histogram),
+        ("h", Histogram),
+        ("s", Summary),
+        ("s", Summary),
+        ("s", Summary),
+        ("g", GaugeHistogram),
+        ("g", GaugeHistogram),
+        ("g", GaugeHistogram),
+        ("i", Info),
+        ("c", Counter),
+        ("c", Counter),
     ];
     assert_eq!(fam, expect);
     assert_eq!(e.families.len(), 5);
@@ -95,14 +105,20 @@ fn suffix_not_owned_by_the_type_makes_its_own_family() {
 
 #[test]
 fn prometheus_0_0_4_counter_keeps_its_full_name_as_family() {
-    let e = parse("# HELP x_total Things.\n# TYPE x_total counter\nx_total 3\n", Format::PrometheusText);
+    let e = parse(
+        "# HELP x_total Things.\n# TYPE x_total counter\nx_total 3\n",
+        Format::PrometheusText,
+    );
     assert_eq!(e.samples[0].family, "x_total");
     assert_eq!(e.family("x_total").unwrap().help.as_deref(), Some("Things."));
 }
 
 #[test]
 fn help_unescapes_and_unit_is_kept() {
-    let e = parse("# HELP m a\\\\b\\nc \\\"q\\\"\n# UNIT m seconds\n# TYPE m gauge\n", Format::OpenMetrics);
+    let e = parse(
+        "# HELP m a\\\\b\\nc \\\"q\\\"\n# UNIT m seconds\n# TYPE m gauge\n",
+        Format::OpenMetrics,
+    );
     let f = e.family("m").unwrap();
     assert_eq!(f.help.as_deref(), Some("a\\b\nc \"q\""));
     assert_eq!(f.unit.as_deref(), Some("seconds"));
@@ -148,11 +164,28 @@ fn content_after_eof_and_type_conflicts_are_errors() {
 
 #[test]
 fn hostile_input_never_panics() {
-    let nasty = ["{", "}", "m{", "m{\"", "m{a=\"\\", "m{a=\"b\"", "m{a=\"b\",", "# HELP", "# TYPE m",
-                 "#", "m 1 #", "m 1 # {", "m 1 # {a=\"b\"}", "\u{0}", "m\u{fffd} 1", "é 1", "{\"x\"}"];
+    let nasty = [
+        "{",
+        "}",
+        "m{",
+        "m{\"",
+        "m{a=\"\\",
+        "m{a=\"b\"",
+        "m{a=\"b\",",
+        "# HELP",
+        "# TYPE m",
+        "#",
+        "m 1 #",
+        "m 1 # {",
+        "m 1 # {a=\"b\"}",
+        "\u{0}",
+        "m\u{fffd} 1",
+        "é 1",
+        "{\"x\"}",
+    ];
     for n in nasty {
         let e = parse(n, Format::OpenMetrics);
-        assert_eq!(e.samples.len() + e.errors.len() <= 1, true, "{n:?}");
+        assert!(e.samples.len() + e.errors.len() <= 1, "{n:?}");
     }
     let long = format!("m{{a=\"{}", "é".repeat(500));
     let e = parse(&long, Format::PrometheusText);
@@ -165,7 +198,10 @@ fn format_detection() {
         Format::from_content_type("application/openmetrics-text; version=1.0.0; charset=utf-8"),
         Some(Format::OpenMetrics)
     );
-    assert_eq!(Format::from_content_type("text/plain; version=0.0.4"), Some(Format::PrometheusText));
+    assert_eq!(
+        Format::from_content_type("text/plain; version=0.0.4"),
+        Some(Format::PrometheusText)
+    );
     assert_eq!(Format::from_content_type("application/json"), None);
     assert_eq!(Format::sniff("a 1\n# EOF\n"), Format::OpenMetrics);
     assert_eq!(Format::sniff("a 1\n"), Format::PrometheusText);

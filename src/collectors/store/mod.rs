@@ -105,7 +105,12 @@ impl Selector {
         self.matcher(label, MatchOp::Ne, value)
     }
 
-    pub fn matcher(mut self, label: impl Into<String>, op: MatchOp, value: impl Into<String>) -> Self {
+    pub fn matcher(
+        mut self,
+        label: impl Into<String>,
+        op: MatchOp,
+        value: impl Into<String>,
+    ) -> Self {
         self.matchers.push(LabelMatcher { label: label.into(), op, value: value.into() });
         self
     }
@@ -142,7 +147,8 @@ impl MetricStore {
             families.insert(family.name.clone(), family);
         }
         for sample in exposition.samples {
-            let key = SeriesKey { service: service.to_owned(), name: sample.name, labels: sample.labels };
+            let key =
+                SeriesKey { service: service.to_owned(), name: sample.name, labels: sample.labels };
             let series = self.series.entry(key).or_insert_with_key(|_| Series {
                 family: sample.family.clone(),
                 kind: sample.kind,
@@ -164,7 +170,12 @@ impl MetricStore {
             }
         }
         for error in exposition.errors {
-            tracing::warn!(service, %error, "unparsable exposition line");
+            // Warn once per service; a broken target repeats every round.
+            if self.parse_errors.iter().any(|e| e.service == service) {
+                tracing::debug!(service, %error, "unparsable exposition line");
+            } else {
+                tracing::warn!(service, %error, "unparsable exposition line");
+            }
             self.parse_errors.push(RecordedLineError { at, service: service.to_owned(), error });
         }
     }
@@ -172,12 +183,19 @@ impl MetricStore {
     /// Records a scrape of `service` at `at` that failed as a whole.
     pub fn record_error(&mut self, service: &str, at: Duration, message: impl Into<String>) {
         let message = message.into();
-        tracing::warn!(service, %message, "scrape failed");
+        if self.scrape_errors.iter().any(|e| e.service == service) {
+            tracing::debug!(service, %message, "scrape failed");
+        } else {
+            tracing::warn!(service, %message, "scrape failed");
+        }
         self.scrape_errors.push(ScrapeError { at, service: service.to_owned(), message });
     }
 
     /// Every series the selector matches, in key order.
-    pub fn select<'a>(&'a self, sel: &Selector) -> impl Iterator<Item = (&'a SeriesKey, &'a Series)> + use<'a> {
+    pub fn select<'a>(
+        &'a self,
+        sel: &Selector,
+    ) -> impl Iterator<Item = (&'a SeriesKey, &'a Series)> + use<'a> {
         let sel = sel.clone();
         self.series.iter().filter(move |(k, _)| sel.matches(k))
     }
@@ -229,8 +247,15 @@ impl MetricStore {
     }
 
     /// Every value `label` took in the family's series (for cardinality checks).
-    pub fn label_values(&self, service: Option<&str>, family: &str, label: &str) -> BTreeSet<String> {
-        self.family_series(service, family).filter_map(|(k, _)| k.labels.get(label).cloned()).collect()
+    pub fn label_values(
+        &self,
+        service: Option<&str>,
+        family: &str,
+        label: &str,
+    ) -> BTreeSet<String> {
+        self.family_series(service, family)
+            .filter_map(|(k, _)| k.labels.get(label).cloned())
+            .collect()
     }
 
     /// Number of distinct series of the family.
