@@ -206,3 +206,16 @@ fn format_detection() {
     assert_eq!(Format::sniff("a 1\n# EOF\n"), Format::OpenMetrics);
     assert_eq!(Format::sniff("a 1\n"), Format::PrometheusText);
 }
+
+#[test]
+fn every_prefix_of_every_edge_case_line_parses_or_errors_without_panicking() {
+    let body = include_str!("../../../fixtures/expositions/edge-cases.txt");
+    for line in body.lines() {
+        for (cut, _) in line.char_indices() {
+            for format in [Format::PrometheusText, Format::OpenMetrics] {
+                let e = parse(&line[..cut], format);
+                assert!(e.samples.len() + e.errors.len() <= 1, "{:?}", &line[..cut]);
+            }
+        }
+    }
+}
