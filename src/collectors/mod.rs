@@ -1,2 +1,15 @@
-//! TEMPORARY: merged with the metrics branch's collectors/mod.rs.
+//! Collectors: what the harness records about the stack while a run goes on.
+//!
+//! - [`exposition`]: Prometheus text 0.0.4 / OpenMetrics 1.0 parser (no sample lost silently).
+//! - [`store`]: every scraped sample at its run offset, and the window queries
+//!   expectations ask (increase, rate, gauge stats, histogram quantiles, presence).
+//! - [`scraper`]: the task that scrapes every target each interval into a store.
+//! - [`health`]: the prober that records every health endpoint's status each interval.
+//!
+//! Invariant: collectors record; they never judge. Queries on the store are
+//! pure (no I/O), so expectations can be tested on synthetic series.
+
+pub mod exposition;
 pub mod health;
+pub mod scraper;
+pub mod store;
