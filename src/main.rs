@@ -1,1 +1,190 @@
-fn main() {}
+//! The `ordeal` command line: the only place that uses `anyhow`, prints to
+//! the terminal and maps results to exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use ordeal::report::{RunVerdict, summary};
+use ordeal::run::{RunOptions, run};
+use ordeal::scenario;
+
+/// Exit codes (also in `ordeal --help`).
+const PASS: u8 = 0;
+const FAIL: u8 = 1;
+const INVALID: u8 = 2;
+const INFRA: u8 = 3;
+const INTERRUPTED: u8 = 130;
+
+#[derive(Parser)]
+#[command(
+    name = "ordeal",
+    version,
+    about = "Chaos and load tests that verify observability: start a stack, inject faults, drive load, check metrics, breakers, retries and health.",
+    long_about = "ordeal runs scenario files. A scenario says which services to start (local processes), \
+which fault-injecting mocks to put in front of their dependencies (an OpenAI-compatible LLM, an HTTP backend), \
+what load to drive, which faults to switch on and off along a timeline of named phases, and what must be \
+observed: metrics, circuit-breaker transitions, retries, health probes, load statistics.\n\n\
+Start with:  ordeal validate scenarios/llm-outage.yaml   then   ordeal run scenarios/llm-outage.yaml",
+    after_help = "Exit codes:\n  0  every expectation met\n  1  an expectation failed\n  2  invalid scenario or usage\n  3  the harness could not run the stack (command missing, port in use, not ready, ...)\n  130 interrupted\n\nReports: report.json and junit.xml in --report-dir (default reports/<scenario>-<time>/), service logs under logs/."
+)]
+struct Cli {
+    /// More harness logging (repeat for more); also honours RUST_LOG.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenarios and check their expectations.
+    Run {
+        /// Scenario files (YAML).
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+        /// Directory for report.json, junit.xml and logs (one sub-directory per scenario when several are given).
+        #[arg(long, value_name = "DIR")]
+        report_dir: Option<PathBuf>,
+        /// Seed for every random choice of the mocks (overrides the scenario's `seed:`).
+        #[arg(long, value_name = "N")]
+        seed: Option<u64>,
+    },
+    /// Check scenario files without running anything; prints every error with file:line.
+    Validate {
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+    },
+    /// List the scenarios in a directory (default: scenarios/).
+    List {
+        #[arg(default_value = "scenarios")]
+        dir: PathBuf,
+    },
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "ordeal=info,goose=warn",
+        1 => "ordeal=debug,goose=info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { INVALID } else { PASS });
+        }
+    };
+    init_logging(cli.verbose);
+    ordeal::runtime::cleanup::install_panic_hook();
+    let code = match cli.command {
+        Command::Validate { scenarios } => validate(&scenarios),
+        Command::List { dir } => list(&dir),
+        Command::Run { scenarios, report_dir, seed } => run_all(&scenarios, report_dir, seed),
+    };
+    ExitCode::from(code)
+}
+
+fn load_all(files: &[PathBuf]) -> Result<Vec<scenario::Plan>, u8> {
+    let mut plans = Vec::new();
+    let mut bad = false;
+    for f in files {
+        match scenario::load(f) {
+            Ok(p) => plans.push(p),
+            Err(d) => {
+                eprintln!("{d}");
+                bad = true;
+            }
+        }
+    }
+    if bad { Err(INVALID) } else { Ok(plans) }
+}
+
+fn validate(files: &[PathBuf]) -> u8 {
+    match load_all(files) {
+        Ok(plans) => {
+            for p in plans {
+                println!(
+                    "{}: ok — {} services, {} mocks, {} phases ({:.1}s), {} faults, {} expectations",
+                    p.file.display(),
+                    p.stack.services.len(),
+                    p.mocks.len(),
+                    p.phases.len(),
+                    p.duration().as_secs_f64(),
+                    p.faults.len(),
+                    p.expectations.len()
+                );
+            }
+            PASS
+        }
+        Err(code) => code,
+    }
+}
+
+fn list(dir: &Path) -> u8 {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", dir.display());
+            return INVALID;
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    files.sort();
+    for f in files {
+        match scenario::load(&f) {
+            Ok(p) => println!("{:<40} {:>6.1}s  {}", f.display(), p.duration().as_secs_f64(), p.description.as_deref().unwrap_or("").lines().next().unwrap_or("")),
+            Err(d) => println!("{:<40}  INVALID ({} errors; `ordeal validate {}`)", f.display(), d.0.len(), f.display()),
+        }
+    }
+    PASS
+}
+
+fn run_all(files: &[PathBuf], report_dir: Option<PathBuf>, seed: Option<u64>) -> u8 {
+    let plans = match load_all(files) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return INFRA;
+        }
+    };
+    ordeal::signals::install();
+    let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let several = plans.len() > 1;
+    let mut worst = PASS;
+    for plan in &plans {
+        if ordeal::signals::interrupted() {
+            break;
+        }
+        let dir = report_dir.as_ref().map(|d| if several { d.join(&plan.name) } else { d.clone() });
+        println!("ordeal: running {} ({:.1}s timeline)", plan.file.display(), plan.duration().as_secs_f64());
+        let report = rt.block_on(run(plan, &RunOptions { report_dir: dir, seed }));
+        if let Err(e) = report.write(&report.run_dir) {
+            eprintln!("cannot write the report to {}: {e}", report.run_dir.display());
+            worst = worst.max(INFRA);
+        }
+        print!("{}", summary(&report, color));
+        let code = match report.verdict {
+            RunVerdict::Pass => PASS,
+            RunVerdict::Fail => FAIL,
+            RunVerdict::Error if ordeal::signals::interrupted() => INTERRUPTED,
+            RunVerdict::Error => INFRA,
+        };
+        worst = worst.max(code);
+    }
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    worst
+}
