@@ -15,3 +15,4 @@
 //! `clock` is the single time base all stages share.
 
 pub mod clock;
+pub mod faults;
