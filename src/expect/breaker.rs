@@ -15,7 +15,6 @@ use serde_json::json;
 
 use super::{Judgement, Recorded, secs};
 use crate::clock::Window;
-use crate::collectors::store::Selector;
 use crate::scenario::BreakerCheck;
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,235 @@
+//! The HTTP backend mock, on wiremock. Mocks mounted, by priority:
+//!
+//! 1. [`ResetMatcher`] + `respond_with_err`: wiremock fixes at mount time whether a
+//!    mock answers or errors, but `reset` is decided per request by ratio. So the
+//!    reset decision is this matcher's (it is consulted first for every request and
+//!    matches only the requests to reset); its error makes wiremock's hyper server
+//!    close the connection without writing a response.
+//! 2. One mock per route (`method` + `path_regex` compiled from the template) with a
+//!    [`FaultResponder`] that takes the rest of the decision (same RNG sequence as the
+//!    LLM mock, see `engine::Stage`).
+//! 3. A catch-all [`FaultResponder`] answering 404 (journaled, faults still apply).
+//!
+//! wiremock limits, and what we do about them:
+//! - `Respond` is synchronous: the journal records the request when it is decided,
+//!   with `done` = arrival + injected delay (wiremock sends right after the delay).
+//! - A hang is a `set_delay(for)` and then a 504; dropping the `MockServer` at
+//!   shutdown stops its runtime, which drops hanging connections unanswered.
+//! - wiremock keeps every matched request in memory (per mounted mock) for its
+//!   verification feature; recording of `received_requests` is disabled here, the
+//!   per-mock copy cannot be.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use wiremock::matchers::{any, method, path_regex};
+use wiremock::{Match, Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use super::config::{HttpMockConfig, RouteConfig};
+use super::engine::{Decisive, Stage};
+use super::journal::{JournalEntry, Outcome};
+use super::openai::retry_after_secs;
+use super::route::{normalize_method, template_to_regex};
+use super::{FaultError, MockCore};
+
+/// A route's canned answer, prepared at start.
+#[derive(Debug, Clone)]
+struct Reply {
+    status: StatusCode,
+    body: Vec<u8>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Reply {
+    fn template(&self) -> ResponseTemplate {
+        self.headers
+            .iter()
+            .fold(ResponseTemplate::new(self.status), |t, (k, v)| {
+                t.insert_header(k.clone(), v.clone())
+            })
+            .set_body_bytes(self.body.clone())
+    }
+}
+
+fn json_template(status: StatusCode, body: Vec<u8>) -> ResponseTemplate {
+    ResponseTemplate::new(status)
+        .insert_header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .set_body_bytes(body)
+}
+
+fn status_of(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn error_template(code: u16, message: &str) -> ResponseTemplate {
+    let body = serde_json::json!({ "error": message, "status": code }).to_string();
+    json_template(status_of(code), body.into_bytes())
+}
+
+async fn prepare(mock: &str, r: &RouteConfig) -> Result<Reply, FaultError> {
+    let mut content_type = "text/plain; charset=utf-8";
+    let body = match (&r.body, &r.body_file) {
+        (Some(serde_json::Value::String(s)), _) => s.clone().into_bytes(),
+        (Some(v), _) => {
+            content_type = "application/json";
+            v.to_string().into_bytes()
+        }
+        (None, Some(path)) => {
+            if path.extension().is_some_and(|e| e == "json") {
+                content_type = "application/json";
+            }
+            tokio::fs::read(path).await.map_err(|e| FaultError::File {
+                mock: mock.into(),
+                path: path.clone(),
+                reason: e.to_string(),
+            })?
+        }
+        (None, None) => Vec::new(),
+    };
+    let mut headers = Vec::new();
+    if !body.is_empty() && !r.headers.keys().any(|k| k.eq_ignore_ascii_case("content-type")) {
+        headers.push((header::CONTENT_TYPE, HeaderValue::from_static(content_type)));
+    }
+    for (k, v) in &r.headers {
+        // Validated by `validate_mock`; skip rather than panic if not.
+        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+            headers.push((k, v));
+        }
+    }
+    Ok(Reply { status: status_of(r.status), body, headers })
+}
+
+/// Decides resets (see module docs); journals the requests it matches.
+struct ResetMatcher(Arc<MockCore>);
+
+impl Match for ResetMatcher {
+    fn matches(&self, req: &Request) -> bool {
+        let core = &self.0;
+        let d = core.engine.decide(req.method.as_str(), req.url.path(), Stage::ResetOnly, false);
+        if d.decisive != Some(Decisive::Reset) {
+            return false;
+        }
+        let mut e = JournalEntry::arriving(
+            core.clock.now(),
+            req.method.as_str(),
+            req.url.path(),
+            &req.headers,
+        );
+        e.outcome = Outcome::Reset;
+        e.fault = d.fault;
+        core.journal.record(e);
+        true
+    }
+}
+
+/// Answers one route (or 404 when `reply` is `None`) under the active faults.
+struct FaultResponder {
+    core: Arc<MockCore>,
+    reply: Option<Reply>,
+}
+
+impl Respond for FaultResponder {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let core = &self.core;
+        let (method, path) = (req.method.as_str(), req.url.path());
+        let mut e = JournalEntry::arriving(core.clock.now(), method, path, &req.headers);
+        let d = core.engine.decide(method, path, Stage::AfterReset, false);
+        e.fault = d.fault.clone();
+        let normal = || match &self.reply {
+            Some(r) => (r.template(), r.status.as_u16(), Outcome::Ok),
+            None => (
+                error_template(404, &format!("no route for {method} {path}")),
+                404,
+                Outcome::NotFound,
+            ),
+        };
+        let (template, status, outcome, delay) = match d.decisive {
+            Some(Decisive::Hang(dur)) => {
+                (error_template(504, "hang fault elapsed"), 504, Outcome::Hang, dur)
+            }
+            Some(Decisive::Error(code)) => {
+                (error_template(code, "injected fault"), code, Outcome::Error, d.latency)
+            }
+            Some(Decisive::RateLimit(after)) => (
+                error_template(429, "rate limited (injected fault)")
+                    .insert_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs(after))),
+                429,
+                Outcome::RateLimited,
+                d.latency,
+            ),
+            Some(Decisive::Malformed) => {
+                let status = self.reply.as_ref().map_or(StatusCode::OK, |r| r.status);
+                let body = br#"{"id": "x", "items": [{"name": "trunc"#.to_vec();
+                (json_template(status, body), status.as_u16(), Outcome::Malformed, d.latency)
+            }
+            // Resets were decided by `ResetMatcher`; `AfterReset` never yields one.
+            Some(Decisive::Reset) | None => {
+                let (t, s, o) = normal();
+                (t, s, o, d.latency)
+            }
+        };
+        e.status = Some(status);
+        e.outcome = outcome;
+        e.done = e.at + delay;
+        core.journal.record(e);
+        if delay.is_zero() { template } else { template.set_delay(delay) }
+    }
+}
+
+/// A running HTTP backend mock.
+pub(crate) struct BackendServer {
+    server: MockServer,
+}
+
+impl BackendServer {
+    pub async fn start(core: Arc<MockCore>, cfg: &HttpMockConfig) -> Result<Self, FaultError> {
+        let mut routes = Vec::new();
+        for r in &cfg.routes {
+            // Both validated by `validate_mock`; errors here are reported, not unwrapped.
+            let invalid = |e: super::RouteError| FaultError::InvalidMock {
+                mock: core.name.clone(),
+                problems: vec![e.to_string()],
+            };
+            let m = normalize_method(&r.method).map_err(invalid)?;
+            let re = template_to_regex(&r.path).map_err(invalid)?;
+            routes.push((m, re, prepare(&core.name, r).await?));
+        }
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .map_err(|source| FaultError::Bind { mock: core.name.clone(), source })?;
+        let server =
+            MockServer::builder().listener(listener).disable_request_recording().start().await;
+
+        Mock::given(ResetMatcher(core.clone()))
+            .respond_with_err(|_: &Request| {
+                std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset fault")
+            })
+            .with_priority(1)
+            .named("reset fault")
+            .mount(&server)
+            .await;
+        for (m, re, reply) in routes {
+            Mock::given(method(m.as_str()))
+                .and(path_regex(re))
+                .respond_with(FaultResponder { core: core.clone(), reply: Some(reply) })
+                .with_priority(10)
+                .mount(&server)
+                .await;
+        }
+        Mock::given(any())
+            .respond_with(FaultResponder { core, reply: None })
+            .with_priority(u8::MAX)
+            .named("not found")
+            .mount(&server)
+            .await;
+        Ok(Self { server })
+    }
+
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    /// Dropping the server stops its thread's runtime, which drops open connections.
+    pub fn shutdown(self) {
+        drop(self.server);
+    }
+}
