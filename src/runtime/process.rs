@@ -118,7 +118,10 @@ impl Stack {
         vars.insert("self.url".into(), format!("http://127.0.0.1:{port}"));
         vars.insert("self.name".into(), s.name.clone());
         let render = |t: &str| template::render(t, &vars).map_err(|message| RuntimeError::Template { service: s.name.clone(), message });
-        let command = render(&s.command)?;
+        let mut command = render(&s.command)?;
+        if command.contains('/') && Path::new(&command).is_relative() {
+            command = dir.join(&command).to_string_lossy().into_owned();
+        }
         let mut cmd = Command::new(&command);
         for a in &s.args {
             cmd.arg(render(a)?);

@@ -145,11 +145,11 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
     let description = sections.remove("description").and_then(|v| cx.de::<String>("description", v));
     let seed = sections.remove("seed").and_then(|v| cx.de::<u64>("seed", v)).unwrap_or(1);
 
-    let mocks = compile_mocks(&mut cx, sections.remove("mocks"));
+    let mocks = compile_mocks(&mut cx, sections.remove("mocks"), &dir);
     let phases_and_faults = sections.remove("timeline");
     let phases = compile_phases(&mut cx, phases_and_faults.as_ref());
     let stack = match sections.remove("stack") {
-        Some(v) => compile_stack(&mut cx, v, &dir, &mocks),
+        Some(v) => compile_stack(&mut cx, v, &mocks),
         None => {
             cx.err("", "missing `stack:` section", Some("declare the services to start under `stack: services:`".into()));
             None
@@ -182,12 +182,36 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
     })
 }
 
-fn compile_mocks(cx: &mut Ctx, v: Option<Value>) -> BTreeMap<String, crate::faults::MockConfig> {
+fn compile_mocks(cx: &mut Ctx, v: Option<Value>, dir: &Path) -> BTreeMap<String, crate::faults::MockConfig> {
+    use crate::faults::MockConfig;
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     let Some(v) = v else { return BTreeMap::new() };
     let Some(raw) = cx.de::<BTreeMap<String, Value>>("mocks", v) else { return BTreeMap::new() };
-    raw.into_iter()
-        .filter_map(|(name, v)| cx.de(&format!("mocks.{name}"), v).map(|m| (name, m)))
-        .collect()
+    let mut out = BTreeMap::new();
+    for (name, v) in raw {
+        let path = format!("mocks.{name}");
+        let Some(mut m) = cx.de::<MockConfig>(&path, v) else { continue };
+        // Files are relative to the scenario, like every other path in it.
+        match &mut m {
+            MockConfig::Openai(c) => {
+                if let Some(f) = c.responses_file.as_mut().filter(|f| f.is_relative()) {
+                    *f = dir.join(&*f);
+                }
+            }
+            MockConfig::Http(c) => {
+                for r in &mut c.routes {
+                    if let Some(f) = r.body_file.as_mut().filter(|f| f.is_relative()) {
+                        *f = dir.join(&*f);
+                    }
+                }
+            }
+        }
+        for problem in crate::faults::validate_mock(&m) {
+            cx.err(&path, problem, None);
+        }
+        out.insert(name, m);
+    }
+    out
 }
 
 pub(super) fn parse_window(cx: &mut Ctx, path: &str, text: &str, phases: &[PhaseSpan], after: bool) -> Option<WindowExpr> {
@@ -272,8 +296,13 @@ fn compile_faults(cx: &mut Ctx, timeline: Option<Value>, phases: &[PhaseSpan], m
             cx.err(&format!("{path}.fault"), problem, None);
         }
         if let Some(r) = &f.route {
-            if let Err(e) = check_route(r) {
-                cx.err_value(&format!("{path}.route"), e, Some("write `METHOD /path`, e.g. `GET /items/{id}`".into()));
+            match r.parse::<crate::faults::RouteFilter>() {
+                Ok(filter) => {
+                    for problem in crate::faults::validate_route(mock, &filter) {
+                        cx.err_value(&format!("{path}.route"), problem, None);
+                    }
+                }
+                Err(e) => cx.err_value(&format!("{path}.route"), e.to_string(), Some("write `METHOD /path`, e.g. `GET /items/{id}`".into())),
             }
         }
         if let Some(window) = window {
@@ -284,13 +313,10 @@ fn compile_faults(cx: &mut Ctx, timeline: Option<Value>, phases: &[PhaseSpan], m
 }
 
 pub(super) fn check_route(r: &str) -> Result<(), String> {
-    match r.split_once(' ') {
-        Some((m, p)) if !m.is_empty() && m.chars().all(|c| c.is_ascii_uppercase()) && p.starts_with('/') => Ok(()),
-        _ => Err(format!("bad route `{r}`")),
-    }
+    r.parse::<crate::faults::RouteFilter>().map(|_| ()).map_err(|e| e.to_string())
 }
 
-fn compile_stack(cx: &mut Ctx, v: Value, dir: &Path, mocks: &BTreeMap<String, crate::faults::MockConfig>) -> Option<StackPlan> {
+fn compile_stack(cx: &mut Ctx, v: Value, mocks: &BTreeMap<String, crate::faults::MockConfig>) -> Option<StackPlan> {
     let raw: RawStack = cx.de("stack", v)?;
     if raw.services.is_empty() {
         cx.err("stack.services", "declare at least one service", None);
@@ -348,14 +374,9 @@ fn compile_stack(cx: &mut Ctx, v: Value, dir: &Path, mocks: &BTreeMap<String, cr
                 cx.err_value(&format!("{path}.{field}"), format!("`{p}` is not an HTTP path"), Some(format!("start it with `/`, e.g. `/{p}`")));
             }
         }
-        let command = if s.command.contains('/') && !s.command.starts_with('/') && !s.command.starts_with("{{") {
-            dir.join(&s.command).to_string_lossy().into_owned()
-        } else {
-            s.command.clone()
-        };
         services.push(ServicePlan {
             name: name.clone(),
-            command,
+            command: s.command.clone(),
             args: s.args.clone(),
             env: s.env.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
             port: s.port,

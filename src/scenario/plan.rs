@@ -46,7 +46,8 @@ pub struct StackPlan {
 #[derive(Debug, Clone)]
 pub struct ServicePlan {
     pub name: String,
-    /// Program, already resolved against the scenario directory when relative.
+    /// Program (a template); after rendering, a relative path containing `/`
+    /// resolves against the scenario directory.
     pub command: String,
     pub args: Vec<String>,
     pub env: BTreeMap<String, String>,

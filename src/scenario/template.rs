@@ -1,5 +1,6 @@
 //! `{{ ... }}` templates in service commands, args and env, e.g.
-//! `{{mocks.llm.url}}`, `{{services.worker.url}}`, `{{self.port}}`, `{{run.dir}}`.
+//! `{{mocks.llm.url}}`, `{{services.worker.url}}`, `{{self.port}}`, `{{run.dir}}`,
+//! and the harness's environment: `{{env.NAME}}` or `{{env.NAME:-default}}`.
 //! Checked at compile time against the names the scenario declares;
 //! rendered by the runtime once ports are allocated.
 
@@ -38,6 +39,7 @@ impl Scope {
             ["services", name, field] => self.services.iter().any(|m| m == name) && ENDPOINT_FIELDS.contains(field),
             ["self", field] => ENDPOINT_FIELDS.contains(field) || *field == "name",
             ["run", "dir" | "seed"] | ["scenario", "dir"] => true,
+            ["env", ..] => r.len() > 4,
             _ => self.extra.iter().any(|e| e == r),
         };
         if ok {
@@ -61,7 +63,20 @@ pub fn render(s: &str, vars: &BTreeMap<String, String>) -> Result<String, String
         let after = &rest[i + 2..];
         let j = after.find("}}").ok_or_else(|| format!("unclosed `{{{{` in `{s}`"))?;
         let key = after[..j].trim();
-        out.push_str(vars.get(key).ok_or_else(|| format!("no value for `{{{{{key}}}}}`"))?);
+        match key.strip_prefix("env.") {
+            Some(env) => {
+                let (name, default) = match env.split_once(":-") {
+                    Some((n, d)) => (n, Some(d)),
+                    None => (env, None),
+                };
+                match (std::env::var(name).ok().filter(|v| !v.is_empty()), default) {
+                    (Some(v), _) => out.push_str(&v),
+                    (None, Some(d)) => out.push_str(d),
+                    (None, None) => return Err(format!("environment variable `{name}` is not set (write `{{{{env.{name}:-default}}}}` to give a default)")),
+                }
+            }
+            None => out.push_str(vars.get(key).ok_or_else(|| format!("no value for `{{{{{key}}}}}`"))?),
+        }
         rest = &after[j + 2..];
     }
     out.push_str(rest);
@@ -79,6 +94,16 @@ mod tests {
         assert_eq!(render("127.0.0.1:{{self.port}}", &vars).unwrap(), "127.0.0.1:8080");
         assert!(render("{{nope}}", &vars).is_err());
         assert!(refs("{{open").is_err());
+    }
+
+    #[test]
+    fn env_refs_with_defaults() {
+        let vars = BTreeMap::new();
+        assert_eq!(render("{{env.ORDEAL_SURELY_UNSET:-../target}}/release", &vars).unwrap(), "../target/release");
+        assert!(render("{{env.ORDEAL_SURELY_UNSET}}", &vars).unwrap_err().contains("not set"));
+        assert_eq!(render("{{env.PATH:-x}}", &vars).unwrap(), std::env::var("PATH").unwrap());
+        let scope = Scope::default();
+        assert!(scope.check("env.HOME").is_ok());
     }
 
     #[test]

@@ -33,7 +33,7 @@ timeline:
     - { name: outage, duration: 3s }
     - { name: recovery, duration: 5s }
   faults:
-    - { mock: llm, during: outage, fault: {} }
+    - { mock: llm, during: outage, fault: { error: { status: 503 } } }
 expect:
   - kind: metric
     metric: tasks_total
@@ -66,7 +66,7 @@ fn compiles_a_full_scenario() {
     assert_eq!(plan.seed, 7);
     let order: Vec<&str> = plan.stack.services.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(order, ["worker", "coordinator"]);
-    assert_eq!(plan.stack.services[0].command, "scenarios/../bin/worker");
+    assert_eq!(plan.stack.services[0].command, "../bin/worker");
     assert_eq!(plan.stack.services[1].command, "coord");
     assert_eq!(plan.stack.services[0].env["RETRIES"], "3");
     assert_eq!(plan.duration().as_secs(), 10);
