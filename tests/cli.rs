@@ -1,0 +1,95 @@
+//! The command line on bad input: clear errors with file:line and field,
+//! the documented exit codes, and nothing left running.
+
+mod common;
+use common::*;
+
+#[test]
+fn validate_misspelled_field_exits_2_with_file_line_and_field() {
+    let text = std::fs::read_to_string(scenario("llm-outage.yaml")).unwrap().replace("      metrics: /metrics", "      metrcs: /metrics");
+    let (_dir, path) = temp_scenario(&text);
+    let out = ordeal().arg("validate").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = text.lines().position(|l| l.contains("metrcs")).unwrap() + 1;
+    assert!(err.contains(&format!("scenario.yaml:{line}:")), "{err}");
+    assert!(err.contains("stack.services.worker.metrcs"), "{err}");
+    assert!(err.contains("did you mean `metrics`?"), "{err}");
+}
+
+#[test]
+fn run_refuses_an_invalid_scenario_before_starting_anything() {
+    let (_dir, path) = temp_scenario("name: x\nstack: { services: {} }\ntimeline: { phases: [] }\nexpect: [{ kind: nope }]\n");
+    let out = ordeal().arg("run").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown expectation kind `nope`"), "{err}");
+    assert!(err.contains("declare at least one service"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_explains_exit_codes() {
+    assert_eq!(ordeal().arg("frobnicate").output().unwrap().status.code(), Some(2));
+    let help = ordeal().arg("--help").output().unwrap();
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("Exit codes") && text.contains("3  the harness could not run the stack"), "{text}");
+}
+
+#[test]
+fn list_shows_the_bundled_scenarios() {
+    let out = ordeal().arg("list").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for s in ["steady-state.yaml", "llm-outage.yaml", "backend-latency.yaml"] {
+        assert!(text.contains(s), "{text}");
+    }
+    assert!(!text.contains("INVALID"), "{text}");
+}
+
+const MISSING_BINARY: &str = r#"
+name: missing-binary
+stack:
+  services:
+    app:
+      command: /nonexistent/ordeal-test-binary
+      ready: { path: /health, timeout: 2s }
+timeline:
+  phases: [{ name: steady, duration: 1s }]
+"#;
+
+#[test]
+fn missing_binary_is_an_infrastructure_error() {
+    let (_dir, path) = temp_scenario(MISSING_BINARY);
+    let report_dir = tempfile::tempdir().unwrap();
+    let out = ordeal().arg("run").arg(&path).arg("--report-dir").arg(report_dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("command `/nonexistent/ordeal-test-binary` not found"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(report_dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["verdict"], "error");
+    assert!(std::fs::read_to_string(report_dir.path().join("junit.xml")).unwrap().contains("<error"));
+}
+
+#[test]
+fn service_that_never_gets_ready_is_an_infrastructure_error_and_is_killed() {
+    // `sleep` starts fine but never answers HTTP: not ready within the timeout.
+    let text = MISSING_BINARY.replace("/nonexistent/ordeal-test-binary", "sleep").replace("ready: { path: /health, timeout: 2s }", "args: [\"300\"]\n      ready: { path: /health, timeout: 1s }");
+    let (_dir, path) = temp_scenario(&text);
+    let marker = unique_marker();
+    let out = ordeal().arg("run").arg(&path).arg("--report-dir").arg(_dir.path().join("r")).env("ORDEAL_TEST_MARKER", &marker).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("was not ready after 1s"));
+    assert_no_leftovers(&marker);
+}
+
+#[test]
+fn fixed_port_in_use_is_an_infrastructure_error() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let text = MISSING_BINARY.replace("command: /nonexistent/ordeal-test-binary", &format!("command: sleep\n      port: {port}"));
+    let (_dir, path) = temp_scenario(&text);
+    let out = ordeal().arg("run").arg(&path).arg("--report-dir").arg(_dir.path().join("r")).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("port {port} on 127.0.0.1 is already in use")));
+}

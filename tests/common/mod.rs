@@ -1,0 +1,137 @@
+//! Shared helpers for end-to-end tests: run the real `ordeal` binary on real
+//! scenarios, read its report, and prove nothing it started is left running.
+//!
+//! Leftover detection: every run gets a unique `ORDEAL_TEST_MARKER` in its
+//! environment, which every process it starts inherits; afterwards no process
+//! in /proc may carry it.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn scenario(name: &str) -> PathBuf {
+    root().join("scenarios").join(name)
+}
+
+pub fn ordeal() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ordeal"));
+    c.current_dir(root());
+    c
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub report: serde_json::Value,
+    pub dir: tempfile::TempDir,
+    pub marker: String,
+}
+
+impl Run {
+    /// The named expectation's result.
+    pub fn expectation(&self, name: &str) -> &serde_json::Value {
+        self.report["expectations"]
+            .as_array()
+            .and_then(|a| a.iter().find(|e| e["name"] == name))
+            .unwrap_or_else(|| panic!("no expectation named {name:?} in report:\n{}", self.summary()))
+    }
+
+    pub fn failed(&self) -> Vec<String> {
+        self.report["expectations"]
+            .as_array()
+            .map(|a| a.iter().filter(|e| e["verdict"] == "fail").map(|e| e["name"].as_str().unwrap_or("").to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn summary(&self) -> String {
+        format!("exit {}\nstdout:\n{}\nstderr (tail):\n{}", self.code, self.stdout, tail(&self.stderr, 40))
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+pub fn unique_marker() -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{}-{nanos}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+/// `ordeal run <scenario>` with extra environment, report into a temp dir.
+pub fn run_scenario(path: &Path, env: &[(&str, &str)]) -> Run {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let marker = unique_marker();
+    let mut cmd = ordeal();
+    cmd.arg("run").arg(path).arg("--report-dir").arg(dir.path()).env("ORDEAL_TEST_MARKER", &marker);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out: Output = cmd.output().expect("run ordeal");
+    let report = std::fs::read(dir.path().join("report.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        report,
+        dir,
+        marker,
+    };
+    assert_no_leftovers(&run.marker);
+    run
+}
+
+/// Pids of live processes whose environment carries `ORDEAL_TEST_MARKER=marker`.
+pub fn processes_with_marker(marker: &str) -> Vec<u32> {
+    let needle = format!("ORDEAL_TEST_MARKER={marker}");
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let zombie = stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'));
+            !zombie
+                && std::fs::read(format!("/proc/{pid}/environ"))
+                    .map(|env| env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()))
+                    .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Wait (bounded) for every process of a run to be gone, then assert it.
+pub fn assert_no_leftovers(marker: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = processes_with_marker(marker);
+        if left.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            let cmds: Vec<String> = left.iter().map(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default().replace('\0', " ")).collect();
+            panic!("processes left running after the run: {left:?} {cmds:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Write a scenario file into a temp dir next to copies of nothing: paths in
+/// it should be absolute or refer to the repo through `{{env.ORDEAL_ROOT}}`.
+pub fn temp_scenario(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let p = dir.path().join("scenario.yaml");
+    std::fs::write(&p, text).expect("write scenario");
+    (dir, p)
+}
