@@ -1,0 +1,198 @@
+//! HTTP server middleware shared by both roles: request id (accept/generate/echo), the
+//! per-route server span (`ExecuteTask` / `WorkerProcessTask`) continuing the incoming
+//! trace, one redacted log line per request, `http_requests_total` /
+//! `http_request_duration_seconds`, and the synthetic CPU burn.
+
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use opentelemetry::context::FutureExt;
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt};
+use opentelemetry::{Context, KeyValue};
+
+use crate::errors::ApiError;
+use crate::logging::LogFields;
+use crate::metrics::Metrics;
+use crate::redact;
+use crate::traces;
+
+/// Largest request body accepted (and logged).
+const MAX_BODY: usize = 1024 * 1024;
+
+/// The request id of the current request (request extension).
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+/// Middleware configuration.
+#[derive(Clone)]
+pub struct HttpObs {
+    pub metrics: Metrics,
+    /// API route template → server span name; these routes are logged at info and burn CPU.
+    pub api_routes: &'static [(&'static str, &'static str)],
+    /// False for the `no_propagation` mutant: incoming trace context is ignored.
+    pub propagate: bool,
+    /// True for the `leak_secret` mutant.
+    pub leak_authorization: bool,
+    pub cpu_burn: Duration,
+}
+
+/// The middleware itself (`axum::middleware::from_fn_with_state`).
+pub async fn observe(State(obs): State<HttpObs>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string());
+    let route_label = route.clone().unwrap_or_else(|| "unmatched".to_string());
+    let span_name = route
+        .as_deref()
+        .and_then(|r| obs.api_routes.iter().find(|(p, _)| *p == r))
+        .map(|(_, n)| *n);
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+
+    let mut cx = Context::new();
+    if let Some(name) = span_name {
+        let parent = if obs.propagate {
+            traces::extract(req.headers())
+        } else {
+            Context::new()
+        };
+        let attrs = vec![
+            KeyValue::new("http.request.method", method.clone()),
+            KeyValue::new("http.route", route_label.clone()),
+            KeyValue::new("url.path", path.clone()),
+            KeyValue::new("request.id", request_id.clone()),
+        ];
+        cx = traces::start(name, SpanKind::Server, &parent, attrs);
+    }
+    let cx = cx.with_value(LogFields::new(request_id.clone()));
+
+    let (mut parts, body) = req.into_parts();
+    let bytes = match to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(e) => {
+            let err = ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request body rejected: {e}"),
+            );
+            return finish(
+                &obs,
+                &cx,
+                span_name.is_some(),
+                &method,
+                &route_label,
+                start,
+                &request_id,
+                err.into_response(),
+            );
+        }
+    };
+    traces::in_context(&cx, || {
+        let headers = redact::redact_headers(&parts.headers, obs.leak_authorization).to_string();
+        let body = if bytes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Ok(v) => redact::redact_json(&v),
+                Err(_) => serde_json::json!({"unparsed_bytes": bytes.len()}),
+            }
+        };
+        let body = body.to_string();
+        if span_name.is_some() {
+            tracing::info!(method = %method, path = %path, route = %route_label, json_headers = %headers, json_body = %body, "request received");
+        } else {
+            tracing::debug!(method = %method, path = %path, route = %route_label, json_headers = %headers, "request received");
+        }
+    });
+    parts.extensions.insert(RequestId(request_id.clone()));
+    let req = Request::from_parts(parts, Body::from(bytes));
+    if span_name.is_some() && !obs.cpu_burn.is_zero() {
+        burn_cpu(obs.cpu_burn);
+    }
+    let resp = next.run(req).with_context(cx.clone()).await;
+    finish(
+        &obs,
+        &cx,
+        span_name.is_some(),
+        &method,
+        &route_label,
+        start,
+        &request_id,
+        resp,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    obs: &HttpObs,
+    cx: &Context,
+    api: bool,
+    method: &str,
+    route: &str,
+    start: Instant,
+    request_id: &str,
+    mut resp: Response,
+) -> Response {
+    let status = resp.status().as_u16();
+    let elapsed = start.elapsed();
+    obs.metrics
+        .http_request(method, route, status, elapsed.as_secs_f64());
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    if api {
+        let span = cx.span();
+        span.set_attribute(KeyValue::new("http.response.status_code", status as i64));
+        if status >= 500 {
+            span.set_status(Status::error(format!("HTTP {status}")));
+        }
+        let duration_ms = elapsed.as_secs_f64() * 1000.0;
+        traces::in_context(cx, || {
+            if status >= 500 {
+                tracing::warn!(method, route, status, duration_ms, "request completed");
+            } else {
+                tracing::info!(method, route, status, duration_ms, "request completed");
+            }
+        });
+        span.end();
+    }
+    resp
+}
+
+/// Busy-loops for `d` (synthetic per-request overhead, `MULTIAGENT_CPU_BURN_US`).
+pub fn burn_cpu(d: Duration) {
+    let end = Instant::now() + d;
+    let mut x = 0u64;
+    while Instant::now() < end {
+        for i in 0..64 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+        }
+    }
+    std::hint::black_box(x);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burn_takes_at_least_the_requested_time() {
+        let t = Instant::now();
+        burn_cpu(Duration::from_millis(5));
+        assert!(t.elapsed() >= Duration::from_millis(5));
+    }
+}

@@ -1,0 +1,107 @@
+//! Mutants: deliberately broken behaviours selected with `MULTIAGENT_MUTANT`, so the
+//! harness can prove that each of its checks catches the defect it is meant to catch.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Exactly one broken behaviour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mutant {
+    /// The breaker stays closed whatever happens.
+    BreakerNeverOpens,
+    /// Once opened the breaker never closes (a successful half-open trial re-opens it).
+    BreakerNeverCloses,
+    /// `multiagent_tasks_total` is exported as `multiagent_task_total`.
+    RenameMetric,
+    /// `/health/ready` always answers 200.
+    ReadyStuck,
+    /// Retries happen immediately, with zero delay.
+    RetryNoBackoff,
+    /// The worker never creates its `LLMCall` span.
+    DropSpan,
+    /// The worker ignores the incoming `traceparent` and starts a new trace.
+    NoPropagation,
+    /// The request log line carries the `Authorization` header unredacted.
+    LeakSecret,
+    /// Failed LLM calls end their span with status OK and no exception event.
+    NoErrorStatus,
+    /// `multiagent_tasks_total{status="failed"}` is never exported.
+    DropFailedMetric,
+}
+
+impl Mutant {
+    pub const ALL: [Mutant; 10] = [
+        Mutant::BreakerNeverOpens,
+        Mutant::BreakerNeverCloses,
+        Mutant::RenameMetric,
+        Mutant::ReadyStuck,
+        Mutant::RetryNoBackoff,
+        Mutant::DropSpan,
+        Mutant::NoPropagation,
+        Mutant::LeakSecret,
+        Mutant::NoErrorStatus,
+        Mutant::DropFailedMetric,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mutant::BreakerNeverOpens => "breaker_never_opens",
+            Mutant::BreakerNeverCloses => "breaker_never_closes",
+            Mutant::RenameMetric => "rename_metric",
+            Mutant::ReadyStuck => "ready_stuck",
+            Mutant::RetryNoBackoff => "retry_no_backoff",
+            Mutant::DropSpan => "drop_span",
+            Mutant::NoPropagation => "no_propagation",
+            Mutant::LeakSecret => "leak_secret",
+            Mutant::NoErrorStatus => "no_error_status",
+            Mutant::DropFailedMetric => "drop_failed_metric",
+        }
+    }
+}
+
+/// Helper for "is this mutant active?" on an optional mutant.
+pub fn is(active: Option<Mutant>, m: Mutant) -> bool {
+    active == Some(m)
+}
+
+impl fmt::Display for Mutant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `MULTIAGENT_MUTANT` named no known mutant.
+#[derive(Debug, thiserror::Error)]
+#[error("MULTIAGENT_MUTANT={name:?} is not a known mutant (known: {known})")]
+pub struct UnknownMutant {
+    pub name: String,
+    pub known: String,
+}
+
+impl FromStr for Mutant {
+    type Err = UnknownMutant;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Mutant::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| UnknownMutant {
+                name: s.to_string(),
+                known: Mutant::ALL.map(Mutant::as_str).join(", "),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for m in Mutant::ALL {
+            assert_eq!(m.as_str().parse::<Mutant>().unwrap(), m);
+        }
+        let err = "nope".parse::<Mutant>().unwrap_err().to_string();
+        assert!(err.contains("nope") && err.contains("drop_span"), "{err}");
+    }
+}
