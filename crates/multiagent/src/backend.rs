@@ -138,15 +138,7 @@ impl BackendClient {
             &self.breaker,
             &self.policy,
             |attempt| self.attempt(build(self), cx, request_id, attempt),
-            |ev| {
-                self.metrics.retry("backend");
-                let delay_ms = ev.delay.as_millis() as u64;
-                tracing::warn!(dependency = "backend", retry = ev.retry, delay_ms, error = %ev.error, "retrying backend call");
-                cx.span().add_event(
-                    "retry",
-                    vec![KeyValue::new("retry.attempt", ev.retry as i64), KeyValue::new("retry.delay_ms", delay_ms as i64)],
-                );
-            },
+            upstream::retry_hook("backend", "backend", &self.metrics, cx),
         )
         .with_context(cx.clone())
         .await;

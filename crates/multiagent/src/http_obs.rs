@@ -11,7 +11,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use opentelemetry::context::FutureExt;
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt};
+use opentelemetry::trace::{SpanKind, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
 use crate::errors::ApiError;
@@ -42,26 +42,22 @@ pub struct HttpObs {
 
 /// The middleware itself (`axum::middleware::from_fn_with_state`).
 pub async fn observe(State(obs): State<HttpObs>, req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = req.method().as_str().to_string();
-    let path = req.uri().path().to_string();
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string());
-    let route_label = route.clone().unwrap_or_else(|| "unmatched".to_string());
     let span_name = route
         .as_deref()
         .and_then(|r| obs.api_routes.iter().find(|(p, _)| *p == r))
         .map(|(_, n)| *n);
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let info = Served {
+        api: span_name.is_some(),
+        method: req.method().as_str().to_string(),
+        route: route.unwrap_or_else(|| "unmatched".to_string()),
+        start: Instant::now(),
+        request_id: incoming_request_id(req.headers())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+    };
 
     let mut cx = Context::new();
     if let Some(name) = span_name {
@@ -71,95 +67,94 @@ pub async fn observe(State(obs): State<HttpObs>, req: Request, next: Next) -> Re
             Context::new()
         };
         let attrs = vec![
-            KeyValue::new("http.request.method", method.clone()),
-            KeyValue::new("http.route", route_label.clone()),
-            KeyValue::new("url.path", path.clone()),
-            KeyValue::new("request.id", request_id.clone()),
+            KeyValue::new("http.request.method", info.method.clone()),
+            KeyValue::new("http.route", info.route.clone()),
+            KeyValue::new("url.path", req.uri().path().to_string()),
+            KeyValue::new("request.id", info.request_id.clone()),
         ];
         cx = traces::start(name, SpanKind::Server, &parent, attrs);
     }
-    let cx = cx.with_value(LogFields::new(request_id.clone()));
+    let cx = cx.with_value(LogFields::new(info.request_id.clone()));
 
     let (mut parts, body) = req.into_parts();
     let bytes = match to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(e) => {
-            let err = ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("request body rejected: {e}"),
-            );
-            return finish(
-                &obs,
-                &cx,
-                span_name.is_some(),
-                &method,
-                &route_label,
-                start,
-                &request_id,
-                err.into_response(),
-            );
+            let detail = format!("request body rejected: {e}");
+            let err = ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", detail);
+            return finish(&obs, &cx, &info, err.into_response());
         }
     };
-    traces::in_context(&cx, || {
-        let headers = redact::redact_headers(&parts.headers, obs.leak_authorization).to_string();
+    let log_on = if info.api {
+        tracing::enabled!(tracing::Level::INFO)
+    } else {
+        tracing::enabled!(tracing::Level::DEBUG)
+    };
+    if log_on {
+        traces::in_context(&cx, || log_request(&obs, &parts, &bytes, info.api));
+    }
+    parts.extensions.insert(RequestId(info.request_id.clone()));
+    let req = Request::from_parts(parts, Body::from(bytes));
+    if info.api && !obs.cpu_burn.is_zero() {
+        burn_cpu(obs.cpu_burn);
+    }
+    let resp = next.run(req).with_context(cx.clone()).await;
+    finish(&obs, &cx, &info, resp)
+}
+
+/// A usable incoming `X-Request-ID` (visible ASCII, trimmed, 1..=128 chars).
+fn incoming_request_id(headers: &axum::http::HeaderMap) -> Option<String> {
+    let v = headers.get("x-request-id")?.to_str().ok()?.trim();
+    (!v.is_empty() && v.len() <= 128).then(|| v.to_string())
+}
+
+/// The one log line per received request: method, path, route, redacted headers and body.
+fn log_request(obs: &HttpObs, parts: &axum::http::request::Parts, bytes: &[u8], api: bool) {
+    let method = parts.method.as_str();
+    let path = parts.uri.path();
+    let route = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| m.as_str());
+    let headers = redact::redact_headers(&parts.headers, obs.leak_authorization).to_string();
+    if api {
         let body = if bytes.is_empty() {
             serde_json::Value::Null
         } else {
-            match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            match serde_json::from_slice::<serde_json::Value>(bytes) {
                 Ok(v) => redact::redact_json(&v),
                 Err(_) => serde_json::json!({"unparsed_bytes": bytes.len()}),
             }
         };
         let body = body.to_string();
-        if span_name.is_some() {
-            tracing::info!(method = %method, path = %path, route = %route_label, json_headers = %headers, json_body = %body, "request received");
-        } else {
-            tracing::debug!(method = %method, path = %path, route = %route_label, json_headers = %headers, "request received");
-        }
-    });
-    parts.extensions.insert(RequestId(request_id.clone()));
-    let req = Request::from_parts(parts, Body::from(bytes));
-    if span_name.is_some() && !obs.cpu_burn.is_zero() {
-        burn_cpu(obs.cpu_burn);
+        tracing::info!(method, path, route, json_headers = %headers, json_body = %body, "request received");
+    } else {
+        tracing::debug!(method, path, route, json_headers = %headers, "request received");
     }
-    let resp = next.run(req).with_context(cx.clone()).await;
-    finish(
-        &obs,
-        &cx,
-        span_name.is_some(),
-        &method,
-        &route_label,
-        start,
-        &request_id,
-        resp,
-    )
 }
 
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    obs: &HttpObs,
-    cx: &Context,
+/// What `finish` needs to know about the request being answered.
+struct Served {
     api: bool,
-    method: &str,
-    route: &str,
+    method: String,
+    route: String,
     start: Instant,
-    request_id: &str,
-    mut resp: Response,
-) -> Response {
+    request_id: String,
+}
+
+/// Records HTTP metrics, echoes the request id, ends the server span, logs completion.
+fn finish(obs: &HttpObs, cx: &Context, info: &Served, mut resp: Response) -> Response {
+    let (api, method, route) = (info.api, info.method.as_str(), info.route.as_str());
     let status = resp.status().as_u16();
-    let elapsed = start.elapsed();
+    let elapsed = info.start.elapsed();
     obs.metrics
         .http_request(method, route, status, elapsed.as_secs_f64());
-    if let Ok(v) = HeaderValue::from_str(request_id) {
+    if let Ok(v) = HeaderValue::from_str(&info.request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }
     if api {
         let span = cx.span();
         span.set_attribute(KeyValue::new("http.response.status_code", status as i64));
-        if status >= 500 {
-            span.set_status(Status::error(format!("HTTP {status}")));
-        }
         let duration_ms = elapsed.as_secs_f64() * 1000.0;
         traces::in_context(cx, || {
             if status >= 500 {

@@ -84,21 +84,16 @@ impl LlmClient {
             ];
             traces::start("LLMCall", SpanKind::Client, &parent, attrs)
         } else {
-            parent
+            // Mutant `drop_span`: a non-recording stand-in with the parent's ids, so the
+            // outgoing traceparent and log correlation still work but no span is exported.
+            let ids = parent.span().span_context().clone();
+            parent.with_remote_span_context(ids)
         };
         let result = retry::call(
             &self.breaker,
             &self.policy,
             |attempt| self.attempt(prompt, stream, request_id, &cx, attempt),
-            |ev| {
-                self.metrics.retry("llm");
-                let delay_ms = ev.delay.as_millis() as u64;
-                tracing::warn!(dependency = "llm", retry = ev.retry, delay_ms, error = %ev.error, "retrying LLM call");
-                cx.span().add_event(
-                    "retry",
-                    vec![KeyValue::new("retry.attempt", ev.retry as i64), KeyValue::new("retry.delay_ms", delay_ms as i64)],
-                );
-            },
+            upstream::retry_hook("llm", "LLM", &self.metrics, &cx),
         )
         .with_context(cx.clone())
         .await;
@@ -157,9 +152,7 @@ impl LlmClient {
                 span.set_status(Status::Ok);
             }
         }
-        if self.span.create_span {
-            span.end();
-        }
+        span.end();
         out
     }
 

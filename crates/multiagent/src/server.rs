@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use crate::breaker::{BreakerConfig, CircuitBreaker, SystemClock};
 use crate::config::{Config, Role};
 use crate::http_obs::{self, HttpObs};
+use crate::llm::{LlmClient, LlmSpanOptions};
 use crate::metrics::Metrics;
 use crate::mutant::{self, Mutant};
 use crate::retry::RetryPolicy;
@@ -81,6 +82,23 @@ impl Shared {
             self.cfg.retry,
             mutant::is(self.cfg.mutant, Mutant::RetryNoBackoff),
         )
+    }
+
+    /// The LLM client of this process (LLM breaker + retry), with span options from the mutant.
+    pub fn llm_client(&self, breaker: Arc<CircuitBreaker>, create_span: bool) -> LlmClient {
+        LlmClient {
+            http: self.http.clone(),
+            endpoint: format!("{}/chat/completions", self.cfg.llm_url),
+            model: self.cfg.llm_model.clone(),
+            timeout: self.cfg.llm_timeout,
+            breaker,
+            policy: self.retry_policy(),
+            metrics: self.metrics.clone(),
+            span: LlmSpanOptions {
+                create_span,
+                error_status: !mutant::is(self.cfg.mutant, Mutant::NoErrorStatus),
+            },
+        }
     }
 
     /// Adds the common routes and the observability middleware to a role's router.

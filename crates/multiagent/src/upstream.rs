@@ -5,10 +5,12 @@
 use std::error::Error as StdError;
 use std::time::Duration;
 
-use opentelemetry::Context;
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry::{Context, KeyValue};
 use reqwest::{RequestBuilder, StatusCode};
 
-use crate::retry::{AttemptError, parse_retry_after};
+use crate::metrics::Metrics;
+use crate::retry::{AttemptError, RetryEvent, parse_retry_after};
 use crate::traces;
 
 /// Why a call to a dependency failed.
@@ -100,6 +102,28 @@ pub fn decorate(mut req: RequestBuilder, request_id: &str, cx: &Context) -> Requ
         req = req.header(k, v);
     }
     req
+}
+
+/// The retry hook shared by the LLM and backend clients: counts the retry, logs it
+/// (`retrying <what> call`) and adds a `retry` event to the call's span.
+pub fn retry_hook<'a>(
+    dependency: &'static str,
+    what: &'static str,
+    metrics: &'a Metrics,
+    cx: &'a Context,
+) -> impl FnMut(RetryEvent<'_, UpstreamError>) + 'a {
+    move |ev| {
+        metrics.retry(dependency);
+        let delay_ms = ev.delay.as_millis() as u64;
+        tracing::warn!(dependency, retry = ev.retry, delay_ms, error = %ev.error, "retrying {what} call");
+        cx.span().add_event(
+            "retry",
+            vec![
+                KeyValue::new("retry.attempt", ev.retry as i64),
+                KeyValue::new("retry.delay_ms", delay_ms as i64),
+            ],
+        );
+    }
 }
 
 /// `error: cause: cause` on one line.

@@ -20,7 +20,7 @@ use crate::breaker::BreakerState;
 use crate::cache::TtlCache;
 use crate::errors::ApiError;
 use crate::http_obs::RequestId;
-use crate::llm::{LlmClient, LlmSpanOptions};
+use crate::llm::LlmClient;
 use crate::logging::LogFields;
 use crate::metrics::Metrics;
 use crate::mutant::{self, Mutant};
@@ -68,19 +68,10 @@ pub fn build(shared: &Shared) -> (Router, Vec<JoinHandle<()>>) {
     let cfg = &shared.cfg;
     let llm_breaker = shared.breaker("llm");
     let backend_breaker = shared.breaker("backend");
-    let llm = LlmClient {
-        http: shared.http.clone(),
-        endpoint: format!("{}/chat/completions", cfg.llm_url),
-        model: cfg.llm_model.clone(),
-        timeout: cfg.llm_timeout,
-        breaker: llm_breaker.clone(),
-        policy: shared.retry_policy(),
-        metrics: shared.metrics.clone(),
-        span: LlmSpanOptions {
-            create_span: !mutant::is(cfg.mutant, Mutant::DropSpan),
-            error_status: !mutant::is(cfg.mutant, Mutant::NoErrorStatus),
-        },
-    };
+    let llm = shared.llm_client(
+        llm_breaker.clone(),
+        !mutant::is(cfg.mutant, Mutant::DropSpan),
+    );
     let backend = BackendClient {
         http: shared.http.clone(),
         base: cfg.backend_url.clone().unwrap_or_default(),

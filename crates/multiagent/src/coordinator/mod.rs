@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use crate::breaker::BreakerState;
 use crate::errors::ApiError;
 use crate::http_obs::RequestId;
-use crate::llm::{LlmClient, LlmSpanOptions};
+use crate::llm::LlmClient;
 use crate::logging::LogFields;
 use crate::metrics::Metrics;
 use crate::mutant::{self, Mutant};
@@ -50,19 +50,7 @@ struct Coordinator {
 pub fn build(shared: &Shared) -> (Router, Vec<JoinHandle<()>>) {
     let cfg = &shared.cfg;
     let breaker = shared.breaker("llm");
-    let llm = LlmClient {
-        http: shared.http.clone(),
-        endpoint: format!("{}/chat/completions", cfg.llm_url),
-        model: cfg.llm_model.clone(),
-        timeout: cfg.llm_timeout,
-        breaker: breaker.clone(),
-        policy: shared.retry_policy(),
-        metrics: shared.metrics.clone(),
-        span: LlmSpanOptions {
-            create_span: true,
-            error_status: !mutant::is(cfg.mutant, Mutant::NoErrorStatus),
-        },
-    };
+    let llm = shared.llm_client(breaker.clone(), true);
     let coord = Arc::new(Coordinator {
         http: shared.http.clone(),
         metrics: shared.metrics.clone(),
