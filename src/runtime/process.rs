@@ -120,7 +120,9 @@ impl Stack {
         let render = |t: &str| template::render(t, &vars).map_err(|message| RuntimeError::Template { service: s.name.clone(), message });
         let mut command = render(&s.command)?;
         if command.contains('/') && Path::new(&command).is_relative() {
-            command = dir.join(&command).to_string_lossy().into_owned();
+            // Absolute: the child is exec'd after chdir into `dir`.
+            let joined = dir.join(&command);
+            command = std::path::absolute(&joined).unwrap_or(joined).to_string_lossy().into_owned();
         }
         let mut cmd = Command::new(&command);
         for a in &s.args {
