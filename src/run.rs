@@ -106,6 +106,10 @@ async fn execute(plan: &Plan, run_dir: &std::path::Path, seed: u64, clock: RunCl
     let stack = interruptible(Stack::start(&plan.stack, vars, &plan.dir, run_dir, clock)).await??;
     live.services = stack.services();
     live.stack = Some(stack);
+    // Test hook: prove that a panic mid-run still kills the stack.
+    if std::env::var("ORDEAL_FAILPOINT").as_deref() == Ok("panic-after-start") {
+        panic!("ORDEAL_FAILPOINT=panic-after-start");
+    }
 
     let targets: Vec<ScrapeTarget> = live
         .services
@@ -115,7 +119,7 @@ async fn execute(plan: &Plan, run_dir: &std::path::Path, seed: u64, clock: RunCl
     let scraper = scraper::spawn(targets, plan.stack.scrape_interval, clock);
     scraper.scrape_now().await; // a baseline before the timeline starts
     live.scraper = Some(scraper);
-    live.prober = Some(HealthProber::spawn(&live.services, plan.stack.probe_interval, clock));
+    live.prober = Some(HealthProber::spawn(&live.services, plan.stack.probe_interval, plan.stack.probe_timeout, clock));
 
     let origin = clock.now();
     live.origin = Some(origin);

@@ -31,14 +31,14 @@ pub struct HealthProber {
 }
 
 impl HealthProber {
-    pub fn spawn(services: &[StartedService], interval: Duration, clock: RunClock) -> Self {
+    pub fn spawn(services: &[StartedService], interval: Duration, timeout: Duration, clock: RunClock) -> Self {
         let targets: Vec<(String, String, String)> = services
             .iter()
             .flat_map(|s| s.health.iter().map(move |(name, path)| (s.name.clone(), name.clone(), format!("{}{}", s.url, path))))
             .collect();
         let samples: Arc<Mutex<Vec<HealthSample>>> = Arc::default();
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
-        let client = reqwest::Client::builder().timeout(interval.max(Duration::from_millis(500))).no_proxy().build().expect("static client config");
+        let client = reqwest::Client::builder().timeout(timeout).no_proxy().build().expect("static client config");
         let store = samples.clone();
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);

@@ -39,9 +39,16 @@ pub struct LoadRecord {
 }
 
 /// Statistics over one window (and optionally one request of the mix).
+///
+/// `requests` and `achieved_rate` count every request *sent* in the window.
+/// Outcomes and latencies (`ok`, `failed`, `statuses`, percentiles) count only
+/// requests that also *finished* in it: a request sent just before a fault
+/// starts and failed by it belongs to neither phase (`straddling`).
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct LoadStats {
     pub requests: u64,
+    /// Sent in the window but finished after it; not in the outcome counts.
+    pub straddling: u64,
     pub ok: u64,
     pub failed: u64,
     pub error_ratio: f64,
@@ -94,6 +101,10 @@ pub fn stats_of<'a>(samples: impl Iterator<Item = &'a LoadSample>, window: Windo
     let mut lat: Vec<f64> = Vec::new();
     for s in samples {
         st.requests += 1;
+        if s.at + s.latency > window.end {
+            st.straddling += 1;
+            continue;
+        }
         if s.ok() {
             st.ok += 1;
         } else {
@@ -104,7 +115,8 @@ pub fn stats_of<'a>(samples: impl Iterator<Item = &'a LoadSample>, window: Windo
         lat.push(s.latency.as_secs_f64() * 1000.0);
     }
     lat.sort_by(f64::total_cmp);
-    st.error_ratio = if st.requests == 0 { 0.0 } else { st.failed as f64 / st.requests as f64 };
+    let finished = st.ok + st.failed;
+    st.error_ratio = if finished == 0 { 0.0 } else { st.failed as f64 / finished as f64 };
     let secs = window.len().as_secs_f64();
     st.achieved_rate = if secs > 0.0 { st.requests as f64 / secs } else { 0.0 };
     st.p50_ms = quantile(&lat, 0.5);
@@ -146,10 +158,12 @@ mod tests {
         rec.push(sample(600, 30, Some(503)));
         rec.push(sample(900, 20, None));
         rec.push(sample(1500, 5, Some(200)));
+        rec.push(sample(950, 300, Some(502))); // sent in the window, failed after it
         let st = rec.stats(Window::new(Duration::ZERO, Duration::from_secs(1)), None);
-        assert_eq!((st.requests, st.ok, st.failed), (3, 1, 2));
+        assert_eq!((st.requests, st.straddling, st.ok, st.failed), (4, 1, 1, 2));
         assert_eq!(st.statuses["no response"], 1);
-        assert!((st.achieved_rate - 3.0).abs() < 1e-9);
+        assert!((st.achieved_rate - 4.0).abs() < 1e-9);
+        assert!((st.error_ratio - 2.0 / 3.0).abs() < 1e-9);
         assert_eq!(st.p50_ms, Some(20.0));
     }
 }

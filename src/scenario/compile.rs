@@ -399,6 +399,7 @@ fn compile_stack(cx: &mut Ctx, v: Value, mocks: &BTreeMap<String, crate::faults:
         services,
         scrape_interval: raw.scrape_interval.unwrap_or(DEFAULT_INTERVAL),
         probe_interval: raw.probe_interval.unwrap_or(DEFAULT_INTERVAL),
+        probe_timeout: raw.probe_timeout.unwrap_or(Duration::from_secs(2)),
     })
 }
 

@@ -41,6 +41,7 @@ pub struct StackPlan {
     pub services: Vec<ServicePlan>,
     pub scrape_interval: Duration,
     pub probe_interval: Duration,
+    pub probe_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -51,6 +51,9 @@ pub struct RawStack {
     /// How often health endpoints are probed (default 250ms).
     #[serde(default, with = "humantime_serde")]
     pub probe_interval: Option<Duration>,
+    /// A probe not answered within this counts as down (default 2s).
+    #[serde(default, with = "humantime_serde")]
+    pub probe_timeout: Option<Duration>,
 }
 
 /// One service of the stack, started as a child process.

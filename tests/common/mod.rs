@@ -50,8 +50,14 @@ impl Run {
             .unwrap_or_default()
     }
 
+    /// Everything needed to diagnose a failure: output, and the evidence of every failed expectation.
     pub fn summary(&self) -> String {
-        format!("exit {}\nstdout:\n{}\nstderr (tail):\n{}", self.code, self.stdout, tail(&self.stderr, 40))
+        let failed: Vec<String> = self.report["expectations"]
+            .as_array()
+            .map(|a| a.iter().filter(|e| e["verdict"] == "fail").map(|e| serde_json::to_string_pretty(e).unwrap_or_default()).collect())
+            .unwrap_or_default();
+        let phases = serde_json::to_string(&self.report["phases"]).unwrap_or_default();
+        format!("exit {}\nstdout:\n{}\nstderr (tail):\n{}\nphases: {phases}\nfailed expectations:\n{}", self.code, self.stdout, tail(&self.stderr, 40), failed.join("\n"))
     }
 }
 

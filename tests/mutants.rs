@@ -1,0 +1,43 @@
+//! Every expectation kind can fail: the reference stack started with a
+//! mutant switch makes the scenario exit 1 on the expectation that guards
+//! the broken behaviour.
+
+mod common;
+use common::*;
+
+fn assert_caught(mutant: &str, must_fail: &[&str]) {
+    let run = run_scenario(&scenario("llm-outage.yaml"), &[("MULTIAGENT_MUTANT", mutant)]);
+    assert_eq!(run.code, 1, "mutant {mutant} was not caught:\n{}", run.summary());
+    assert_eq!(run.report["verdict"], "fail");
+    let failed = run.failed();
+    for name in must_fail {
+        assert!(failed.iter().any(|f| f == name), "mutant {mutant}: expected `{name}` to fail; failed: {failed:?}");
+    }
+    let junit = std::fs::read_to_string(run.dir.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("<failure"), "{junit}");
+}
+
+#[test]
+fn breaker_never_opens_is_caught_by_breaker_and_fail_fast() {
+    assert_caught("breaker_never_opens", &["coordinator LLM breaker opens, half-opens, closes", "open breaker fails fast (provider barely called)"]);
+}
+
+#[test]
+fn breaker_never_closes_is_caught_by_breaker_and_health() {
+    assert_caught("breaker_never_closes", &["coordinator LLM breaker opens, half-opens, closes", "coordinator ready again after recovery"]);
+}
+
+#[test]
+fn rename_metric_is_caught_by_metric_expectations() {
+    assert_caught("rename_metric", &["tasks complete in steady state", "failed tasks counted during the outage"]);
+}
+
+#[test]
+fn ready_stuck_is_caught_by_health() {
+    assert_caught("ready_stuck", &["coordinator not ready while the LLM is down"]);
+}
+
+#[test]
+fn retry_no_backoff_is_caught_by_retries() {
+    assert_caught("retry_no_backoff", &["failed LLM calls are retried with backoff"]);
+}

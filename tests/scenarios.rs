@@ -1,0 +1,49 @@
+//! The bundled scenarios pass against the reference stack, with complete
+//! reports, and leave nothing running.
+
+mod common;
+use common::*;
+
+fn assert_passes(name: &str, kinds: &[&str]) -> Run {
+    let run = run_scenario(&scenario(name), &[]);
+    assert_eq!(run.code, 0, "{} failed: {:?}\n{}", name, run.failed(), run.summary());
+    assert_eq!(run.report["verdict"], "pass");
+    let exps = run.report["expectations"].as_array().unwrap();
+    assert!(exps.iter().all(|e| e["verdict"] == "pass"));
+    for k in kinds {
+        assert!(exps.iter().any(|e| e["kind"] == *k), "no `{k}` expectation in {name}");
+    }
+    for e in exps {
+        for field in ["kind", "name", "verdict", "expected", "observed", "window", "evidence"] {
+            assert!(!e[field].is_null(), "{field} missing in {e}");
+        }
+    }
+    let junit = std::fs::read_to_string(run.dir.path().join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testcase").count(), exps.len(), "{junit}");
+    assert!(!junit.contains("<failure"));
+    assert!(run.stdout.contains(&format!("{}: PASS", name.trim_end_matches(".yaml"))), "{}", run.stdout);
+    run
+}
+
+#[test]
+fn llm_outage_passes() {
+    let run = assert_passes("llm-outage.yaml", &["metric", "breaker", "fail_fast", "retries", "health", "load"]);
+    // The report carries the run's facts, not just verdicts.
+    let r = &run.report;
+    assert_eq!(r["phases"].as_array().unwrap().len(), 4);
+    assert!(r["mocks"]["llm"]["by_outcome"]["error"].as_u64().unwrap() > 0, "{}", r["mocks"]);
+    assert!(r["collectors"]["scrapes"]["coordinator"].as_u64().unwrap() > 50);
+    assert!(run.dir.path().join("logs/coordinator.stdout.log").exists());
+    let breaker = run.expectation("coordinator LLM breaker opens, half-opens, closes");
+    assert!(breaker["evidence"]["transitions"].as_array().unwrap().len() >= 3, "{breaker}");
+}
+
+#[test]
+fn steady_state_passes() {
+    assert_passes("steady-state.yaml", &["metric", "health", "load"]);
+}
+
+#[test]
+fn backend_latency_passes() {
+    assert_passes("backend-latency.yaml", &["retries", "breaker", "metric", "health", "load"]);
+}
