@@ -1,5 +1,5 @@
-//! The `ordeal` command line: the only place that uses `anyhow`, prints to
-//! the terminal and maps results to exit codes.
+//! The `ordeal` command line: the only place that prints to the terminal and
+//! maps results to exit codes (typed errors below it, no `anyhow` needed).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
