@@ -135,12 +135,11 @@ async fn execute(plan: &Plan, run_dir: &std::path::Path, seed: u64, clock: RunCl
 async fn drive_timeline(plan: &Plan, clock: RunClock, origin: Duration, live: &mut Live) -> Result<(), RunError> {
     let mut events: Vec<(Duration, bool, usize)> = Vec::new();
     for (i, f) in plan.faults.iter().enumerate() {
-        if let Some(w) = f.window.resolve(&plan.phases) {
-            if !w.is_empty() {
+        if let Some(w) = f.window.resolve(&plan.phases)
+            && !w.is_empty() {
                 events.push((w.start, true, i));
                 events.push((w.end, false, i));
             }
-        }
     }
     events.sort_by_key(|(t, apply, _)| (*t, *apply)); // clear before apply at the same instant
     events.push((plan.duration(), false, usize::MAX));

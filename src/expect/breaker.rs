@@ -25,6 +25,9 @@ pub(crate) struct Change {
     pub to: String,
 }
 
+/// One transitions-counter series: (from state, to state, points).
+pub(crate) type TransitionSeries = (String, String, Vec<(Duration, f64)>);
+
 fn state_name(states: &[(String, f64)], v: f64) -> String {
     states
         .iter()
@@ -46,7 +49,7 @@ pub(crate) fn from_gauge(points: &[(Duration, f64)], states: &[(String, f64)]) -
 /// Changes from transition-counter series `(from, to, points)`, chained per
 /// scrape interval starting at `initial`. `scrapes` are the service's scrape
 /// instants (a series first seen after the first scrape counts from zero).
-pub(crate) fn from_transitions(series: &[(String, String, Vec<(Duration, f64)>)], scrapes: &[Duration], initial: &str) -> Vec<Change> {
+pub(crate) fn from_transitions(series: &[TransitionSeries], scrapes: &[Duration], initial: &str) -> Vec<Change> {
     // (lo, hi) -> multiset of (from, to)
     let mut per_interval: BTreeMap<(Duration, Duration), Vec<(String, String)>> = BTreeMap::new();
     for (from, to, points) in series {
@@ -170,7 +173,7 @@ pub(crate) fn judge(c: &BreakerCheck, rec: &Recorded, w: Window) -> Judgement {
     let mut changes = from_gauge(&gauge, &c.states);
     if let Some(t) = &c.transitions {
         let tsel = super::metric::selector(Some(&c.service), &t.metric, &c.matchers);
-        let ts: Vec<(String, String, Vec<(Duration, f64)>)> = store
+        let ts: Vec<TransitionSeries> = store
             .select(&tsel)
             .filter_map(|(k, s)| Some((k.labels.get(&t.from_label)?.clone(), k.labels.get(&t.to_label)?.clone(), s.points.clone())))
             .collect();

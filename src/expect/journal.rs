@@ -227,7 +227,7 @@ mod tests {
         let mut c = check();
         c.client_timeout = Some(Duration::from_millis(500));
         // mock answers after 800ms, but the client gave up at 500ms and retried after backoff
-        let j = vec![e("a", 0, 800, Outcome::Ok), e("a", 600, 1400, Outcome::Ok), e("a", 1300, 1310, Outcome::Ok)];
+        let j = [e("a", 0, 800, Outcome::Ok), e("a", 600, 1400, Outcome::Ok), e("a", 1300, 1310, Outcome::Ok)];
         let chains = chains(&j.iter().collect::<Vec<_>>(), c.client_timeout);
         assert_eq!(chains.len(), 1);
         assert_eq!(chains[0].gaps, vec![Duration::from_millis(100), Duration::from_millis(200)]);

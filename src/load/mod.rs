@@ -73,7 +73,7 @@ async fn send(user: &mut GooseUser, ctx: &Ctx) -> TransactionResult {
         rb = rb.header("content-type", "application/json").body(body.clone());
     }
     let goose_req = GooseRequest::builder()
-        .method(ctx.method.clone())
+        .method(ctx.method)
         .path(ctx.req.path.as_str())
         .name(ctx.req.name.as_str())
         .set_request_builder(rb)

@@ -49,11 +49,10 @@ pub fn parse_number(s: &str) -> Result<f64, String> {
     if let Ok(v) = s.parse::<f64>() {
         return Ok(v);
     }
-    if let Some(p) = s.strip_suffix('%') {
-        if let Ok(v) = p.trim().parse::<f64>() {
+    if let Some(p) = s.strip_suffix('%')
+        && let Ok(v) = p.trim().parse::<f64>() {
             return Ok(v / 100.0);
         }
-    }
     humantime::parse_duration(s)
         .map(|d| d.as_secs_f64())
         .map_err(|_| format!("`{s}` is not a number, percentage or duration"))

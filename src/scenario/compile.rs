@@ -243,12 +243,11 @@ fn compile_phases(cx: &mut Ctx, timeline: Option<&Value>) -> Vec<PhaseSpan> {
         return Vec::new();
     };
     for k in m.keys() {
-        if let Value::String(k) = k {
-            if k != "phases" && k != "faults" {
+        if let Value::String(k) = k
+            && k != "phases" && k != "faults" {
                 let hint = did_you_mean(k, ["phases", "faults"]).map(|s| format!("did you mean `{s}`?"));
                 cx.err(&format!("timeline.{k}"), format!("unknown field `{k}`"), hint.or(Some("valid fields: phases, faults".into())));
             }
-        }
     }
     let Some(v) = m.get("phases").cloned() else {
         cx.err("timeline", "missing field `phases`", Some("list the phases in order, e.g. `- { name: steady, duration: 10s }`".into()));
@@ -361,11 +360,10 @@ fn compile_stack(cx: &mut Ctx, v: Value, mocks: &BTreeMap<String, crate::faults:
                 cx.err(&format!("{path}.depends_on"), format!("no service named `{d}`"), hint);
             }
         }
-        if let Some(p) = s.port {
-            if !ports.insert(p) {
+        if let Some(p) = s.port
+            && !ports.insert(p) {
                 cx.err_value(&format!("{path}.port"), format!("port {p} is used by another service"), None);
             }
-        }
         let http_paths = s.ready.iter().map(|r| ("ready.path".to_string(), r.path.clone()))
             .chain(s.metrics.iter().map(|m| ("metrics".to_string(), m.clone())))
             .chain(s.health.iter().map(|(k, v)| (format!("health.{k}"), v.clone())));
@@ -424,12 +422,11 @@ fn start_order(mut pending: Vec<ServicePlan>) -> Result<Vec<ServicePlan>, Vec<St
 
 fn compile_load(cx: &mut Ctx, v: Value, dir: &Path, stack: Option<&StackPlan>) -> Option<LoadPlan> {
     let raw: RawLoad = cx.de("load", v)?;
-    if let Some(stack) = stack {
-        if !stack.services.iter().any(|s| s.name == raw.target) {
+    if let Some(stack) = stack
+        && !stack.services.iter().any(|s| s.name == raw.target) {
             let hint = did_you_mean(&raw.target, stack.services.iter().map(|s| s.name.as_str())).map(|s| format!("did you mean `{s}`?"));
             cx.err_value("load.target", format!("no service named `{}`", raw.target), hint);
         }
-    }
     if !(raw.rate > 0.0 && raw.rate.is_finite()) {
         cx.err_value("load.rate", "the rate must be a positive number of requests per second", Some("e.g. `rate: 20`".into()));
     }

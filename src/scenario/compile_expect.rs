@@ -207,7 +207,7 @@ fn breaker(cx: &mut Ctx, path: &str, r: RawBreaker, names: &Names) -> Option<Che
         }
     }
     let interval = names.stack.map_or(Duration::from_millis(250), |s| s.scrape_interval);
-    Some(Check::Breaker(BreakerCheck {
+    Some(Check::Breaker(Box::new(BreakerCheck {
         service: r.service,
         gauge: r.gauge,
         matchers: matchers(&r.labels),
@@ -220,19 +220,17 @@ fn breaker(cx: &mut Ctx, path: &str, r: RawBreaker, names: &Names) -> Option<Che
         closes_within: r.closes_within,
         tolerance: r.tolerance.unwrap_or(interval * 2),
         max_transitions: r.max_transitions,
-    }))
+    })))
 }
 
 fn health(cx: &mut Ctx, path: &str, r: RawHealth, names: &Names) -> Option<Check> {
-    if names.service(cx, &format!("{path}.service"), &r.service) {
-        if let Some(svc) = names.stack.and_then(|s| s.services.iter().find(|s| s.name == r.service)) {
-            if !svc.health.contains_key(&r.endpoint) {
+    if names.service(cx, &format!("{path}.service"), &r.service)
+        && let Some(svc) = names.stack.and_then(|s| s.services.iter().find(|s| s.name == r.service))
+            && !svc.health.contains_key(&r.endpoint) {
                 let known: Vec<&str> = svc.health.keys().map(String::as_str).collect();
                 cx.err_value(&format!("{path}.endpoint"), format!("service `{}` declares no health endpoint `{}`", r.service, r.endpoint),
                     Some(if known.is_empty() { format!("add `health: {{ {}: /path }}` to the service", r.endpoint) } else { format!("declared: {}", known.join(", ")) }));
             }
-        }
-    }
     let state = match r.state.as_str() {
         "up" => HealthState::Up,
         "down" => HealthState::Down,

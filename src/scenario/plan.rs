@@ -118,7 +118,7 @@ impl Expectation {
 #[derive(Debug, Clone)]
 pub enum Check {
     Metric(MetricCheck),
-    Breaker(BreakerCheck),
+    Breaker(Box<BreakerCheck>),
     FailFast(FailFastCheck),
     Retries(RetriesCheck),
     Health(HealthCheck),
