@@ -2,17 +2,27 @@
 //! event records offsets from one `RunClock` start, so expectations can
 //! compare them without converting between clocks.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Monotonic clock started when the run starts. Cheap to copy into every task.
+/// Also remembers the wall-clock time of its start, to place timestamps that
+/// other processes wrote (span start/end in Unix nanoseconds) on the run clock.
 #[derive(Debug, Clone, Copy)]
 pub struct RunClock {
     start: Instant,
+    wall_start: SystemTime,
 }
 
 impl RunClock {
     pub fn start() -> Self {
-        Self { start: Instant::now() }
+        Self { start: Instant::now(), wall_start: SystemTime::now() }
+    }
+
+    /// Run offset of a Unix timestamp in nanoseconds (e.g. an OTLP span's
+    /// start); `None` if it is before the run started.
+    pub fn offset_of_unix_nanos(&self, nanos: u64) -> Option<Duration> {
+        let at = UNIX_EPOCH + Duration::from_nanos(nanos);
+        at.duration_since(self.wall_start).ok()
     }
 
     /// Time elapsed since the run started.
@@ -79,6 +89,15 @@ mod tests {
         assert!(w.contains(Duration::from_secs(1)));
         assert!(!w.contains(Duration::from_secs(2)));
         assert_eq!(w.len(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn unix_timestamps_map_onto_the_run_clock() {
+        let clock = RunClock::start();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
+        let off = clock.offset_of_unix_nanos(now).unwrap();
+        assert!(off < Duration::from_secs(1));
+        assert_eq!(clock.offset_of_unix_nanos(now - 60_000_000_000), None);
     }
 
     #[test]
