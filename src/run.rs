@@ -51,6 +51,7 @@ struct Live {
     prober: Option<HealthProber>,
     load: Option<LoadHandle>,
     origin: Option<Duration>,
+    canary: Option<String>,
 }
 
 /// What teardown collected.
@@ -126,7 +127,8 @@ async fn execute(plan: &Plan, run_dir: &std::path::Path, seed: u64, clock: RunCl
     if let Some(l) = &plan.load {
         let target = live.services.iter().find(|s| s.name == l.target).map(|s| s.url.clone()).unwrap_or_default();
         let run_id = format!("{:08x}", rand::random::<u32>());
-        live.load = Some(load::start(l, &target, clock, &run_id, plan.duration() + Duration::from_secs(10))?);
+        live.canary = l.canary.then(|| format!("ordeal-canary-{:016x}", rand::random::<u64>()));
+        live.load = Some(load::start(l, &target, clock, &run_id, live.canary.as_deref(), plan.duration() + Duration::from_secs(10))?);
     }
     drive_timeline(plan, clock, origin, live).await
 }
@@ -218,6 +220,8 @@ fn build_report(plan: &Plan, run_dir: &std::path::Path, seed: u64, started_at: S
         health: c.health,
         load: c.load,
         load_rate: plan.load.as_ref().map_or(0.0, |l| l.rate),
+        logs: c.logs.lines(),
+        canary: live.canary.clone(),
     };
     let (verdict, error, expectations) = match &result {
         Ok(()) => {
@@ -267,7 +271,7 @@ fn build_report(plan: &Plan, run_dir: &std::path::Path, seed: u64, started_at: S
         scrape_errors: recorded.metrics.scrape_errors().len(),
         parse_errors: recorded.metrics.parse_errors().len(),
         health_probes: recorded.health.len(),
-        log_lines: c.logs.lines().len(),
+        log_lines: recorded.logs.len(),
     };
     let mut warnings = c.warnings;
     if let Some(first) = recorded.metrics.parse_errors().first() {

@@ -41,3 +41,13 @@ fn ready_stuck_is_caught_by_health() {
 fn retry_no_backoff_is_caught_by_retries() {
     assert_caught("retry_no_backoff", &["failed LLM calls are retried with backoff"]);
 }
+
+#[test]
+fn leak_secret_is_caught_by_no_leaks_with_the_canary_masked() {
+    let run = run_scenario(&scenario("llm-outage.yaml"), &[("MULTIAGENT_MUTANT", "leak_secret")]);
+    assert_eq!(run.code, 1, "{}", run.summary());
+    assert_eq!(run.failed(), vec!["the canary secret never leaks".to_string()]);
+    let e = run.expectation("the canary secret never leaks");
+    let line = e["evidence"]["found"][0]["line"].as_str().unwrap();
+    assert!(line.contains("[CANARY]") && !line.contains("ordeal-canary-"), "{line}");
+}

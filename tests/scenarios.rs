@@ -27,7 +27,7 @@ fn assert_passes(name: &str, kinds: &[&str]) -> Run {
 
 #[test]
 fn llm_outage_passes() {
-    let run = assert_passes("llm-outage.yaml", &["metric", "breaker", "fail_fast", "retries", "health", "load"]);
+    let run = assert_passes("llm-outage.yaml", &["metric", "breaker", "fail_fast", "retries", "health", "load", "logs", "no_leaks"]);
     // The report carries the run's facts, not just verdicts.
     let r = &run.report;
     assert_eq!(r["phases"].as_array().unwrap().len(), 4);

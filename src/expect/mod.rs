@@ -7,6 +7,7 @@
 
 mod breaker;
 mod journal;
+mod logs;
 mod metric;
 mod probes;
 
@@ -58,6 +59,10 @@ pub struct Recorded {
     pub load: Option<LoadRecord>,
     /// Intended request rate of the load (requests/s).
     pub load_rate: f64,
+    /// Every captured stdout/stderr line of the stack.
+    pub logs: Vec<crate::runtime::LogLine>,
+    /// The canary secret the load sent, if any.
+    pub canary: Option<String>,
 }
 
 impl Recorded {
@@ -87,6 +92,8 @@ pub fn evaluate_one(e: &Expectation, rec: &Recorded) -> Checked {
         Check::Retries(c) => journal::retries(c, rec.journals.get(&c.mock).map_or(&[][..], Vec::as_slice), w),
         Check::Health(c) => probes::health(c, &rec.health, w),
         Check::Load(c) => probes::load(c, rec.load.as_ref(), rec.load_rate, w),
+        Check::Logs(c) => logs::judge(c, &rec.logs, w),
+        Check::NoLeaks(c) => logs::no_leaks(c, rec.canary.as_deref(), &rec.logs, &rec.metrics, &[]),
     };
     Checked {
         kind: e.kind(),

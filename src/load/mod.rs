@@ -97,14 +97,30 @@ async fn send(user: &mut GooseUser, ctx: &Ctx) -> TransactionResult {
     Ok(())
 }
 
+/// The request with the canary secret where secrets usually travel: an
+/// Authorization header, and `password` / `api_key` fields of a JSON object body.
+pub fn with_canary(req: &RequestPlan, canary: &str) -> RequestPlan {
+    let mut r = req.clone();
+    r.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
+    r.headers.push(("Authorization".into(), format!("Bearer {canary}")));
+    if let Some(body) = &r.body {
+        if let Ok(serde_json::Value::Object(mut m)) = serde_json::from_slice::<serde_json::Value>(body) {
+            m.insert("password".into(), canary.into());
+            m.insert("api_key".into(), canary.into());
+            r.body = serde_json::to_vec(&m).ok();
+        }
+    }
+    r
+}
+
 /// Start driving load at `base_url` for at most `max_duration` (the caller
 /// normally stops it earlier, at the timeline's end).
-pub fn start(plan: &LoadPlan, base_url: &str, clock: RunClock, run_id: &str, max_duration: Duration) -> Result<LoadHandle, LoadError> {
+pub fn start(plan: &LoadPlan, base_url: &str, clock: RunClock, run_id: &str, canary: Option<&str>, max_duration: Duration) -> Result<LoadHandle, LoadError> {
     let record = LoadRecord::new(plan.requests.iter().map(|r| r.name.clone()).collect());
     let mut scenario = scenario!("ordeal");
     for (index, req) in plan.requests.iter().enumerate() {
         let ctx = Arc::new(Ctx {
-            req: req.clone(),
+            req: canary.map_or_else(|| req.clone(), |c| with_canary(req, c)),
             index,
             method: goose_method(&req.method),
             clock,
@@ -146,5 +162,28 @@ impl LoadHandle {
             Err(_) => return Err(LoadError::Goose("load did not stop within 30s".into())),
         }
         Ok(self.record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canary_goes_in_the_header_and_json_body() {
+        let req = RequestPlan {
+            name: "a".into(),
+            weight: 1,
+            method: "POST".into(),
+            path: "/".into(),
+            headers: vec![("authorization".into(), "Bearer real".into())],
+            body: Some(br#"{"type":"x"}"#.to_vec()),
+        };
+        let r = with_canary(&req, "ordeal-canary-1");
+        assert_eq!(r.headers, vec![("Authorization".to_string(), "Bearer ordeal-canary-1".to_string())]);
+        let body: serde_json::Value = serde_json::from_slice(r.body.as_deref().unwrap()).unwrap();
+        assert_eq!(body["password"], "ordeal-canary-1");
+        assert_eq!(body["api_key"], "ordeal-canary-1");
+        assert_eq!(body["type"], "x");
     }
 }

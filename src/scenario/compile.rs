@@ -476,5 +476,5 @@ fn compile_load(cx: &mut Ctx, v: Value, dir: &Path, stack: Option<&StackPlan>) -
     }
     // Enough users to hold the rate even if every request takes the full timeout.
     let users = raw.users.unwrap_or_else(|| ((raw.rate * timeout.as_secs_f64()).ceil() as usize).clamp(4, 2000));
-    Some(LoadPlan { target: raw.target, rate: raw.rate, users, timeout, requests })
+    Some(LoadPlan { target: raw.target, rate: raw.rate, users, timeout, requests, canary: raw.canary })
 }

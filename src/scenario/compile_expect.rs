@@ -14,7 +14,7 @@ use super::plan::*;
 use super::raw::*;
 use super::window::{PhaseSpan, WindowExpr};
 
-const KINDS: [&str; 6] = ["metric", "breaker", "fail_fast", "retries", "health", "load"];
+const KINDS: [&str; 8] = ["metric", "breaker", "fail_fast", "retries", "health", "load", "logs", "no_leaks"];
 
 /// What expectations may refer to.
 pub(super) struct Names<'a> {
@@ -125,6 +125,8 @@ pub(super) fn compile_expectations(cx: &mut Ctx, v: Option<Value>, names: &Names
             }),
             "health" => cx.de::<RawHealth>(&path, rest).and_then(|r| health(cx, &path, r, names)),
             "load" => cx.de::<RawLoadCheck>(&path, rest).and_then(|r| load(cx, &path, r, names)),
+            "logs" => cx.de::<RawLogs>(&path, rest).and_then(|r| logs(cx, &path, r, names)),
+            "no_leaks" => cx.de::<RawNoLeaks>(&path, rest).and_then(|r| no_leaks(cx, &path, r, names)),
             other => {
                 let hint = did_you_mean(other, KINDS).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(|| format!("kinds: {}", KINDS.join(", ")));
                 cx.err_value(&format!("{path}.kind"), format!("unknown expectation kind `{other}`"), Some(hint));
@@ -153,6 +155,8 @@ fn default_name(check: &Check, w: &WindowExpr) -> String {
         Check::Retries(r) => format!("retries at mock {}", r.mock),
         Check::Health(h) => format!("{} {} {:?}", h.service, h.endpoint, h.state).to_lowercase(),
         Check::Load(l) => format!("load {:?}", l.stat).to_lowercase(),
+        Check::Logs(l) => format!("logs of {}", l.service.as_deref().unwrap_or("all services")),
+        Check::NoLeaks(_) => "canary secret never leaks".to_string(),
     };
     format!("{what} during {}", w.text())
 }
@@ -273,4 +277,59 @@ fn load(cx: &mut Ctx, path: &str, r: RawLoadCheck, names: &Names) -> Option<Chec
     };
     let cmp = cmp(cx, &format!("{path}.{name}"), text)?;
     Some(Check::Load(LoadCheck { request: r.request, stat, cmp }))
+}
+
+fn logs(cx: &mut Ctx, path: &str, r: RawLogs, names: &Names) -> Option<Check> {
+    if let Some(s) = &r.service {
+        names.service(cx, &format!("{path}.service"), s);
+    }
+    let streams = match r.stream.as_deref() {
+        None | Some("stdout") => LogStreams::Stdout,
+        Some("stderr") => LogStreams::Stderr,
+        Some("both") => LogStreams::Both,
+        Some(other) => {
+            cx.err_value(&format!("{path}.stream"), format!("unknown stream `{other}`"), Some("use `stdout`, `stderr` or `both`".into()));
+            return None;
+        }
+    };
+    let required = r.required_fields.as_ref().map(|f| f.join(","));
+    let (name, text) = one_of(cx, path, vec![("json_ratio", r.json_ratio.as_ref()), ("required_fields", required.as_ref()), ("count", r.count.as_ref())])?;
+    let stat = match name {
+        "json_ratio" => LogStat::JsonRatio(cmp(cx, &format!("{path}.json_ratio"), text)?),
+        "count" => LogStat::Count(cmp(cx, &format!("{path}.count"), text)?),
+        _ => {
+            let fields = r.required_fields.clone().unwrap_or_default();
+            if fields.is_empty() {
+                cx.err_value(&format!("{path}.required_fields"), "list at least one field", None);
+            }
+            LogStat::Required(fields)
+        }
+    };
+    Some(Check::Logs(LogCheck {
+        service: r.service,
+        streams,
+        filter: r.filter.into_iter().map(|(k, v)| (k, v.0)).collect(),
+        level: r.level,
+        level_field: r.level_field.unwrap_or_else(|| "level".into()),
+        stat,
+    }))
+}
+
+fn no_leaks(cx: &mut Ctx, path: &str, r: RawNoLeaks, names: &Names) -> Option<Check> {
+    if !names.load.is_some_and(|l| l.canary) {
+        cx.err(path, "`no_leaks` needs a canary secret in the load", Some("add `canary: true` under `load:`".into()));
+    }
+    let mut places = Vec::new();
+    for (i, p) in r.places.iter().enumerate() {
+        match p.as_str() {
+            "logs" => places.push(LeakPlace::Logs),
+            "metrics" => places.push(LeakPlace::Metrics),
+            "spans" => places.push(LeakPlace::Spans),
+            other => cx.err_value(&format!("{path}.in[{i}]"), format!("unknown place `{other}`"), Some("use `logs`, `metrics` or `spans`".into())),
+        }
+    }
+    if places.is_empty() {
+        places = vec![LeakPlace::Logs, LeakPlace::Metrics, LeakPlace::Spans];
+    }
+    Some(Check::NoLeaks(NoLeaksCheck { places }))
 }

@@ -73,6 +73,7 @@ pub struct LoadPlan {
     pub users: usize,
     pub timeout: Duration,
     pub requests: Vec<RequestPlan>,
+    pub canary: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +112,8 @@ impl Expectation {
             Check::Retries(_) => "retries",
             Check::Health(_) => "health",
             Check::Load(_) => "load",
+            Check::Logs(_) => "logs",
+            Check::NoLeaks(_) => "no_leaks",
         }
     }
 }
@@ -123,6 +126,8 @@ pub enum Check {
     Retries(RetriesCheck),
     Health(HealthCheck),
     Load(LoadCheck),
+    Logs(LogCheck),
+    NoLeaks(NoLeaksCheck),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -225,4 +230,41 @@ pub struct LoadCheck {
     pub request: Option<String>,
     pub stat: LoadStat,
     pub cmp: Comparison,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum LogStreams {
+    Stdout,
+    Stderr,
+    Both,
+}
+
+#[derive(Debug, Clone)]
+pub enum LogStat {
+    JsonRatio(Comparison),
+    Required(Vec<String>),
+    Count(Comparison),
+}
+
+#[derive(Debug, Clone)]
+pub struct LogCheck {
+    pub service: Option<String>,
+    pub streams: LogStreams,
+    pub filter: Vec<(String, String)>,
+    pub level: Option<String>,
+    pub level_field: String,
+    pub stat: LogStat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LeakPlace {
+    Logs,
+    Metrics,
+    Spans,
+}
+
+#[derive(Debug, Clone)]
+pub struct NoLeaksCheck {
+    pub places: Vec<LeakPlace>,
 }

@@ -111,6 +111,11 @@ pub struct RawLoad {
     pub headers: BTreeMap<String, Scalar>,
     /// The request mix.
     pub requests: Vec<RawRequest>,
+    /// Send a canary secret with every request (an `Authorization: Bearer`
+    /// header, and `password` / `api_key` fields in JSON object bodies), so
+    /// `kind: no_leaks` can prove it is redacted everywhere.
+    #[serde(default)]
+    pub canary: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -303,4 +308,36 @@ pub struct RawLoadCheck {
     pub p95: Option<String>,
     pub p99: Option<String>,
     pub requests: Option<String>,
+}
+
+/// `kind: logs` — structured-log checks on captured stdout/stderr lines.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLogs {
+    /// Only this service's output (default: all services).
+    pub service: Option<String>,
+    /// `stdout` (default), `stderr` or `both`.
+    pub stream: Option<String>,
+    /// Only JSON lines whose fields equal these values, e.g. `{ message: "task failed" }`.
+    #[serde(default, rename = "where")]
+    pub filter: BTreeMap<String, Scalar>,
+    /// Only lines at this level (compared case-insensitively with `level_field`).
+    pub level: Option<String>,
+    /// Field holding the level (default `level`).
+    pub level_field: Option<String>,
+    /// Fraction of lines that are JSON objects, e.g. `"== 1"`.
+    pub json_ratio: Option<String>,
+    /// Every selected JSON line has all these fields.
+    pub required_fields: Option<Vec<String>>,
+    /// Number of selected lines, e.g. `"> 0"` for error logs during a fault.
+    pub count: Option<String>,
+}
+
+/// `kind: no_leaks` — the load's canary secret appears nowhere it should not.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNoLeaks {
+    /// Where to look (default all): `logs`, `metrics` (label values), `spans` (attributes).
+    #[serde(default, rename = "in")]
+    pub places: Vec<String>,
 }
