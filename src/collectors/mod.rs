@@ -5,11 +5,13 @@
 //!   expectations ask (increase, rate, gauge stats, histogram quantiles, presence).
 //! - [`scraper`]: the task that scrapes every target each interval into a store.
 //! - [`health`]: the prober that records every health endpoint's status each interval.
+//! - [`otlp`]: the OTLP trace receiver (gRPC + HTTP) that records every span the stack exports.
 //!
 //! Invariant: collectors record; they never judge. Queries on the store are
 //! pure (no I/O), so expectations can be tested on synthetic series.
 
 pub mod exposition;
 pub mod health;
+pub mod otlp;
 pub mod scraper;
 pub mod store;
