@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::clock::RunClock;
 use crate::collectors::health::{HealthProber, HealthSample};
+use crate::collectors::otlp::{OtlpReceiver, TraceStore};
 use crate::collectors::scraper::{self, ScrapeTarget, ScraperHandle};
 use crate::collectors::store::MetricStore;
 use crate::expect::{self, Recorded, Verdict};
@@ -37,6 +38,8 @@ pub enum RunError {
     Faults(#[from] FaultError),
     #[error(transparent)]
     Load(#[from] LoadError),
+    #[error("OTLP receiver: {0}")]
+    Otlp(String),
     #[error("cannot create the run directory {0}: {1}")]
     RunDir(PathBuf, std::io::Error),
 }
@@ -49,6 +52,7 @@ struct Live {
     services: Vec<StartedService>,
     scraper: Option<ScraperHandle>,
     prober: Option<HealthProber>,
+    otlp: Option<OtlpReceiver>,
     load: Option<LoadHandle>,
     origin: Option<Duration>,
     canary: Option<String>,
@@ -59,6 +63,8 @@ struct Live {
 struct Collected {
     metrics: MetricStore,
     health: Vec<HealthSample>,
+    traces: TraceStore,
+    traces_end: Duration,
     load: Option<LoadRecord>,
     journals: BTreeMap<String, Vec<JournalEntry>>,
     mock_urls: BTreeMap<String, String>,
@@ -98,6 +104,10 @@ async fn execute(plan: &Plan, run_dir: &std::path::Path, seed: u64, clock: RunCl
         }
     }
     live.mocks = Some(mocks);
+    let otlp = OtlpReceiver::start(clock).map_err(|e| RunError::Otlp(e.to_string()))?;
+    vars.insert("otlp.grpc".into(), otlp.grpc_endpoint());
+    vars.insert("otlp.http".into(), otlp.http_endpoint());
+    live.otlp = Some(otlp);
     let abs_run_dir = std::path::absolute(run_dir).unwrap_or_else(|_| run_dir.to_path_buf());
     vars.insert("run.dir".into(), abs_run_dir.display().to_string());
     vars.insert("run.seed".into(), seed.to_string());
@@ -192,6 +202,11 @@ async fn teardown(live: &mut Live, clock: RunClock) -> Collected {
         c.logs = stack.logs.clone();
         c.exits = stack.stop().await.into_iter().collect();
     }
+    // After the stack: it flushes its spans when it stops.
+    if let Some(o) = live.otlp.take() {
+        c.traces = o.stop().await;
+        c.traces_end = clock.now();
+    }
     if let Some(m) = live.mocks.take() {
         for name in m.names().map(String::from).collect::<Vec<_>>() {
             if let Some(u) = m.url(&name) {
@@ -222,6 +237,8 @@ fn build_report(plan: &Plan, run_dir: &std::path::Path, seed: u64, started_at: S
         load_rate: plan.load.as_ref().map_or(0.0, |l| l.rate),
         logs: c.logs.lines(),
         canary: live.canary.clone(),
+        traces: c.traces,
+        traces_end: c.traces_end,
     };
     let (verdict, error, expectations) = match &result {
         Ok(()) => {
@@ -272,6 +289,8 @@ fn build_report(plan: &Plan, run_dir: &std::path::Path, seed: u64, started_at: S
         parse_errors: recorded.metrics.parse_errors().len(),
         health_probes: recorded.health.len(),
         log_lines: recorded.logs.len(),
+        spans: recorded.traces.spans.len(),
+        rejected_otlp_requests: recorded.traces.rejected_requests() as usize,
     };
     let mut warnings = c.warnings;
     if let Some(first) = recorded.metrics.parse_errors().first() {

@@ -51,3 +51,24 @@ fn leak_secret_is_caught_by_no_leaks_with_the_canary_masked() {
     let line = e["evidence"]["found"][0]["line"].as_str().unwrap();
     assert!(line.contains("[CANARY]") && !line.contains("ordeal-canary-"), "{line}");
 }
+
+#[test]
+fn drop_span_is_caught_by_trace_completeness() {
+    assert_caught("drop_span", &["every successful request has a complete trace across both services"]);
+}
+
+#[test]
+fn no_propagation_is_caught_by_trace_completeness() {
+    let run = run_scenario(&scenario("llm-outage.yaml"), &[("MULTIAGENT_MUTANT", "no_propagation")]);
+    assert_eq!(run.code, 1, "{}", run.summary());
+    let e = run.expectation("every successful request has a complete trace across both services");
+    assert_eq!(e["verdict"], "fail");
+    // Evidence names example traces for the failure.
+    let problems = e["evidence"]["problems"].as_object().unwrap();
+    assert!(problems.values().any(|p| !p["examples"].as_array().unwrap().is_empty()), "{e}");
+}
+
+#[test]
+fn no_error_status_is_caught_by_span_status() {
+    assert_caught("no_error_status", &["failed LLM calls are error spans with an exception event"]);
+}

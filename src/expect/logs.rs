@@ -22,7 +22,7 @@ fn mask(line: &str, canary: &str) -> String {
     if masked.chars().count() > 400 { format!("{}…", masked.chars().take(400).collect::<String>()) } else { masked }
 }
 
-pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], w: Window) -> Judgement {
+pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], trace_ids: &std::collections::HashSet<&str>, w: Window) -> Judgement {
     let scope = c.service.as_deref().unwrap_or("all services");
     let selected: Vec<(&LogLine, Option<Map<String, Value>>)> = lines
         .iter()
@@ -69,6 +69,18 @@ pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], w: Window) -> Judgement {
                 expected: format!("every JSON line of {scope}{filter_note} has {}", fields.join(", ")),
                 observed: if json_lines.is_empty() { "no JSON lines in the window".into() } else { format!("{}/{} lines lack a field", missing.len(), json_lines.len()) },
                 evidence: json!({ "lines": json_lines.len(), "missing": missing.len(), "example": example }),
+            }
+        }
+        LogStat::Correlated(cmp, field) => {
+            let with_id: Vec<(&LogLine, String)> = selected.iter().filter_map(|(l, j)| j.as_ref().and_then(|j| j.get(field)).map(|v| (*l, field_str(v)))).collect();
+            let known = with_id.iter().filter(|(_, id)| trace_ids.contains(id.as_str())).count();
+            let ratio = if with_id.is_empty() { 0.0 } else { known as f64 / with_id.len() as f64 };
+            let unknown: Vec<&str> = with_id.iter().filter(|(_, id)| !trace_ids.contains(id.as_str())).map(|(_, id)| id.as_str()).take(3).collect();
+            Judgement {
+                pass: !with_id.is_empty() && cmp.holds(ratio),
+                expected: format!("lines of {scope}{filter_note} whose `{field}` is a received trace: ratio {cmp}"),
+                observed: if with_id.is_empty() { format!("no lines with `{field}`") } else { format!("{known}/{} lines point at a received trace", with_id.len()) },
+                evidence: json!({ "lines_with_trace_id": with_id.len(), "known": known, "traces_received": trace_ids.len(), "unknown_examples": unknown }),
             }
         }
         LogStat::Count(cmp) => Judgement {
@@ -149,7 +161,7 @@ mod tests {
 
     #[test]
     fn json_ratio_counts_non_json_lines() {
-        let j = judge(&check(LogStat::JsonRatio(Comparison::parse("== 1").unwrap())), &lines(), all());
+        let j = judge(&check(LogStat::JsonRatio(Comparison::parse("== 1").unwrap())), &lines(), &Default::default(), all());
         assert!(!j.pass);
         assert_eq!(j.observed, "3/4 lines are JSON objects");
         assert_eq!(j.evidence["first_non_json"]["service"], "b");
@@ -159,19 +171,35 @@ mod tests {
     fn required_fields_with_level_filter() {
         let mut c = check(LogStat::Required(vec!["request_id".into()]));
         c.level = Some("error".into());
-        let j = judge(&c, &lines(), all());
+        let j = judge(&c, &lines(), &Default::default(), all());
         assert!(!j.pass, "the second error line lacks request_id");
         assert_eq!(j.observed, "1/2 lines lack a field");
         c.service = Some("a".into());
-        assert!(judge(&c, &lines(), all()).pass);
+        assert!(judge(&c, &lines(), &Default::default(), all()).pass);
     }
 
     #[test]
     fn count_with_where_and_window() {
         let mut c = check(LogStat::Count(Comparison::parse("== 1").unwrap()));
         c.filter = vec![("message".into(), "task failed".into())];
-        assert!(judge(&c, &lines(), Window::new(Duration::ZERO, Duration::from_millis(300))).pass);
-        assert!(!judge(&c, &lines(), all()).pass, "two in the whole window");
+        assert!(judge(&c, &lines(), &Default::default(), Window::new(Duration::ZERO, Duration::from_millis(300))).pass);
+        assert!(!judge(&c, &lines(), &Default::default(), all()).pass, "two in the whole window");
+    }
+
+    #[test]
+    fn correlation_counts_lines_whose_trace_arrived() {
+        let ls = vec![
+            line("a", 100, r#"{"level":"info","trace_id":"t1"}"#),
+            line("a", 200, r#"{"level":"info","trace_id":"t2"}"#),
+            line("a", 300, r#"{"level":"info"}"#),
+        ];
+        let c = check(LogStat::Correlated(Comparison::parse(">= 0.5").unwrap(), "trace_id".into()));
+        let ids: std::collections::HashSet<&str> = ["t1"].into();
+        let j = judge(&c, &ls, &ids, all());
+        assert!(j.pass, "{}", j.observed);
+        assert_eq!(j.observed, "1/2 lines point at a received trace");
+        assert_eq!(j.evidence["unknown_examples"][0], "t2");
+        assert!(!judge(&c, &ls, &Default::default(), all()).pass);
     }
 
     #[test]

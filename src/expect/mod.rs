@@ -10,6 +10,7 @@ mod journal;
 mod logs;
 mod metric;
 mod probes;
+mod traces;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -63,6 +64,10 @@ pub struct Recorded {
     pub logs: Vec<crate::runtime::LogLine>,
     /// The canary secret the load sent, if any.
     pub canary: Option<String>,
+    /// Spans received by the OTLP receiver.
+    pub traces: crate::collectors::otlp::TraceStore,
+    /// Run offset at which span collection ended (after the stack flushed).
+    pub traces_end: Duration,
 }
 
 impl Recorded {
@@ -92,8 +97,19 @@ pub fn evaluate_one(e: &Expectation, rec: &Recorded) -> Checked {
         Check::Retries(c) => journal::retries(c, rec.journals.get(&c.mock).map_or(&[][..], Vec::as_slice), w),
         Check::Health(c) => probes::health(c, &rec.health, w),
         Check::Load(c) => probes::load(c, rec.load.as_ref(), rec.load_rate, w),
-        Check::Logs(c) => logs::judge(c, &rec.logs, w),
-        Check::NoLeaks(c) => logs::no_leaks(c, rec.canary.as_deref(), &rec.logs, &rec.metrics, &[]),
+        Check::Logs(c) => logs::judge(c, &rec.logs, &rec.traces.spans.iter().map(|s| s.trace_id.as_str()).collect(), w),
+        Check::NoLeaks(c) => {
+            let attrs: Vec<(String, String, serde_json::Value)> = rec
+                .traces
+                .spans
+                .iter()
+                .flat_map(|s| s.attributes.iter().map(move |(k, v)| (s.name.clone(), k.clone(), v.clone())))
+                .collect();
+            logs::no_leaks(c, rec.canary.as_deref(), &rec.logs, &rec.metrics, &attrs)
+        }
+        Check::TraceSpans(c) => traces::spans(c, &rec.traces, w),
+        Check::TraceComplete(c) => traces::complete(c, &rec.traces, rec.load.as_ref(), w, rec.traces_end),
+        Check::TraceSampling(c) => traces::sampling(c, &rec.traces, rec.load.as_ref(), w),
     };
     Checked {
         kind: e.kind(),

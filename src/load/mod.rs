@@ -18,7 +18,7 @@ use goose::prelude::*;
 
 use crate::clock::RunClock;
 use crate::scenario::{LoadPlan, RequestPlan};
-pub use record::{LoadRecord, LoadSample, LoadStats};
+pub use record::{LoadRecord, LoadSample, LoadStats, quantile};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -93,6 +93,7 @@ async fn send(user: &mut GooseUser, ctx: &Ctx) -> TransactionResult {
         error,
         request_id,
         trace_id,
+        span_id,
     });
     Ok(())
 }
@@ -103,13 +104,12 @@ pub fn with_canary(req: &RequestPlan, canary: &str) -> RequestPlan {
     let mut r = req.clone();
     r.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
     r.headers.push(("Authorization".into(), format!("Bearer {canary}")));
-    if let Some(body) = &r.body {
-        if let Ok(serde_json::Value::Object(mut m)) = serde_json::from_slice::<serde_json::Value>(body) {
+    if let Some(body) = &r.body
+        && let Ok(serde_json::Value::Object(mut m)) = serde_json::from_slice::<serde_json::Value>(body) {
             m.insert("password".into(), canary.into());
             m.insert("api_key".into(), canary.into());
             r.body = serde_json::to_vec(&m).ok();
         }
-    }
     r
 }
 

@@ -23,6 +23,8 @@ pub struct LoadSample {
     pub error: Option<String>,
     pub request_id: String,
     pub trace_id: String,
+    /// The span id the load put in its traceparent: the parent of the stack's root span.
+    pub span_id: String,
 }
 
 impl LoadSample {
@@ -139,6 +141,7 @@ mod tests {
             error: None,
             request_id: String::new(),
             trace_id: String::new(),
+            span_id: String::new(),
         }
     }
 

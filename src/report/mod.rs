@@ -85,6 +85,8 @@ pub struct CollectorReport {
     pub parse_errors: usize,
     pub health_probes: usize,
     pub log_lines: usize,
+    pub spans: usize,
+    pub rejected_otlp_requests: usize,
 }
 
 impl Report {

@@ -240,44 +240,30 @@ fn describe(st: std::process::ExitStatus) -> String {
 }
 
 async fn wait_ready(p: &mut Proc, s: &ServicePlan, logs: &LogStore) -> Result<(), RuntimeError> {
-    let (path, timeout) = match &s.ready {
-        Some(r) => (Some(r.path.clone()), r.timeout),
-        None => (None, Duration::from_secs(30)),
+    let exited = |p: &mut Proc| p.child.try_wait().ok().flatten();
+    let Some(ready) = &s.ready else {
+        // No readiness probe: ready once started, unless it exits at once.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        return match exited(p) {
+            Some(st) => Err(RuntimeError::ExitedEarly { service: s.name.clone(), status: describe(st), tail: tail_note(&logs.tail(&s.name, 15)) }),
+            None => Ok(()),
+        };
     };
-    let url = format!("{}{}", p.info.url, path.as_deref().unwrap_or(""));
+    let url = format!("{}{}", p.info.url, ready.path);
     let client = reqwest::Client::builder().timeout(Duration::from_secs(1)).no_proxy().build().expect("static client config");
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut last = String::from("no attempt yet");
+    let deadline = tokio::time::Instant::now() + ready.timeout;
     loop {
-        if let Ok(Some(st)) = p.child.try_wait() {
+        if let Some(st) = exited(p) {
             tokio::time::sleep(Duration::from_millis(100)).await; // let output capture catch up
             return Err(RuntimeError::ExitedEarly { service: s.name.clone(), status: describe(st), tail: tail_note(&logs.tail(&s.name, 15)) });
         }
-        let ok = match &path {
-            Some(_) => match client.get(&url).send().await {
-                Ok(r) if r.status().is_success() => true,
-                Ok(r) => {
-                    last = format!("HTTP {}", r.status());
-                    false
-                }
-                Err(e) => {
-                    last = short_reqwest_error(&e);
-                    false
-                }
-            },
-            None => match tokio::net::TcpStream::connect(("127.0.0.1", p.info.port)).await {
-                Ok(_) => true,
-                Err(e) => {
-                    last = e.to_string();
-                    false
-                }
-            },
+        let last = match client.get(&url).send().await {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) => format!("HTTP {}", r.status()),
+            Err(e) => short_reqwest_error(&e),
         };
-        if ok {
-            return Ok(());
-        }
         if tokio::time::Instant::now() >= deadline {
-            return Err(RuntimeError::NotReady { service: s.name.clone(), url, timeout, last, tail: tail_note(&logs.tail(&s.name, 15)) });
+            return Err(RuntimeError::NotReady { service: s.name.clone(), url, timeout: ready.timeout, last, tail: tail_note(&logs.tail(&s.name, 15)) });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -323,7 +323,8 @@ fn compile_stack(cx: &mut Ctx, v: Value, mocks: &BTreeMap<String, crate::faults:
     let scope = Scope {
         services: raw.services.keys().cloned().collect(),
         mocks: mocks.keys().cloned().collect(),
-        extra: Vec::new(),
+        // The built-in OTLP receiver's endpoints (gRPC, and HTTP base URL).
+        extra: vec!["otlp.grpc".into(), "otlp.http".into()],
     };
     for (i, cmd) in raw.prepare.iter().enumerate() {
         if cmd.is_empty() {

@@ -14,7 +14,7 @@ use super::plan::*;
 use super::raw::*;
 use super::window::{PhaseSpan, WindowExpr};
 
-const KINDS: [&str; 8] = ["metric", "breaker", "fail_fast", "retries", "health", "load", "logs", "no_leaks"];
+const KINDS: [&str; 11] = ["metric", "breaker", "fail_fast", "retries", "health", "load", "logs", "no_leaks", "trace_spans", "trace_complete", "trace_sampling"];
 
 /// What expectations may refer to.
 pub(super) struct Names<'a> {
@@ -43,7 +43,7 @@ impl Names<'_> {
     }
 }
 
-fn cmp(cx: &mut Ctx, path: &str, text: &str) -> Option<Comparison> {
+pub(super) fn cmp(cx: &mut Ctx, path: &str, text: &str) -> Option<Comparison> {
     Comparison::parse(text)
         .map_err(|e| cx.err_value(path, e, Some("write an operator and a number, e.g. `\"> 0\"`, `\"<= 3\"`, `\"< 250ms\"`".into())))
         .ok()
@@ -60,7 +60,7 @@ fn matchers(labels: &BTreeMap<String, Scalar>) -> Vec<LabelMatcher> {
 }
 
 /// Exactly one of the named optional checks must be set.
-fn one_of<'a, T>(cx: &mut Ctx, path: &str, options: Vec<(&'static str, Option<&'a T>)>) -> Option<(&'static str, &'a T)> {
+pub(super) fn one_of<'a, T>(cx: &mut Ctx, path: &str, options: Vec<(&'static str, Option<&'a T>)>) -> Option<(&'static str, &'a T)> {
     let set: Vec<_> = options.iter().filter_map(|(n, v)| v.map(|v| (*n, v))).collect();
     let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
     match set.as_slice() {
@@ -127,6 +127,9 @@ pub(super) fn compile_expectations(cx: &mut Ctx, v: Option<Value>, names: &Names
             "load" => cx.de::<RawLoadCheck>(&path, rest).and_then(|r| load(cx, &path, r, names)),
             "logs" => cx.de::<RawLogs>(&path, rest).and_then(|r| logs(cx, &path, r, names)),
             "no_leaks" => cx.de::<RawNoLeaks>(&path, rest).and_then(|r| no_leaks(cx, &path, r, names)),
+            "trace_spans" => cx.de::<RawTraceSpans>(&path, rest).and_then(|r| super::compile_traces::spans(cx, &path, r)),
+            "trace_complete" => cx.de::<RawTraceComplete>(&path, rest).and_then(|r| super::compile_traces::complete(cx, &path, r, names.load.is_some())),
+            "trace_sampling" => cx.de::<RawTraceSampling>(&path, rest).and_then(|r| super::compile_traces::sampling(cx, &path, r, names.load.is_some())),
             other => {
                 let hint = did_you_mean(other, KINDS).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(|| format!("kinds: {}", KINDS.join(", ")));
                 cx.err_value(&format!("{path}.kind"), format!("unknown expectation kind `{other}`"), Some(hint));
@@ -157,6 +160,9 @@ fn default_name(check: &Check, w: &WindowExpr) -> String {
         Check::Load(l) => format!("load {:?}", l.stat).to_lowercase(),
         Check::Logs(l) => format!("logs of {}", l.service.as_deref().unwrap_or("all services")),
         Check::NoLeaks(_) => "canary secret never leaks".to_string(),
+        Check::TraceSpans(t) => format!("spans {}", t.span.name.as_deref().unwrap_or("*")),
+        Check::TraceComplete(t) => format!("complete traces ({})", t.roots.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")),
+        Check::TraceSampling(t) => format!("trace sampling {}", t.ratio),
     };
     format!("{what} during {}", w.text())
 }
@@ -293,10 +299,13 @@ fn logs(cx: &mut Ctx, path: &str, r: RawLogs, names: &Names) -> Option<Check> {
         }
     };
     let required = r.required_fields.as_ref().map(|f| f.join(","));
-    let (name, text) = one_of(cx, path, vec![("json_ratio", r.json_ratio.as_ref()), ("required_fields", required.as_ref()), ("count", r.count.as_ref())])?;
+    let (name, text) = one_of(cx, path, vec![
+        ("json_ratio", r.json_ratio.as_ref()), ("required_fields", required.as_ref()), ("count", r.count.as_ref()), ("correlated", r.correlated.as_ref()),
+    ])?;
     let stat = match name {
         "json_ratio" => LogStat::JsonRatio(cmp(cx, &format!("{path}.json_ratio"), text)?),
         "count" => LogStat::Count(cmp(cx, &format!("{path}.count"), text)?),
+        "correlated" => LogStat::Correlated(cmp(cx, &format!("{path}.correlated"), text)?, r.trace_field.clone().unwrap_or_else(|| "trace_id".into())),
         _ => {
             let fields = r.required_fields.clone().unwrap_or_default();
             if fields.is_empty() {

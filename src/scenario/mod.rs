@@ -8,6 +8,7 @@
 pub mod cmp;
 mod compile;
 mod compile_expect;
+mod compile_traces;
 pub mod diag;
 mod locate;
 pub mod plan;

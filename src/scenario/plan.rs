@@ -114,6 +114,9 @@ impl Expectation {
             Check::Load(_) => "load",
             Check::Logs(_) => "logs",
             Check::NoLeaks(_) => "no_leaks",
+            Check::TraceSpans(_) => "trace_spans",
+            Check::TraceComplete(_) => "trace_complete",
+            Check::TraceSampling(_) => "trace_sampling",
         }
     }
 }
@@ -128,6 +131,9 @@ pub enum Check {
     Load(LoadCheck),
     Logs(LogCheck),
     NoLeaks(NoLeaksCheck),
+    TraceSpans(Box<TraceSpansCheck>),
+    TraceComplete(TraceCompleteCheck),
+    TraceSampling(TraceSamplingCheck),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -244,6 +250,8 @@ pub enum LogStat {
     JsonRatio(Comparison),
     Required(Vec<String>),
     Count(Comparison),
+    /// Fraction of lines carrying a trace id (in this field) that the receiver saw.
+    Correlated(Comparison, String),
 }
 
 #[derive(Debug, Clone)]
@@ -267,4 +275,63 @@ pub enum LeakPlace {
 #[derive(Debug, Clone)]
 pub struct NoLeaksCheck {
     pub places: Vec<LeakPlace>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpanStatusSel {
+    Ok,
+    Error,
+    Unset,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SpanSelector {
+    pub name: Option<String>,
+    pub service: Option<String>,
+    /// Lower-case OTLP kind name without prefix: `server`, `client`, ...
+    pub kind: Option<String>,
+    pub status: Option<SpanStatusSel>,
+    /// (name, value); value `None` means "present".
+    pub attributes: Vec<(String, Option<String>)>,
+    pub parent: Option<String>,
+    pub ancestor: Option<String>,
+    pub events: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum SpanStat {
+    Count(Comparison),
+    Ratio(Comparison, SpanSelector),
+    Quantile(f64, Comparison),
+    AttributesPresent(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct TraceSpansCheck {
+    pub span: SpanSelector,
+    pub stat: SpanStat,
+}
+
+/// Expected span tree node.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SpanTree {
+    pub name: String,
+    pub children: Vec<SpanTree>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TraceCompleteCheck {
+    pub roots: Vec<SpanTree>,
+    pub ratio: Comparison,
+    pub only_ok: bool,
+    pub services: Vec<String>,
+    pub no_orphans: bool,
+    pub quiet: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct TraceSamplingCheck {
+    pub ratio: f64,
+    pub tolerance: f64,
 }

@@ -70,6 +70,7 @@ pub struct RawService {
     /// Fixed loopback port; by default a free one is allocated (`{{self.port}}`).
     pub port: Option<u16>,
     /// Readiness probe: the service is ready when GET `path` answers 2xx.
+    /// Without one, a service is ready as soon as it has started.
     pub ready: Option<RawReady>,
     /// Metrics path to scrape (e.g. `/metrics`).
     pub metrics: Option<String>,
@@ -331,6 +332,11 @@ pub struct RawLogs {
     pub required_fields: Option<Vec<String>>,
     /// Number of selected lines, e.g. `"> 0"` for error logs during a fault.
     pub count: Option<String>,
+    /// Trace/log correlation: fraction of selected lines with a trace id
+    /// (`trace_field`) whose trace the OTLP receiver received, e.g. `">= 0.99"`.
+    pub correlated: Option<String>,
+    /// Field holding the trace id (default `trace_id`).
+    pub trace_field: Option<String>,
 }
 
 /// `kind: no_leaks` — the load's canary secret appears nowhere it should not.
@@ -340,4 +346,79 @@ pub struct RawNoLeaks {
     /// Where to look (default all): `logs`, `metrics` (label values), `spans` (attributes).
     #[serde(default, rename = "in")]
     pub places: Vec<String>,
+}
+
+/// Which spans: every given condition must hold.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpanSelector {
+    pub name: Option<String>,
+    /// Resource `service.name`.
+    pub service: Option<String>,
+    /// `server`, `client`, `internal`, `producer` or `consumer`.
+    pub kind: Option<String>,
+    /// `ok`, `error` or `unset`.
+    pub status: Option<String>,
+    /// Attribute values; `"*"` only requires the attribute to be present.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, Scalar>,
+    /// Name of the direct parent span.
+    pub parent: Option<String>,
+    /// Name of any ancestor span.
+    pub ancestor: Option<String>,
+    /// The span has events with these names (e.g. `exception`).
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+/// `kind: trace_spans` — count, ratio, duration or attributes of selected spans.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTraceSpans {
+    pub span: RawSpanSelector,
+    /// Number of selected spans (started in the window).
+    pub count: Option<String>,
+    /// Selected spans as a fraction of the `of` spans.
+    pub ratio: Option<String>,
+    pub of: Option<RawSpanSelector>,
+    pub p50: Option<String>,
+    pub p95: Option<String>,
+    pub p99: Option<String>,
+    /// Every selected span has these attributes.
+    pub attributes_present: Option<Vec<String>>,
+}
+
+/// An expected span tree: `{ ExecuteTask: { PlanTask: { LLMCall: } } }`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct RawTree(pub Option<BTreeMap<String, RawTree>>);
+
+/// `kind: trace_complete` — the load's requests produced complete traces.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTraceComplete {
+    /// The span tree each request's trace must contain (direct parent/child links).
+    pub tree: RawTree,
+    /// Fraction of requests whose trace is complete (default `">= 0.99"`).
+    pub ratio: Option<String>,
+    /// Which requests of the window: `ok` (default: those that succeeded) or `all`.
+    pub requests: Option<String>,
+    /// Services every complete trace must cross (one trace id end to end).
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// No span of those traces may point at a parent that never arrived (default true).
+    pub no_orphans: Option<bool>,
+    /// A trace is final once no span arrived for this long before collection ended (default 2s).
+    #[serde(default, with = "humantime_serde")]
+    pub quiet: Option<Duration>,
+}
+
+/// `kind: trace_sampling` — the fraction of requests that produced a trace.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTraceSampling {
+    /// The configured sampling ratio.
+    pub ratio: f64,
+    /// Allowed absolute difference (default 0.05).
+    pub tolerance: Option<f64>,
 }
