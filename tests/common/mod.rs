@@ -133,8 +133,8 @@ pub fn assert_no_leftovers(marker: &str) {
     }
 }
 
-/// Write a scenario file into a temp dir next to copies of nothing: paths in
-/// it should be absolute or refer to the repo through `{{env.ORDEAL_ROOT}}`.
+/// Write a scenario file into a fresh temp dir. Relative paths in it resolve
+/// against that dir, so refer to repo files with absolute paths (see `root()`).
 pub fn temp_scenario(text: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let p = dir.path().join("scenario.yaml");
