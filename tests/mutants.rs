@@ -6,7 +6,13 @@ mod common;
 use common::*;
 
 fn assert_caught(mutant: &str, must_fail: &[&str]) {
-    let run = run_scenario(&scenario("llm-outage.yaml"), &[("MULTIAGENT_MUTANT", mutant)]);
+    assert_caught_with(&[("MULTIAGENT_MUTANT", mutant)], must_fail);
+}
+
+/// The stack started with `env` (a mutant, or a pillar switched off) fails exactly where it should.
+fn assert_caught_with(env: &[(&str, &str)], must_fail: &[&str]) {
+    let mutant = format!("{env:?}");
+    let run = run_scenario(&scenario("llm-outage.yaml"), env);
     assert_eq!(run.code, 1, "mutant {mutant} was not caught:\n{}", run.summary());
     assert_eq!(run.report["verdict"], "fail");
     let failed = run.failed();
@@ -24,7 +30,10 @@ fn breaker_never_opens_is_caught_by_breaker_and_fail_fast() {
 
 #[test]
 fn breaker_never_closes_is_caught_by_breaker_and_health() {
-    assert_caught("breaker_never_closes", &["coordinator LLM breaker opens, half-opens, closes", "coordinator ready again after recovery"]);
+    assert_caught(
+        "breaker_never_closes",
+        &["coordinator LLM breaker opens, half-opens, closes", "coordinator ready again after recovery", "requests succeed again after recovery"],
+    );
 }
 
 #[test]
@@ -71,4 +80,30 @@ fn no_propagation_is_caught_by_trace_completeness() {
 #[test]
 fn no_error_status_is_caught_by_span_status() {
     assert_caught("no_error_status", &["failed LLM calls are error spans with an exception event"]);
+}
+
+#[test]
+fn logs_switched_off_is_caught_by_every_log_expectation() {
+    assert_caught_with(
+        &[("MULTIAGENT_LOGS", "off")],
+        &[
+            "every stdout line is a JSON object",
+            "error logs carry request and trace ids",
+            "task failures are logged during the outage",
+            "request logs point at received traces (trace/log correlation)",
+        ],
+    );
+}
+
+#[test]
+fn traces_switched_off_is_caught_by_trace_and_correlation_expectations() {
+    assert_caught_with(
+        &[("MULTIAGENT_TRACES", "off")],
+        &[
+            "every successful request has a complete trace across both services",
+            "every request is traced (sampling ratio 1.0)",
+            "LLM spans carry model and token counts",
+            "request logs point at received traces (trace/log correlation)",
+        ],
+    );
 }
