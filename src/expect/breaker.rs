@@ -53,20 +53,16 @@ pub(crate) fn from_transitions(series: &[TransitionSeries], scrapes: &[Duration]
     // (lo, hi) -> multiset of (from, to)
     let mut per_interval: BTreeMap<(Duration, Duration), Vec<(String, String)>> = BTreeMap::new();
     for (from, to, points) in series {
-        let Some(&(first_t, first_v)) = points.first() else { continue };
-        let mut prev: Option<(Duration, f64)> = None;
-        if let Some(&before) = scrapes.iter().rev().find(|t| **t < first_t) {
-            // Born during the run: its first value counts from zero.
-            prev = Some((before, 0.0));
-        }
-        for (i, &(t, v)) in points.iter().enumerate() {
+        let Some(&(first_t, _)) = points.first() else { continue };
+        // Born during the run: its first value counts from zero. Present from
+        // the first scrape: that value predates the run and is only a baseline.
+        let mut prev: Option<(Duration, f64)> = scrapes.iter().rev().find(|t| **t < first_t).map(|&before| (before, 0.0));
+        for &(t, v) in points {
             if let Some((pt, pv)) = prev {
                 let n = if v >= pv { (v - pv).round() as usize } else { v.round() as usize };
                 for _ in 0..n {
                     per_interval.entry((pt, t)).or_default().push((from.clone(), to.clone()));
                 }
-            } else if i == 0 && first_v > 0.0 {
-                // Present from the first scrape: those transitions predate the run.
             }
             prev = Some((t, v));
         }

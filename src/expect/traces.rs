@@ -148,7 +148,7 @@ pub(crate) fn complete(c: &TraceCompleteCheck, store: &TraceStore, load: Option<
     };
     let traces = store.traces();
     let by_id: HashMap<&str, &Trace> = traces.iter().map(|t| (t.trace_id, t)).collect();
-    let samples: Vec<_> = load.samples().into_iter().filter(|s| w.contains(s.at) && s.at + s.latency <= w.end && (!c.only_ok || s.ok())).collect();
+    let samples: Vec<_> = load.samples().into_iter().filter(|s| s.within(w) && (!c.only_ok || s.ok())).collect();
     let mut problems: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut complete = 0usize;
     let mut open = 0usize;

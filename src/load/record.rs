@@ -31,6 +31,12 @@ impl LoadSample {
     pub fn ok(&self) -> bool {
         matches!(self.status, Some(s) if (200..300).contains(&s))
     }
+
+    /// Sent in the window and finished before it ended: the requests whose
+    /// outcome belongs to the window (see [`LoadStats`]).
+    pub fn within(&self, w: Window) -> bool {
+        w.contains(self.at) && self.at + self.latency <= w.end
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -103,7 +109,7 @@ pub fn stats_of<'a>(samples: impl Iterator<Item = &'a LoadSample>, window: Windo
     let mut lat: Vec<f64> = Vec::new();
     for s in samples {
         st.requests += 1;
-        if s.at + s.latency > window.end {
+        if !s.within(window) {
             st.straddling += 1;
             continue;
         }
