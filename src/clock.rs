@@ -25,6 +25,28 @@ impl RunClock {
         at.duration_since(self.wall_start).ok()
     }
 
+    /// Run offset of an RFC 3339 timestamp written by another process (e.g.
+    /// Prometheus' `activeAt`); `None` if unparsable or before the run started.
+    pub fn offset_of_rfc3339(&self, text: &str) -> Option<Duration> {
+        let t = chrono::DateTime::parse_from_rfc3339(text).ok()?;
+        let nanos = u64::try_from(t.timestamp_nanos_opt()?).ok()?;
+        self.offset_of_unix_nanos(nanos)
+    }
+
+    /// Unix time (seconds) of a run offset, for APIs that take wall-clock
+    /// times (Prometheus `query_range`).
+    pub fn unix_secs_at(&self, offset: Duration) -> f64 {
+        (self.wall_start + offset).duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    }
+
+    /// Run offset of a Unix time in seconds (a Prometheus sample timestamp).
+    pub fn offset_of_unix_secs(&self, secs: f64) -> Option<Duration> {
+        if !secs.is_finite() || secs < 0.0 {
+            return None;
+        }
+        self.offset_of_unix_nanos((secs * 1e9) as u64)
+    }
+
     /// Time elapsed since the run started.
     pub fn now(&self) -> Duration {
         self.start.elapsed()
@@ -49,6 +71,23 @@ pub struct Window {
     pub start: Duration,
     #[serde(serialize_with = "ser_ms")]
     pub end: Duration,
+}
+
+/// Serde: a run offset as milliseconds (`#[serde(with = "crate::clock::ms")]`).
+pub mod ms {
+    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+        super::ser_ms(d, s)
+    }
+}
+
+/// Serde: an optional run offset as milliseconds or `null`.
+pub mod opt_ms {
+    pub fn serialize<S: serde::Serializer>(d: &Option<std::time::Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::ser_ms(d, s),
+            None => s.serialize_none(),
+        }
+    }
 }
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -98,6 +137,20 @@ mod tests {
         let off = clock.offset_of_unix_nanos(now).unwrap();
         assert!(off < Duration::from_secs(1));
         assert_eq!(clock.offset_of_unix_nanos(now - 60_000_000_000), None);
+    }
+
+    #[test]
+    fn wall_clock_round_trips_through_unix_seconds_and_rfc3339() {
+        let clock = RunClock::start();
+        let at = Duration::from_millis(1500);
+        let unix = clock.unix_secs_at(at);
+        let back = clock.offset_of_unix_secs(unix).unwrap();
+        assert!(back.abs_diff(at) < Duration::from_millis(1), "{back:?}");
+        let text = chrono::DateTime::from_timestamp(unix.trunc() as i64, (unix.fract() * 1e9) as u32).unwrap().to_rfc3339();
+        let parsed = clock.offset_of_rfc3339(&text).unwrap();
+        assert!(parsed.abs_diff(at) < Duration::from_millis(1), "{text} -> {parsed:?}");
+        assert_eq!(clock.offset_of_rfc3339("yesterday"), None);
+        assert_eq!(clock.offset_of_unix_secs(f64::NAN), None);
     }
 
     #[test]

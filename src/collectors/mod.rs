@@ -6,10 +6,13 @@
 //! - [`scraper`]: the task that scrapes every target each interval into a store.
 //! - [`health`]: the prober that records every health endpoint's status each interval.
 //! - [`otlp`]: the OTLP trace receiver (gRPC + HTTP) that records every span the stack exports.
+//! - [`alerts`]: what a real Prometheus / Alertmanager reported (alert polls,
+//!   webhook deliveries) and the PromQL HTTP API client.
 //!
 //! Invariant: collectors record; they never judge. Queries on the store are
 //! pure (no I/O), so expectations can be tested on synthetic series.
 
+pub mod alerts;
 pub mod exposition;
 pub mod health;
 pub mod otlp;

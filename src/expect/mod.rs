@@ -5,11 +5,13 @@
 //! A failed expectation is a result (a [`Checked`] with `verdict: fail` and
 //! evidence), never an `Err`.
 
+mod alerts;
 mod breaker;
 mod journal;
 mod logs;
 mod metric;
 mod probes;
+mod promql;
 mod traces;
 
 use std::collections::BTreeMap;
@@ -68,6 +70,10 @@ pub struct Recorded {
     pub traces: crate::collectors::otlp::TraceStore,
     /// Run offset at which span collection ended (after the stack flushed).
     pub traces_end: Duration,
+    /// What Prometheus / Alertmanager reported, when the scenario has `alerting:`.
+    pub alerts: Option<crate::collectors::alerts::AlertRecord>,
+    /// Answers to `kind: promql` queries, by expectation index.
+    pub promql: BTreeMap<usize, Result<Vec<crate::collectors::alerts::promapi::QuerySeries>, String>>,
 }
 
 impl Recorded {
@@ -85,10 +91,11 @@ pub(crate) struct Judgement {
 }
 
 pub fn evaluate(expectations: &[Expectation], rec: &Recorded) -> Vec<Checked> {
-    expectations.iter().map(|e| evaluate_one(e, rec)).collect()
+    expectations.iter().enumerate().map(|(i, e)| evaluate_one(i, e, rec)).collect()
 }
 
-pub fn evaluate_one(e: &Expectation, rec: &Recorded) -> Checked {
+/// Judge expectation number `i` (the index keys its recorded PromQL answer).
+pub fn evaluate_one(i: usize, e: &Expectation, rec: &Recorded) -> Checked {
     let w = rec.window(&e.window);
     let j = match &e.check {
         Check::Metric(c) => metric::judge(c, &rec.metrics, w),
@@ -110,6 +117,10 @@ pub fn evaluate_one(e: &Expectation, rec: &Recorded) -> Checked {
         Check::TraceSpans(c) => traces::spans(c, &rec.traces, w),
         Check::TraceComplete(c) => traces::complete(c, &rec.traces, rec.load.as_ref(), w, rec.traces_end),
         Check::TraceSampling(c) => traces::sampling(c, &rec.traces, rec.load.as_ref(), w),
+        Check::Alert(c) => alerts::alert(c, rec.alerts.as_ref(), rec.window(&c.fault), rec.origin),
+        Check::NoAlert(c) => alerts::no_alert(c, rec.alerts.as_ref(), w, rec.origin),
+        Check::AlertDelivered(c) => alerts::delivered(c, rec.alerts.as_ref(), w, rec.origin),
+        Check::Promql(c) => promql::judge(c, rec.promql.get(&i), rec.origin.as_secs_f64()),
     };
     Checked {
         kind: e.kind(),

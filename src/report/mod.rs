@@ -43,6 +43,8 @@ pub struct Report {
     pub mocks: BTreeMap<String, MockReport>,
     pub services: Vec<ServiceReport>,
     pub collectors: CollectorReport,
+    /// Present when the scenario has `alerting:`.
+    pub alerting: Option<AlertingReport>,
     pub warnings: Vec<String>,
     pub run_dir: PathBuf,
 }
@@ -76,6 +78,35 @@ pub struct ServiceReport {
     pub url: String,
     pub pid: u32,
     pub exit: Option<String>,
+}
+
+/// What the real Prometheus / Alertmanager did; times in ms from the timeline's start.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertingReport {
+    pub mode: String,
+    pub urls: BTreeMap<String, String>,
+    pub polls: usize,
+    pub poll_errors: usize,
+    pub first_poll_error: Option<String>,
+    pub alerts: Vec<AlertReport>,
+    pub deliveries: Vec<DeliveryReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertReport {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub pending_at_ms: Option<f64>,
+    pub firing_at_ms: Option<f64>,
+    pub resolved_at_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryReport {
+    pub at_ms: f64,
+    pub receiver: String,
+    pub status: String,
+    pub alerts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -7,6 +7,7 @@
 //! registered in `cleanup` until it is reaped, and dies with ordeal
 //! (`PR_SET_PDEATHSIG`) even if ordeal itself is SIGKILLed.
 
+pub mod alerting;
 pub mod cleanup;
 mod logs;
 mod process;
@@ -35,6 +36,8 @@ pub enum RuntimeError {
     Template { service: String, message: String },
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
+    #[error("`{tool}` not found: {why}; {fix}")]
+    ToolMissing { tool: String, why: &'static str, fix: String },
     #[error("interrupted")]
     Interrupted,
 }

@@ -19,7 +19,7 @@ use super::raw::*;
 use super::template::{self, Scope};
 use super::window::{PhaseSpan, WindowExpr};
 
-pub(super) const TOP_LEVEL: [&str; 8] = ["name", "description", "seed", "stack", "mocks", "load", "timeline", "expect"];
+pub(super) const TOP_LEVEL: [&str; 9] = ["name", "description", "seed", "stack", "mocks", "load", "timeline", "alerting", "expect"];
 const DEFAULT_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Error collector with the file's line index.
@@ -157,10 +157,12 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
     };
     let faults = compile_faults(&mut cx, phases_and_faults, &phases, &mocks);
     let load = sections.remove("load").and_then(|v| compile_load(&mut cx, v, &dir, stack.as_ref()));
+    let service_names: Vec<String> = stack.iter().flat_map(|s| s.services.iter().map(|s| s.name.clone())).collect();
+    let alerting = sections.remove("alerting").and_then(|v| super::compile_alerting::section(&mut cx, v, &dir, &service_names));
     let expectations = super::compile_expect::compile_expectations(
         &mut cx,
         sections.remove("expect"),
-        &super::compile_expect::Names { phases: &phases, stack: stack.as_ref(), mocks: &mocks, load: load.as_ref() },
+        &super::compile_expect::Names { phases: &phases, stack: stack.as_ref(), mocks: &mocks, load: load.as_ref(), alerting: alerting.as_ref() },
     );
 
     if !cx.diags.is_empty() {
@@ -179,6 +181,7 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
         phases,
         faults,
         expectations,
+        alerting,
     })
 }
 

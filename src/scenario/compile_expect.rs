@@ -14,7 +14,10 @@ use super::plan::*;
 use super::raw::*;
 use super::window::{PhaseSpan, WindowExpr};
 
-const KINDS: [&str; 11] = ["metric", "breaker", "fail_fast", "retries", "health", "load", "logs", "no_leaks", "trace_spans", "trace_complete", "trace_sampling"];
+const KINDS: [&str; 15] = [
+    "metric", "breaker", "fail_fast", "retries", "health", "load", "logs", "no_leaks", "trace_spans", "trace_complete", "trace_sampling",
+    "alert", "no_alert", "alert_delivered", "promql",
+];
 
 /// What expectations may refer to.
 pub(super) struct Names<'a> {
@@ -22,6 +25,7 @@ pub(super) struct Names<'a> {
     pub stack: Option<&'a StackPlan>,
     pub mocks: &'a BTreeMap<String, crate::faults::MockConfig>,
     pub load: Option<&'a LoadPlan>,
+    pub alerting: Option<&'a AlertingPlan>,
 }
 
 impl Names<'_> {
@@ -130,11 +134,23 @@ pub(super) fn compile_expectations(cx: &mut Ctx, v: Option<Value>, names: &Names
             "trace_spans" => cx.de::<RawTraceSpans>(&path, rest).and_then(|r| super::compile_traces::spans(cx, &path, r)),
             "trace_complete" => cx.de::<RawTraceComplete>(&path, rest).and_then(|r| super::compile_traces::complete(cx, &path, r, names.load.is_some())),
             "trace_sampling" => cx.de::<RawTraceSampling>(&path, rest).and_then(|r| super::compile_traces::sampling(cx, &path, r, names.load.is_some())),
+            "alert" => cx.de::<super::raw_alerting::RawAlert>(&path, rest).and_then(|r| super::compile_alerting::alert(cx, &path, r, names.alerting, names.phases)),
+            "no_alert" => cx.de::<super::raw_alerting::RawNoAlert>(&path, rest).and_then(|r| super::compile_alerting::no_alert(cx, &path, r, names.alerting)),
+            "alert_delivered" => cx.de::<super::raw_alerting::RawAlertDelivered>(&path, rest).and_then(|r| super::compile_alerting::delivered(cx, &path, r, names.alerting)),
+            "promql" => cx.de::<super::raw_alerting::RawPromql>(&path, rest).and_then(|r| super::compile_alerting::promql(cx, &path, r, names.alerting)),
             other => {
                 let hint = did_you_mean(other, KINDS).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(|| format!("kinds: {}", KINDS.join(", ")));
                 cx.err_value(&format!("{path}.kind"), format!("unknown expectation kind `{other}`"), Some(hint));
                 None
             }
+        };
+        let window = match (&check, window) {
+            // An alert is followed from its fault's start to the end of the run.
+            (Some(Check::Alert(a)), Some(w)) if common.during.is_none() && common.after.is_none() => {
+                let _ = w;
+                Some(super::compile_alerting::alert_window(&a.fault))
+            }
+            (_, w) => w,
         };
         if let (Some(check), Some(window)) = (check, window) {
             let name = common.name.unwrap_or_else(|| default_name(&check, &window));
@@ -163,6 +179,11 @@ fn default_name(check: &Check, w: &WindowExpr) -> String {
         Check::TraceSpans(t) => format!("spans {}", t.span.name.as_deref().unwrap_or("*")),
         Check::TraceComplete(t) => format!("complete traces ({})", t.roots.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")),
         Check::TraceSampling(t) => format!("trace sampling {}", t.ratio),
+        Check::Alert(a) => format!("alert {} fires within {:?}", a.alert, a.fires_within),
+        Check::NoAlert(n) if n.alerts.is_empty() => "no alert fires".to_string(),
+        Check::NoAlert(n) => format!("{} never fire", n.alerts.join(", ")),
+        Check::AlertDelivered(d) => format!("alert {} delivered to {}", d.alert, d.receiver),
+        Check::Promql(p) => format!("promql `{}` {}", p.query, p.cmp),
     };
     format!("{what} during {}", w.text())
 }

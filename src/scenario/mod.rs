@@ -7,12 +7,15 @@
 
 pub mod cmp;
 mod compile;
+mod compile_alerting;
 mod compile_expect;
 mod compile_traces;
 pub mod diag;
 mod locate;
 pub mod plan;
+mod plan_alerting;
 pub mod raw;
+pub mod raw_alerting;
 pub mod template;
 pub mod window;
 

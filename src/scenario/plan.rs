@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::cmp::Comparison;
 use super::window::{PhaseSpan, WindowExpr};
 use crate::faults::{FaultSpec, MockConfig};
+pub use super::plan_alerting::*;
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -25,6 +26,8 @@ pub struct Plan {
     pub phases: Vec<PhaseSpan>,
     pub faults: Vec<FaultPlan>,
     pub expectations: Vec<Expectation>,
+    /// A real Prometheus / Alertmanager, when the scenario has `alerting:`.
+    pub alerting: Option<AlertingPlan>,
 }
 
 impl Plan {
@@ -117,6 +120,10 @@ impl Expectation {
             Check::TraceSpans(_) => "trace_spans",
             Check::TraceComplete(_) => "trace_complete",
             Check::TraceSampling(_) => "trace_sampling",
+            Check::Alert(_) => "alert",
+            Check::NoAlert(_) => "no_alert",
+            Check::AlertDelivered(_) => "alert_delivered",
+            Check::Promql(_) => "promql",
         }
     }
 }
@@ -134,6 +141,10 @@ pub enum Check {
     TraceSpans(Box<TraceSpansCheck>),
     TraceComplete(TraceCompleteCheck),
     TraceSampling(TraceSamplingCheck),
+    Alert(Box<AlertCheck>),
+    NoAlert(NoAlertCheck),
+    AlertDelivered(AlertDeliveredCheck),
+    Promql(PromqlCheck),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

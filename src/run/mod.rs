@@ -1,5 +1,6 @@
-//! One scenario run, end to end: mocks -> prepare -> stack -> collectors ->
-//! timeline (faults) + load -> teardown -> expectations -> report.
+//! One scenario run, end to end: mocks -> prepare -> stack -> alerting
+//! (Prometheus, Alertmanager, see `alerting`) -> collectors -> timeline
+//! (faults) + load -> teardown -> expectations -> report.
 //!
 //! Teardown always happens, whatever failed or was interrupted: everything
 //! started is held in [`Live`] and stopped in reverse order before the
@@ -22,6 +23,8 @@ use crate::report::*;
 use crate::runtime::{self, LogStore, RuntimeError, Stack, StartedService};
 use crate::scenario::Plan;
 
+mod alerting;
+
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Where report.json / junit.xml / logs go (default `reports/<scenario>-<time>`).
@@ -40,6 +43,8 @@ pub enum RunError {
     Load(#[from] LoadError),
     #[error("OTLP receiver: {0}")]
     Otlp(String),
+    #[error("alerting: {0}")]
+    Alerting(String),
     #[error("cannot create the run directory {0}: {1}")]
     RunDir(PathBuf, std::io::Error),
 }
@@ -56,6 +61,7 @@ struct Live {
     load: Option<LoadHandle>,
     origin: Option<Duration>,
     canary: Option<String>,
+    alerting: alerting::LiveAlerting,
 }
 
 /// What teardown collected.
@@ -71,6 +77,8 @@ struct Collected {
     exits: BTreeMap<String, String>,
     logs: LogStore,
     warnings: Vec<String>,
+    alerts: Option<crate::collectors::alerts::AlertRecord>,
+    promql: BTreeMap<usize, Result<Vec<crate::collectors::alerts::promapi::QuerySeries>, String>>,
 }
 
 pub fn default_run_dir(plan: &Plan) -> PathBuf {
@@ -88,7 +96,7 @@ pub async fn run(plan: &Plan, opts: &RunOptions) -> Report {
         Ok(()) => execute(plan, &run_dir, seed, clock, &mut live).await,
         Err(e) => Err(RunError::RunDir(run_dir.clone(), e)),
     };
-    let collected = teardown(&mut live, clock).await;
+    let collected = teardown(plan, &mut live, clock).await;
     build_report(plan, &run_dir, seed, started_at, clock, &live, result, collected)
 }
 
@@ -120,6 +128,10 @@ async fn execute(plan: &Plan, run_dir: &std::path::Path, seed: u64, clock: RunCl
     // Test hook: prove that a panic mid-run still kills the stack.
     if std::env::var("ORDEAL_FAILPOINT").as_deref() == Ok("panic-after-start") {
         panic!("ORDEAL_FAILPOINT=panic-after-start");
+    }
+
+    if let Some(a) = &plan.alerting {
+        interruptible(alerting::start(a, run_dir, clock, live)).await??;
     }
 
     let targets: Vec<ScrapeTarget> = live
@@ -181,7 +193,7 @@ async fn interruptible<T>(f: impl std::future::Future<Output = T>) -> Result<T, 
     }
 }
 
-async fn teardown(live: &mut Live, clock: RunClock) -> Collected {
+async fn teardown(plan: &Plan, live: &mut Live, clock: RunClock) -> Collected {
     let mut c = Collected::default();
     if let Some(l) = live.load.take() {
         match l.stop().await {
@@ -189,6 +201,7 @@ async fn teardown(live: &mut Live, clock: RunClock) -> Collected {
             Err(e) => c.warnings.push(e.to_string()),
         }
     }
+    (c.alerts, c.promql) = alerting::stop(plan, live).await;
     if let Some(s) = live.scraper.take() {
         c.metrics = s.stop().await;
     }
@@ -239,6 +252,8 @@ fn build_report(plan: &Plan, run_dir: &std::path::Path, seed: u64, started_at: S
         canary: live.canary.clone(),
         traces: c.traces,
         traces_end: c.traces_end,
+        alerts: c.alerts,
+        promql: c.promql,
     };
     let (verdict, error, expectations) = match &result {
         Ok(()) => {
@@ -312,6 +327,7 @@ fn build_report(plan: &Plan, run_dir: &std::path::Path, seed: u64, started_at: S
         mocks,
         services,
         collectors,
+        alerting: recorded.alerts.as_ref().map(|a| alerting::report(a, &live.alerting.urls, origin)),
         warnings,
         run_dir: run_dir.to_path_buf(),
     }

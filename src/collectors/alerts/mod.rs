@@ -1,0 +1,169 @@
+//! Alert collectors: what a real Prometheus and Alertmanager did during a run.
+//!
+//! - [`poller`]: polls Prometheus `/api/v1/alerts` (pending / firing, with
+//!   `activeAt`) and Alertmanager `/api/v2/alerts` (routed receivers) on an
+//!   interval, into [`AlertRecord`].
+//! - [`webhook`]: the webhook receiver ordeal hosts for Alertmanager; every
+//!   notification is kept with its arrival time.
+//! - [`promapi`]: a client for the Prometheus HTTP API (`query`,
+//!   `query_range`) and the shapes it answers with.
+//!
+//! Every timestamp is a run-clock offset; Prometheus' wall-clock times are
+//! converted with [`crate::clock::RunClock`]. Nothing here judges: the
+//! expectations in `expect::alerts` read [`AlertRecord`].
+
+pub mod poller;
+pub mod promapi;
+pub mod webhook;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub type Labels = BTreeMap<String, String>;
+
+/// One alert as Prometheus' `/api/v1/alerts` listed it at one poll.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromAlert {
+    pub name: String,
+    pub labels: Labels,
+    pub annotations: Labels,
+    /// `pending` or `firing`.
+    pub state: String,
+    /// When the alert became active (pending), on the run clock; `None` if
+    /// Prometheus reported a time before the run started.
+    #[serde(with = "crate::clock::opt_ms")]
+    pub active_at: Option<Duration>,
+    pub value: String,
+}
+
+impl PromAlert {
+    pub fn firing(&self) -> bool {
+        self.state == "firing"
+    }
+}
+
+/// One poll of Prometheus: every active alert at `at`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PromPoll {
+    #[serde(with = "crate::clock::ms")]
+    pub at: Duration,
+    pub alerts: Vec<PromAlert>,
+}
+
+/// One alert as Alertmanager's `/api/v2/alerts` listed it at one poll.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AmAlert {
+    pub name: String,
+    pub labels: Labels,
+    /// `active`, `suppressed` or `unprocessed`.
+    pub state: String,
+    /// Receivers its route selected.
+    pub receivers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AmPoll {
+    #[serde(with = "crate::clock::ms")]
+    pub at: Duration,
+    pub alerts: Vec<AmAlert>,
+}
+
+/// One webhook notification Alertmanager sent to ordeal's receiver.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    #[serde(with = "crate::clock::ms")]
+    pub at: Duration,
+    /// Receiver name (from the URL path ordeal configured for it).
+    pub receiver: String,
+    /// `firing` or `resolved` (the group's status).
+    pub status: String,
+    pub alerts: Vec<DeliveredAlert>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveredAlert {
+    pub name: String,
+    pub status: String,
+    pub labels: Labels,
+    pub annotations: Labels,
+}
+
+/// Everything the alert collectors recorded.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AlertRecord {
+    /// `managed` (ordeal ran Prometheus and Alertmanager) or `external`.
+    pub mode: String,
+    pub prometheus: Vec<PromPoll>,
+    pub alertmanager: Vec<AmPoll>,
+    /// Webhook notifications (managed mode only).
+    pub deliveries: Vec<Delivery>,
+    pub poll_errors: usize,
+    pub first_poll_error: Option<String>,
+    /// Offset of the last successful Prometheus poll: observations end here.
+    #[serde(with = "crate::clock::opt_ms")]
+    pub observed_until: Option<Duration>,
+}
+
+impl AlertRecord {
+    /// Whether deliveries are observed (ordeal hosted the webhook).
+    pub fn managed(&self) -> bool {
+        self.mode == "managed"
+    }
+
+    /// Per alert instance (name + labels), when it was first seen pending,
+    /// first firing, and when it was last seen active — the timings report.json shows.
+    pub fn timeline(&self) -> Vec<AlertTimeline> {
+        let mut by_key: BTreeMap<(String, Vec<(String, String)>), AlertTimeline> = BTreeMap::new();
+        let mut previous: Vec<(String, Vec<(String, String)>)> = Vec::new();
+        for poll in &self.prometheus {
+            let mut now = Vec::new();
+            for a in &poll.alerts {
+                let key = (a.name.clone(), a.labels.clone().into_iter().collect::<Vec<_>>());
+                let t = by_key.entry(key.clone()).or_insert_with(|| AlertTimeline {
+                    name: a.name.clone(),
+                    labels: a.labels.clone(),
+                    ..Default::default()
+                });
+                if t.active_at.is_none() {
+                    t.active_at = a.active_at.or(Some(poll.at));
+                }
+                if a.firing() && t.firing_at.is_none() {
+                    t.firing_at = Some(poll.at);
+                }
+                t.last_active = Some(poll.at);
+                t.resolved_at = None;
+                now.push(key);
+            }
+            for key in previous.drain(..) {
+                if !now.contains(&key)
+                    && let Some(t) = by_key.get_mut(&key)
+                {
+                    t.resolved_at = Some(poll.at);
+                }
+            }
+            previous = now;
+        }
+        by_key.into_values().collect()
+    }
+}
+
+/// The life of one alert instance as polled from Prometheus.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AlertTimeline {
+    pub name: String,
+    pub labels: Labels,
+    #[serde(with = "crate::clock::opt_ms")]
+    pub active_at: Option<Duration>,
+    #[serde(with = "crate::clock::opt_ms")]
+    pub firing_at: Option<Duration>,
+    #[serde(with = "crate::clock::opt_ms")]
+    pub last_active: Option<Duration>,
+    /// First poll where it was gone again (after its last activity).
+    #[serde(with = "crate::clock::opt_ms")]
+    pub resolved_at: Option<Duration>,
+}
