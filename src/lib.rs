@@ -12,7 +12,8 @@
 //!   -> report      (report.json, junit.xml, terminal summary)
 //! ```
 //!
-//! `clock` is the single time base all stages share.
+//! `clock` is the single time base all stages share. `lint` checks alert rules
+//! and dashboards against the metrics, and labels, a stack really exports.
 
 pub mod clock;
 pub mod faults;
@@ -24,3 +25,4 @@ pub mod signals;
 pub mod expect;
 pub mod report;
 pub mod run;
+pub mod lint;

@@ -92,7 +92,7 @@ impl MetricType {
     }
 
     /// Sample-name suffixes a family of this type owns besides its bare name.
-    fn child_suffixes(self) -> &'static [&'static str] {
+    pub fn child_suffixes(self) -> &'static [&'static str] {
         match self {
             MetricType::Counter => &["_total", "_created"],
             MetricType::Histogram => &["_bucket", "_count", "_sum", "_created"],

@@ -73,30 +73,41 @@ pub async fn scrape_once(
     client: &reqwest::Client,
     target: &ScrapeTarget,
 ) -> Result<Exposition, ScrapeFailure> {
-    let url = &target.url;
+    let (text, content_type) = fetch_text(client, &target.url, ACCEPT).await?;
+    let format = content_type
+        .as_deref()
+        .and_then(Format::from_content_type)
+        .unwrap_or_else(|| Format::sniff(&text));
+    Ok(exposition::parse(&text, format))
+}
+
+/// GETs `url` asking for `accept` and returns the body (at most
+/// [`MAX_BODY_BYTES`], UTF-8) with its `Content-Type`, if any.
+pub async fn fetch_text(
+    client: &reqwest::Client,
+    url: &str,
+    accept: &str,
+) -> Result<(String, Option<String>), ScrapeFailure> {
     let request_failed =
-        |e: reqwest::Error| ScrapeFailure::Request { url: url.clone(), detail: error_chain(&e) };
+        |e: reqwest::Error| ScrapeFailure::Request { url: url.to_owned(), detail: error_chain(&e) };
     let mut response =
-        client.get(url).header("accept", ACCEPT).send().await.map_err(request_failed)?;
+        client.get(url).header("accept", accept).send().await.map_err(request_failed)?;
     let status = response.status();
     if !status.is_success() {
-        return Err(ScrapeFailure::Status { url: url.clone(), status: status.as_u16() });
+        return Err(ScrapeFailure::Status { url: url.to_owned(), status: status.as_u16() });
     }
     let content_type =
         response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(request_failed)? {
         if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(ScrapeFailure::TooLarge { url: url.clone() });
+            return Err(ScrapeFailure::TooLarge { url: url.to_owned() });
         }
         body.extend_from_slice(&chunk);
     }
-    let text = String::from_utf8(body).map_err(|_| ScrapeFailure::NotUtf8 { url: url.clone() })?;
-    let format = content_type
-        .as_deref()
-        .and_then(Format::from_content_type)
-        .unwrap_or_else(|| Format::sniff(&text));
-    Ok(exposition::parse(&text, format))
+    let text =
+        String::from_utf8(body).map_err(|_| ScrapeFailure::NotUtf8 { url: url.to_owned() })?;
+    Ok((text, content_type))
 }
 
 /// `e` and its sources, joined: reqwest's own message alone hides the cause.
