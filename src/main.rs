@@ -27,7 +27,7 @@ which fault-injecting mocks to put in front of their dependencies (an OpenAI-com
 what load to drive, which faults to switch on and off along a timeline of named phases, and what must be \
 observed: metrics, circuit-breaker transitions, retries, health probes, load statistics.\n\n\
 Start with:  ordeal validate scenarios/llm-outage.yaml   then   ordeal run scenarios/llm-outage.yaml",
-    after_help = "Exit codes:\n  0  every expectation met\n  1  an expectation failed\n  2  invalid scenario or usage\n  3  the harness could not run the stack (command missing, port in use, not ready, ...)\n  130 interrupted\n\nReports: report.json and junit.xml in --report-dir (default reports/<scenario>-<time>/), service logs under logs/."
+    after_help = "Exit codes:\n  0  every expectation met (lint: no findings)\n  1  an expectation failed (lint: findings)\n  2  invalid scenario or usage\n  3  the harness could not run the stack (command missing, port in use, not ready, ...)\n  130 interrupted\n\nReports: report.json and junit.xml in --report-dir (default reports/<scenario>-<time>/), service logs under logs/."
 )]
 struct Cli {
     /// More harness logging (repeat for more); also honours RUST_LOG.
@@ -50,6 +50,16 @@ enum Command {
         /// Seed for every random choice of the mocks (overrides the scenario's `seed:`).
         #[arg(long, value_name = "N")]
         seed: Option<u64>,
+    },
+    /// Contract lint: start the scenario's stack, scrape it, and check that every metric and
+    /// label its alert rules, dashboards and PromQL expectations use really exists; run
+    /// `promtool check rules` / `check metrics`; check cardinality budgets. Exit 1 on findings.
+    Lint {
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+        /// Directory for lint.json and the stack's logs.
+        #[arg(long, value_name = "DIR")]
+        report_dir: Option<PathBuf>,
     },
     /// Check scenario files without running anything; prints every error with file:line.
     Validate {
@@ -87,6 +97,7 @@ fn main() -> ExitCode {
         Command::Validate { scenarios } => validate(&scenarios),
         Command::List { dir } => list(&dir),
         Command::Run { scenarios, report_dir, seed } => run_all(&scenarios, report_dir, seed),
+        Command::Lint { scenarios, report_dir } => lint_all(&scenarios, report_dir),
     };
     ExitCode::from(code)
 }
@@ -149,20 +160,25 @@ fn list(dir: &Path) -> u8 {
     PASS
 }
 
-fn run_all(files: &[PathBuf], report_dir: Option<PathBuf>, seed: Option<u64>) -> u8 {
+fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
+        eprintln!("cannot start the async runtime: {e}");
+        INFRA
+    })
+}
+
+/// Load every scenario, then run `f` on each in turn (until interrupted),
+/// with its report directory; the worst exit code wins.
+fn each_plan(files: &[PathBuf], report_dir: Option<PathBuf>, mut f: impl FnMut(&tokio::runtime::Runtime, &scenario::Plan, Option<PathBuf>) -> u8) -> u8 {
     let plans = match load_all(files) {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return INFRA;
-        }
+        Err(code) => return code,
     };
     ordeal::signals::install();
-    let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let several = plans.len() > 1;
     let mut worst = PASS;
     for plan in &plans {
@@ -170,21 +186,54 @@ fn run_all(files: &[PathBuf], report_dir: Option<PathBuf>, seed: Option<u64>) ->
             break;
         }
         let dir = report_dir.as_ref().map(|d| if several { d.join(&plan.name) } else { d.clone() });
+        worst = worst.max(f(&rt, plan, dir));
+    }
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    worst
+}
+
+fn lint_all(files: &[PathBuf], report_dir: Option<PathBuf>) -> u8 {
+    each_plan(files, report_dir, |rt, plan, dir| {
+        println!("ordeal: linting {} against its live stack", plan.file.display());
+        match rt.block_on(ordeal::run::lint(plan, &RunOptions { report_dir: dir, seed: None })) {
+            Ok(out) => {
+                print!("{}", out.report);
+                let verdict = if out.report.passed() { "PASS" } else { "FAIL" };
+                println!(
+                    "{}: lint {verdict} — {} finding(s), {} note(s); {} expressions checked against {} ({})",
+                    plan.name,
+                    out.report.findings.len(),
+                    out.report.notes.len(),
+                    out.references,
+                    out.services.join(", "),
+                    out.run_dir.join("lint.json").display()
+                );
+                if out.report.passed() { PASS } else { FAIL }
+            }
+            Err(e) => {
+                println!("{}: lint could not run: {e}", plan.name);
+                if ordeal::signals::interrupted() { INTERRUPTED } else { INFRA }
+            }
+        }
+    })
+}
+
+fn run_all(files: &[PathBuf], report_dir: Option<PathBuf>, seed: Option<u64>) -> u8 {
+    let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    each_plan(files, report_dir, |rt, plan, dir| {
         println!("ordeal: running {} ({:.1}s timeline)", plan.file.display(), plan.duration().as_secs_f64());
         let report = rt.block_on(run(plan, &RunOptions { report_dir: dir, seed }));
+        let mut code = PASS;
         if let Err(e) = report.write(&report.run_dir) {
             eprintln!("cannot write the report to {}: {e}", report.run_dir.display());
-            worst = worst.max(INFRA);
+            code = INFRA;
         }
         print!("{}", summary(&report, color));
-        let code = match report.verdict {
+        code.max(match report.verdict {
             RunVerdict::Pass => PASS,
             RunVerdict::Fail => FAIL,
             RunVerdict::Error if ordeal::signals::interrupted() => INTERRUPTED,
             RunVerdict::Error => INFRA,
-        };
-        worst = worst.max(code);
-    }
-    rt.shutdown_timeout(std::time::Duration::from_secs(2));
-    worst
+        })
+    })
 }

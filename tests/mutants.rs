@@ -42,6 +42,15 @@ fn rename_metric_is_caught_by_metric_expectations() {
 }
 
 #[test]
+fn drop_failed_metric_silences_the_alert_and_is_caught() {
+    // The rule HighErrorRate needs `multiagent_tasks_total{status="failed"}`.
+    assert_caught(
+        "drop_failed_metric",
+        &["HighErrorRate fires during the outage and resolves after", "HighErrorRate pages the on-call receiver", "failed tasks counted during the outage"],
+    );
+}
+
+#[test]
 fn ready_stuck_is_caught_by_health() {
     assert_caught("ready_stuck", &["coordinator not ready while the LLM is down"]);
 }

@@ -27,7 +27,10 @@ fn assert_passes(name: &str, kinds: &[&str]) -> Run {
 
 #[test]
 fn llm_outage_passes() {
-    let run = assert_passes("llm-outage.yaml", &["metric", "breaker", "fail_fast", "retries", "health", "load", "logs", "no_leaks"]);
+    let run = assert_passes(
+        "llm-outage.yaml",
+        &["metric", "breaker", "fail_fast", "retries", "health", "load", "logs", "no_leaks", "alert", "no_alert", "alert_delivered", "promql", "contract"],
+    );
     // The report carries the run's facts, not just verdicts.
     let r = &run.report;
     assert_eq!(r["phases"].as_array().unwrap().len(), 4);
@@ -36,11 +39,19 @@ fn llm_outage_passes() {
     assert!(run.dir.path().join("logs/coordinator.stdout.log").exists());
     let breaker = run.expectation("coordinator LLM breaker opens, half-opens, closes");
     assert!(breaker["evidence"]["transitions"].as_array().unwrap().len() >= 3, "{breaker}");
+    // A real Prometheus fired HighErrorRate; a real Alertmanager paged ordeal's webhook.
+    let alerting = &r["alerting"];
+    assert_eq!(alerting["mode"], "managed");
+    let high = alerting["alerts"].as_array().unwrap().iter().find(|a| a["name"] == "HighErrorRate").expect("HighErrorRate in report");
+    assert!(high["firing_at_ms"].as_f64().unwrap() > 9000.0, "{high}");
+    let pages: Vec<_> = alerting["deliveries"].as_array().unwrap().iter().filter(|d| d["receiver"] == "pager").collect();
+    assert!(pages.iter().any(|d| d["status"] == "firing") && pages.iter().any(|d| d["status"] == "resolved"), "{alerting}");
+    assert!(run.dir.path().join("alerting/prometheus.yml").exists());
 }
 
 #[test]
 fn steady_state_passes() {
-    assert_passes("steady-state.yaml", &["metric", "health", "load"]);
+    assert_passes("steady-state.yaml", &["metric", "health", "load", "no_alert"]);
 }
 
 #[test]

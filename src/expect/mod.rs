@@ -7,6 +7,7 @@
 
 mod alerts;
 mod breaker;
+mod contract;
 mod journal;
 mod logs;
 mod metric;
@@ -74,6 +75,8 @@ pub struct Recorded {
     pub alerts: Option<crate::collectors::alerts::AlertRecord>,
     /// Answers to `kind: promql` queries, by expectation index.
     pub promql: BTreeMap<usize, Result<Vec<crate::collectors::alerts::promapi::QuerySeries>, String>>,
+    /// What `kind: contract` gathered while the stack was up, by expectation index.
+    pub contract: BTreeMap<usize, Result<crate::lint::ContractInput, String>>,
 }
 
 impl Recorded {
@@ -121,6 +124,7 @@ pub fn evaluate_one(i: usize, e: &Expectation, rec: &Recorded) -> Checked {
         Check::NoAlert(c) => alerts::no_alert(c, rec.alerts.as_ref(), w, rec.origin),
         Check::AlertDelivered(c) => alerts::delivered(c, rec.alerts.as_ref(), w, rec.origin),
         Check::Promql(c) => promql::judge(c, rec.promql.get(&i), rec.origin.as_secs_f64()),
+        Check::Contract(c) => contract::judge(c, rec.contract.get(&i), &rec.metrics),
     };
     Checked {
         kind: e.kind(),

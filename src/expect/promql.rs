@@ -56,3 +56,37 @@ pub(crate) fn judge(c: &PromqlCheck, result: Option<&Result<Vec<QuerySeries>, St
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::cmp::Comparison;
+
+    fn check(mode: PromqlMode, allow_empty: bool) -> PromqlCheck {
+        PromqlCheck { query: "q".into(), cmp: Comparison::parse("< 1").unwrap(), mode, step: None, allow_empty }
+    }
+
+    fn series(values: &[f64]) -> Result<Vec<QuerySeries>, String> {
+        Ok(vec![QuerySeries { labels: Default::default(), points: values.iter().enumerate().map(|(i, v)| (i as f64, *v)).collect() }])
+    }
+
+    #[test]
+    fn every_point_must_hold_unless_eventually() {
+        assert!(judge(&check(PromqlMode::Always, false), Some(&series(&[0.1, 0.2])), 0.0).pass);
+        let j = judge(&check(PromqlMode::Always, false), Some(&series(&[0.1, 2.0])), 0.0);
+        assert!(!j.pass);
+        assert_eq!(j.evidence["first_violations"][0]["value"], "2");
+        assert!(judge(&check(PromqlMode::Eventually, false), Some(&series(&[5.0, 0.5])), 0.0).pass);
+        assert!(!judge(&check(PromqlMode::Always, false), Some(&series(&[f64::NAN])), 0.0).pass);
+    }
+
+    #[test]
+    fn no_data_and_errors_fail() {
+        let j = judge(&check(PromqlMode::Always, false), Some(&Ok(vec![])), 0.0);
+        assert!(!j.pass && j.observed.contains("no data"));
+        assert!(judge(&check(PromqlMode::Always, true), Some(&Ok(vec![])), 0.0).pass);
+        let j = judge(&check(PromqlMode::AtEnd, false), Some(&Err("parse error".into())), 0.0);
+        assert!(!j.pass && j.observed.contains("parse error"));
+        assert!(!judge(&check(PromqlMode::AtEnd, false), None, 0.0).pass);
+    }
+}

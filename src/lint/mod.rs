@@ -8,6 +8,7 @@
 //! - [`cardinality`]: series per family against budgets (pure).
 //! - [`promtool`]: the real `promtool check rules` / `check metrics`, as findings.
 //! - [`fetch`]: raw exposition text per target, for `promtool check metrics`.
+//! - [`gather`]: one lint end to end: gather (I/O, while the stack is up), judge (pure).
 //!
 //! A problem found is a [`Finding`] (the lint fails); an observation that
 //! cannot fail the lint (a family with no series yet, a label value not seen
@@ -16,6 +17,7 @@
 pub mod cardinality;
 pub mod contract;
 pub mod fetch;
+pub mod gather;
 pub mod promql;
 pub mod promtool;
 pub mod sources;
@@ -28,6 +30,7 @@ use std::fmt;
 pub use cardinality::{CardinalityBudget, check_cardinality};
 pub use contract::{LiveView, check_contract};
 pub use fetch::collect_raw;
+pub use gather::{ContractInput, ContractSpec, LintError, gather, judge};
 pub use sources::{Reference, Sources};
 
 /// Which check produced a [`Finding`].

@@ -24,6 +24,9 @@ use crate::runtime::{self, LogStore, RuntimeError, Stack, StartedService};
 use crate::scenario::Plan;
 
 mod alerting;
+mod lint;
+
+pub use lint::{LintOutcome, lint};
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -45,6 +48,8 @@ pub enum RunError {
     Otlp(String),
     #[error("alerting: {0}")]
     Alerting(String),
+    #[error("lint: {0}")]
+    Lint(String),
     #[error("cannot create the run directory {0}: {1}")]
     RunDir(PathBuf, std::io::Error),
 }
@@ -79,6 +84,7 @@ struct Collected {
     warnings: Vec<String>,
     alerts: Option<crate::collectors::alerts::AlertRecord>,
     promql: BTreeMap<usize, Result<Vec<crate::collectors::alerts::promapi::QuerySeries>, String>>,
+    contract: BTreeMap<usize, Result<crate::lint::ContractInput, String>>,
 }
 
 pub fn default_run_dir(plan: &Plan) -> PathBuf {
@@ -101,6 +107,60 @@ pub async fn run(plan: &Plan, opts: &RunOptions) -> Report {
 }
 
 async fn execute(plan: &Plan, run_dir: &std::path::Path, seed: u64, clock: RunClock, live: &mut Live) -> Result<(), RunError> {
+    preflight(plan)?;
+    start_stack(plan, run_dir, seed, clock, live).await?;
+    // Test hook: prove that a panic mid-run still kills the stack.
+    if std::env::var("ORDEAL_FAILPOINT").as_deref() == Ok("panic-after-start") {
+        panic!("ORDEAL_FAILPOINT=panic-after-start");
+    }
+    if let Some(a) = &plan.alerting {
+        interruptible(alerting::start(a, run_dir, clock, live)).await??;
+    }
+
+    let scraper = scraper::spawn(scrape_targets(&live.services), plan.stack.scrape_interval, clock);
+    scraper.scrape_now().await; // a baseline before the timeline starts
+    live.scraper = Some(scraper);
+    live.prober = Some(HealthProber::spawn(&live.services, plan.stack.probe_interval, plan.stack.probe_timeout, clock));
+
+    let origin = clock.now();
+    live.origin = Some(origin);
+    if let Some(l) = &plan.load {
+        let target = live.services.iter().find(|s| s.name == l.target).map(|s| s.url.clone()).unwrap_or_default();
+        let run_id = format!("{:08x}", rand::random::<u32>());
+        live.canary = l.canary.then(|| format!("ordeal-canary-{:016x}", rand::random::<u64>()));
+        live.load = Some(load::start(l, &target, clock, &run_id, live.canary.as_deref(), plan.duration() + Duration::from_secs(10))?);
+    }
+    drive_timeline(plan, clock, origin, live).await
+}
+
+/// Programs the scenario needs beyond its own stack, checked before anything starts.
+fn preflight(plan: &Plan) -> Result<(), RunError> {
+    let mut needed: Vec<(&str, &str, &'static str)> = Vec::new();
+    if let Some(m) = plan.alerting.as_ref().and_then(|a| a.managed()) {
+        needed.push((&m.prometheus_bin, "prometheus", "alert expectations run a real Prometheus and Alertmanager"));
+        needed.push((&m.alertmanager_bin, "prometheus-alertmanager", "alert expectations run a real Prometheus and Alertmanager"));
+    }
+    if plan.expectations.iter().any(|e| matches!(e.check, crate::scenario::Check::Contract(_))) {
+        needed.push(("promtool", "prometheus", "`kind: contract` runs promtool"));
+    }
+    for (program, package, why) in needed {
+        if runtime::alerting::find_program(program).is_none() {
+            return Err(RuntimeError::ToolMissing { tool: program.to_string(), why, fix: format!("install Debian's `{package}` package: apt-get install -y {package}") }.into());
+        }
+    }
+    Ok(())
+}
+
+/// Every service's metrics endpoint.
+fn scrape_targets(services: &[StartedService]) -> Vec<ScrapeTarget> {
+    services
+        .iter()
+        .filter_map(|s| s.metrics.as_ref().map(|m| ScrapeTarget { service: s.name.clone(), url: format!("{}{}", s.url, m) }))
+        .collect()
+}
+
+/// Mocks, the OTLP receiver, prepare steps and the stack: up and ready.
+async fn start_stack(plan: &Plan, run_dir: &std::path::Path, seed: u64, clock: RunClock, live: &mut Live) -> Result<(), RunError> {
     let mocks = MockSet::start(&plan.mocks, clock, seed).await?;
     let mut vars = BTreeMap::new();
     for name in plan.mocks.keys() {
@@ -125,34 +185,7 @@ async fn execute(plan: &Plan, run_dir: &std::path::Path, seed: u64, clock: RunCl
     let stack = interruptible(Stack::start(&plan.stack, vars, &plan.dir, run_dir, clock)).await??;
     live.services = stack.services();
     live.stack = Some(stack);
-    // Test hook: prove that a panic mid-run still kills the stack.
-    if std::env::var("ORDEAL_FAILPOINT").as_deref() == Ok("panic-after-start") {
-        panic!("ORDEAL_FAILPOINT=panic-after-start");
-    }
-
-    if let Some(a) = &plan.alerting {
-        interruptible(alerting::start(a, run_dir, clock, live)).await??;
-    }
-
-    let targets: Vec<ScrapeTarget> = live
-        .services
-        .iter()
-        .filter_map(|s| s.metrics.as_ref().map(|m| ScrapeTarget { service: s.name.clone(), url: format!("{}{}", s.url, m) }))
-        .collect();
-    let scraper = scraper::spawn(targets, plan.stack.scrape_interval, clock);
-    scraper.scrape_now().await; // a baseline before the timeline starts
-    live.scraper = Some(scraper);
-    live.prober = Some(HealthProber::spawn(&live.services, plan.stack.probe_interval, plan.stack.probe_timeout, clock));
-
-    let origin = clock.now();
-    live.origin = Some(origin);
-    if let Some(l) = &plan.load {
-        let target = live.services.iter().find(|s| s.name == l.target).map(|s| s.url.clone()).unwrap_or_default();
-        let run_id = format!("{:08x}", rand::random::<u32>());
-        live.canary = l.canary.then(|| format!("ordeal-canary-{:016x}", rand::random::<u64>()));
-        live.load = Some(load::start(l, &target, clock, &run_id, live.canary.as_deref(), plan.duration() + Duration::from_secs(10))?);
-    }
-    drive_timeline(plan, clock, origin, live).await
+    Ok(())
 }
 
 /// Apply and clear faults at their offsets, then wait for the timeline's end.
@@ -200,6 +233,9 @@ async fn teardown(plan: &Plan, live: &mut Live, clock: RunClock) -> Collected {
             Ok(rec) => c.load = Some(rec),
             Err(e) => c.warnings.push(e.to_string()),
         }
+    }
+    if live.origin.is_some() && !crate::signals::interrupted() {
+        c.contract = lint::gather_for_run(plan, &live.services).await;
     }
     (c.alerts, c.promql) = alerting::stop(plan, live).await;
     if let Some(s) = live.scraper.take() {
@@ -254,6 +290,7 @@ fn build_report(plan: &Plan, run_dir: &std::path::Path, seed: u64, started_at: S
         traces_end: c.traces_end,
         alerts: c.alerts,
         promql: c.promql,
+        contract: c.contract,
     };
     let (verdict, error, expectations) = match &result {
         Ok(()) => {

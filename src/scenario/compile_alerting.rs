@@ -237,3 +237,28 @@ pub(super) fn promql(cx: &mut Ctx, path: &str, r: RawPromql, alerting: Option<&A
 pub fn alert_window(fault: &WindowExpr) -> WindowExpr {
     WindowExpr::parse(&format!("{}..end", fault.text())).unwrap_or_else(|_| fault.clone())
 }
+
+/// `kind: contract`; its `queries` are filled in once every expectation is
+/// compiled (see [`contract_queries`]).
+pub(super) fn contract(r: RawContract, alerting: Option<&AlertingPlan>) -> Check {
+    let spec = crate::lint::ContractSpec {
+        rules: if r.rules { alerting.map(|a| a.rules.clone()).unwrap_or_default() } else { Vec::new() },
+        dashboards: if r.dashboards { alerting.map(|a| a.dashboards.clone()).unwrap_or_default() } else { Vec::new() },
+        queries: Vec::new(),
+        naming: r.naming,
+        cardinality: r.cardinality,
+    };
+    Check::Contract(Box::new(ContractCheck { spec, with_queries: r.queries }))
+}
+
+/// Give every contract check that wants them the scenario's `kind: promql` queries.
+pub(super) fn contract_queries(out: &mut [Expectation]) {
+    let queries = super::plan_alerting::promql_queries(out);
+    for e in out.iter_mut() {
+        if let Check::Contract(c) = &mut e.check
+            && c.with_queries
+        {
+            c.spec.queries = queries.clone();
+        }
+    }
+}

@@ -14,9 +14,9 @@ use super::plan::*;
 use super::raw::*;
 use super::window::{PhaseSpan, WindowExpr};
 
-const KINDS: [&str; 15] = [
+const KINDS: [&str; 16] = [
     "metric", "breaker", "fail_fast", "retries", "health", "load", "logs", "no_leaks", "trace_spans", "trace_complete", "trace_sampling",
-    "alert", "no_alert", "alert_delivered", "promql",
+    "alert", "no_alert", "alert_delivered", "promql", "contract",
 ];
 
 /// What expectations may refer to.
@@ -137,6 +137,7 @@ pub(super) fn compile_expectations(cx: &mut Ctx, v: Option<Value>, names: &Names
             "alert" => cx.de::<super::raw_alerting::RawAlert>(&path, rest).and_then(|r| super::compile_alerting::alert(cx, &path, r, names.alerting, names.phases)),
             "no_alert" => cx.de::<super::raw_alerting::RawNoAlert>(&path, rest).and_then(|r| super::compile_alerting::no_alert(cx, &path, r, names.alerting)),
             "alert_delivered" => cx.de::<super::raw_alerting::RawAlertDelivered>(&path, rest).and_then(|r| super::compile_alerting::delivered(cx, &path, r, names.alerting)),
+            "contract" => cx.de::<super::raw_alerting::RawContract>(&path, rest).map(|r| super::compile_alerting::contract(r, names.alerting)),
             "promql" => cx.de::<super::raw_alerting::RawPromql>(&path, rest).and_then(|r| super::compile_alerting::promql(cx, &path, r, names.alerting)),
             other => {
                 let hint = did_you_mean(other, KINDS).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(|| format!("kinds: {}", KINDS.join(", ")));
@@ -157,6 +158,7 @@ pub(super) fn compile_expectations(cx: &mut Ctx, v: Option<Value>, names: &Names
             out.push(Expectation { name, window, check });
         }
     }
+    super::compile_alerting::contract_queries(&mut out);
     out
 }
 
@@ -184,6 +186,7 @@ fn default_name(check: &Check, w: &WindowExpr) -> String {
         Check::NoAlert(n) => format!("{} never fire", n.alerts.join(", ")),
         Check::AlertDelivered(d) => format!("alert {} delivered to {}", d.alert, d.receiver),
         Check::Promql(p) => format!("promql `{}` {}", p.query, p.cmp),
+        Check::Contract(_) => "rules, dashboards and metrics match the contract".to_string(),
     };
     format!("{what} during {}", w.text())
 }

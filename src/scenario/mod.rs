@@ -43,3 +43,6 @@ pub fn load(path: &Path) -> Result<Plan, Diagnostics> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_alerting;

@@ -124,6 +124,7 @@ impl Expectation {
             Check::NoAlert(_) => "no_alert",
             Check::AlertDelivered(_) => "alert_delivered",
             Check::Promql(_) => "promql",
+            Check::Contract(_) => "contract",
         }
     }
 }
@@ -145,6 +146,7 @@ pub enum Check {
     NoAlert(NoAlertCheck),
     AlertDelivered(AlertDeliveredCheck),
     Promql(PromqlCheck),
+    Contract(Box<ContractCheck>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::cmp::Comparison;
+use super::plan::{Check, Expectation};
 use super::window::WindowExpr;
 
 #[derive(Debug, Clone)]
@@ -98,6 +99,14 @@ pub enum PromqlMode {
     AtEnd,
 }
 
+/// `kind: contract` — the contract lint during a run.
+#[derive(Debug, Clone)]
+pub struct ContractCheck {
+    pub spec: crate::lint::ContractSpec,
+    /// Also lint the scenario's `kind: promql` queries (filled into `spec`).
+    pub with_queries: bool,
+}
+
 /// `kind: promql` — a PromQL expression evaluated by the real Prometheus.
 #[derive(Debug, Clone)]
 pub struct PromqlCheck {
@@ -108,4 +117,15 @@ pub struct PromqlCheck {
     pub step: Option<Duration>,
     /// An empty result passes (default: fails, "no data").
     pub allow_empty: bool,
+}
+
+/// `(source, expr)` of every `kind: promql` expectation.
+pub fn promql_queries(expectations: &[Expectation]) -> Vec<(String, String)> {
+    expectations
+        .iter()
+        .filter_map(|e| match &e.check {
+            Check::Promql(p) => Some((format!("expectation `{}`", e.name), p.query.clone())),
+            _ => None,
+        })
+        .collect()
 }

@@ -112,3 +112,30 @@ pub struct RawPromql {
     #[serde(default)]
     pub allow_empty: bool,
 }
+
+fn yes() -> bool {
+    true
+}
+
+/// `kind: contract` — the contract lint as an expectation: rules, dashboards
+/// and the scenario's PromQL against every series the run saw; promtool's
+/// naming lint; cardinality budgets.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawContract {
+    /// Check `alerting.rules` (default true).
+    #[serde(default = "yes")]
+    pub rules: bool,
+    /// Check `alerting.dashboards` (default true).
+    #[serde(default = "yes")]
+    pub dashboards: bool,
+    /// Check the scenario's `kind: promql` queries (default true).
+    #[serde(default = "yes")]
+    pub queries: bool,
+    /// `promtool check metrics` on every service's exposition (default true).
+    #[serde(default = "yes")]
+    pub naming: bool,
+    /// Series per family (default `max_series: 200`), with per-family overrides.
+    #[serde(default)]
+    pub cardinality: crate::lint::CardinalityBudget,
+}

@@ -141,3 +141,20 @@ pub fn temp_scenario(text: &str) -> (tempfile::TempDir, PathBuf) {
     std::fs::write(&p, text).expect("write scenario");
     (dir, p)
 }
+
+/// `scenarios/llm-outage.yaml` copied into a temp dir (relative paths made
+/// absolute, the prepare step pointed at the workspace), with `edits` applied;
+/// each `from` must occur. Extra files can be written next to it.
+pub fn outage_variant(edits: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let root = root();
+    let mut text = std::fs::read_to_string(scenario("llm-outage.yaml")).expect("read llm-outage.yaml");
+    text = text
+        .replace("../fixtures/", &format!("{}/fixtures/", root.display()))
+        .replace(":-../target}}", &format!(":-{}/target}}}}", root.display()))
+        .replace("[cargo, build, --release,", &format!("[cargo, build, --manifest-path, {}/Cargo.toml, --release,", root.display()));
+    for (from, to) in edits {
+        assert!(text.contains(from), "llm-outage.yaml has no `{from}`");
+        text = text.replace(from, to);
+    }
+    temp_scenario(&text)
+}
