@@ -120,3 +120,21 @@ expect:
     assert!(run.report["alerting"]["polls"].as_u64().unwrap() > 50);
     drop(dir);
 }
+
+#[test]
+fn lint_flags_the_seed_rules_as_written() {
+    // Seed 001's rules query metrics the stack never exports: they could never fire.
+    let (dir, path) = outage_variant(&[("fixtures/alerts/multiagent-rules.yaml", "fixtures/alerts/seed-001-rules.yaml")]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    // Alert names differ from the stack's rules: keep only what lint reads.
+    std::fs::write(&path, format!("{}\nexpect: []\n", text.split("\nexpect:").next().unwrap())).unwrap();
+    let marker = unique_marker();
+    let out = ordeal().arg("lint").arg(&path).arg("--report-dir").arg(dir.path().join("lint")).env("ORDEAL_TEST_MARKER", &marker).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for missing in ["`task_failures_total`", "`tasks_total`", "`agent_health_status`", "`request_duration_seconds_bucket`"] {
+        assert!(stdout.contains(&format!("no service exports {missing}")), "{missing} not flagged:\n{stdout}");
+    }
+    assert!(stdout.contains("seed-001-rules.yaml:"), "findings name the file and line:\n{stdout}");
+    assert_no_leftovers(&marker);
+}
