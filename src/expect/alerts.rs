@@ -188,6 +188,8 @@ pub(crate) fn delivered(c: &AlertDeliveredCheck, rec: Option<&AlertRecord>, w: W
     let latency = reference.map(|r| hit.at.saturating_sub(r));
     let late = matches!((c.within, latency), (Some(limit), Some(l)) if l > limit) || (c.within.is_some() && latency.is_none());
     let observed = match latency {
+        // The notification beat ordeal's next poll of Prometheus.
+        Some(_) if reference.is_some_and(|r| hit.at < r) => format!("delivered to `{}` at {}, within one poll interval of Prometheus reporting it {}", hit.receiver, secs(hit.at, origin), c.status),
         Some(l) => format!("delivered to `{}` at {}, {:.2}s after Prometheus reported it {}", hit.receiver, secs(hit.at, origin), l.as_secs_f64(), c.status),
         None => format!("delivered to `{}` at {} (Prometheus never reported it {} in the window)", hit.receiver, secs(hit.at, origin), c.status),
     };
