@@ -61,6 +61,11 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         report_dir: Option<PathBuf>,
     },
+    /// Container images, built locally from the programs a scenario runs (no registry needed).
+    Images {
+        #[command(subcommand)]
+        command: ImagesCommand,
+    },
     /// Check scenario files without running anything; prints every error with file:line.
     Validate {
         #[arg(required = true)]
@@ -70,6 +75,17 @@ enum Command {
     List {
         #[arg(default_value = "scenarios")]
         dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImagesCommand {
+    /// Build one image per service program (plus Prometheus and Alertmanager when the
+    /// scenario runs them): the program and the libraries it loads, `FROM scratch`,
+    /// tagged by content hash; unchanged programs are not rebuilt.
+    Build {
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
     },
 }
 
@@ -98,6 +114,7 @@ fn main() -> ExitCode {
         Command::List { dir } => list(&dir),
         Command::Run { scenarios, report_dir, seed } => run_all(&scenarios, report_dir, seed),
         Command::Lint { scenarios, report_dir } => lint_all(&scenarios, report_dir),
+        Command::Images { command: ImagesCommand::Build { scenarios } } => build_images(&scenarios),
     };
     ExitCode::from(code)
 }
@@ -215,6 +232,54 @@ fn lint_all(files: &[PathBuf], report_dir: Option<PathBuf>) -> u8 {
                 if ordeal::signals::interrupted() { INTERRUPTED } else { INFRA }
             }
         }
+    })
+}
+
+fn build_images(files: &[PathBuf]) -> u8 {
+    use ordeal::runtime::images;
+    let mut specs: Vec<images::ImageSpec> = Vec::new();
+    let plans = match load_all(files) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    for plan in &plans {
+        match images::specs_for(plan) {
+            Ok(s) => specs.extend(s.into_iter().filter(|s| !specs.contains(s)).collect::<Vec<_>>()),
+            Err(e) => {
+                eprintln!("{}: {e}", plan.file.display());
+                return INFRA;
+            }
+        }
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async {
+        let docker = match images::connect().await {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("{e}");
+                return INFRA;
+            }
+        };
+        for spec in &specs {
+            match images::build(&docker, spec).await {
+                Ok(b) => println!(
+                    "{:<40} {} ({} files, {:.1} MB) from {}",
+                    b.reference,
+                    if b.cached { "cached" } else { "built" },
+                    b.files,
+                    b.bytes as f64 / 1e6,
+                    spec.program.display()
+                ),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return INFRA;
+                }
+            }
+        }
+        PASS
     })
 }
 

@@ -8,6 +8,7 @@
 //! (`PR_SET_PDEATHSIG`) even if ordeal itself is SIGKILLed.
 
 pub mod alerting;
+pub mod images;
 pub mod cleanup;
 mod logs;
 mod process;
