@@ -138,3 +138,12 @@ fn lint_flags_the_seed_rules_as_written() {
     assert!(stdout.contains("seed-001-rules.yaml:"), "findings name the file and line:\n{stdout}");
     assert_no_leftovers(&marker);
 }
+
+#[test]
+fn a_rule_prometheus_cannot_parse_is_an_infrastructure_error_that_says_where() {
+    let (_dir, path) = with_rules("expr: up == 0", "expr: up == = 0");
+    let run = run_scenario(&path, &[]);
+    assert_eq!(run.code, 3, "{}", run.summary());
+    assert!(run.stdout.contains("service `prometheus` exited during startup"), "{}", run.stdout);
+    assert!(run.stdout.contains("rules.yaml: 65:15:") && run.stdout.contains("could not parse expression"), "{}", run.stdout);
+}

@@ -113,6 +113,16 @@ fn server(name: &str, command: String, args: Vec<String>, port: u16) -> ServiceP
     }
 }
 
+/// Prometheus and Alertmanager explain a bad config or rule file in a
+/// `level=error` line well before the last lines of their output: show those.
+fn with_errors_logged(e: RuntimeError, dir: &Path) -> RuntimeError {
+    let RuntimeError::ExitedEarly { service, status, tail } = e else { return e };
+    let log = std::fs::read_to_string(dir.join("logs").join(format!("{service}.stderr.log"))).unwrap_or_default();
+    let errors: Vec<String> = log.lines().filter(|l| l.contains("level=error")).map(|l| l.split_once("err=").map_or(l, |(_, err)| err).to_string()).collect();
+    let tail = if errors.is_empty() { tail } else { super::tail_note(&errors) };
+    RuntimeError::ExitedEarly { service, status, tail }
+}
+
 impl AlertingServers {
     /// Writes both configs and starts Alertmanager, then Prometheus; returns
     /// once both answer `/-/ready`.
@@ -156,7 +166,7 @@ impl AlertingServers {
             probe_interval: plan.interval,
             probe_timeout: plan.interval,
         };
-        let stack = Stack::start(&servers, BTreeMap::new(), &dir, &dir, clock).await?;
+        let stack = Stack::start(&servers, BTreeMap::new(), &dir, &dir, clock).await.map_err(|e| with_errors_logged(e, &dir))?;
         tracing::info!("alerting: Prometheus on 127.0.0.1:{prom_port}, Alertmanager on 127.0.0.1:{am_port}; configs in {}", dir.display());
         Ok(Self { stack, prometheus_url: format!("http://127.0.0.1:{prom_port}"), alertmanager_url: format!("http://127.0.0.1:{am_port}"), _tsdb: tsdb })
     }
