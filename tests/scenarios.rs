@@ -51,7 +51,15 @@ fn llm_outage_passes() {
 
 #[test]
 fn steady_state_passes() {
-    assert_passes("steady-state.yaml", &["metric", "health", "load", "no_alert"]);
+    let run = assert_passes("steady-state.yaml", &["metric", "health", "load", "no_alert"]);
+    // CPU and memory of every service's process group, read from /proc.
+    let res = &run.report["resources"];
+    for service in ["coordinator", "worker"] {
+        let u = &res["services"][service];
+        assert!(u["cpu_seconds"].as_f64().unwrap() > 0.0, "{res}");
+        assert!(u["peak_rss_bytes"].as_u64().unwrap() > 1_000_000, "{res}");
+    }
+    assert!(res["harness_cpu_seconds"].as_f64().unwrap() > 0.0, "{res}");
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! - [`scraper`]: the task that scrapes every target each interval into a store.
 //! - [`health`]: the prober that records every health endpoint's status each interval.
 //! - [`otlp`]: the OTLP trace receiver (gRPC + HTTP) that records every span the stack exports.
+//! - [`resources`]: CPU seconds and RSS of each service's process group, from /proc.
 //! - [`alerts`]: what a real Prometheus / Alertmanager reported (alert polls,
 //!   webhook deliveries) and the PromQL HTTP API client.
 //!
@@ -16,5 +17,6 @@ pub mod alerts;
 pub mod exposition;
 pub mod health;
 pub mod otlp;
+pub mod resources;
 pub mod scraper;
 pub mod store;

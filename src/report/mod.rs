@@ -43,6 +43,8 @@ pub struct Report {
     pub mocks: BTreeMap<String, MockReport>,
     pub services: Vec<ServiceReport>,
     pub collectors: CollectorReport,
+    /// CPU and memory per service (and the harness's own CPU), while the stack ran.
+    pub resources: Option<ResourcesReport>,
     /// Present when the scenario has `alerting:`.
     pub alerting: Option<AlertingReport>,
     pub warnings: Vec<String>,
@@ -78,6 +80,16 @@ pub struct ServiceReport {
     pub url: String,
     pub pid: u32,
     pub exit: Option<String>,
+}
+
+/// CPU seconds and RSS of each service's process group from stack start to
+/// teardown, sampled from /proc every `interval_ms`; the harness's own CPU over
+/// the same span (it shares the machine with the stack).
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourcesReport {
+    pub services: BTreeMap<String, crate::collectors::resources::ResourceUsage>,
+    pub harness_cpu_seconds: f64,
+    pub interval_ms: u64,
 }
 
 /// What the real Prometheus / Alertmanager did; times in ms from the timeline's start.

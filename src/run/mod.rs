@@ -28,6 +28,9 @@ mod lint;
 
 pub use lint::{LintOutcome, lint};
 
+/// How often each service's CPU and memory are read from /proc.
+const RESOURCE_INTERVAL: Duration = Duration::from_millis(500);
+
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Where report.json / junit.xml / logs go (default `reports/<scenario>-<time>`).
@@ -62,6 +65,9 @@ struct Live {
     services: Vec<StartedService>,
     scraper: Option<ScraperHandle>,
     prober: Option<HealthProber>,
+    resources: Option<crate::collectors::resources::ResourceSampler>,
+    /// The harness's own CPU seconds when the stack was up.
+    harness_cpu_start: f64,
     otlp: Option<OtlpReceiver>,
     load: Option<LoadHandle>,
     origin: Option<Duration>,
@@ -83,6 +89,8 @@ struct Collected {
     logs: LogStore,
     warnings: Vec<String>,
     alerts: Option<crate::collectors::alerts::AlertRecord>,
+    resources: Vec<crate::collectors::resources::ResourceSample>,
+    harness_cpu_seconds: f64,
     promql: BTreeMap<usize, Result<Vec<crate::collectors::alerts::promapi::QuerySeries>, String>>,
     contract: BTreeMap<usize, Result<crate::lint::ContractInput, String>>,
 }
@@ -121,6 +129,9 @@ async fn execute(plan: &Plan, run_dir: &std::path::Path, seed: u64, clock: RunCl
     scraper.scrape_now().await; // a baseline before the timeline starts
     live.scraper = Some(scraper);
     live.prober = Some(HealthProber::spawn(&live.services, plan.stack.probe_interval, plan.stack.probe_timeout, clock));
+    let groups = live.services.iter().map(|s| (s.name.clone(), s.pid as i32)).collect();
+    live.resources = Some(crate::collectors::resources::ResourceSampler::spawn(groups, RESOURCE_INTERVAL, clock));
+    live.harness_cpu_start = crate::collectors::resources::own_cpu_seconds();
 
     let origin = clock.now();
     live.origin = Some(origin);
@@ -244,6 +255,10 @@ async fn teardown(plan: &Plan, live: &mut Live, clock: RunClock) -> Collected {
     if let Some(p) = live.prober.take() {
         c.health = p.stop().await;
     }
+    if let Some(r) = live.resources.take() {
+        c.resources = r.stop().await;
+        c.harness_cpu_seconds = crate::collectors::resources::own_cpu_seconds() - live.harness_cpu_start;
+    }
     if let Some(mut stack) = live.stack.take() {
         for (name, status) in stack.exited() {
             c.warnings.push(format!("service `{name}` exited during the run ({status})"));
@@ -364,6 +379,11 @@ fn build_report(plan: &Plan, run_dir: &std::path::Path, seed: u64, started_at: S
         mocks,
         services,
         collectors,
+        resources: (!c.resources.is_empty()).then(|| ResourcesReport {
+            services: crate::collectors::resources::summarize(&c.resources),
+            harness_cpu_seconds: c.harness_cpu_seconds,
+            interval_ms: RESOURCE_INTERVAL.as_millis() as u64,
+        }),
         alerting: recorded.alerts.as_ref().map(|a| alerting::report(a, &live.alerting.urls, origin)),
         warnings,
         run_dir: run_dir.to_path_buf(),
