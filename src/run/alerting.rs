@@ -40,12 +40,7 @@ pub(super) async fn start(a: &AlertingPlan, run_dir: &Path, clock: RunClock, liv
             urls
         }
         AlertingMode::External { prometheus, alertmanager } => {
-            let mut vars = BTreeMap::new();
-            for s in &live.services {
-                vars.insert(format!("services.{}.url", s.name), s.url.clone());
-                vars.insert(format!("services.{}.host", s.name), "127.0.0.1".into());
-                vars.insert(format!("services.{}.port", s.name), s.port.to_string());
-            }
+            let vars: BTreeMap<String, String> = live.services.iter().flat_map(|s| crate::runtime::service_vars(&s.name, s.port)).collect();
             let render = |t: &str| template::render(t, &vars).map_err(|e| RunError::Alerting(format!("alerting.external: {e}")));
             (render(prometheus)?, alertmanager.as_deref().map(render).transpose()?)
         }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Live, RunError, RunOptions, preflight, scrape_targets, start_stack, teardown};
+use super::{Live, RunError, RunOptions, preflight, scrape_targets, service_url, start_stack, teardown};
 use crate::clock::RunClock;
 use crate::collectors::scraper;
 use crate::lint::promtool::Promtool;
@@ -82,19 +82,11 @@ pub async fn lint(plan: &Plan, opts: &RunOptions) -> Result<LintOutcome, RunErro
 
 async fn check_live(plan: &Plan, opts: &RunOptions, run_dir: &std::path::Path, clock: RunClock, live: &mut Live) -> Result<(LintReport, usize), RunError> {
     let spec = lint_spec(plan);
-    preflight(plan)?;
-    if crate::runtime::alerting::find_program("promtool").is_none() {
-        return Err(crate::runtime::RuntimeError::ToolMissing {
-            tool: "promtool".into(),
-            why: "`ordeal lint` runs promtool",
-            fix: "install Debian's `prometheus` package: apt-get install -y prometheus".into(),
-        }
-        .into());
-    }
+    preflight(plan, true)?;
     start_stack(plan, run_dir, opts.seed.unwrap_or(plan.seed), clock, live).await?;
     let scraper = scraper::spawn(scrape_targets(&live.services), plan.stack.scrape_interval, clock);
     if let Some(l) = &plan.load {
-        let target = live.services.iter().find(|s| s.name == l.target).map(|s| s.url.clone()).unwrap_or_default();
+        let target = service_url(&live.services, &l.target);
         let load = crate::load::start(l, &target, clock, "lint", None, LINT_LOAD + Duration::from_secs(10))?;
         let waited = super::interruptible(tokio::time::sleep(LINT_LOAD)).await;
         if let Err(e) = load.stop().await {

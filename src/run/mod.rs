@@ -115,7 +115,7 @@ pub async fn run(plan: &Plan, opts: &RunOptions) -> Report {
 }
 
 async fn execute(plan: &Plan, run_dir: &std::path::Path, seed: u64, clock: RunClock, live: &mut Live) -> Result<(), RunError> {
-    preflight(plan)?;
+    preflight(plan, false)?;
     start_stack(plan, run_dir, seed, clock, live).await?;
     // Test hook: prove that a panic mid-run still kills the stack.
     if std::env::var("ORDEAL_FAILPOINT").as_deref() == Ok("panic-after-start") {
@@ -136,7 +136,7 @@ async fn execute(plan: &Plan, run_dir: &std::path::Path, seed: u64, clock: RunCl
     let origin = clock.now();
     live.origin = Some(origin);
     if let Some(l) = &plan.load {
-        let target = live.services.iter().find(|s| s.name == l.target).map(|s| s.url.clone()).unwrap_or_default();
+        let target = service_url(&live.services, &l.target);
         let run_id = format!("{:08x}", rand::random::<u32>());
         live.canary = l.canary.then(|| format!("ordeal-canary-{:016x}", rand::random::<u64>()));
         live.load = Some(load::start(l, &target, clock, &run_id, live.canary.as_deref(), plan.duration() + Duration::from_secs(10))?);
@@ -144,22 +144,30 @@ async fn execute(plan: &Plan, run_dir: &std::path::Path, seed: u64, clock: RunCl
     drive_timeline(plan, clock, origin, live).await
 }
 
-/// Programs the scenario needs beyond its own stack, checked before anything starts.
-fn preflight(plan: &Plan) -> Result<(), RunError> {
+/// Programs the scenario needs beyond its own stack (and promtool when
+/// `lint` says so, or a `kind: contract` needs it), checked before anything starts.
+fn preflight(plan: &Plan, lint: bool) -> Result<(), RunError> {
     let mut needed: Vec<(&str, &str, &'static str)> = Vec::new();
     if let Some(m) = plan.alerting.as_ref().and_then(|a| a.managed()) {
         needed.push((&m.prometheus_bin, "prometheus", "alert expectations run a real Prometheus and Alertmanager"));
         needed.push((&m.alertmanager_bin, "prometheus-alertmanager", "alert expectations run a real Prometheus and Alertmanager"));
     }
-    if plan.expectations.iter().any(|e| matches!(e.check, crate::scenario::Check::Contract(_))) {
+    if lint {
+        needed.push(("promtool", "prometheus", "`ordeal lint` runs promtool"));
+    } else if plan.expectations.iter().any(|e| matches!(e.check, crate::scenario::Check::Contract(_))) {
         needed.push(("promtool", "prometheus", "`kind: contract` runs promtool"));
     }
     for (program, package, why) in needed {
         if runtime::alerting::find_program(program).is_none() {
-            return Err(RuntimeError::ToolMissing { tool: program.to_string(), why, fix: format!("install Debian's `{package}` package: apt-get install -y {package}") }.into());
+            return Err(RuntimeError::tool_missing(program, package, why).into());
         }
     }
     Ok(())
+}
+
+/// Base URL of the service named `name` (compile checked that it exists).
+fn service_url(services: &[StartedService], name: &str) -> String {
+    services.iter().find(|s| s.name == name).map(|s| s.url.clone()).unwrap_or_default()
 }
 
 /// Every service's metrics endpoint.

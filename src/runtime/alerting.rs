@@ -35,11 +35,9 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
 }
 
 fn program(name: &str, package: &'static str) -> Result<String, RuntimeError> {
-    find_program(name).map(|p| p.display().to_string()).ok_or_else(|| RuntimeError::ToolMissing {
-        tool: name.to_string(),
-        why: "alert expectations run a real Prometheus and Alertmanager",
-        fix: format!("install Debian's `{package}` package: apt-get install -y {package}"),
-    })
+    find_program(name)
+        .map(|p| p.display().to_string())
+        .ok_or_else(|| RuntimeError::tool_missing(name, package, "alert expectations run a real Prometheus and Alertmanager"))
 }
 
 fn dur(d: Duration) -> String {
@@ -47,8 +45,7 @@ fn dur(d: Duration) -> String {
 }
 
 fn free_port() -> Result<u16, RuntimeError> {
-    let io = |source| RuntimeError::Io { context: "allocate a loopback port".into(), source };
-    std::net::TcpListener::bind(("127.0.0.1", 0)).and_then(|l| l.local_addr()).map(|a| a.port()).map_err(io)
+    super::process::free_port().map_err(|source| RuntimeError::Io { context: "allocate a loopback port".into(), source })
 }
 
 /// prometheus.yml: scrape every service with a metrics path, rules as written.

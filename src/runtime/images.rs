@@ -204,7 +204,6 @@ pub fn specs_for(plan: &crate::scenario::Plan) -> Result<Vec<ImageSpec>, ImageEr
             programs.push(std::fs::canonicalize(&path).unwrap_or(path));
         }
     }
-    programs.dedup();
     let mut seen = std::collections::BTreeSet::new();
     Ok(programs.into_iter().filter(|p| seen.insert(p.clone())).map(|p| ImageSpec::for_program(&p)).collect())
 }

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use logs::{LogLine, LogStore, Stream};
-pub use process::{Stack, StartedService, prepare, short_reqwest_error};
+pub use process::{Stack, StartedService, prepare, service_vars, short_reqwest_error};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -41,6 +41,13 @@ pub enum RuntimeError {
     ToolMissing { tool: String, why: &'static str, fix: String },
     #[error("interrupted")]
     Interrupted,
+}
+
+impl RuntimeError {
+    /// `tool` is not installed; the message names the Debian package that has it.
+    pub fn tool_missing(tool: &str, package: &str, why: &'static str) -> Self {
+        RuntimeError::ToolMissing { tool: tool.to_string(), why, fix: format!("install Debian's `{package}` package: apt-get install -y {package}") }
+    }
 }
 
 /// Format the last lines of captured output for an error message.

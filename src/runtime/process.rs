@@ -40,13 +40,22 @@ pub struct Stack {
     pub logs: LogStore,
 }
 
-fn free_port() -> std::io::Result<u16> {
+pub(super) fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
     let context = context.into();
     move |source| RuntimeError::Io { context, source }
+}
+
+/// The template values `{{services.NAME.url|host|port}}` of a service on a loopback port.
+pub fn service_vars(name: &str, port: u16) -> [(String, String); 3] {
+    [
+        (format!("services.{name}.url"), format!("http://127.0.0.1:{port}")),
+        (format!("services.{name}.host"), "127.0.0.1".into()),
+        (format!("services.{name}.port"), port.to_string()),
+    ]
 }
 
 /// Run the scenario's prepare commands (e.g. a build) in the scenario directory.
@@ -95,9 +104,7 @@ impl Stack {
                 None => free_port().map_err(io("allocate a loopback port"))?,
             };
             ports.insert(s.name.clone(), port);
-            vars.insert(format!("services.{}.url", s.name), format!("http://127.0.0.1:{port}"));
-            vars.insert(format!("services.{}.host", s.name), "127.0.0.1".into());
-            vars.insert(format!("services.{}.port", s.name), port.to_string());
+            vars.extend(service_vars(&s.name, port));
         }
         let mut stack = Stack { procs: Vec::new(), logs: LogStore::default() };
         for s in &plan.services {

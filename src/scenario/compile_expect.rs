@@ -145,13 +145,10 @@ pub(super) fn compile_expectations(cx: &mut Ctx, v: Option<Value>, names: &Names
                 None
             }
         };
-        let window = match (&check, window) {
+        let window = match &check {
             // An alert is followed from its fault's start to the end of the run.
-            (Some(Check::Alert(a)), Some(w)) if common.during.is_none() && common.after.is_none() => {
-                let _ = w;
-                Some(super::compile_alerting::alert_window(&a.fault))
-            }
-            (_, w) => w,
+            Some(Check::Alert(a)) if window.is_some() && common.during.is_none() && common.after.is_none() => Some(super::compile_alerting::alert_window(&a.fault)),
+            _ => window,
         };
         if let (Some(check), Some(window)) = (check, window) {
             let name = common.name.unwrap_or_else(|| default_name(&check, &window));
