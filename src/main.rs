@@ -50,6 +50,9 @@ enum Command {
         /// Seed for every random choice of the mocks (overrides the scenario's `seed:`).
         #[arg(long, value_name = "N")]
         seed: Option<u64>,
+        /// Run the stack as processes or as containers (overrides the scenario's `runtime:`).
+        #[arg(long, value_enum)]
+        runtime: Option<ordeal::scenario::RuntimeKind>,
     },
     /// Contract lint: start the scenario's stack, scrape it, and check that every metric and
     /// label its alert rules, dashboards and PromQL expectations use really exists; run
@@ -112,7 +115,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Validate { scenarios } => validate(&scenarios),
         Command::List { dir } => list(&dir),
-        Command::Run { scenarios, report_dir, seed } => run_all(&scenarios, report_dir, seed),
+        Command::Run { scenarios, report_dir, seed, runtime } => run_all(&scenarios, report_dir, seed, runtime),
         Command::Lint { scenarios, report_dir } => lint_all(&scenarios, report_dir),
         Command::Images { command: ImagesCommand::Build { scenarios } } => build_images(&scenarios),
     };
@@ -212,7 +215,7 @@ fn each_plan(files: &[PathBuf], report_dir: Option<PathBuf>, mut f: impl FnMut(&
 fn lint_all(files: &[PathBuf], report_dir: Option<PathBuf>) -> u8 {
     each_plan(files, report_dir, |rt, plan, dir| {
         println!("ordeal: linting {} against its live stack", plan.file.display());
-        match rt.block_on(ordeal::run::lint(plan, &RunOptions { report_dir: dir, seed: None })) {
+        match rt.block_on(ordeal::run::lint(plan, &RunOptions { report_dir: dir, seed: None, runtime: None })) {
             Ok(out) => {
                 print!("{}", out.report);
                 let verdict = if out.report.passed() { "PASS" } else { "FAIL" };
@@ -283,11 +286,11 @@ fn build_images(files: &[PathBuf]) -> u8 {
     })
 }
 
-fn run_all(files: &[PathBuf], report_dir: Option<PathBuf>, seed: Option<u64>) -> u8 {
+fn run_all(files: &[PathBuf], report_dir: Option<PathBuf>, seed: Option<u64>, runtime: Option<ordeal::scenario::RuntimeKind>) -> u8 {
     let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
     each_plan(files, report_dir, |rt, plan, dir| {
         println!("ordeal: running {} ({:.1}s timeline)", plan.file.display(), plan.duration().as_secs_f64());
-        let report = rt.block_on(run(plan, &RunOptions { report_dir: dir, seed }));
+        let report = rt.block_on(run(plan, &RunOptions { report_dir: dir, seed, runtime }));
         let mut code = PASS;
         if let Err(e) = report.write(&report.run_dir) {
             eprintln!("cannot write the report to {}: {e}", report.run_dir.display());

@@ -10,10 +10,6 @@ fn sleep_scenario() -> (tempfile::TempDir, std::path::PathBuf) {
     temp_scenario("name: img\nstack:\n  services:\n    s: { command: sleep, args: [\"30\"] }\ntimeline: { phases: [{ name: p, duration: 1s }] }\n")
 }
 
-fn docker_up() -> bool {
-    std::process::Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]).output().is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn no_docker_daemon_is_an_infrastructure_error() {
     let (_dir, path) = sleep_scenario();

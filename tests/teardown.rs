@@ -30,27 +30,6 @@ fn wait_for_stack(dir: &std::path::Path) {
     std::thread::sleep(Duration::from_secs(3)); // load and faults under way
 }
 
-fn wait_exit(child: &mut Child, within: Duration) -> Option<i32> {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st.code();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("ordeal did not exit within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn signal(child: &Child, sig: i32) {
-    // SAFETY: plain kill(2) on our own child.
-    unsafe {
-        libc::kill(child.id() as i32, sig);
-    }
-}
-
 #[test]
 fn ctrl_c_stops_everything_and_still_reports() {
     let (mut child, dir, marker) = start_run(&[]);

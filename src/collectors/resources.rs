@@ -2,6 +2,8 @@
 //! memory of each service's whole process group, read from `/proc` (so a
 //! service started through `sh -c` or that forks workers is counted whole).
 //! The harness's own CPU time is reported beside it: it shares the machine.
+//! Containers are read from Docker's stats instead (cgroup counters: CPU of
+//! every process in the container, memory without page cache).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -85,28 +87,65 @@ pub struct ResourceSampler {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// What to read: process groups from /proc, or containers from Docker.
+pub enum Source {
+    /// `(service, process group id)`.
+    Groups(Vec<(String, i32)>),
+    /// `(service, container id)`.
+    Containers(bollard::Docker, Vec<(String, String)>),
+}
+
+impl Source {
+    async fn read(&self) -> Vec<(String, f64, u64)> {
+        match self {
+            Source::Groups(groups) => {
+                let ids: Vec<i32> = groups.iter().map(|(_, g)| *g).collect();
+                let Ok(read) = tokio::task::spawn_blocking(move || read_groups(&ids)).await else { return Vec::new() };
+                groups.iter().map(|(s, g)| { let (c, r) = read.get(g).copied().unwrap_or_default(); (s.clone(), c, r) }).collect()
+            }
+            Source::Containers(docker, ctrs) => {
+                let reads = ctrs.iter().map(|(service, id)| async move {
+                    let (cpu, mem) = container_usage(docker, id).await.unwrap_or_default();
+                    (service.clone(), cpu, mem)
+                });
+                futures::future::join_all(reads).await
+            }
+        }
+    }
+}
+
+/// CPU seconds and memory (RSS: cgroup v1 `rss`, v2 `anon`) of one container; None when it is not running.
+async fn container_usage(docker: &bollard::Docker, id: &str) -> Option<(f64, u64)> {
+    use futures::StreamExt;
+    let opts = bollard::query_parameters::StatsOptionsBuilder::default().stream(false).one_shot(true).build();
+    let s = docker.stats(id, Some(opts)).next().await?.ok()?;
+    let cpu = s.cpu_stats.and_then(|c| c.cpu_usage).and_then(|u| u.total_usage).unwrap_or(0) as f64 / 1e9;
+    let mem = s.memory_stats.and_then(|m| {
+        let stats = m.stats.unwrap_or_default();
+        stats.get("rss").or_else(|| stats.get("anon")).copied().or(m.usage)
+    });
+    Some((cpu, mem.unwrap_or(0)))
+}
+
 impl ResourceSampler {
-    /// Samples `(service, process group id)` every `interval` until stopped.
-    pub fn spawn(groups: Vec<(String, i32)>, interval: Duration, clock: RunClock) -> Self {
+    /// Samples every `interval` until stopped.
+    pub fn spawn(source: Source, interval: Duration, clock: RunClock) -> Self {
         let samples: Arc<Mutex<Vec<ResourceSample>>> = Arc::default();
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let store = samples.clone();
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let ids: Vec<i32> = groups.iter().map(|(_, g)| *g).collect();
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
                     _ = stopped.changed() => break,
                 }
-                let ids = ids.clone();
                 let at = clock.now();
-                let Ok(read) = tokio::task::spawn_blocking(move || read_groups(&ids)).await else { continue };
+                let read = source.read().await;
                 let mut s = store.lock().unwrap_or_else(|e| e.into_inner());
-                for (service, g) in &groups {
-                    let (cpu_seconds, rss_bytes) = read.get(g).copied().unwrap_or_default();
-                    s.push(ResourceSample { at, service: service.clone(), cpu_seconds, rss_bytes });
+                for (service, cpu_seconds, rss_bytes) in read {
+                    s.push(ResourceSample { at, service, cpu_seconds, rss_bytes });
                 }
             }
         });
@@ -121,7 +160,9 @@ impl ResourceSampler {
 }
 
 /// Usage per service from its samples (readings of a group with no live
-/// process — RSS 0 — are left out of the RSS mean).
+/// process — RSS 0 — are left out of the RSS mean). CPU is the sum of the
+/// increases between readings, so a restart (counter back near zero) loses
+/// at most one interval's CPU instead of the whole history.
 pub fn summarize(samples: &[ResourceSample]) -> BTreeMap<String, ResourceUsage> {
     let mut by: BTreeMap<String, Vec<&ResourceSample>> = BTreeMap::new();
     for s in samples {
@@ -130,7 +171,9 @@ pub fn summarize(samples: &[ResourceSample]) -> BTreeMap<String, ResourceUsage> 
     by.into_iter()
         .map(|(service, v)| {
             let live: Vec<u64> = v.iter().map(|s| s.rss_bytes).filter(|r| *r > 0).collect();
-            let cpu = v.iter().map(|s| s.cpu_seconds).fold(f64::NEG_INFINITY, f64::max) - v.first().map_or(0.0, |s| s.cpu_seconds);
+            // Sum of increases: a counter that drops (a restarted container
+            // counts from zero again) starts a new baseline.
+            let cpu: f64 = v.windows(2).map(|p| (p[1].cpu_seconds - p[0].cpu_seconds).max(0.0)).sum();
             let usage = ResourceUsage {
                 cpu_seconds: cpu.max(0.0),
                 mean_rss_bytes: if live.is_empty() { 0 } else { live.iter().sum::<u64>() / live.len() as u64 },
@@ -181,5 +224,8 @@ mod tests {
         assert_eq!(u.mean_rss_bytes, 200);
         assert_eq!(u.peak_rss_bytes, 300);
         assert_eq!(u.samples, 3);
+        // A restart: the counter falls back and climbs again.
+        let u = &summarize(&[s(0, 1.0, 100), s(500, 2.0, 100), s(1000, 0.0, 0), s(1500, 0.5, 100)])["a"];
+        assert_eq!(u.cpu_seconds, 1.5);
     }
 }

@@ -13,6 +13,7 @@ mod logs;
 mod metric;
 mod probes;
 mod promql;
+mod tasks;
 mod traces;
 
 use std::collections::BTreeMap;
@@ -125,6 +126,7 @@ pub fn evaluate_one(i: usize, e: &Expectation, rec: &Recorded) -> Checked {
         Check::AlertDelivered(c) => alerts::delivered(c, rec.alerts.as_ref(), w, rec.origin),
         Check::Promql(c) => promql::judge(c, rec.promql.get(&i), rec.origin.as_secs_f64()),
         Check::Contract(c) => contract::judge(c, rec.contract.get(&i), &rec.metrics),
+        Check::NoTaskLost(c) => tasks::no_task_lost(c, &rec.metrics, rec.load.as_ref(), w),
     };
     Checked {
         kind: e.kind(),

@@ -194,7 +194,7 @@ impl BackendServer {
             let re = template_to_regex(&r.path).map_err(invalid)?;
             routes.push((m, re, prepare(&core.name, r).await?));
         }
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        let listener = std::net::TcpListener::bind((core.bind, 0))
             .map_err(|source| FaultError::Bind { mock: core.name.clone(), source })?;
         let server =
             MockServer::builder().listener(listener).disable_request_recording().start().await;

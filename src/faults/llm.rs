@@ -89,7 +89,7 @@ impl LlmServer {
         content_seed: u64,
     ) -> Result<Self, FaultError> {
         let answers = load_answers(&core.name, cfg).await?;
-        let listener = TcpListener::bind("127.0.0.1:0")
+        let listener = TcpListener::bind((core.bind, 0))
             .await
             .map_err(|source| FaultError::Bind { mock: core.name.clone(), source })?;
         let addr = listener

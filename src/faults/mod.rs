@@ -68,6 +68,8 @@ pub enum FaultError {
 #[derive(Debug)]
 pub(crate) struct MockCore {
     pub name: String,
+    /// Address the mock listens on (loopback, or the Docker network's gateway).
+    pub bind: std::net::IpAddr,
     pub clock: RunClock,
     pub engine: FaultEngine,
     pub journal: Arc<Journal>,
@@ -99,6 +101,17 @@ impl MockSet {
         clock: RunClock,
         seed: u64,
     ) -> Result<MockSet, FaultError> {
+        Self::start_on(configs, clock, seed, std::net::Ipv4Addr::LOCALHOST.into()).await
+    }
+
+    /// Starts every mock on `bind` (containers reach the host at their
+    /// network's gateway) with an OS-assigned port.
+    pub async fn start_on(
+        configs: &BTreeMap<String, MockConfig>,
+        clock: RunClock,
+        seed: u64,
+        bind: std::net::IpAddr,
+    ) -> Result<MockSet, FaultError> {
         let mut set = MockSet { clock, mocks: BTreeMap::new() };
         for (name, config) in configs {
             let problems = validate_mock(config);
@@ -111,6 +124,7 @@ impl MockSet {
             };
             let core = Arc::new(MockCore {
                 name: name.clone(),
+                bind,
                 clock,
                 engine: FaultEngine::new(derive_seed(seed, name), baseline),
                 journal: Arc::new(Journal::new(DEFAULT_JOURNAL_CAPACITY)),

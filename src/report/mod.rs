@@ -35,6 +35,8 @@ pub struct Report {
     /// Set when `verdict` is `error`.
     pub error: Option<String>,
     pub seed: u64,
+    /// `process` or `docker`.
+    pub runtime: &'static str,
     pub started_at: String,
     pub duration_ms: u64,
     pub phases: Vec<PhaseReport>,

@@ -29,10 +29,11 @@ pub(super) struct LiveAlerting {
 pub(super) async fn start(a: &AlertingPlan, run_dir: &Path, clock: RunClock, live: &mut Live) -> Result<(), RunError> {
     let (prom_url, am_url) = match &a.mode {
         AlertingMode::Managed(m) => {
-            let sink = WebhookSink::start(clock).map_err(|e| RunError::Alerting(format!("cannot start the alert webhook receiver: {e}")))?;
+            let bind = live.docker.as_ref().map_or(std::net::Ipv4Addr::LOCALHOST.into(), |d| d.gateway);
+            let sink = WebhookSink::start_on(clock, bind).map_err(|e| RunError::Alerting(format!("cannot start the alert webhook receiver: {e}")))?;
             let hooks = receiver_urls(&sink, &m.receivers);
             live.alerting.webhook = Some(sink);
-            let servers = AlertingServers::start(a, m, &live.services, &hooks, run_dir, clock).await?;
+            let servers = AlertingServers::start(a, m, &live.services, &hooks, run_dir, clock, live.docker.as_ref()).await?;
             let urls = (servers.prometheus_url.clone(), Some(servers.alertmanager_url.clone()));
             live.alerting.servers = Some(servers);
             let jobs = live.services.iter().filter(|s| s.metrics.is_some()).map(|s| s.name.clone()).collect::<Vec<_>>();

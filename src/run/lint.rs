@@ -83,6 +83,9 @@ pub async fn lint(plan: &Plan, opts: &RunOptions) -> Result<LintOutcome, RunErro
 async fn check_live(plan: &Plan, opts: &RunOptions, run_dir: &std::path::Path, clock: RunClock, live: &mut Live) -> Result<(LintReport, usize), RunError> {
     let spec = lint_spec(plan);
     preflight(plan, true)?;
+    if opts.runtime.unwrap_or(plan.runtime) == crate::scenario::RuntimeKind::Docker {
+        live.docker = Some(super::interruptible(crate::runtime::docker::DockerEnv::open()).await??);
+    }
     start_stack(plan, run_dir, opts.seed.unwrap_or(plan.seed), clock, live).await?;
     let scraper = scraper::spawn(scrape_targets(&live.services), plan.stack.scrape_interval, clock);
     if let Some(l) = &plan.load {

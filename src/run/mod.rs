@@ -20,8 +20,9 @@ use crate::expect::{self, Recorded, Verdict};
 use crate::faults::{FaultError, JournalEntry, MockSet};
 use crate::load::{self, LoadError, LoadHandle, LoadRecord};
 use crate::report::*;
-use crate::runtime::{self, LogStore, RuntimeError, Stack, StartedService};
-use crate::scenario::Plan;
+use crate::runtime::docker::DockerEnv;
+use crate::runtime::{self, LogStore, RunningStack, RuntimeError, StartedService};
+use crate::scenario::{Plan, RuntimeKind};
 
 mod alerting;
 mod lint;
@@ -37,6 +38,8 @@ pub struct RunOptions {
     pub report_dir: Option<PathBuf>,
     /// Overrides the scenario's seed.
     pub seed: Option<u64>,
+    /// Overrides the scenario's `runtime:`.
+    pub runtime: Option<RuntimeKind>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +56,8 @@ pub enum RunError {
     Alerting(String),
     #[error("lint: {0}")]
     Lint(String),
+    #[error("{0}")]
+    Config(String),
     #[error("cannot create the run directory {0}: {1}")]
     RunDir(PathBuf, std::io::Error),
 }
@@ -61,7 +66,9 @@ pub enum RunError {
 #[derive(Default)]
 struct Live {
     mocks: Option<MockSet>,
-    stack: Option<Stack>,
+    /// The run's Docker network and client (docker runtime only).
+    docker: Option<DockerEnv>,
+    stack: Option<RunningStack>,
     services: Vec<StartedService>,
     scraper: Option<ScraperHandle>,
     prober: Option<HealthProber>,
@@ -104,18 +111,34 @@ pub async fn run(plan: &Plan, opts: &RunOptions) -> Report {
     let started_at = chrono::Local::now().to_rfc3339();
     let run_dir = opts.report_dir.clone().unwrap_or_else(|| default_run_dir(plan));
     let seed = opts.seed.unwrap_or(plan.seed);
+    let runtime = opts.runtime.unwrap_or(plan.runtime);
     let clock = RunClock::start();
     let mut live = Live::default();
     let result = match std::fs::create_dir_all(&run_dir) {
-        Ok(()) => execute(plan, &run_dir, seed, clock, &mut live).await,
+        Ok(()) => execute(plan, &run_dir, seed, runtime, clock, &mut live).await,
         Err(e) => Err(RunError::RunDir(run_dir.clone(), e)),
     };
     let collected = teardown(plan, &mut live, clock).await;
-    build_report(plan, &run_dir, seed, started_at, clock, &live, result, collected)
+    let mut report = build_report(plan, &run_dir, seed, started_at, clock, &live, result, collected);
+    report.runtime = runtime.as_str();
+    report
 }
 
-async fn execute(plan: &Plan, run_dir: &std::path::Path, seed: u64, clock: RunClock, live: &mut Live) -> Result<(), RunError> {
+async fn execute(plan: &Plan, run_dir: &std::path::Path, seed: u64, runtime: RuntimeKind, clock: RunClock, live: &mut Live) -> Result<(), RunError> {
     preflight(plan, false)?;
+    if runtime == RuntimeKind::Process
+        && let Some(f) = plan.service_faults.first()
+    {
+        return Err(RunError::Config(format!(
+            "fault `{}` (`action: {}` on service `{}`) needs the docker runtime: add `runtime: docker` to the scenario or pass `--runtime docker`",
+            f.id,
+            f.action.as_str(),
+            f.service
+        )));
+    }
+    if runtime == RuntimeKind::Docker {
+        live.docker = Some(interruptible(DockerEnv::open()).await??);
+    }
     start_stack(plan, run_dir, seed, clock, live).await?;
     // Test hook: prove that a panic mid-run still kills the stack.
     if std::env::var("ORDEAL_FAILPOINT").as_deref() == Ok("panic-after-start") {
@@ -129,8 +152,8 @@ async fn execute(plan: &Plan, run_dir: &std::path::Path, seed: u64, clock: RunCl
     scraper.scrape_now().await; // a baseline before the timeline starts
     live.scraper = Some(scraper);
     live.prober = Some(HealthProber::spawn(&live.services, plan.stack.probe_interval, plan.stack.probe_timeout, clock));
-    let groups = live.services.iter().map(|s| (s.name.clone(), s.pid as i32)).collect();
-    live.resources = Some(crate::collectors::resources::ResourceSampler::spawn(groups, RESOURCE_INTERVAL, clock));
+    let source = live.stack.as_ref().map(RunningStack::resource_source).unwrap_or(crate::collectors::resources::Source::Groups(Vec::new()));
+    live.resources = Some(crate::collectors::resources::ResourceSampler::spawn(source, RESOURCE_INTERVAL, clock));
     live.harness_cpu_start = crate::collectors::resources::own_cpu_seconds();
 
     let origin = clock.now();
@@ -180,18 +203,21 @@ fn scrape_targets(services: &[StartedService]) -> Vec<ScrapeTarget> {
 
 /// Mocks, the OTLP receiver, prepare steps and the stack: up and ready.
 async fn start_stack(plan: &Plan, run_dir: &std::path::Path, seed: u64, clock: RunClock, live: &mut Live) -> Result<(), RunError> {
-    let mocks = MockSet::start(&plan.mocks, clock, seed).await?;
+    // Containers reach the harness's servers at their network's gateway.
+    let bind = live.docker.as_ref().map_or(std::net::Ipv4Addr::LOCALHOST.into(), |d| d.gateway);
+    let mocks = MockSet::start_on(&plan.mocks, clock, seed, bind).await?;
     let mut vars = BTreeMap::new();
     for name in plan.mocks.keys() {
         if let Some(url) = mocks.url(name) {
             let port = url.rsplit(':').next().unwrap_or_default().to_string();
             vars.insert(format!("mocks.{name}.url"), url);
-            vars.insert(format!("mocks.{name}.host"), "127.0.0.1".into());
+            vars.insert(format!("mocks.{name}.host"), bind.to_string());
             vars.insert(format!("mocks.{name}.port"), port);
         }
     }
     live.mocks = Some(mocks);
-    let otlp = OtlpReceiver::start(clock).map_err(|e| RunError::Otlp(e.to_string()))?;
+    let options = crate::collectors::otlp::OtlpOptions { bind, ..Default::default() };
+    let otlp = OtlpReceiver::start_with(clock, options).map_err(|e| RunError::Otlp(e.to_string()))?;
     vars.insert("otlp.grpc".into(), otlp.grpc_endpoint());
     vars.insert("otlp.http".into(), otlp.http_endpoint());
     live.otlp = Some(otlp);
@@ -201,17 +227,19 @@ async fn start_stack(plan: &Plan, run_dir: &std::path::Path, seed: u64, clock: R
     vars.insert("scenario.dir".into(), std::path::absolute(&plan.dir).unwrap_or_else(|_| plan.dir.clone()).display().to_string());
 
     interruptible(runtime::prepare(&plan.stack.prepare, &plan.dir, run_dir)).await??;
-    let stack = interruptible(Stack::start(&plan.stack, vars, &plan.dir, run_dir, clock)).await??;
+    let stack = interruptible(RunningStack::start(live.docker.as_ref(), &plan.stack, vars, &plan.dir, run_dir, clock)).await??;
     live.services = stack.services();
     live.stack = Some(stack);
     Ok(())
 }
 
 /// Apply and clear faults at their offsets, then wait for the timeline's end.
+/// Indices past the mock faults are service faults.
 async fn drive_timeline(plan: &Plan, clock: RunClock, origin: Duration, live: &mut Live) -> Result<(), RunError> {
     let mut events: Vec<(Duration, bool, usize)> = Vec::new();
-    for (i, f) in plan.faults.iter().enumerate() {
-        if let Some(w) = f.window.resolve(&plan.phases)
+    let windows = plan.faults.iter().map(|f| &f.window).chain(plan.service_faults.iter().map(|f| &f.window));
+    for (i, window) in windows.enumerate() {
+        if let Some(w) = window.resolve(&plan.phases)
             && !w.is_empty() {
                 events.push((w.start, true, i));
                 events.push((w.end, false, i));
@@ -221,6 +249,11 @@ async fn drive_timeline(plan: &Plan, clock: RunClock, origin: Duration, live: &m
     events.push((plan.duration(), false, usize::MAX));
     for (at, apply, i) in events {
         interruptible(tokio::time::sleep_until(clock.instant_at(origin + at).into())).await?;
+        if let (Some(f), Some(stack)) = (i.checked_sub(plan.faults.len()).and_then(|j| plan.service_faults.get(j)), live.stack.as_mut()) {
+            tracing::info!("t={:.1}s fault `{}`: {} `{}`{}", at.as_secs_f64(), f.id, f.action.as_str(), f.service, if apply { "" } else { " undone" });
+            stack.fault(&f.service, f.action, f.restart, !apply).await?;
+            continue;
+        }
         let (Some(f), Some(mocks)) = (plan.faults.get(i), live.mocks.as_ref()) else { continue };
         if apply {
             tracing::info!("t={:.1}s fault `{}` on mock `{}` on", at.as_secs_f64(), f.id, f.mock);
@@ -268,10 +301,10 @@ async fn teardown(plan: &Plan, live: &mut Live, clock: RunClock) -> Collected {
         c.harness_cpu_seconds = crate::collectors::resources::own_cpu_seconds() - live.harness_cpu_start;
     }
     if let Some(mut stack) = live.stack.take() {
-        for (name, status) in stack.exited() {
+        for (name, status) in stack.exited().await {
             c.warnings.push(format!("service `{name}` exited during the run ({status})"));
         }
-        c.logs = stack.logs.clone();
+        c.logs = stack.logs();
         c.exits = stack.stop().await.into_iter().collect();
     }
     // After the stack: it flushes its spans when it stops.
@@ -291,6 +324,9 @@ async fn teardown(plan: &Plan, live: &mut Live, clock: RunClock) -> Collected {
             }
             c.journals.insert(name, snap.entries);
         }
+    }
+    if let Some(d) = live.docker.take() {
+        d.close().await;
     }
     tracing::debug!("teardown finished at {:?}", clock.now());
     c
@@ -379,6 +415,7 @@ fn build_report(plan: &Plan, run_dir: &std::path::Path, seed: u64, started_at: S
         verdict,
         error,
         seed,
+        runtime: plan.runtime.as_str(),
         started_at,
         duration_ms: clock.now().as_millis() as u64,
         phases,

@@ -13,13 +13,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{RuntimeError, Stack, StartedService};
+use super::docker::DockerEnv;
+use super::{RunningStack, RuntimeError, StartedService};
 use crate::clock::RunClock;
 use crate::scenario::{AlertingPlan, ManagedAlerting, ReadyProbe, ServicePlan, StackPlan};
 
 /// The running Prometheus + Alertmanager pair.
 pub struct AlertingServers {
-    stack: Stack,
+    stack: RunningStack,
     pub prometheus_url: String,
     pub alertmanager_url: String,
     _tsdb: tempfile::TempDir,
@@ -48,8 +49,9 @@ fn free_port() -> Result<u16, RuntimeError> {
     super::process::free_port().map_err(|source| RuntimeError::Io { context: "allocate a loopback port".into(), source })
 }
 
-/// prometheus.yml: scrape every service with a metrics path, rules as written.
-pub fn prometheus_config(plan: &AlertingPlan, services: &[StartedService], alertmanager_port: u16) -> serde_json::Value {
+/// prometheus.yml: scrape every service with a metrics path (at its address
+/// as other services see it), rules as written; alerts go to `alertmanager`.
+pub fn prometheus_config(plan: &AlertingPlan, services: &[StartedService], alertmanager: &str) -> serde_json::Value {
     let jobs: Vec<serde_json::Value> = services
         .iter()
         .filter_map(|s| {
@@ -57,7 +59,7 @@ pub fn prometheus_config(plan: &AlertingPlan, services: &[StartedService], alert
             Some(serde_json::json!({
                 "job_name": s.name,
                 "metrics_path": path,
-                "static_configs": [{ "targets": [format!("127.0.0.1:{}", s.port)] }],
+                "static_configs": [{ "targets": [s.internal] }],
             }))
         })
         .collect();
@@ -68,7 +70,7 @@ pub fn prometheus_config(plan: &AlertingPlan, services: &[StartedService], alert
             "evaluation_interval": dur(plan.interval),
         },
         "rule_files": plan.rules,
-        "alerting": { "alertmanagers": [{ "static_configs": [{ "targets": [format!("127.0.0.1:{alertmanager_port}")] }] }] },
+        "alerting": { "alertmanagers": [{ "static_configs": [{ "targets": [alertmanager] }] }] },
         "scrape_configs": jobs,
     })
 }
@@ -103,6 +105,8 @@ fn server(name: &str, command: String, args: Vec<String>, port: u16) -> ServiceP
         env: BTreeMap::new(),
         port: Some(port),
         ready: Some(ReadyProbe { path: "/-/ready".into(), timeout: Duration::from_secs(30) }),
+        image: None,
+        mounts: Vec::new(),
         metrics: None,
         health: BTreeMap::new(),
         depends_on: Vec::new(),
@@ -121,9 +125,19 @@ fn with_errors_logged(e: RuntimeError, dir: &Path) -> RuntimeError {
 }
 
 impl AlertingServers {
-    /// Writes both configs and starts Alertmanager, then Prometheus; returns
-    /// once both answer `/-/ready`.
-    pub async fn start(plan: &AlertingPlan, m: &ManagedAlerting, services: &[StartedService], webhooks: &BTreeMap<String, String>, run_dir: &Path, clock: RunClock) -> Result<Self, RuntimeError> {
+    /// Writes both configs and starts Alertmanager, then Prometheus (as
+    /// processes, or as containers on `docker`'s network); returns once both
+    /// answer `/-/ready`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn start(
+        plan: &AlertingPlan,
+        m: &ManagedAlerting,
+        services: &[StartedService],
+        webhooks: &BTreeMap<String, String>,
+        run_dir: &Path,
+        clock: RunClock,
+        docker: Option<&DockerEnv>,
+    ) -> Result<Self, RuntimeError> {
         let prometheus = program(&m.prometheus_bin, "prometheus")?;
         let alertmanager = program(&m.alertmanager_bin, "prometheus-alertmanager")?;
         let dir = std::path::absolute(run_dir.join("alerting")).unwrap_or_else(|_| run_dir.join("alerting"));
@@ -138,23 +152,31 @@ impl AlertingServers {
             std::fs::write(&path, text).map_err(io(format!("write {}", path.display())))?;
             Ok(path)
         };
+        let am_address = match docker {
+            Some(env) => format!("{}:{am_port}", env.container_name("alertmanager")),
+            None => format!("127.0.0.1:{am_port}"),
+        };
         let am_cfg = write("alertmanager.yml", &alertmanager_config(m, webhooks))?;
-        let prom_cfg = write("prometheus.yml", &prometheus_config(plan, services, am_port))?;
-        let data = |sub: &str| tsdb.path().join(sub).display().to_string();
+        let prom_cfg = write("prometheus.yml", &prometheus_config(plan, services, &am_address))?;
+        // In a container, data stays in the container's own /tmp.
+        let data = |sub: &str| match docker {
+            Some(_) => format!("/tmp/{sub}"),
+            None => tsdb.path().join(sub).display().to_string(),
+        };
         let servers = StackPlan {
             prepare: Vec::new(),
             services: vec![
                 server("alertmanager", alertmanager, vec![
                     format!("--config.file={}", am_cfg.display()),
                     format!("--storage.path={}", data("alertmanager")),
-                    "--web.listen-address=127.0.0.1:{{self.port}}".into(),
+                    "--web.listen-address={{self.bind}}:{{self.port}}".into(),
                     // No gossip: a lone instance needs no cluster port (default 9094).
                     "--cluster.listen-address=".into(),
                 ], am_port),
                 server("prometheus", prometheus, vec![
                     format!("--config.file={}", prom_cfg.display()),
                     format!("--storage.tsdb.path={}", data("prometheus")),
-                    "--web.listen-address=127.0.0.1:{{self.port}}".into(),
+                    "--web.listen-address={{self.bind}}:{{self.port}}".into(),
                     // Send firing and resolved alerts every evaluation, not once a minute.
                     format!("--rules.alert.resend-delay={}", dur(plan.interval)),
                 ], prom_port),
@@ -163,7 +185,9 @@ impl AlertingServers {
             probe_interval: plan.interval,
             probe_timeout: plan.interval,
         };
-        let stack = Stack::start(&servers, BTreeMap::new(), &dir, &dir, clock).await.map_err(|e| with_errors_logged(e, &dir))?;
+        let mut servers = servers;
+        servers.services[1].mounts = plan.rules.clone(); // Prometheus reads the rule files where they are
+        let stack = RunningStack::start(docker, &servers, BTreeMap::new(), &dir, &dir, clock).await.map_err(|e| with_errors_logged(e, &dir))?;
         tracing::info!("alerting: Prometheus on 127.0.0.1:{prom_port}, Alertmanager on 127.0.0.1:{am_port}; configs in {}", dir.display());
         Ok(Self { stack, prometheus_url: format!("http://127.0.0.1:{prom_port}"), alertmanager_url: format!("http://127.0.0.1:{am_port}"), _tsdb: tsdb })
     }

@@ -27,12 +27,14 @@ pub(crate) fn signal_group(pgid: i32, sig: i32) {
     }
 }
 
-/// SIGKILL every registered group now. Safe to call more than once.
+/// SIGKILL every registered group now, and remove every container and
+/// network this process created. Safe to call more than once.
 pub fn kill_all() {
     let groups: Vec<i32> = GROUPS.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().collect();
     for g in groups {
         signal_group(g, libc::SIGKILL);
     }
+    super::docker::remove_all_blocking();
 }
 
 /// Number of live registered groups (for tests).

@@ -83,6 +83,28 @@ pub fn shared_libraries(program: &Path) -> Result<Vec<PathBuf>, ImageError> {
     Ok(libs)
 }
 
+/// Data a packaged program reads at start-up, by program file name: Debian's
+/// Alertmanager refuses to start without its notification templates.
+const DATA_DIRS: [(&str, &str); 2] = [("prometheus-alertmanager", "/usr/share/prometheus/alertmanager"), ("alertmanager", "/usr/share/prometheus/alertmanager")];
+
+/// Every regular file under the data directories `program` needs.
+fn data_files(program: &Path) -> Vec<PathBuf> {
+    let name = program.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut out = Vec::new();
+    let mut dirs: Vec<PathBuf> = DATA_DIRS.iter().filter(|(p, _)| *p == name).map(|(_, d)| PathBuf::from(d)).collect();
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => dirs.push(e.path()),
+                Ok(t) if t.is_file() => out.push(e.path()),
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 fn dockerfile(spec: &ImageSpec) -> String {
     format!("FROM scratch\nCOPY rootfs/ /\nLABEL {MANAGED_LABEL}=true\nENTRYPOINT [\"{}\"]\n", spec.entrypoint())
 }
@@ -93,7 +115,7 @@ pub fn context(spec: &ImageSpec) -> Result<Context, ImageError> {
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let program = std::fs::read(&spec.program).map_err(|e| fail(e.to_string()))?;
     files.insert(spec.entrypoint(), program);
-    for lib in shared_libraries(&spec.program)? {
+    for lib in shared_libraries(&spec.program)?.into_iter().chain(data_files(&spec.program)) {
         // Follows symlinks: the image gets the file under the name the loader asks for.
         let bytes = std::fs::read(&lib).map_err(|e| fail(format!("{}: {e}", lib.display())))?;
         files.insert(lib.display().to_string(), bytes);
@@ -175,25 +197,30 @@ pub async fn build(docker: &Docker, spec: &ImageSpec) -> Result<BuiltImage, Imag
     Ok(BuiltImage { reference, cached: false, files, bytes })
 }
 
+/// The program a service runs (its `command`, with `{{env.*}}` rendered,
+/// made absolute against the scenario directory, symlinks resolved).
+pub fn program_path(dir: &Path, s: &crate::scenario::ServicePlan) -> Result<PathBuf, ImageError> {
+    let rendered = crate::scenario::template::render(&s.command, &BTreeMap::new())
+        .map_err(|reason| ImageError::Program { program: PathBuf::from(&s.command), reason: format!("service `{}`: {reason}", s.name) })?;
+    let path = if rendered.contains('/') {
+        let p = PathBuf::from(&rendered);
+        if p.is_relative() { dir.join(p) } else { p }
+    } else {
+        super::alerting::find_program(&rendered).unwrap_or_else(|| PathBuf::from(&rendered))
+    };
+    std::fs::canonicalize(&path).map_err(|e| ImageError::Program {
+        program: path.clone(),
+        reason: format!("service `{}`: {e} (is it built? `ordeal run` builds it through `stack.prepare`)", s.name),
+    })
+}
+
 /// The images a scenario needs: one per distinct service program (its
 /// `command`, with `{{env.*}}` rendered and made absolute), plus Prometheus
 /// and Alertmanager when the scenario runs them.
 pub fn specs_for(plan: &crate::scenario::Plan) -> Result<Vec<ImageSpec>, ImageError> {
     let mut programs: Vec<PathBuf> = Vec::new();
-    for s in &plan.stack.services {
-        let rendered = crate::scenario::template::render(&s.command, &BTreeMap::new())
-            .map_err(|reason| ImageError::Program { program: PathBuf::from(&s.command), reason: format!("service `{}`: {reason}", s.name) })?;
-        let path = if rendered.contains('/') {
-            let p = PathBuf::from(&rendered);
-            if p.is_relative() { plan.dir.join(p) } else { p }
-        } else {
-            super::alerting::find_program(&rendered).unwrap_or_else(|| PathBuf::from(&rendered))
-        };
-        let path = std::fs::canonicalize(&path).map_err(|e| ImageError::Program {
-            program: path.clone(),
-            reason: format!("service `{}`: {e} (is it built? `ordeal run` builds it through `stack.prepare`)", s.name),
-        })?;
-        programs.push(path);
+    for s in plan.stack.services.iter().filter(|s| s.image.is_none()) {
+        programs.push(program_path(&plan.dir, s)?);
     }
     if let Some(m) = plan.alerting.as_ref().and_then(|a| a.managed()) {
         for (bin, package) in [(&m.prometheus_bin, "prometheus"), (&m.alertmanager_bin, "prometheus-alertmanager")] {

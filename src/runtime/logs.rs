@@ -34,7 +34,7 @@ pub struct LogStore {
 const MAX_LINES: usize = 2_000_000;
 
 impl LogStore {
-    fn push(&self, l: LogLine) {
+    pub(crate) fn push(&self, l: LogLine) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if g.0.len() < MAX_LINES {
             g.0.push(l);

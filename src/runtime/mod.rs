@@ -1,23 +1,30 @@
-//! Runtime: the only stage that knows processes. Starts the stack's services
-//! as child processes on loopback ports, waits until they are ready, captures
-//! their output, and always tears them down — on success, failure, Ctrl-C
-//! (see `cleanup`) and panic (`Stack` kills on drop).
+//! Runtime: the only stage that knows processes and containers. Starts the
+//! stack's services — as child processes on loopback ports (`process`), or
+//! as containers on a private Docker network (`docker`) — waits until they
+//! are ready, captures their output, applies service faults, and always
+//! tears them down — on success, failure, Ctrl-C (see `cleanup`) and panic
+//! (`Stack` kills on drop, containers are removed on drop).
 //!
-//! Invariant: every process ordeal starts is in its own process group,
+//! Invariants: every process ordeal starts is in its own process group,
 //! registered in `cleanup` until it is reaped, and dies with ordeal
-//! (`PR_SET_PDEATHSIG`) even if ordeal itself is SIGKILLed.
+//! (`PR_SET_PDEATHSIG`) even if ordeal itself is SIGKILLed. Every container
+//! and network is labelled with its owner; a SIGKILLed run's are reaped at
+//! the next start (`docker::reap`).
 
 pub mod alerting;
-pub mod images;
 pub mod cleanup;
+pub mod docker;
+pub mod images;
 mod logs;
 mod process;
+mod stack;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use logs::{LogLine, LogStore, Stream};
 pub use process::{Stack, StartedService, prepare, service_vars, short_reqwest_error};
+pub use stack::RunningStack;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -39,6 +46,8 @@ pub enum RuntimeError {
     Io { context: String, source: std::io::Error },
     #[error("`{tool}` not found: {why}; {fix}")]
     ToolMissing { tool: String, why: &'static str, fix: String },
+    #[error("docker: {0}")]
+    Docker(String),
     #[error("interrupted")]
     Interrupted,
 }

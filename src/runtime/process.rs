@@ -21,6 +21,10 @@ pub struct StartedService {
     pub port: u16,
     /// `http://127.0.0.1:<port>`
     pub url: String,
+    /// `host:port` at which other services (and Prometheus) reach it: the
+    /// same loopback address for processes, `<container>:<port>` on the
+    /// run's network for containers.
+    pub internal: String,
     pub pid: u32,
     pub metrics: Option<String>,
     pub health: BTreeMap<String, String>,
@@ -122,6 +126,7 @@ impl Stack {
         let mut vars = vars.clone();
         vars.insert("self.port".into(), port.to_string());
         vars.insert("self.host".into(), "127.0.0.1".into());
+        vars.insert("self.bind".into(), "127.0.0.1".into());
         vars.insert("self.url".into(), format!("http://127.0.0.1:{port}"));
         vars.insert("self.name".into(), s.name.clone());
         let render = |t: &str| template::render(t, &vars).map_err(|message| RuntimeError::Template { service: s.name.clone(), message });
@@ -169,6 +174,7 @@ impl Stack {
                 name: s.name.clone(),
                 port,
                 url: format!("http://127.0.0.1:{port}"),
+                internal: format!("127.0.0.1:{port}"),
                 pid,
                 metrics: s.metrics.clone(),
                 health: s.health.clone(),
@@ -247,22 +253,31 @@ fn describe(st: std::process::ExitStatus) -> String {
 }
 
 async fn wait_ready(p: &mut Proc, s: &ServicePlan, logs: &LogStore) -> Result<(), RuntimeError> {
-    let exited = |p: &mut Proc| p.child.try_wait().ok().flatten();
     let Some(ready) = &s.ready else {
         // No readiness probe: ready once started, unless it exits at once.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        return match exited(p) {
+        return match p.child.try_wait().ok().flatten() {
             Some(st) => Err(RuntimeError::ExitedEarly { service: s.name.clone(), status: describe(st), tail: tail_note(&logs.tail(&s.name, 15)) }),
             None => Ok(()),
         };
     };
     let url = format!("{}{}", p.info.url, ready.path);
+    poll_ready(&s.name, url, ready.timeout, logs, || std::future::ready(p.child.try_wait().ok().flatten().map(describe))).await
+}
+
+/// GET `url` every 100 ms until it answers 2xx; fails when `exited` reports
+/// the service gone (with its exit description) or after `timeout`.
+pub(super) async fn poll_ready<F, Fut>(service: &str, url: String, timeout: Duration, logs: &LogStore, mut exited: F) -> Result<(), RuntimeError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<String>>,
+{
     let client = reqwest::Client::builder().timeout(Duration::from_secs(1)).no_proxy().build().expect("static client config");
-    let deadline = tokio::time::Instant::now() + ready.timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        if let Some(st) = exited(p) {
+        if let Some(status) = exited().await {
             tokio::time::sleep(Duration::from_millis(100)).await; // let output capture catch up
-            return Err(RuntimeError::ExitedEarly { service: s.name.clone(), status: describe(st), tail: tail_note(&logs.tail(&s.name, 15)) });
+            return Err(RuntimeError::ExitedEarly { service: service.to_string(), status, tail: tail_note(&logs.tail(service, 15)) });
         }
         let last = match client.get(&url).send().await {
             Ok(r) if r.status().is_success() => return Ok(()),
@@ -270,7 +285,7 @@ async fn wait_ready(p: &mut Proc, s: &ServicePlan, logs: &LogStore) -> Result<()
             Err(e) => short_reqwest_error(&e),
         };
         if tokio::time::Instant::now() >= deadline {
-            return Err(RuntimeError::NotReady { service: s.name.clone(), url, timeout: ready.timeout, last, tail: tail_note(&logs.tail(&s.name, 15)) });
+            return Err(RuntimeError::NotReady { service: service.to_string(), url, timeout, last, tail: tail_note(&logs.tail(service, 15)) });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -19,7 +19,7 @@ use super::raw::*;
 use super::template::{self, Scope};
 use super::window::{PhaseSpan, WindowExpr};
 
-pub(super) const TOP_LEVEL: [&str; 9] = ["name", "description", "seed", "stack", "mocks", "load", "timeline", "alerting", "expect"];
+pub(super) const TOP_LEVEL: [&str; 10] = ["name", "description", "seed", "runtime", "stack", "mocks", "load", "timeline", "alerting", "expect"];
 const DEFAULT_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Error collector with the file's line index.
@@ -144,6 +144,7 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
     });
     let description = sections.remove("description").and_then(|v| cx.de::<String>("description", v));
     let seed = sections.remove("seed").and_then(|v| cx.de::<u64>("seed", v)).unwrap_or(1);
+    let runtime = sections.remove("runtime").and_then(|v| cx.de::<RuntimeKind>("runtime", v)).unwrap_or_default();
 
     let mocks = compile_mocks(&mut cx, sections.remove("mocks"), &dir);
     let phases_and_faults = sections.remove("timeline");
@@ -155,9 +156,9 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
             None
         }
     };
-    let faults = compile_faults(&mut cx, phases_and_faults, &phases, &mocks);
-    let load = sections.remove("load").and_then(|v| compile_load(&mut cx, v, &dir, stack.as_ref()));
     let service_names: Vec<String> = stack.iter().flat_map(|s| s.services.iter().map(|s| s.name.clone())).collect();
+    let (faults, service_faults) = compile_faults(&mut cx, phases_and_faults, &phases, &mocks, &service_names);
+    let load = sections.remove("load").and_then(|v| compile_load(&mut cx, v, &dir, stack.as_ref()));
     let alerting = sections.remove("alerting").and_then(|v| super::compile_alerting::section(&mut cx, v, &dir, &service_names));
     let expectations = super::compile_expect::compile_expectations(
         &mut cx,
@@ -175,11 +176,13 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
         file: file.to_path_buf(),
         dir,
         seed,
+        runtime,
         stack: stack.expect("no diagnostics implies a stack"),
         mocks,
         load,
         phases,
         faults,
+        service_faults,
         expectations,
         alerting,
     })
@@ -280,13 +283,24 @@ fn compile_phases(cx: &mut Ctx, timeline: Option<&Value>) -> Vec<PhaseSpan> {
     out
 }
 
-fn compile_faults(cx: &mut Ctx, timeline: Option<Value>, phases: &[PhaseSpan], mocks: &BTreeMap<String, crate::faults::MockConfig>) -> Vec<FaultPlan> {
-    let Some(Value::Mapping(mut m)) = timeline else { return Vec::new() };
-    let Some(v) = m.remove("faults") else { return Vec::new() };
-    let Some(items) = cx.de::<Vec<Value>>("timeline.faults", v) else { return Vec::new() };
+fn compile_faults(
+    cx: &mut Ctx,
+    timeline: Option<Value>,
+    phases: &[PhaseSpan],
+    mocks: &BTreeMap<String, crate::faults::MockConfig>,
+    services: &[String],
+) -> (Vec<FaultPlan>, Vec<ServiceFaultPlan>) {
+    let Some(Value::Mapping(mut m)) = timeline else { return Default::default() };
+    let Some(v) = m.remove("faults") else { return Default::default() };
+    let Some(items) = cx.de::<Vec<Value>>("timeline.faults", v) else { return Default::default() };
     let mut out = Vec::new();
+    let mut on_services = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
         let path = format!("timeline.faults[{i}]");
+        if item.as_mapping().is_some_and(|m| m.contains_key("service")) {
+            on_services.extend(compile_service_fault(cx, &path, item, phases, services, i));
+            continue;
+        }
         let Some(f) = cx.de::<RawFault>(&path, item) else { continue };
         let window = parse_window(cx, &format!("{path}.during"), &f.during, phases, false);
         let Some(mock) = mocks.get(&f.mock) else {
@@ -311,7 +325,22 @@ fn compile_faults(cx: &mut Ctx, timeline: Option<Value>, phases: &[PhaseSpan], m
             out.push(FaultPlan { id: f.name.unwrap_or_else(|| format!("fault-{i}")), mock: f.mock, route: f.route, window, spec: f.fault });
         }
     }
-    out
+    (out, on_services)
+}
+
+/// `{ service: worker, action: kill, during: crash }`: a fault on the stack itself.
+fn compile_service_fault(cx: &mut Ctx, path: &str, item: Value, phases: &[PhaseSpan], services: &[String], i: usize) -> Option<ServiceFaultPlan> {
+    let f = cx.de::<super::raw::RawServiceFault>(path, item)?;
+    let window = parse_window(cx, &format!("{path}.during"), &f.during, phases, false);
+    if !services.contains(&f.service) {
+        let hint = did_you_mean(&f.service, services.iter().map(String::as_str)).map(|s| format!("did you mean `{s}`?"));
+        cx.err_value(&format!("{path}.service"), format!("no service named `{}`", f.service), hint.or(Some("name one under `stack.services`".into())));
+        return None;
+    }
+    if f.restart.is_some() && !matches!(f.action, ServiceAction::Kill | ServiceAction::Stop) {
+        cx.err(&format!("{path}.restart"), format!("`restart` only applies to `kill` and `stop`, not `{}`", f.action.as_str()), Some("remove it".into()));
+    }
+    Some(ServiceFaultPlan { id: f.name.unwrap_or_else(|| format!("fault-{i}")), service: f.service, window: window?, action: f.action, restart: f.restart.unwrap_or(true) })
 }
 
 pub(super) fn check_route(r: &str) -> Result<(), String> {
@@ -379,6 +408,8 @@ fn compile_stack(cx: &mut Ctx, v: Value, mocks: &BTreeMap<String, crate::faults:
         services.push(ServicePlan {
             name: name.clone(),
             command: s.command.clone(),
+            image: s.image.clone(),
+            mounts: Vec::new(),
             args: s.args.clone(),
             env: s.env.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
             port: s.port,

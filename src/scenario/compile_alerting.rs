@@ -35,7 +35,9 @@ pub(super) fn section(cx: &mut Ctx, v: Value, dir: &Path, services: &[String]) -
             Ok(doc) => alert_names.extend(rule_alert_names(&doc)),
             Err(e) => cx.err_value(&format!("alerting.rules[{i}]"), format!("cannot read rule file `{r}`: {e}"), Some("paths are relative to the scenario file".into())),
         }
-        rules.push(path);
+        // Without `..`: Prometheus resolves rule files as globs, and in a
+        // container only the file itself is mounted.
+        rules.push(std::fs::canonicalize(&path).unwrap_or(path));
     }
     let mut dashboards = Vec::new();
     for (i, d) in raw.dashboards.iter().enumerate() {

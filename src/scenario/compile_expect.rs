@@ -14,9 +14,9 @@ use super::plan::*;
 use super::raw::*;
 use super::window::{PhaseSpan, WindowExpr};
 
-const KINDS: [&str; 16] = [
+const KINDS: [&str; 17] = [
     "metric", "breaker", "fail_fast", "retries", "health", "load", "logs", "no_leaks", "trace_spans", "trace_complete", "trace_sampling",
-    "alert", "no_alert", "alert_delivered", "promql", "contract",
+    "alert", "no_alert", "alert_delivered", "promql", "contract", "no_task_lost",
 ];
 
 /// What expectations may refer to.
@@ -139,6 +139,22 @@ pub(super) fn compile_expectations(cx: &mut Ctx, v: Option<Value>, names: &Names
             "alert_delivered" => cx.de::<super::raw_alerting::RawAlertDelivered>(&path, rest).and_then(|r| super::compile_alerting::delivered(cx, &path, r, names.alerting)),
             "contract" => cx.de::<super::raw_alerting::RawContract>(&path, rest).map(|r| super::compile_alerting::contract(r, names.alerting)),
             "promql" => cx.de::<super::raw_alerting::RawPromql>(&path, rest).and_then(|r| super::compile_alerting::promql(cx, &path, r, names.alerting)),
+            "no_task_lost" => cx.de::<RawNoTaskLost>(&path, rest).map(|r| {
+                names.service(cx, &format!("{path}.service"), &r.service);
+                if names.load.is_none() {
+                    cx.err(&path, "`no_task_lost` compares the stack's counters with the load driver's answers", Some("add a `load:` section".into()));
+                }
+                let or = |v: Option<String>, d: &str| v.unwrap_or_else(|| d.to_string());
+                Check::NoTaskLost(NoTaskLostCheck {
+                    service: r.service,
+                    metric: or(r.metric, "multiagent_tasks_total"),
+                    label: or(r.label, "status"),
+                    accepted: or(r.accepted, "started"),
+                    completed: or(r.completed, "completed"),
+                    failed: or(r.failed, "failed"),
+                    tolerance: r.tolerance,
+                })
+            }),
             other => {
                 let hint = did_you_mean(other, KINDS).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(|| format!("kinds: {}", KINDS.join(", ")));
                 cx.err_value(&format!("{path}.kind"), format!("unknown expectation kind `{other}`"), Some(hint));
@@ -184,6 +200,7 @@ fn default_name(check: &Check, w: &WindowExpr) -> String {
         Check::AlertDelivered(d) => format!("alert {} delivered to {}", d.alert, d.receiver),
         Check::Promql(p) => format!("promql `{}` {}", p.query, p.cmp),
         Check::Contract(_) => "rules, dashboards and metrics match the contract".to_string(),
+        Check::NoTaskLost(c) => format!("no task lost on {}", c.service),
     };
     format!("{what} during {}", w.text())
 }

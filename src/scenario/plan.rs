@@ -19,12 +19,16 @@ pub struct Plan {
     /// Directory of the scenario file; relative paths resolve against it.
     pub dir: PathBuf,
     pub seed: u64,
+    /// Where the stack runs: child processes (default) or containers.
+    pub runtime: RuntimeKind,
     pub stack: StackPlan,
     pub mocks: BTreeMap<String, MockConfig>,
     pub load: Option<LoadPlan>,
     /// Phases in order, relative to the timeline origin.
     pub phases: Vec<PhaseSpan>,
     pub faults: Vec<FaultPlan>,
+    /// Faults on the stack's services themselves (kill, pause, network cut).
+    pub service_faults: Vec<ServiceFaultPlan>,
     pub expectations: Vec<Expectation>,
     /// A real Prometheus / Alertmanager, when the scenario has `alerting:`.
     pub alerting: Option<AlertingPlan>,
@@ -53,6 +57,11 @@ pub struct ServicePlan {
     /// Program (a template); after rendering, a relative path containing `/`
     /// resolves against the scenario directory.
     pub command: String,
+    /// Docker runtime: a named image to run instead of one built from `command`.
+    pub image: Option<String>,
+    /// Docker runtime: host files or directories the container needs at the
+    /// same path, read-only (the harness's own servers use this).
+    pub mounts: Vec<PathBuf>,
     pub args: Vec<String>,
     pub env: BTreeMap<String, String>,
     pub port: Option<u16>,
@@ -61,6 +70,63 @@ pub struct ServicePlan {
     pub health: BTreeMap<String, String>,
     pub depends_on: Vec<String>,
     pub stop_timeout: Duration,
+}
+
+/// `runtime:` in a scenario, `--runtime` on the command line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    /// Child processes on loopback ports.
+    #[default]
+    Process,
+    /// One container per service on a private Docker network.
+    Docker,
+}
+
+impl RuntimeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeKind::Process => "process",
+            RuntimeKind::Docker => "docker",
+        }
+    }
+}
+
+/// What a service fault does at its window's start (and undoes at its end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceAction {
+    /// SIGKILL; started again at the window's end when `restart` (default).
+    Kill,
+    /// SIGTERM, then SIGKILL after the stop timeout; started again at the end.
+    Stop,
+    /// Frozen (SIGSTOP / docker pause) until the window's end.
+    Pause,
+    /// Docker only: cut from the network until the window's end.
+    Disconnect,
+    /// A graceful restart at the window's start (the end is not used).
+    Restart,
+}
+
+impl ServiceAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceAction::Kill => "kill",
+            ServiceAction::Stop => "stop",
+            ServiceAction::Pause => "pause",
+            ServiceAction::Disconnect => "disconnect",
+            ServiceAction::Restart => "restart",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServiceFaultPlan {
+    pub id: String,
+    pub service: String,
+    pub window: WindowExpr,
+    pub action: ServiceAction,
+    pub restart: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +191,7 @@ impl Expectation {
             Check::AlertDelivered(_) => "alert_delivered",
             Check::Promql(_) => "promql",
             Check::Contract(_) => "contract",
+            Check::NoTaskLost(_) => "no_task_lost",
         }
     }
 }
@@ -147,6 +214,20 @@ pub enum Check {
     AlertDelivered(AlertDeliveredCheck),
     Promql(PromqlCheck),
     Contract(Box<ContractCheck>),
+    NoTaskLost(NoTaskLostCheck),
+}
+
+/// Task accounting: `accepted == completed + failed` on the stack's counter,
+/// and the driver's 2xx answers `== completed`.
+#[derive(Debug, Clone)]
+pub struct NoTaskLostCheck {
+    pub service: String,
+    pub metric: String,
+    pub label: String,
+    pub accepted: String,
+    pub completed: String,
+    pub failed: String,
+    pub tolerance: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -62,6 +62,9 @@ pub struct RawStack {
 pub struct RawService {
     /// Program to run; a relative path containing `/` is relative to the scenario file.
     pub command: String,
+    /// Docker runtime only: run this image (its own entrypoint, with `args`)
+    /// instead of an image ordeal builds from `command`.
+    pub image: Option<String>,
     #[serde(default)]
     pub args: Vec<String>,
     /// Environment variables; values may use templates such as `{{mocks.llm.url}}`.
@@ -152,6 +155,19 @@ pub struct RawPhase {
     pub name: String,
     #[serde(with = "humantime_serde")]
     pub duration: Duration,
+}
+
+/// A fault on a stack service itself (`service:` instead of `mock:`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServiceFault {
+    pub name: Option<String>,
+    pub service: String,
+    /// When: the action at the window's start, its undoing at the end.
+    pub during: String,
+    pub action: crate::scenario::ServiceAction,
+    /// `kill` / `stop`: start the service again at the window's end (default true).
+    pub restart: Option<bool>,
 }
 
 /// One fault action: active on `mock` (optionally one route) during a window.
@@ -309,6 +325,26 @@ pub struct RawLoadCheck {
     pub p95: Option<String>,
     pub p99: Option<String>,
     pub requests: Option<String>,
+}
+
+/// `kind: no_task_lost` — every task the stack accepted completed or failed,
+/// and the load driver saw every completion (counted over the whole run).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNoTaskLost {
+    /// The service whose counter accounts for tasks (e.g. `coordinator`).
+    pub service: String,
+    /// Counter with one series per outcome (default `multiagent_tasks_total`).
+    pub metric: Option<String>,
+    /// The label holding the outcome (default `status`).
+    pub label: Option<String>,
+    /// Label values (defaults `started`, `completed`, `failed`).
+    pub accepted: Option<String>,
+    pub completed: Option<String>,
+    pub failed: Option<String>,
+    /// Mismatch allowed in each comparison (default 0).
+    #[serde(default)]
+    pub tolerance: u64,
 }
 
 /// `kind: logs` — structured-log checks on captured stdout/stderr lines.

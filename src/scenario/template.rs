@@ -37,7 +37,7 @@ impl Scope {
         let ok = match parts.as_slice() {
             ["mocks", name, field] => self.mocks.iter().any(|m| m == name) && ENDPOINT_FIELDS.contains(field),
             ["services", name, field] => self.services.iter().any(|m| m == name) && ENDPOINT_FIELDS.contains(field),
-            ["self", field] => ENDPOINT_FIELDS.contains(field) || *field == "name",
+            ["self", field] => ENDPOINT_FIELDS.contains(field) || *field == "name" || *field == "bind",
             ["run", "dir" | "seed"] | ["scenario", "dir"] => true,
             ["env", ..] => r.len() > 4,
             _ => self.extra.iter().any(|e| e == r),
@@ -45,7 +45,7 @@ impl Scope {
         if ok {
             return Ok(());
         }
-        let mut valid: Vec<String> = vec!["self.url".into(), "self.port".into(), "run.dir".into(), "run.seed".into(), "scenario.dir".into()];
+        let mut valid: Vec<String> = vec!["self.url".into(), "self.port".into(), "self.bind".into(), "run.dir".into(), "run.seed".into(), "scenario.dir".into()];
         valid.extend(self.mocks.iter().map(|m| format!("mocks.{m}.url")));
         valid.extend(self.services.iter().map(|s| format!("services.{s}.url")));
         valid.extend(self.extra.iter().cloned());

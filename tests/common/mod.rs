@@ -146,15 +146,67 @@ pub fn temp_scenario(text: &str) -> (tempfile::TempDir, PathBuf) {
 /// absolute, the prepare step pointed at the workspace), with `edits` applied;
 /// each `from` must occur. Extra files can be written next to it.
 pub fn outage_variant(edits: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    variant("llm-outage.yaml", edits)
+}
+
+/// Any scenario of `scenarios/`, copied and edited like [`outage_variant`].
+pub fn variant(file: &str, edits: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     let root = root();
-    let mut text = std::fs::read_to_string(scenario("llm-outage.yaml")).expect("read llm-outage.yaml");
+    let mut text = std::fs::read_to_string(scenario(file)).expect("read the scenario");
     text = text
         .replace("../fixtures/", &format!("{}/fixtures/", root.display()))
         .replace(":-../target}}", &format!(":-{}/target}}}}", root.display()))
         .replace("[cargo, build, --release,", &format!("[cargo, build, --manifest-path, {}/Cargo.toml, --release,", root.display()));
     for (from, to) in edits {
-        assert!(text.contains(from), "llm-outage.yaml has no `{from}`");
+        assert!(text.contains(from), "{file} has no `{from}`");
         text = text.replace(from, to);
     }
     temp_scenario(&text)
+}
+
+/// Whether a Docker daemon answers.
+pub fn docker_up() -> bool {
+    std::process::Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]).output().is_ok_and(|o| o.status.success())
+}
+
+/// Containers and networks ordeal labelled whose owning ordeal process is
+/// gone (what a run failed to clean up), as `kind name` lines.
+pub fn docker_leftovers() -> Vec<String> {
+    let list = |args: &[&str]| -> Vec<(String, String)> {
+        let out = std::process::Command::new("docker").args(args).output().expect("docker");
+        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string()))).collect()
+    };
+    let format = "{{.Names}} {{.Label \"org.ordeal.owner\"}}";
+    let mut out = Vec::new();
+    for (kind, args) in [("container", vec!["ps", "-a", "--filter", "label=org.ordeal.owner", "--format", format]), ("network", vec!["network", "ls", "--filter", "label=org.ordeal.owner", "--format", "{{.Name}} {{.Label \"org.ordeal.owner\"}}"])] {
+        for (name, owner) in list(&args) {
+            if !ordeal::runtime::docker::owner_alive(&owner) {
+                out.push(format!("{kind} {name}"));
+            }
+        }
+    }
+    out
+}
+
+/// Send a signal to a child process.
+pub fn signal(child: &std::process::Child, sig: i32) {
+    // SAFETY: plain kill(2) on our own child.
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+}
+
+/// Wait (bounded) for a child to exit; its exit code.
+pub fn wait_exit(child: &mut std::process::Child, within: Duration) -> Option<i32> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("ordeal did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

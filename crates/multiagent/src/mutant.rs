@@ -27,10 +27,13 @@ pub enum Mutant {
     NoErrorStatus,
     /// `multiagent_tasks_total{status="failed"}` is never exported.
     DropFailedMetric,
+    /// A task whose worker cannot be reached is answered 202 "queued" and
+    /// then forgotten: counted neither completed nor failed (a lost task).
+    LoseTasks,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 10] = [
+    pub const ALL: [Mutant; 11] = [
         Mutant::BreakerNeverOpens,
         Mutant::BreakerNeverCloses,
         Mutant::RenameMetric,
@@ -41,6 +44,7 @@ impl Mutant {
         Mutant::LeakSecret,
         Mutant::NoErrorStatus,
         Mutant::DropFailedMetric,
+        Mutant::LoseTasks,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +59,7 @@ impl Mutant {
             Mutant::LeakSecret => "leak_secret",
             Mutant::NoErrorStatus => "no_error_status",
             Mutant::DropFailedMetric => "drop_failed_metric",
+            Mutant::LoseTasks => "lose_tasks",
         }
     }
 }

@@ -45,6 +45,7 @@ impl Shared {
 
 pub struct WebhookSink {
     shared: Arc<Shared>,
+    ip: std::net::IpAddr,
     port: u16,
     shutdown: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
@@ -53,7 +54,13 @@ pub struct WebhookSink {
 impl WebhookSink {
     /// Listens on a free loopback port. Must be called inside a tokio runtime.
     pub fn start(clock: RunClock) -> std::io::Result<Self> {
-        let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        Self::start_on(clock, std::net::Ipv4Addr::LOCALHOST.into())
+    }
+
+    /// Listens on a free port of `ip` (the Docker network's gateway when
+    /// Alertmanager runs in a container).
+    pub fn start_on(clock: RunClock, ip: std::net::IpAddr) -> std::io::Result<Self> {
+        let std_listener = std::net::TcpListener::bind((ip, 0))?;
         std_listener.set_nonblocking(true)?;
         let port = std_listener.local_addr()?.port();
         let listener = tokio::net::TcpListener::from_std(std_listener)?;
@@ -68,12 +75,12 @@ impl WebhookSink {
                 tracing::error!(error = %e, "alert webhook server failed");
             }
         });
-        Ok(Self { shared, port, shutdown, task })
+        Ok(Self { shared, ip, port, shutdown, task })
     }
 
     /// The URL Alertmanager must post to for `receiver`.
     pub fn url(&self, receiver: &str) -> String {
-        format!("http://127.0.0.1:{}/hook/{receiver}", self.port)
+        format!("http://{}/hook/{receiver}", std::net::SocketAddr::new(self.ip, self.port))
     }
 
     /// Every notification so far, in arrival order.

@@ -44,6 +44,7 @@ struct Coordinator {
     next_worker: AtomicUsize,
     live_workers: AtomicUsize,
     ready_stuck: bool,
+    lose_tasks: bool,
 }
 
 /// Builds the coordinator router and its background tasks.
@@ -60,6 +61,7 @@ pub fn build(shared: &Shared) -> (Router, Vec<JoinHandle<()>>) {
         next_worker: AtomicUsize::new(0),
         live_workers: AtomicUsize::new(0),
         ready_stuck: mutant::is(cfg.mutant, Mutant::ReadyStuck),
+        lose_tasks: mutant::is(cfg.mutant, Mutant::LoseTasks),
     });
     let tasks = vec![
         spawn_breaker_ticker(vec![breaker]),
@@ -110,6 +112,11 @@ async fn create_task(
             tracing::info!(duration_ms, "task completed");
             Json(json!({"task_id": task_id, "status": "completed", "results": results}))
                 .into_response()
+        }
+        Err(e) if c.lose_tasks && e.status.is_server_error() => {
+            // Mutant: claim the task was queued, then forget it.
+            tracing::info!(duration_ms, "task queued");
+            (StatusCode::ACCEPTED, Json(json!({"task_id": task_id, "status": "queued"}))).into_response()
         }
         Err(e) => {
             c.metrics.task("failed");

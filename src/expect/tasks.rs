@@ -1,0 +1,77 @@
+//! `kind: no_task_lost` — task accounting across a crash. Over the whole
+//! run (the baseline scrape before the timeline to the final scrape after
+//! the load stopped), the stack's outcome counter must balance:
+//! `accepted == completed + failed`, and the load driver must have received
+//! exactly as many 2xx answers as the stack counted completions. A task the
+//! stack accepted and then dropped (a killed worker, a swallowed error)
+//! breaks one of the two.
+
+use serde_json::json;
+
+use super::Judgement;
+use crate::clock::Window;
+use crate::collectors::store::{MetricStore, Selector};
+use crate::load::LoadRecord;
+use crate::scenario::NoTaskLostCheck;
+
+pub(crate) fn no_task_lost(c: &NoTaskLostCheck, store: &MetricStore, load: Option<&LoadRecord>, w: Window) -> Judgement {
+    // Until the end of everything: tasks in flight at the timeline's end finish before the final scrape.
+    let all = Window::new(w.start, std::time::Duration::from_secs(u32::MAX as u64));
+    let count = |value: &str| store.increase(&Selector::new(&c.metric).service(&c.service).eq(&c.label, value), all);
+    let name = |value: &str| format!("{}{{{}=\"{value}\"}}", c.metric, c.label);
+    let expected = format!(
+        "{} == {} + {} on {}, and the load driver's 2xx answers == {} (tolerance {})",
+        name(&c.accepted),
+        name(&c.completed),
+        name(&c.failed),
+        c.service,
+        name(&c.completed),
+        c.tolerance
+    );
+    let (accepted, completed, failed) = (count(&c.accepted), count(&c.completed), count(&c.failed));
+    let missing: Vec<String> = [(&c.accepted, &accepted), (&c.completed, &completed), (&c.failed, &failed)]
+        .iter()
+        .filter(|(_, v)| v.as_ref().is_none_or(|i| i.series == 0))
+        .map(|(l, _)| name(l))
+        .collect();
+    let driver = load.map(|l| l.stats(all, None));
+    let driver_json = driver.as_ref().map(|d| json!({ "requests": d.requests, "answered_2xx": d.ok, "failed_or_unanswered": d.failed, "statuses": d.statuses }));
+    if !missing.is_empty() {
+        return Judgement {
+            pass: false,
+            expected,
+            observed: format!("no series for {} on {}", missing.join(", "), c.service),
+            evidence: json!({ "missing": missing, "load": driver_json, "closest": super::metric::missing(store, Some(&c.service), &c.metric) }),
+        };
+    }
+    let v = |i: Option<crate::collectors::store::Increase>| i.map_or(0.0, |i| i.value).round() as i64;
+    let (accepted, completed, failed) = (v(accepted), v(completed), v(failed));
+    let answered_2xx = driver.as_ref().map_or(0, |d| d.ok as i64);
+    let tol = c.tolerance as i64;
+    let unaccounted = accepted - completed - failed;
+    let unseen = completed - answered_2xx;
+    let mut problems = Vec::new();
+    if unaccounted.abs() > tol {
+        problems.push(format!("{unaccounted} accepted task(s) neither completed nor failed"));
+    }
+    if unseen.abs() > tol {
+        problems.push(if unseen > 0 {
+            format!("{unseen} completion(s) counted by the stack never reached the client")
+        } else {
+            format!("the client got {} more 2xx answer(s) than the stack counted completions", -unseen)
+        });
+    }
+    let observed = format!("accepted {accepted}, completed {completed}, failed {failed}; the load driver got {answered_2xx} 2xx answers");
+    Judgement {
+        pass: problems.is_empty(),
+        expected,
+        observed: if problems.is_empty() { observed } else { format!("{}: {observed}", problems.join("; ")) },
+        evidence: json!({
+            "accepted": accepted,
+            "completed": completed,
+            "failed": failed,
+            "unaccounted": unaccounted,
+            "load": driver_json,
+        }),
+    }
+}

@@ -1,0 +1,215 @@
+//! The container runtime's environment: a Docker client at a negotiated API
+//! version, one private bridge network per run, the labels that mark what
+//! ordeal created, and the reaping of what a SIGKILLed run left behind.
+//!
+//! Invariants:
+//! - every container and network ordeal creates carries `org.ordeal.managed`
+//!   and `org.ordeal.owner=<pid>:<start time>` of the ordeal process;
+//! - a live owner's resources are never touched by another ordeal (runs in
+//!   parallel are safe); a dead owner's are removed at the next start;
+//! - everything created is also in a process-wide registry, removed by the
+//!   panic hook and the second Ctrl-C (containers do not die with ordeal).
+//!
+//! Containers themselves are started through testcontainers (`containers`).
+
+mod containers;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use bollard::Docker;
+
+pub use containers::ContainerStack;
+
+use super::RuntimeError;
+use super::images::{self, MANAGED_LABEL};
+
+/// `<pid>:<start time in clock ticks>` of the ordeal process that owns a resource.
+pub const OWNER_LABEL: &str = "org.ordeal.owner";
+/// The run a resource belongs to.
+pub const RUN_LABEL: &str = "org.ordeal.run";
+
+/// Containers and networks to remove from synchronous paths (panic, second Ctrl-C).
+static CREATED: Mutex<(Vec<String>, Vec<String>)> = Mutex::new((Vec::new(), Vec::new()));
+
+fn created() -> std::sync::MutexGuard<'static, (Vec<String>, Vec<String>)> {
+    CREATED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn register_container(id: &str) {
+    created().0.push(id.to_string());
+}
+
+pub(crate) fn unregister_container(id: &str) {
+    created().0.retain(|c| c != id);
+}
+
+/// Remove every registered container and network now, blocking (at most ~15 s).
+/// Runs on its own thread and runtime: callers may be inside a panicking task.
+pub fn remove_all_blocking() {
+    let (containers, networks) = {
+        let g = created();
+        (g.0.clone(), g.1.clone())
+    };
+    if containers.is_empty() && networks.is_empty() {
+        return;
+    }
+    let worker = std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        rt.block_on(async move {
+            let Ok(docker) = images::connect().await else { return };
+            for c in &containers {
+                let opts = bollard::query_parameters::RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+                let _ = docker.remove_container(c, Some(opts)).await;
+            }
+            for n in &networks {
+                let _ = docker.remove_network(n).await;
+            }
+        });
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !worker.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// This process as an owner label value.
+pub fn owner() -> String {
+    format!("{}:{}", std::process::id(), start_time(std::process::id()).unwrap_or(0))
+}
+
+/// Field 22 of `/proc/<pid>/stat`: when the process started (clock ticks after boot).
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the owner a label names is still running (same pid and start time).
+pub fn owner_alive(label: &str) -> bool {
+    let Some((pid, start)) = label.split_once(':') else { return false };
+    match (pid.parse::<u32>(), start.parse::<u64>()) {
+        (Ok(pid), Ok(start)) => start_time(pid) == Some(start),
+        _ => false,
+    }
+}
+
+fn docker_error(context: &str) -> impl FnOnce(bollard::errors::Error) -> RuntimeError + '_ {
+    move |e| RuntimeError::Docker(format!("{context}: {e}"))
+}
+
+/// What `reap` removed.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Reaped {
+    pub containers: Vec<String>,
+    pub networks: Vec<String>,
+}
+
+/// Remove the containers and networks of ordeal processes that are gone
+/// (a run that was SIGKILLed cannot clean up after itself).
+pub async fn reap(docker: &Docker) -> Result<Reaped, RuntimeError> {
+    // By owner label: a container merely started from an ordeal image (which
+    // carries the managed label) has no owner and is not ours to remove.
+    let filters = HashMap::from([("label".to_string(), vec![OWNER_LABEL.to_string()])]);
+    let mut out = Reaped::default();
+    let opts = bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+    for c in docker.list_containers(Some(opts)).await.map_err(docker_error("list containers"))? {
+        let owner = c.labels.as_ref().and_then(|l| l.get(OWNER_LABEL)).cloned().unwrap_or_default();
+        let Some(id) = c.id.filter(|_| !owner_alive(&owner)) else { continue };
+        let opts = bollard::query_parameters::RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        if docker.remove_container(&id, Some(opts)).await.is_ok() {
+            let name = c.names.and_then(|n| n.first().cloned()).unwrap_or(id);
+            out.containers.push(name.trim_start_matches('/').to_string());
+        }
+    }
+    let opts = bollard::query_parameters::ListNetworksOptionsBuilder::default().filters(&filters).build();
+    for n in docker.list_networks(Some(opts)).await.map_err(docker_error("list networks"))? {
+        let owner = n.labels.as_ref().and_then(|l| l.get(OWNER_LABEL)).cloned().unwrap_or_default();
+        let Some(name) = n.name.filter(|_| !owner_alive(&owner)) else { continue };
+        if docker.remove_network(&name).await.is_ok() {
+            out.networks.push(name);
+        }
+    }
+    if !out.containers.is_empty() || !out.networks.is_empty() {
+        tracing::warn!("removed what an earlier, killed ordeal run left behind: containers {:?}, networks {:?}", out.containers, out.networks);
+    }
+    Ok(out)
+}
+
+/// A run's private network and the client that manages it.
+pub struct DockerEnv {
+    pub docker: Docker,
+    pub run_id: String,
+    /// Network name, `ordeal-<run id>`.
+    pub network: String,
+    /// The host's address on that network: the harness's own servers (mocks,
+    /// OTLP receiver, alert webhook) listen here so containers reach them.
+    pub gateway: IpAddr,
+}
+
+impl DockerEnv {
+    /// Connects (exit 3 when no daemon answers), reaps leftovers of killed
+    /// runs, and creates this run's network.
+    pub async fn open() -> Result<Self, RuntimeError> {
+        let docker = images::connect().await.map_err(|e| RuntimeError::Docker(e.to_string()))?;
+        reap(&docker).await?;
+        let run_id = format!("{:08x}", rand::random::<u32>());
+        let network = format!("ordeal-{run_id}");
+        let request = bollard::models::NetworkCreateRequest {
+            name: network.clone(),
+            driver: Some("bridge".into()),
+            labels: Some(Self::labels_for(&run_id)),
+            ..Default::default()
+        };
+        docker.create_network(request).await.map_err(docker_error("create network"))?;
+        created().1.push(network.clone());
+        let info = docker.inspect_network(&network, None::<bollard::query_parameters::InspectNetworkOptions>).await.map_err(docker_error("inspect network"))?;
+        let gateway = info
+            .ipam
+            .and_then(|i| i.config)
+            .and_then(|c| c.into_iter().find_map(|c| c.gateway))
+            .and_then(|g| g.parse().ok())
+            .ok_or_else(|| RuntimeError::Docker(format!("network {network} has no IPv4 gateway")))?;
+        tracing::info!("docker: network {network}, gateway {gateway}");
+        Ok(DockerEnv { docker, run_id, network, gateway })
+    }
+
+    fn labels_for(run_id: &str) -> HashMap<String, String> {
+        HashMap::from([
+            (MANAGED_LABEL.to_string(), "true".to_string()),
+            (OWNER_LABEL.to_string(), owner()),
+            (RUN_LABEL.to_string(), run_id.to_string()),
+        ])
+    }
+
+    /// Labels for a container of this run.
+    pub fn labels(&self) -> HashMap<String, String> {
+        Self::labels_for(&self.run_id)
+    }
+
+    /// Container name (and DNS name on the network) of a service.
+    pub fn container_name(&self, service: &str) -> String {
+        format!("ordeal-{}-{service}", self.run_id)
+    }
+
+    /// Removes the network (after every container on it is gone).
+    pub async fn close(self) {
+        if let Err(e) = self.docker.remove_network(&self.network).await {
+            tracing::warn!("cannot remove network {}: {e}", self.network);
+        }
+        created().1.retain(|n| n != &self.network);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_dead_pid_is_not() {
+        assert!(owner_alive(&owner()));
+        assert!(!owner_alive(&format!("{}:1", std::process::id())), "same pid, other start time");
+        assert!(!owner_alive("4194304:5"));
+        assert!(!owner_alive("garbage"));
+    }
+}
