@@ -169,3 +169,38 @@ fn containers_of_a_sigkilled_run_are_reaped_at_the_next_start() {
     assert!(containers_of(pid).is_empty(), "{:?}", containers_of(pid));
     assert_no_docker_leftovers();
 }
+
+/// worker-crash with another action on the worker: the same expectations hold
+/// (no live worker, AgentUnhealthy, failed not lost, recovery).
+fn crash_with(action: &str) -> Run {
+    let (_d, path) = variant(
+        "worker-crash.yaml",
+        &[
+            ("action: kill          # SIGKILL, mid-task\n      restart: true         # started again at the end of `crash`\n", &format!("action: {action}\n")),
+            ("runtime: docker\n", "runtime: docker\n"),
+        ],
+    );
+    run_scenario(&path, &[])
+}
+
+#[test]
+fn a_paused_worker_is_noticed_and_recovers() {
+    if skip_without_docker() {
+        return;
+    }
+    let r = crash_with("pause");
+    assert_eq!(r.code, 0, "{}", r.summary());
+    assert_eq!(r.expectation("the coordinator sees no live worker")["verdict"], "pass");
+    assert_no_docker_leftovers();
+}
+
+#[test]
+fn a_worker_cut_from_the_network_is_noticed_and_recovers() {
+    if skip_without_docker() {
+        return;
+    }
+    let r = crash_with("disconnect");
+    assert_eq!(r.code, 0, "{}", r.summary());
+    assert_eq!(r.expectation("the worker is live again after the restart")["verdict"], "pass");
+    assert_no_docker_leftovers();
+}
