@@ -204,3 +204,14 @@ fn a_worker_cut_from_the_network_is_noticed_and_recovers() {
     assert_eq!(r.expectation("the worker is live again after the restart")["verdict"], "pass");
     assert_no_docker_leftovers();
 }
+
+#[test]
+fn a_panic_mid_run_removes_containers_and_network() {
+    if skip_without_docker() {
+        return;
+    }
+    let (_d, path) = variant("worker-crash.yaml", &[]);
+    let r = run_scenario(&path, &[("ORDEAL_FAILPOINT", "panic-after-start")]);
+    assert_eq!(r.code, 101, "a panic exits 101: {}", r.summary());
+    assert_no_docker_leftovers();
+}
