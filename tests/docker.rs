@@ -161,8 +161,9 @@ fn containers_of_a_sigkilled_run_are_reaped_at_the_next_start() {
     // Containers do not die with their parent: they are still there...
     assert!(!containers_of(pid).is_empty(), "expected leftovers of the killed run");
     assert!(!docker_leftovers().is_empty());
-    // ...until the next docker run starts.
-    let (_d, path) = temp_scenario("name: next\nruntime: docker\nstack:\n  services:\n    s: { command: sleep, args: [\"30\"], stop_timeout: 1s }\ntimeline: { phases: [{ name: p, duration: 1s }] }\n");
+    // ...until the next docker run starts (its image is not `ordeal/sleep`,
+    // which tests/images.rs removes concurrently).
+    let (_d, path) = temp_scenario("name: next\nruntime: docker\nstack:\n  services:\n    s: { command: tail, args: [\"-f\", \"/dev/null\"], stop_timeout: 1s }\ntimeline: { phases: [{ name: p, duration: 1s }] }\n");
     let r = run_scenario(&path, &[]);
     assert_eq!(r.code, 0, "{}", r.summary());
     assert!(r.stderr.contains("left behind"), "the reap is logged: {}", r.stderr);
