@@ -29,8 +29,7 @@ pub(super) struct LiveAlerting {
 pub(super) async fn start(a: &AlertingPlan, run_dir: &Path, clock: RunClock, live: &mut Live) -> Result<(), RunError> {
     let (prom_url, am_url) = match &a.mode {
         AlertingMode::Managed(m) => {
-            let bind = live.docker.as_ref().map_or(std::net::Ipv4Addr::LOCALHOST.into(), |d| d.gateway);
-            let sink = WebhookSink::start_on(clock, bind).map_err(|e| RunError::Alerting(format!("cannot start the alert webhook receiver: {e}")))?;
+            let sink = WebhookSink::start_on(clock, live.bind()).map_err(|e| RunError::Alerting(format!("cannot start the alert webhook receiver: {e}")))?;
             let hooks = receiver_urls(&sink, &m.receivers);
             live.alerting.webhook = Some(sink);
             let servers = AlertingServers::start(a, m, &live.services, &hooks, run_dir, clock, live.docker.as_ref()).await?;
@@ -41,7 +40,7 @@ pub(super) async fn start(a: &AlertingPlan, run_dir: &Path, clock: RunClock, liv
             urls
         }
         AlertingMode::External { prometheus, alertmanager } => {
-            let vars: BTreeMap<String, String> = live.services.iter().flat_map(|s| crate::runtime::service_vars(&s.name, s.port)).collect();
+            let vars: BTreeMap<String, String> = live.services.iter().flat_map(|s| crate::runtime::service_vars(&s.name, "127.0.0.1", s.port)).collect();
             let render = |t: &str| template::render(t, &vars).map_err(|e| RunError::Alerting(format!("alerting.external: {e}")));
             (render(prometheus)?, alertmanager.as_deref().map(render).transpose()?)
         }

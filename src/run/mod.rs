@@ -82,6 +82,14 @@ struct Live {
     alerting: alerting::LiveAlerting,
 }
 
+impl Live {
+    /// Where the harness's own servers listen: loopback, or the run network's
+    /// gateway so containers reach them.
+    fn bind(&self) -> std::net::IpAddr {
+        self.docker.as_ref().map_or(std::net::Ipv4Addr::LOCALHOST.into(), |d| d.gateway)
+    }
+}
+
 /// What teardown collected.
 #[derive(Default)]
 struct Collected {
@@ -204,7 +212,7 @@ fn scrape_targets(services: &[StartedService]) -> Vec<ScrapeTarget> {
 /// Mocks, the OTLP receiver, prepare steps and the stack: up and ready.
 async fn start_stack(plan: &Plan, run_dir: &std::path::Path, seed: u64, clock: RunClock, live: &mut Live) -> Result<(), RunError> {
     // Containers reach the harness's servers at their network's gateway.
-    let bind = live.docker.as_ref().map_or(std::net::Ipv4Addr::LOCALHOST.into(), |d| d.gateway);
+    let bind = live.bind();
     let mocks = MockSet::start_on(&plan.mocks, clock, seed, bind).await?;
     let mut vars = BTreeMap::new();
     for name in plan.mocks.keys() {

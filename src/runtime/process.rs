@@ -53,13 +53,32 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError
     move |source| RuntimeError::Io { context, source }
 }
 
-/// The template values `{{services.NAME.url|host|port}}` of a service on a loopback port.
-pub fn service_vars(name: &str, port: u16) -> [(String, String); 3] {
+/// The template values `{{services.NAME.url|host|port}}` of a service other
+/// services reach at `host:port` (loopback, or a container name).
+pub fn service_vars(name: &str, host: &str, port: u16) -> [(String, String); 3] {
     [
-        (format!("services.{name}.url"), format!("http://127.0.0.1:{port}")),
-        (format!("services.{name}.host"), "127.0.0.1".into()),
+        (format!("services.{name}.url"), format!("http://{host}:{port}")),
+        (format!("services.{name}.host"), host.to_string()),
         (format!("services.{name}.port"), port.to_string()),
     ]
+}
+
+/// A port for every service: its fixed `port:` (checked free on 127.0.0.1)
+/// or a free loopback one, decided before any starts so they can refer to
+/// each other in any order.
+pub(super) fn allocate_ports(plan: &StackPlan) -> Result<BTreeMap<String, u16>, RuntimeError> {
+    let mut ports = BTreeMap::new();
+    for s in &plan.services {
+        let port = match s.port {
+            Some(p) => {
+                std::net::TcpListener::bind(("127.0.0.1", p)).map_err(|_| RuntimeError::PortInUse { service: s.name.clone(), port: p })?;
+                p
+            }
+            None => free_port().map_err(io("allocate a loopback port"))?,
+        };
+        ports.insert(s.name.clone(), port);
+    }
+    Ok(ports)
 }
 
 /// Run the scenario's prepare commands (e.g. a build) in the scenario directory.
@@ -97,18 +116,9 @@ impl Stack {
     pub async fn start(plan: &StackPlan, mut vars: BTreeMap<String, String>, dir: &Path, run_dir: &Path, clock: RunClock) -> Result<Stack, RuntimeError> {
         let log_dir = run_dir.join("logs");
         std::fs::create_dir_all(&log_dir).map_err(io(format!("create {}", log_dir.display())))?;
-        // Ports for everyone first, so services can refer to each other in any order.
-        let mut ports = BTreeMap::new();
-        for s in &plan.services {
-            let port = match s.port {
-                Some(p) => {
-                    std::net::TcpListener::bind(("127.0.0.1", p)).map_err(|_| RuntimeError::PortInUse { service: s.name.clone(), port: p })?;
-                    p
-                }
-                None => free_port().map_err(io("allocate a loopback port"))?,
-            };
-            ports.insert(s.name.clone(), port);
-            vars.extend(service_vars(&s.name, port));
+        let ports = allocate_ports(plan)?;
+        for (name, port) in &ports {
+            vars.extend(service_vars(name, "127.0.0.1", *port));
         }
         let mut stack = Stack { procs: Vec::new(), logs: LogStore::default() };
         for s in &plan.services {

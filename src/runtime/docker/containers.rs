@@ -16,8 +16,8 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 use tokio::io::AsyncWriteExt;
 
 use super::super::logs::{LogLine, LogStore, Stream};
-use super::super::process::{free_port, poll_ready};
-use super::super::{RuntimeError, StartedService, images, tail_note};
+use super::super::process::{allocate_ports, poll_ready};
+use super::super::{RuntimeError, StartedService, images, service_vars, tail_note};
 use super::DockerEnv;
 use crate::clock::RunClock;
 use crate::scenario::{ServiceAction, ServicePlan, StackPlan, template};
@@ -55,15 +55,6 @@ fn split_reference(reference: &str) -> (String, String) {
     }
 }
 
-/// The template values `{{services.NAME.*}}` of a container: its name on the network.
-fn network_vars(name: &str, host: &str, port: u16) -> [(String, String); 3] {
-    [
-        (format!("services.{name}.url"), format!("http://{host}:{port}")),
-        (format!("services.{name}.host"), host.to_string()),
-        (format!("services.{name}.port"), port.to_string()),
-    ]
-}
-
 impl ContainerStack {
     /// Build (or find cached) the images, then start every service in order
     /// and wait until each is ready. `vars` holds what is known before the
@@ -72,17 +63,9 @@ impl ContainerStack {
     pub async fn start(env: &DockerEnv, plan: &StackPlan, mut vars: BTreeMap<String, String>, dir: &Path, run_dir: &Path, clock: RunClock) -> Result<Self, RuntimeError> {
         let log_dir = run_dir.join("logs");
         std::fs::create_dir_all(&log_dir).map_err(|source| RuntimeError::Io { context: format!("create {}", log_dir.display()), source })?;
-        let mut ports = BTreeMap::new();
-        for s in &plan.services {
-            let port = match s.port {
-                Some(p) => {
-                    std::net::TcpListener::bind(("127.0.0.1", p)).map_err(|_| RuntimeError::PortInUse { service: s.name.clone(), port: p })?;
-                    p
-                }
-                None => free_port().map_err(|source| RuntimeError::Io { context: "allocate a loopback port".into(), source })?,
-            };
-            ports.insert(s.name.clone(), port);
-            vars.extend(network_vars(&s.name, &env.container_name(&s.name), port));
+        let ports = allocate_ports(plan)?;
+        for (name, port) in &ports {
+            vars.extend(service_vars(name, &env.container_name(name), *port));
         }
         let mut stack = ContainerStack { docker: env.docker.clone(), network: env.network.clone(), ctrs: Vec::new(), logs: LogStore::default(), log_dir, clock };
         let run_dir = std::path::absolute(run_dir).unwrap_or_else(|_| run_dir.to_path_buf());
