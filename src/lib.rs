@@ -23,6 +23,7 @@ pub mod load;
 pub mod collectors;
 pub mod signals;
 pub mod expect;
+pub mod overhead;
 pub mod report;
 pub mod run;
 pub mod lint;

@@ -27,7 +27,7 @@ which fault-injecting mocks to put in front of their dependencies (an OpenAI-com
 what load to drive, which faults to switch on and off along a timeline of named phases, and what must be \
 observed: metrics, circuit-breaker transitions, retries, health probes, load statistics.\n\n\
 Start with:  ordeal validate scenarios/llm-outage.yaml   then   ordeal run scenarios/llm-outage.yaml",
-    after_help = "Exit codes:\n  0  every expectation met (lint: no findings)\n  1  an expectation failed (lint: findings)\n  2  invalid scenario or usage\n  3  the harness could not run the stack (command missing, port in use, not ready, ...)\n  130 interrupted\n\nReports: report.json and junit.xml in --report-dir (default reports/<scenario>-<time>/), service logs under logs/."
+    after_help = "Exit codes:\n  0  every expectation met (lint: no findings)\n  1  an expectation failed or was inconclusive (lint: findings)\n  2  invalid scenario or usage\n  3  the harness could not run the stack (command missing, port in use, not ready, ...)\n  130 interrupted\n\nReports: report.json and junit.xml in --report-dir (default reports/<scenario>-<time>/), service logs under logs/."
 )]
 struct Cli {
     /// More harness logging (repeat for more); also honours RUST_LOG.
@@ -289,7 +289,18 @@ fn build_images(files: &[PathBuf]) -> u8 {
 fn run_all(files: &[PathBuf], report_dir: Option<PathBuf>, seed: Option<u64>, runtime: Option<ordeal::scenario::RuntimeKind>) -> u8 {
     let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
     each_plan(files, report_dir, |rt, plan, dir| {
-        println!("ordeal: running {} ({:.1}s timeline)", plan.file.display(), plan.duration().as_secs_f64());
+        match &plan.overhead {
+            Some(o) => println!(
+                "ordeal: overhead run {}: {} variants x {} rounds of {:.1}s warm-up + {:.1}s measured (about {:.0}s)",
+                plan.file.display(),
+                o.variants.len(),
+                o.rounds,
+                o.warmup.as_secs_f64(),
+                o.measure.as_secs_f64(),
+                (o.variants.len() * o.rounds) as f64 * (o.warmup + o.measure).as_secs_f64() * 1.1
+            ),
+            None => println!("ordeal: running {} ({:.1}s timeline)", plan.file.display(), plan.duration().as_secs_f64()),
+        }
         let report = rt.block_on(run(plan, &RunOptions { report_dir: dir, seed, runtime }));
         let mut code = PASS;
         if let Err(e) = report.write(&report.run_dir) {

@@ -76,6 +76,67 @@ pub fn read_groups(groups: &[i32]) -> BTreeMap<i32, (f64, u64)> {
     out
 }
 
+/// Nanoseconds on CPU of every live thread of every process in `groups`,
+/// by `(pgrp, tid)`, from `/proc/<pid>/task/<tid>/schedstat`: exact where
+/// `/proc/<pid>/stat` rounds to clock ticks (10 ms), which matters when a
+/// window holds a fraction of a CPU second.
+pub fn read_group_threads(groups: &[i32]) -> BTreeMap<(i32, u32), u64> {
+    let mut out = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return out };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Some((pgrp, _, _)) = std::fs::read_to_string(e.path().join("stat")).ok().and_then(|s| parse_stat(&s)) else { continue };
+        if !groups.contains(&pgrp) {
+            continue;
+        }
+        let Ok(tasks) = std::fs::read_dir(e.path().join("task")) else { continue };
+        for t in tasks.flatten() {
+            let Ok(tid) = t.file_name().to_string_lossy().parse::<u32>() else { continue };
+            if let Some(ns) = std::fs::read_to_string(t.path().join("schedstat")).ok().and_then(|s| s.split_whitespace().next()?.parse().ok()) {
+                out.insert((pgrp, tid), ns);
+            }
+        }
+    }
+    out
+}
+
+/// Cumulative CPU of each service at one instant, as precise as the source allows.
+#[derive(Debug, Clone, Default)]
+pub struct CpuSnapshot {
+    /// Process runtime: ns per `(pgrp, tid)`.
+    threads: BTreeMap<(i32, u32), u64>,
+    /// Per service: `pgrp` (process runtime) or cumulative seconds (containers).
+    services: Vec<(String, i32, f64)>,
+}
+
+impl CpuSnapshot {
+    /// CPU seconds each service used since `earlier`. Threads are matched by
+    /// id, so a thread born in between counts whole and a thread that ended
+    /// in between loses its share (the stack's threads are long-lived).
+    pub fn since(&self, earlier: &CpuSnapshot) -> BTreeMap<String, f64> {
+        self.services
+            .iter()
+            .map(|(name, pgrp, secs)| {
+                let before = earlier.services.iter().find(|(n, _, _)| n == name);
+                let used = if *pgrp > 0 {
+                    self.threads
+                        .iter()
+                        .filter(|((g, _), _)| g == pgrp)
+                        .map(|(k, ns)| ns.saturating_sub(earlier.threads.get(k).copied().unwrap_or(0)))
+                        .sum::<u64>() as f64
+                        / 1e9
+                } else {
+                    (secs - before.map_or(0.0, |b| b.2)).max(0.0)
+                };
+                (name.clone(), used)
+            })
+            .collect()
+    }
+}
+
 /// CPU seconds this process (the harness) has used so far.
 pub fn own_cpu_seconds() -> f64 {
     std::fs::read_to_string("/proc/self/stat").ok().and_then(|s| parse_stat(&s)).map_or(0.0, |(_, t, _)| t as f64 / clock_ticks())
@@ -88,6 +149,7 @@ pub struct ResourceSampler {
 }
 
 /// What to read: process groups from /proc, or containers from Docker.
+#[derive(Clone)]
 pub enum Source {
     /// `(service, process group id)`.
     Groups(Vec<(String, i32)>),
@@ -96,7 +158,40 @@ pub enum Source {
 }
 
 impl Source {
-    async fn read(&self) -> Vec<(String, f64, u64)> {
+    /// Only the named services (all when `names` is empty).
+    pub fn only(self, names: &[String]) -> Source {
+        let keep = |s: &String| names.is_empty() || names.contains(s);
+        match self {
+            Source::Groups(g) => Source::Groups(g.into_iter().filter(|(s, _)| keep(s)).collect()),
+            Source::Containers(d, c) => Source::Containers(d, c.into_iter().filter(|(s, _)| keep(s)).collect()),
+        }
+    }
+
+    /// The services read.
+    pub fn services(&self) -> Vec<String> {
+        match self {
+            Source::Groups(g) => g.iter().map(|(s, _)| s.clone()).collect(),
+            Source::Containers(_, c) => c.iter().map(|(s, _)| s.clone()).collect(),
+        }
+    }
+
+    /// Each service's cumulative CPU now, per thread where the source allows.
+    pub async fn cpu_snapshot(&self) -> CpuSnapshot {
+        match self {
+            Source::Groups(groups) => {
+                let ids: Vec<i32> = groups.iter().map(|(_, g)| *g).collect();
+                let threads = tokio::task::spawn_blocking(move || read_group_threads(&ids)).await.unwrap_or_default();
+                CpuSnapshot { threads, services: groups.iter().map(|(s, g)| (s.clone(), *g, 0.0)).collect() }
+            }
+            Source::Containers(..) => {
+                let read = self.read().await;
+                CpuSnapshot { threads: BTreeMap::new(), services: read.into_iter().map(|(s, c, _)| (s, 0, c)).collect() }
+            }
+        }
+    }
+
+    /// `(service, cumulative CPU seconds, RSS bytes)` now.
+    pub async fn read(&self) -> Vec<(String, f64, u64)> {
         match self {
             Source::Groups(groups) => {
                 let ids: Vec<i32> = groups.iter().map(|(_, g)| *g).collect();
@@ -203,9 +298,12 @@ mod tests {
         let pgid = child.id() as i32;
         std::thread::sleep(Duration::from_millis(700));
         let read = read_groups(&[pgid]);
+        let threads = read_group_threads(&[pgid]);
         let _ = child.kill();
         let _ = child.wait();
         let (cpu, rss) = read[&pgid];
+        let precise: u64 = threads.values().sum();
+        assert!(!threads.is_empty() && (precise as f64 / 1e9 - cpu).abs() < 0.05, "schedstat {precise} ns vs stat {cpu} s");
         assert!(cpu > 0.2, "a busy loop for 0.7s used only {cpu}s");
         assert!(rss > 100_000, "rss {rss}");
         let start = std::time::Instant::now();

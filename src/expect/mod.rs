@@ -31,6 +31,8 @@ use crate::scenario::{Check, Expectation, PhaseSpan};
 pub enum Verdict {
     Pass,
     Fail,
+    /// The data cannot decide (an overhead interval straddles its budget); fails the run.
+    Inconclusive,
 }
 
 /// The judgement of one expectation, as written to report.json.
@@ -127,6 +129,12 @@ pub fn evaluate_one(i: usize, e: &Expectation, rec: &Recorded) -> Checked {
         Check::Promql(c) => promql::judge(c, rec.promql.get(&i), rec.origin.as_secs_f64()),
         Check::Contract(c) => contract::judge(c, rec.contract.get(&i), &rec.metrics),
         Check::NoTaskLost(c) => tasks::no_task_lost(c, &rec.metrics, rec.load.as_ref(), w),
+        Check::Overhead(_) => Judgement {
+            pass: false,
+            expected: "an overhead run".into(),
+            observed: "overhead budgets are judged by the overhead run, not by a timeline run".into(),
+            evidence: serde_json::Value::Null,
+        },
     };
     Checked {
         kind: e.kind(),

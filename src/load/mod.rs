@@ -141,7 +141,6 @@ pub fn start(plan: &LoadPlan, base_url: &str, clock: RunClock, run_id: &str, can
         .set_default(GooseDefault::ThrottleRequests, (plan.rate.round() as usize).max(1)).map_err(g)?
         .set_default(GooseDefault::Timeout, plan.timeout.as_secs_f64().to_string().as_str()).map_err(g)?
         .set_default(GooseDefault::NoTelnet, true).map_err(g)?
-        .set_default(GooseDefault::NoWebSocket, true).map_err(g)?
         .set_default(GooseDefault::NoPrintMetrics, true).map_err(g)?
         .set_default(GooseDefault::NoErrorSummary, true).map_err(g)?
         .set_default(GooseDefault::NoResetMetrics, true).map_err(g)?

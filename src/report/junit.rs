@@ -13,7 +13,7 @@ pub(super) fn render(r: &Report) -> String {
     for c in &r.expectations {
         let status = match c.verdict {
             Verdict::Pass => TestCaseStatus::success(),
-            Verdict::Fail => {
+            Verdict::Fail | Verdict::Inconclusive => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 s.set_message(format!("expected {}; observed {}", c.expected, c.observed));
                 s.set_type(c.kind);

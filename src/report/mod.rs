@@ -28,6 +28,8 @@ pub enum RunVerdict {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub ordeal_version: &'static str,
+    /// `run` (a timeline) or `overhead` (an A/B comparison of variants).
+    pub kind: &'static str,
     pub scenario: String,
     pub file: PathBuf,
     pub description: Option<String>,
@@ -49,6 +51,8 @@ pub struct Report {
     pub resources: Option<ResourcesReport>,
     /// Present when the scenario has `alerting:`.
     pub alerting: Option<AlertingReport>,
+    /// Present for `kind: overhead` runs.
+    pub overhead: Option<crate::overhead::OverheadReport>,
     pub warnings: Vec<String>,
     pub run_dir: PathBuf,
 }
@@ -136,7 +140,7 @@ pub struct CollectorReport {
 
 impl Report {
     pub fn failed(&self) -> impl Iterator<Item = &Checked> {
-        self.expectations.iter().filter(|c| c.verdict == Verdict::Fail)
+        self.expectations.iter().filter(|c| c.verdict != Verdict::Pass)
     }
 
     /// Write `report.json` and `junit.xml` into `dir`.

@@ -86,6 +86,7 @@ async fn check_live(plan: &Plan, opts: &RunOptions, run_dir: &std::path::Path, c
     if opts.runtime.unwrap_or(plan.runtime) == crate::scenario::RuntimeKind::Docker {
         live.docker = Some(super::interruptible(crate::runtime::docker::DockerEnv::open()).await??);
     }
+    super::interruptible(crate::runtime::prepare(&plan.stack.prepare, &plan.dir, run_dir)).await??;
     start_stack(plan, run_dir, opts.seed.unwrap_or(plan.seed), clock, live).await?;
     let scraper = scraper::spawn(scrape_targets(&live.services), plan.stack.scrape_interval, clock);
     if let Some(l) = &plan.load {

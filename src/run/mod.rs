@@ -26,6 +26,7 @@ use crate::scenario::{Plan, RuntimeKind};
 
 mod alerting;
 mod lint;
+mod overhead;
 
 pub use lint::{LintOutcome, lint};
 
@@ -116,6 +117,9 @@ pub fn default_run_dir(plan: &Plan) -> PathBuf {
 }
 
 pub async fn run(plan: &Plan, opts: &RunOptions) -> Report {
+    if let Some(o) = &plan.overhead {
+        return overhead::run(plan, o, opts).await;
+    }
     let started_at = chrono::Local::now().to_rfc3339();
     let run_dir = opts.report_dir.clone().unwrap_or_else(|| default_run_dir(plan));
     let seed = opts.seed.unwrap_or(plan.seed);
@@ -147,6 +151,7 @@ async fn execute(plan: &Plan, run_dir: &std::path::Path, seed: u64, runtime: Run
     if runtime == RuntimeKind::Docker {
         live.docker = Some(interruptible(DockerEnv::open()).await??);
     }
+    interruptible(runtime::prepare(&plan.stack.prepare, &plan.dir, run_dir)).await??;
     start_stack(plan, run_dir, seed, clock, live).await?;
     // Test hook: prove that a panic mid-run still kills the stack.
     if std::env::var("ORDEAL_FAILPOINT").as_deref() == Ok("panic-after-start") {
@@ -209,7 +214,7 @@ fn scrape_targets(services: &[StartedService]) -> Vec<ScrapeTarget> {
         .collect()
 }
 
-/// Mocks, the OTLP receiver, prepare steps and the stack: up and ready.
+/// Mocks, the OTLP receiver and the stack: up and ready (prepare steps run before).
 async fn start_stack(plan: &Plan, run_dir: &std::path::Path, seed: u64, clock: RunClock, live: &mut Live) -> Result<(), RunError> {
     // Containers reach the harness's servers at their network's gateway.
     let bind = live.bind();
@@ -234,7 +239,6 @@ async fn start_stack(plan: &Plan, run_dir: &std::path::Path, seed: u64, clock: R
     vars.insert("run.seed".into(), seed.to_string());
     vars.insert("scenario.dir".into(), std::path::absolute(&plan.dir).unwrap_or_else(|_| plan.dir.clone()).display().to_string());
 
-    interruptible(runtime::prepare(&plan.stack.prepare, &plan.dir, run_dir)).await??;
     let stack = interruptible(RunningStack::start(live.docker.as_ref(), &plan.stack, vars, &plan.dir, run_dir, clock)).await??;
     live.services = stack.services();
     live.stack = Some(stack);
@@ -417,6 +421,7 @@ fn build_report(plan: &Plan, run_dir: &std::path::Path, seed: u64, started_at: S
     }
     Report {
         ordeal_version: env!("CARGO_PKG_VERSION"),
+        kind: "run",
         scenario: plan.name.clone(),
         file: plan.file.clone(),
         description: plan.description.clone(),
@@ -438,6 +443,7 @@ fn build_report(plan: &Plan, run_dir: &std::path::Path, seed: u64, started_at: S
             interval_ms: RESOURCE_INTERVAL.as_millis() as u64,
         }),
         alerting: recorded.alerts.as_ref().map(|a| alerting::report(a, &live.alerting.urls, origin)),
+        overhead: None,
         warnings,
         run_dir: run_dir.to_path_buf(),
     }

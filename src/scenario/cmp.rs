@@ -21,14 +21,18 @@ pub struct Comparison {
 
 impl Comparison {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        let ops = [("<=", Op::Le), (">=", Op::Ge), ("==", Op::Eq), ("!=", Op::Ne), ("<", Op::Lt), (">", Op::Gt), ("=", Op::Eq)];
-        let (op, rest) = ops
-            .iter()
-            .find_map(|(tok, op)| s.strip_prefix(tok).map(|r| (*op, r.trim())))
-            .ok_or_else(|| format!("`{s}` does not start with a comparison operator (<, <=, >, >=, ==, !=)"))?;
+        let (op, rest) = Self::split_op(s)?;
         let value = parse_number(rest)?;
         Ok(Self { op, value })
+    }
+
+    /// The leading operator and the rest of the text.
+    pub fn split_op(s: &str) -> Result<(Op, &str), String> {
+        let s = s.trim();
+        let ops = [("<=", Op::Le), (">=", Op::Ge), ("==", Op::Eq), ("!=", Op::Ne), ("<", Op::Lt), (">", Op::Gt), ("=", Op::Eq)];
+        ops.iter()
+            .find_map(|(tok, op)| s.strip_prefix(tok).map(|r| (*op, r.trim())))
+            .ok_or_else(|| format!("`{s}` does not start with a comparison operator (<, <=, >, >=, ==, !=)"))
     }
 
     pub fn holds(&self, x: f64) -> bool {

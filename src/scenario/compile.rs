@@ -19,7 +19,7 @@ use super::raw::*;
 use super::template::{self, Scope};
 use super::window::{PhaseSpan, WindowExpr};
 
-pub(super) const TOP_LEVEL: [&str; 10] = ["name", "description", "seed", "runtime", "stack", "mocks", "load", "timeline", "alerting", "expect"];
+pub(super) const TOP_LEVEL: [&str; 11] = ["name", "description", "seed", "runtime", "stack", "mocks", "load", "timeline", "alerting", "overhead", "expect"];
 const DEFAULT_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Error collector with the file's line index.
@@ -148,7 +148,15 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
 
     let mocks = compile_mocks(&mut cx, sections.remove("mocks"), &dir);
     let phases_and_faults = sections.remove("timeline");
-    let phases = compile_phases(&mut cx, phases_and_faults.as_ref());
+    let overhead_raw = sections.remove("overhead");
+    let phases = match (&overhead_raw, &phases_and_faults) {
+        (Some(_), Some(_)) => {
+            cx.err("timeline", "an overhead scenario has no timeline", Some("remove `timeline:`; rounds, warm-up and measured time are set under `overhead:`".into()));
+            Vec::new()
+        }
+        (Some(_), None) => Vec::new(),
+        (None, _) => compile_phases(&mut cx, phases_and_faults.as_ref()),
+    };
     let stack = match sections.remove("stack") {
         Some(v) => compile_stack(&mut cx, v, &mocks),
         None => {
@@ -160,10 +168,19 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
     let (faults, service_faults) = compile_faults(&mut cx, phases_and_faults, &phases, &mocks, &service_names);
     let load = sections.remove("load").and_then(|v| compile_load(&mut cx, v, &dir, stack.as_ref()));
     let alerting = sections.remove("alerting").and_then(|v| super::compile_alerting::section(&mut cx, v, &dir, &service_names));
+    let overhead = overhead_raw.and_then(|v| super::compile_overhead::section(&mut cx, v, &service_names));
+    if overhead.is_some() {
+        if load.is_none() && !cx.diags.iter().any(|d| d.path.starts_with("load")) {
+            cx.err("", "an overhead scenario needs a `load:` section", Some("every round drives the same load; declare it under `load:`".into()));
+        }
+        if alerting.is_some() {
+            cx.err("alerting", "`alerting:` does not apply to an overhead scenario", Some("remove it; overhead rounds measure the stack alone".into()));
+        }
+    }
     let expectations = super::compile_expect::compile_expectations(
         &mut cx,
         sections.remove("expect"),
-        &super::compile_expect::Names { phases: &phases, stack: stack.as_ref(), mocks: &mocks, load: load.as_ref(), alerting: alerting.as_ref() },
+        &super::compile_expect::Names { phases: &phases, stack: stack.as_ref(), mocks: &mocks, load: load.as_ref(), alerting: alerting.as_ref(), overhead: overhead.as_ref() },
     );
 
     if !cx.diags.is_empty() {
@@ -185,6 +202,7 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
         service_faults,
         expectations,
         alerting,
+        overhead,
     })
 }
 

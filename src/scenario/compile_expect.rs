@@ -14,9 +14,9 @@ use super::plan::*;
 use super::raw::*;
 use super::window::{PhaseSpan, WindowExpr};
 
-const KINDS: [&str; 17] = [
+const KINDS: [&str; 18] = [
     "metric", "breaker", "fail_fast", "retries", "health", "load", "logs", "no_leaks", "trace_spans", "trace_complete", "trace_sampling",
-    "alert", "no_alert", "alert_delivered", "promql", "contract", "no_task_lost",
+    "alert", "no_alert", "alert_delivered", "promql", "contract", "no_task_lost", "overhead",
 ];
 
 /// What expectations may refer to.
@@ -26,6 +26,7 @@ pub(super) struct Names<'a> {
     pub mocks: &'a BTreeMap<String, crate::faults::MockConfig>,
     pub load: Option<&'a LoadPlan>,
     pub alerting: Option<&'a AlertingPlan>,
+    pub overhead: Option<&'a OverheadPlan>,
 }
 
 impl Names<'_> {
@@ -155,12 +156,21 @@ pub(super) fn compile_expectations(cx: &mut Ctx, v: Option<Value>, names: &Names
                     tolerance: r.tolerance,
                 })
             }),
+            "overhead" => cx.de::<super::raw_overhead::RawOverheadBudget>(&path, rest).and_then(|r| super::compile_overhead::budget(cx, &path, r, names.overhead)),
             other => {
                 let hint = did_you_mean(other, KINDS).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(|| format!("kinds: {}", KINDS.join(", ")));
                 cx.err_value(&format!("{path}.kind"), format!("unknown expectation kind `{other}`"), Some(hint));
                 None
             }
         };
+        if names.overhead.is_some() && !matches!(check, Some(Check::Overhead(_)) | None) {
+            cx.err(&format!("{path}.kind"), format!("`kind: {kind}` needs a timeline; an overhead scenario only takes `kind: overhead` budgets"), Some("move this expectation to a scenario with a `timeline:`".into()));
+            continue;
+        }
+        if names.overhead.is_some() && (common.during.is_some() || common.after.is_some()) {
+            cx.err(&path, "an overhead budget has no `during` / `after`: it covers every measured round", None);
+            continue;
+        }
         let window = match &check {
             // An alert is followed from its fault's start to the end of the run.
             Some(Check::Alert(a)) if window.is_some() && common.during.is_none() && common.after.is_none() => Some(super::compile_alerting::alert_window(&a.fault)),
@@ -201,6 +211,7 @@ fn default_name(check: &Check, w: &WindowExpr) -> String {
         Check::Promql(p) => format!("promql `{}` {}", p.query, p.cmp),
         Check::Contract(_) => "rules, dashboards and metrics match the contract".to_string(),
         Check::NoTaskLost(c) => format!("no task lost on {}", c.service),
+        Check::Overhead(c) => return format!("{} overhead: {}", c.variant, c.budgets.iter().map(|b| b.describe()).collect::<Vec<_>>().join(", ")),
     };
     format!("{what} during {}", w.text())
 }

@@ -9,13 +9,16 @@ pub mod cmp;
 mod compile;
 mod compile_alerting;
 mod compile_expect;
+mod compile_overhead;
 mod compile_traces;
 pub mod diag;
 mod locate;
 pub mod plan;
 mod plan_alerting;
+mod plan_overhead;
 pub mod raw;
 pub mod raw_alerting;
+pub mod raw_overhead;
 pub mod template;
 pub mod window;
 
@@ -46,3 +49,6 @@ mod tests;
 
 #[cfg(test)]
 mod tests_alerting;
+
+#[cfg(test)]
+mod tests_overhead;

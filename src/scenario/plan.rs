@@ -10,6 +10,7 @@ use super::cmp::Comparison;
 use super::window::{PhaseSpan, WindowExpr};
 use crate::faults::{FaultSpec, MockConfig};
 pub use super::plan_alerting::*;
+pub use super::plan_overhead::*;
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -32,6 +33,8 @@ pub struct Plan {
     pub expectations: Vec<Expectation>,
     /// A real Prometheus / Alertmanager, when the scenario has `alerting:`.
     pub alerting: Option<AlertingPlan>,
+    /// An overhead comparison instead of a timeline (`overhead:`).
+    pub overhead: Option<OverheadPlan>,
 }
 
 impl Plan {
@@ -192,6 +195,7 @@ impl Expectation {
             Check::Promql(_) => "promql",
             Check::Contract(_) => "contract",
             Check::NoTaskLost(_) => "no_task_lost",
+            Check::Overhead(_) => "overhead",
         }
     }
 }
@@ -215,6 +219,7 @@ pub enum Check {
     Promql(PromqlCheck),
     Contract(Box<ContractCheck>),
     NoTaskLost(NoTaskLostCheck),
+    Overhead(OverheadCheck),
 }
 
 /// Task accounting: `accepted == completed + failed` on the stack's counter,

@@ -168,11 +168,16 @@ fn finish(obs: &HttpObs, cx: &Context, info: &Served, mut resp: Response) -> Res
     resp
 }
 
-/// Busy-loops for `d` (synthetic per-request overhead, `MULTIAGENT_CPU_BURN_US`).
+/// Burns `d` of this thread's CPU time (synthetic per-request overhead,
+/// `MULTIAGENT_CPU_BURN_US`). Counted on the thread's CPU clock, not the wall
+/// clock, so the CPU injected is exactly `d` even when the machine is busy and
+/// the thread is preempted mid-burn (overhead tests compare against it).
 pub fn burn_cpu(d: Duration) {
-    let end = Instant::now() + d;
+    let Some(start) = thread_cpu_time() else {
+        return burn_wall(d);
+    };
     let mut x = 0u64;
-    while Instant::now() < end {
+    while thread_cpu_time().is_some_and(|now| now.saturating_sub(start) < d) {
         for i in 0..64 {
             x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
         }
@@ -180,14 +185,34 @@ pub fn burn_cpu(d: Duration) {
     std::hint::black_box(x);
 }
 
+/// Fallback where the thread CPU clock is unavailable.
+fn burn_wall(d: Duration) {
+    let end = Instant::now() + d;
+    let mut x = 0u64;
+    while Instant::now() < end {
+        x = std::hint::black_box(x.wrapping_add(1));
+    }
+}
+
+/// CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`).
+fn thread_cpu_time() -> Option<Duration> {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn burn_takes_at_least_the_requested_time() {
+    fn burn_uses_the_requested_cpu_time() {
+        let before = thread_cpu_time().unwrap();
         let t = Instant::now();
         burn_cpu(Duration::from_millis(5));
+        let used = thread_cpu_time().unwrap() - before;
         assert!(t.elapsed() >= Duration::from_millis(5));
+        assert!(used >= Duration::from_millis(5) && used < Duration::from_millis(7), "{used:?}");
     }
 }

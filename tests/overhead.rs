@@ -1,0 +1,104 @@
+//! Overhead runs validate their own method on the reference stack: an A/A
+//! comparison (two identical variants) shows no significant overhead, and a
+//! synthetic overhead (`MULTIAGENT_CPU_BURN_US`: a known amount of CPU per
+//! request, counted on the thread's CPU clock) is detected with an interval
+//! that contains the injected amount. A budget on the burning variant is the
+//! "broken stack" that `kind: overhead` must fail.
+
+mod common;
+use common::*;
+
+/// CPU the burning variant adds to every request the coordinator serves.
+const BURN_US: f64 = 500.0;
+
+/// `scenarios/overhead.yaml` with its overhead section and budgets replaced.
+fn method_scenario(rounds: usize) -> (tempfile::TempDir, std::path::PathBuf) {
+    let (dir, path) = variant("overhead.yaml", &[]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let head = &text[..text.find("\noverhead:\n").expect("overhead section")];
+    let off = r#"{ MULTIAGENT_LOGS: "off", MULTIAGENT_METRICS: "off", MULTIAGENT_TRACES: "off" }"#;
+    let section = format!(
+        r#"
+overhead:
+  baseline: a
+  rounds: {rounds}
+  warmup: 1s
+  measure: 3s
+  confidence: 0.99
+  variants:
+    a: {{ env: {off} }}
+    b: {{ env: {off} }}
+    burn: {{ env: {off}, service_env: {{ coordinator: {{ MULTIAGENT_CPU_BURN_US: {BURN_US} }} }} }}
+expect:
+  - kind: overhead
+    name: identical variants are within budget
+    variant: b
+    cpu: "< 50%"
+    memory: "< 5MB"
+  - kind: overhead
+    name: the burning variant exceeds a 10% CPU budget
+    variant: burn
+    cpu: "< 10%"
+"#
+    );
+    std::fs::write(&path, format!("{head}\n{section}")).unwrap();
+    (dir, path)
+}
+
+fn delta<'a>(report: &'a serde_json::Value, variant: &str, metric: &str) -> &'a serde_json::Value {
+    let v = report["overhead"]["variants"].as_array().unwrap().iter().find(|v| v["name"] == variant).unwrap_or_else(|| panic!("no variant {variant}"));
+    &v["deltas"][metric]
+}
+
+fn bounds(iv: &serde_json::Value) -> (f64, f64, f64) {
+    (iv["point"].as_f64().unwrap(), iv["low"].as_f64().unwrap(), iv["high"].as_f64().unwrap())
+}
+
+#[test]
+fn aa_shows_nothing_and_a_synthetic_overhead_is_measured() {
+    let (_dir, path) = method_scenario(8);
+    let run = run_scenario(&path, &[]);
+    let r = &run.report;
+    assert_eq!(r["kind"], "overhead", "{}", run.summary());
+    // The burning variant fails its budget: exit 1, EXCEEDS, the A/A budget passes.
+    assert_eq!(run.code, 1, "{}", run.summary());
+    assert_eq!(run.expectation("identical variants are within budget")["verdict"], "pass", "{}", run.summary());
+    let burn = run.expectation("the burning variant exceeds a 10% CPU budget");
+    assert_eq!(burn["verdict"], "fail", "{burn}");
+    assert!(burn["observed"].as_str().unwrap().contains("EXCEEDS"), "{burn}");
+
+    let o = &r["overhead"];
+    assert_eq!(o["measurements"].as_array().unwrap().len(), 24);
+    assert_eq!(o["order"].as_array().unwrap().len(), 8);
+    assert!(run.dir.path().join("overhead.svg").exists());
+    // A/A: no metric moves significantly.
+    for metric in ["cpu", "memory", "p99", "throughput"] {
+        let d = delta(r, "b", metric);
+        assert_eq!(d["significant"], false, "A/A {metric}: {d}\n{}", run.stdout);
+    }
+    // Synthetic: the absolute CPU delta per request contains the injected burn.
+    let d = delta(r, "burn", "cpu");
+    let (point, low, high) = bounds(&d["absolute"]);
+    let injected = BURN_US / 1e6;
+    assert!(low <= injected && injected <= high, "burn {injected} s/request not in [{low}, {high}] (point {point})\n{}", run.stdout);
+    assert_eq!(d["significant"], true, "{d}");
+    // Every compared variant reports CPU, memory, p99 and throughput deltas with intervals.
+    for v in ["b", "burn"] {
+        for metric in ["cpu", "memory", "peak_memory", "p50", "p95", "p99", "throughput"] {
+            let d = delta(r, v, metric);
+            bounds(&d["absolute"]);
+            assert!(d.get("relative").is_some(), "{v} {metric}: {d}");
+        }
+    }
+    // The harness's own CPU is reported apart from the stack's.
+    assert!(o["measurements"][0]["harness_cpu_seconds"].as_f64().unwrap() > 0.0);
+    assert!(run.stdout.contains("INCONCLUSIVE") || run.stdout.contains("FAIL"), "{}", run.stdout);
+}
+
+#[test]
+fn a_bad_overhead_section_is_an_error_with_a_line_and_nothing_starts() {
+    let (_dir, path) = method_scenario(2);
+    let run = run_scenario(&path, &[]);
+    assert_eq!(run.code, 2, "{}", run.summary());
+    assert!(run.stderr.contains("overhead.rounds") && run.stderr.contains("cannot give a confidence interval"), "{}", run.stderr);
+}
