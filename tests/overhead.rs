@@ -102,3 +102,31 @@ fn a_bad_overhead_section_is_an_error_with_a_line_and_nothing_starts() {
     assert_eq!(run.code, 2, "{}", run.summary());
     assert!(run.stderr.contains("overhead.rounds") && run.stderr.contains("cannot give a confidence interval"), "{}", run.stderr);
 }
+
+#[test]
+fn the_bundled_overhead_scenario_reports_every_pillar() {
+    // Shortened (3 rounds of 2 s): the structure, not the verdict, is under test
+    // here; the full scenario takes minutes (see the README's figures).
+    let (_dir, path) = variant("overhead.yaml", &[("rounds: 5", "rounds: 3"), ("warmup: 2s", "warmup: 1s"), ("measure: 6s", "measure: 2s")]);
+    let run = run_scenario(&path, &[]);
+    assert!(run.code == 0 || run.code == 1, "{}", run.summary());
+    let r = &run.report;
+    assert_eq!(r["kind"], "overhead");
+    assert_ne!(r["verdict"], "error", "{}", run.summary());
+    for pillar in ["logs", "metrics", "traces", "all"] {
+        for metric in ["cpu", "memory", "p99", "throughput"] {
+            let d = delta(r, pillar, metric);
+            let (point, low, high) = bounds(&d["absolute"]);
+            assert!(low <= point && point <= high, "{pillar} {metric}: {d}");
+        }
+    }
+    // The tracing pipeline (SDK, batch processor, OTLP client) costs memory: a real, large delta.
+    let (_, low, _) = bounds(&delta(r, "traces", "memory")["absolute"]);
+    assert!(low > 1e6, "tracing memory delta {low}");
+    let claims = r["overhead"]["claims"].as_array().unwrap();
+    assert_eq!(claims.len(), 6, "{claims:?}");
+    assert!(claims.iter().all(|c| ["met", "exceeded", "inconclusive"].contains(&c["outcome"].as_str().unwrap())));
+    let svg = std::fs::read_to_string(run.dir.path().join("overhead.svg")).unwrap();
+    assert!(svg.contains("claimed budget") && svg.contains("budget (gate)"));
+    assert!(run.stdout.contains("claim (design): traces cpu <= 5.0%"), "{}", run.stdout);
+}
