@@ -58,7 +58,7 @@ fn overhead(o: &crate::overhead::OverheadReport) -> String {
 
 pub fn summary(r: &Report, color: bool) -> String {
     let mut out = String::new();
-    if let Some(o) = &r.overhead {
+    if let Some(o) = r.overhead.as_ref().filter(|o| !o.measurements.is_empty()) {
         out.push_str(&overhead(o));
         if let Some(c) = &o.chart {
             out.push_str(&format!("chart: {}\n", r.run_dir.join(c).display()));

@@ -49,6 +49,13 @@ fn compared_variant(cx: &mut Ctx, path: &str, variant: &str, names: &[&str], bas
     true
 }
 
+/// The fewest paired rounds whose range covers the true delta with
+/// probability `confidence` (`1 - 2^(1-n)`, the best any interval built from
+/// them can do): 6 for 95%, 8 for 99%; at least 3.
+pub fn min_rounds(confidence: f64) -> usize {
+    (3..64).find(|n| 1.0 - 2f64.powi(1 - *n as i32) >= confidence - 1e-12).unwrap_or(64)
+}
+
 pub(super) fn section(cx: &mut Ctx, v: Value, services: &[String]) -> Option<OverheadPlan> {
     let r = cx.de::<RawOverhead>("overhead", v)?;
     let mut ok = true;
@@ -77,14 +84,20 @@ pub(super) fn section(cx: &mut Ctx, v: Value, services: &[String]) -> Option<Ove
             ok = false;
         }
     }
-    let rounds = r.rounds.unwrap_or(5);
-    if rounds < 3 {
-        cx.err_value("overhead.rounds", format!("{rounds} round(s) cannot give a confidence interval"), Some("use at least 3 (5 or more for useful intervals)".into()));
-        ok = false;
-    }
     let confidence = r.confidence.unwrap_or(0.95);
     if !(0.5..1.0).contains(&confidence) {
         cx.err_value("overhead.confidence", format!("confidence {confidence} is not in [0.5, 1)"), Some("e.g. `0.95`".into()));
+        ok = false;
+    }
+    let needed = min_rounds(confidence);
+    let rounds = r.rounds.unwrap_or(needed.max(6));
+    if rounds < needed && (0.5..1.0).contains(&confidence) {
+        let cover = (1.0 - 2f64.powi(1 - rounds as i32)) * 100.0;
+        cx.err_value(
+            "overhead.rounds",
+            format!("{rounds} rounds cannot give a {:.0}% confidence interval: the interval from {rounds} paired rounds lies within their range, which misses the true delta {:.1}% of the time", confidence * 100.0, 100.0 - cover),
+            Some(format!("use `rounds: {needed}` or more, or lower `confidence`")),
+        );
         ok = false;
     }
     let resamples = r.resamples.unwrap_or(4000);

@@ -17,8 +17,9 @@ pub struct RawOverhead {
     pub baseline: String,
     /// Variants by name: environment added to the stack's services.
     pub variants: BTreeMap<String, RawVariant>,
-    /// Measured rounds per variant (default 5, at least 3). Each round starts
-    /// a fresh stack; within a round the variants run in a seeded random order.
+    /// Measured rounds per variant (default 6; at least 6 for a 95% interval,
+    /// 8 for 99%). Each round starts a fresh stack; within a round the
+    /// variants run in a seeded random order.
     pub rounds: Option<usize>,
     /// Load before measuring, discarded (default 2s).
     #[serde(default, with = "humantime_serde")]

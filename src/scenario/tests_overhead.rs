@@ -17,7 +17,7 @@ load:
     - { name: task, method: GET, path: / }
 overhead:
   baseline: bare
-  rounds: 4
+  rounds: 6
   measure: 3s
   variants:
     bare: { env: { LOGS: "off" } }
@@ -48,7 +48,7 @@ fn compiles_an_overhead_scenario() {
     assert!(plan.phases.is_empty());
     let o = plan.overhead.unwrap();
     assert_eq!(o.variants.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(), ["bare", "logs"]);
-    assert_eq!((o.rounds, o.measure, o.warmup), (4, std::time::Duration::from_secs(3), std::time::Duration::from_secs(2)));
+    assert_eq!((o.rounds, o.measure, o.warmup), (6, std::time::Duration::from_secs(3), std::time::Duration::from_secs(2)));
     assert_eq!(o.variants[1].env_for("api").get("LEVEL").map(String::as_str), Some("info"));
     assert_eq!(o.claims[0].budgets.len(), 2);
     let Check::Overhead(c) = &plan.expectations[0].check else { panic!() };
@@ -65,7 +65,7 @@ fn compiles_an_overhead_scenario() {
 fn every_overhead_mistake_is_reported_with_its_field() {
     let bad = GOOD
         .replace("baseline: bare", "baseline: bar")
-        .replace("rounds: 4", "rounds: 2")
+        .replace("rounds: 6", "rounds: 5")
         .replace("api: { LEVEL: info }", "apu: { LEVEL: info }")
         .replace(r#"memory: "< 10MiB""#, r#"memory: "< 10 parsecs""#)
         .replace(r#"throughput: "> -5%""#, r#"throughput: "== 0""#)
@@ -75,7 +75,7 @@ fn every_overhead_mistake_is_reported_with_its_field() {
     let p = paths(&errs);
     for want in [
         "overhead.baseline: no variant named `bar`",
-        "overhead.rounds: 2 round(s) cannot give a confidence interval",
+        "overhead.rounds: 5 rounds cannot give a 95% confidence interval: the interval from 5 paired rounds lies within their range, which misses the true delta 6.2% of the time",
         "overhead.variants.logs.service_env.apu: no service named `apu`",
         "overhead.claims[0].variant: no variant named `log`",
     ] {
@@ -84,6 +84,16 @@ fn every_overhead_mistake_is_reported_with_its_field() {
     let hint = errs.iter().find(|e| e.path == "overhead.baseline").unwrap().hint.clone();
     assert_eq!(hint.as_deref(), Some("did you mean `bare`?"));
     assert!(errs.iter().all(|e| e.line > 0), "every error has a line: {p:#?}");
+}
+
+#[test]
+fn enough_rounds_for_the_confidence() {
+    use super::compile_overhead::min_rounds;
+    assert_eq!((min_rounds(0.5), min_rounds(0.9), min_rounds(0.95), min_rounds(0.99)), (3, 5, 6, 8));
+    let p = paths(&errors(&GOOD.replace("  rounds: 6\n", "  rounds: 6\n  confidence: 0.99\n")));
+    assert!(p.iter().any(|e| e.starts_with("overhead.rounds: 6 rounds cannot give a 99% confidence interval")), "{p:#?}");
+    let plan = compile(&GOOD.replace("  rounds: 6\n", "  confidence: 0.99\n"), Path::new("s.yaml")).unwrap();
+    assert_eq!(plan.overhead.unwrap().rounds, 8, "the default follows the confidence");
 }
 
 #[test]
