@@ -104,12 +104,12 @@ pub fn read_group_threads(groups: &[i32]) -> BTreeMap<(i32, u32), u64> {
 }
 
 /// Cumulative CPU of each service at one instant, as precise as the source allows.
-#[derive(Debug, Clone, Default)]
-pub struct CpuSnapshot {
-    /// Process runtime: ns per `(pgrp, tid)`.
-    threads: BTreeMap<(i32, u32), u64>,
-    /// Per service: `pgrp` (process runtime) or cumulative seconds (containers).
-    services: Vec<(String, i32, f64)>,
+#[derive(Debug, Clone)]
+pub enum CpuSnapshot {
+    /// Process runtime: `(service, pgrp)` and ns per `(pgrp, tid)`.
+    Threads { groups: Vec<(String, i32)>, threads: BTreeMap<(i32, u32), u64> },
+    /// Containers: cumulative cgroup CPU seconds per service.
+    Totals(Vec<(String, f64)>),
 }
 
 impl CpuSnapshot {
@@ -117,23 +117,27 @@ impl CpuSnapshot {
     /// id, so a thread born in between counts whole and a thread that ended
     /// in between loses its share (the stack's threads are long-lived).
     pub fn since(&self, earlier: &CpuSnapshot) -> BTreeMap<String, f64> {
-        self.services
-            .iter()
-            .map(|(name, pgrp, secs)| {
-                let before = earlier.services.iter().find(|(n, _, _)| n == name);
-                let used = if *pgrp > 0 {
-                    self.threads
+        match (self, earlier) {
+            (CpuSnapshot::Threads { groups, threads }, CpuSnapshot::Threads { threads: before, .. }) => groups
+                .iter()
+                .map(|(name, pgrp)| {
+                    let ns: u64 = threads
                         .iter()
                         .filter(|((g, _), _)| g == pgrp)
-                        .map(|(k, ns)| ns.saturating_sub(earlier.threads.get(k).copied().unwrap_or(0)))
-                        .sum::<u64>() as f64
-                        / 1e9
-                } else {
-                    (secs - before.map_or(0.0, |b| b.2)).max(0.0)
-                };
-                (name.clone(), used)
-            })
-            .collect()
+                        .map(|(k, ns)| ns.saturating_sub(before.get(k).copied().unwrap_or(0)))
+                        .sum();
+                    (name.clone(), ns as f64 / 1e9)
+                })
+                .collect(),
+            (CpuSnapshot::Totals(now), CpuSnapshot::Totals(before)) => now
+                .iter()
+                .map(|(name, secs)| {
+                    let b = before.iter().find(|(n, _)| n == name).map_or(0.0, |(_, c)| *c);
+                    (name.clone(), (secs - b).max(0.0))
+                })
+                .collect(),
+            _ => BTreeMap::new(),
+        }
     }
 }
 
@@ -167,25 +171,17 @@ impl Source {
         }
     }
 
-    /// The services read.
-    pub fn services(&self) -> Vec<String> {
-        match self {
-            Source::Groups(g) => g.iter().map(|(s, _)| s.clone()).collect(),
-            Source::Containers(_, c) => c.iter().map(|(s, _)| s.clone()).collect(),
-        }
-    }
-
     /// Each service's cumulative CPU now, per thread where the source allows.
     pub async fn cpu_snapshot(&self) -> CpuSnapshot {
         match self {
             Source::Groups(groups) => {
                 let ids: Vec<i32> = groups.iter().map(|(_, g)| *g).collect();
                 let threads = tokio::task::spawn_blocking(move || read_group_threads(&ids)).await.unwrap_or_default();
-                CpuSnapshot { threads, services: groups.iter().map(|(s, g)| (s.clone(), *g, 0.0)).collect() }
+                CpuSnapshot::Threads { groups: groups.clone(), threads }
             }
             Source::Containers(..) => {
                 let read = self.read().await;
-                CpuSnapshot { threads: BTreeMap::new(), services: read.into_iter().map(|(s, c, _)| (s, 0, c)).collect() }
+                CpuSnapshot::Totals(read.into_iter().map(|(s, c, _)| (s, c)).collect())
             }
         }
     }

@@ -32,11 +32,12 @@ pub(super) async fn run(plan: &Plan, o: &OverheadPlan, opts: &RunOptions) -> Rep
     let clock = RunClock::start();
     let mut docker: Option<DockerEnv> = None;
     let mut measures = Vec::new();
-    let mut services = Vec::new();
-    let result = rounds(plan, o, &run_dir, seed, runtime, clock, &mut docker, &mut measures, &mut services).await;
+    let result = Rounds { plan, o, seed, clock }.run_all(&run_dir, runtime, &mut docker, &mut measures).await;
     if let Some(d) = docker.take() {
         d.close().await;
     }
+    // The measured services, as every round read them.
+    let services = measures.first().map(|m| m.cpu_by_service.keys().cloned().collect()).unwrap_or_default();
     let mut report = overhead::analyze(o, services, measures, seed);
     let (verdict, error, expectations) = match &result {
         Ok(()) => {
@@ -93,59 +94,49 @@ struct Rounds<'a> {
     clock: RunClock,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn rounds(
-    plan: &Plan,
-    o: &OverheadPlan,
-    run_dir: &std::path::Path,
-    seed: u64,
-    runtime: RuntimeKind,
-    clock: RunClock,
-    docker: &mut Option<DockerEnv>,
-    measures: &mut Vec<RoundMeasure>,
-    services: &mut Vec<String>,
-) -> Result<(), RunError> {
-    std::fs::create_dir_all(run_dir).map_err(|e| RunError::RunDir(run_dir.to_path_buf(), e))?;
-    preflight(plan, false)?;
-    if runtime == RuntimeKind::Docker {
-        *docker = Some(interruptible(DockerEnv::open()).await??);
-    }
-    interruptible(crate::runtime::prepare(&plan.stack.prepare, &plan.dir, run_dir)).await??;
-    let cx = Rounds { plan, o, seed, clock };
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    for round in 0..o.rounds {
-        let mut order: Vec<&VariantPlan> = o.variants.iter().collect();
-        order.shuffle(&mut rng);
-        for (position, v) in order.into_iter().enumerate() {
-            let dir = run_dir.join("rounds").join(format!("{round}-{}", v.name));
-            std::fs::create_dir_all(&dir).map_err(|e| RunError::RunDir(dir.clone(), e))?;
-            let m = cx.one(v, &dir, docker, services).await?;
-            tracing::info!(
-                "round {}/{} `{}`: {} requests, {:.3} CPU-s ({:.0} µs/request), RSS {:.1} MB, p99 {}",
-                round + 1,
-                o.rounds,
-                v.name,
-                m.requests,
-                m.cpu_seconds,
-                m.cpu_seconds / m.requests.max(1) as f64 * 1e6,
-                m.mean_rss_bytes / 1e6,
-                m.p99_s.map_or("-".into(), |p| format!("{:.1} ms", p * 1e3)),
-            );
-            measures.push(RoundMeasure { round, position, ..m });
-        }
-    }
-    Ok(())
-}
-
 impl Rounds<'_> {
+    /// Prepare once, then every round; measurements go to `measures` as they come.
+    async fn run_all(&self, run_dir: &std::path::Path, runtime: RuntimeKind, docker: &mut Option<DockerEnv>, measures: &mut Vec<RoundMeasure>) -> Result<(), RunError> {
+        let (plan, o) = (self.plan, self.o);
+        std::fs::create_dir_all(run_dir).map_err(|e| RunError::RunDir(run_dir.to_path_buf(), e))?;
+        preflight(plan, false)?;
+        if runtime == RuntimeKind::Docker {
+            *docker = Some(interruptible(DockerEnv::open()).await??);
+        }
+        interruptible(crate::runtime::prepare(&plan.stack.prepare, &plan.dir, run_dir)).await??;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed);
+        for round in 0..o.rounds {
+            let mut order: Vec<&VariantPlan> = o.variants.iter().collect();
+            order.shuffle(&mut rng);
+            for (position, v) in order.into_iter().enumerate() {
+                let dir = run_dir.join("rounds").join(format!("{round}-{}", v.name));
+                std::fs::create_dir_all(&dir).map_err(|e| RunError::RunDir(dir.clone(), e))?;
+                let m = self.one(v, &dir, docker).await?;
+                tracing::info!(
+                    "round {}/{} `{}`: {} requests, {:.3} CPU-s ({:.0} µs/request), RSS {:.1} MB, p99 {}",
+                    round + 1,
+                    o.rounds,
+                    v.name,
+                    m.requests,
+                    m.cpu_seconds,
+                    m.cpu_seconds / m.requests.max(1) as f64 * 1e6,
+                    m.mean_rss_bytes / 1e6,
+                    m.p99_s.map_or("-".into(), |p| format!("{:.1} ms", p * 1e3)),
+                );
+                measures.push(RoundMeasure { round, position, ..m });
+            }
+        }
+        Ok(())
+    }
+
     /// One variant in one round: start, warm up, measure, tear down.
-    async fn one(&self, v: &VariantPlan, dir: &std::path::Path, docker: &mut Option<DockerEnv>, services: &mut Vec<String>) -> Result<RoundMeasure, RunError> {
+    async fn one(&self, v: &VariantPlan, dir: &std::path::Path, docker: &mut Option<DockerEnv>) -> Result<RoundMeasure, RunError> {
         let mut variant = self.plan.clone();
         for s in &mut variant.stack.services {
             s.env.extend(v.env_for(&s.name));
         }
         let mut live = Live { docker: docker.take(), ..Default::default() };
-        let result = self.measure(&variant, v, dir, &mut live, services).await;
+        let result = self.measure(&variant, v, dir, &mut live).await;
         *docker = live.docker.take(); // shared by every round; closed at the end
         let collected = teardown(&variant, &mut live, self.clock).await;
         let m = result?;
@@ -155,11 +146,10 @@ impl Rounds<'_> {
         Ok(m)
     }
 
-    async fn measure(&self, plan: &Plan, v: &VariantPlan, dir: &std::path::Path, live: &mut Live, services: &mut Vec<String>) -> Result<RoundMeasure, RunError> {
+    async fn measure(&self, plan: &Plan, v: &VariantPlan, dir: &std::path::Path, live: &mut Live) -> Result<RoundMeasure, RunError> {
         let (o, clock) = (self.o, self.clock);
         start_stack(plan, dir, self.seed, clock, live).await?;
         let source = live.stack.as_ref().map(|s| s.resource_source().only(&o.services)).ok_or_else(|| RunError::Config("the stack did not start".into()))?;
-        *services = source.services();
         live.scraper = Some(scraper::spawn(scrape_targets(&live.services), plan.stack.scrape_interval, clock));
         let Some(l) = &plan.load else { return Err(RunError::Config("an overhead run needs `load:`".into())) };
         let target = service_url(&live.services, &l.target);

@@ -62,17 +62,22 @@ pub fn parse_number(s: &str) -> Result<f64, String> {
         .map_err(|_| format!("`{s}` is not a number, percentage or duration"))
 }
 
-impl fmt::Display for Comparison {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let op = match self.op {
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
             Op::Lt => "<",
             Op::Le => "<=",
             Op::Gt => ">",
             Op::Ge => ">=",
             Op::Eq => "==",
             Op::Ne => "!=",
-        };
-        write!(f, "{op} {}", self.value)
+        }
+    }
+}
+
+impl fmt::Display for Comparison {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.op.as_str(), self.value)
     }
 }
 

@@ -154,8 +154,7 @@ impl Budget {
 
     /// `cpu < 5%`, `memory < 10.0 MB`.
     pub fn describe(&self) -> String {
-        let op = self.cmp.to_string();
-        let op = op.split(' ').next().unwrap_or("");
+        let op = self.cmp.op.as_str();
         let value = format_value(self.metric, self.cmp.value, self.relative);
         format!("{} {op} {}", self.metric.as_str(), value.strip_prefix('+').unwrap_or(&value))
     }
