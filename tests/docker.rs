@@ -10,26 +10,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn skip_without_docker() -> bool {
-    if docker_up() {
-        return false;
-    }
-    eprintln!("no Docker daemon: skipped");
-    true
-}
-
-fn assert_no_docker_leftovers() {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = docker_leftovers();
-        if left.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "left behind after the run: {left:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn no_docker_daemon_is_an_infrastructure_error() {
     let (_d, path) = outage_variant(&[]);

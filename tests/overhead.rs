@@ -3,7 +3,8 @@
 //! synthetic overhead (`MULTIAGENT_CPU_BURN_US`: a known amount of CPU per
 //! request, counted on the thread's CPU clock) is detected with an interval
 //! that contains the injected amount. A budget on the burning variant is the
-//! "broken stack" that `kind: overhead` must fail.
+//! "broken stack" that `kind: overhead` must fail. The same rounds run in
+//! containers, measured from Docker's cgroup figures.
 
 mod common;
 use common::*;
@@ -11,13 +12,21 @@ use common::*;
 /// CPU the burning variant adds to every request the coordinator serves.
 const BURN_US: f64 = 500.0;
 
-/// `scenarios/overhead.yaml` with its overhead section and budgets replaced.
-fn method_scenario(rounds: usize) -> (tempfile::TempDir, std::path::PathBuf) {
+/// `scenarios/overhead.yaml` with its overhead section and budgets replaced by `section`.
+fn with_overhead_section(section: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let (dir, path) = variant("overhead.yaml", &[]);
     let text = std::fs::read_to_string(&path).unwrap();
     let head = &text[..text.find("\noverhead:\n").expect("overhead section")];
-    let off = r#"{ MULTIAGENT_LOGS: "off", MULTIAGENT_METRICS: "off", MULTIAGENT_TRACES: "off" }"#;
-    let section = format!(
+    std::fs::write(&path, format!("{head}\n{section}")).unwrap();
+    (dir, path)
+}
+
+/// Environment of a variant with every pillar off.
+const ALL_OFF: &str = r#"{ MULTIAGENT_LOGS: "off", MULTIAGENT_METRICS: "off", MULTIAGENT_TRACES: "off" }"#;
+
+/// The method check: A/A variants and a burning one, with a budget each.
+fn method_scenario(rounds: usize) -> (tempfile::TempDir, std::path::PathBuf) {
+    with_overhead_section(&format!(
         r#"
 overhead:
   baseline: a
@@ -26,9 +35,9 @@ overhead:
   measure: 3s
   confidence: 0.99
   variants:
-    a: {{ env: {off} }}
-    b: {{ env: {off} }}
-    burn: {{ env: {off}, service_env: {{ coordinator: {{ MULTIAGENT_CPU_BURN_US: {BURN_US} }} }} }}
+    a: {{ env: {ALL_OFF} }}
+    b: {{ env: {ALL_OFF} }}
+    burn: {{ env: {ALL_OFF}, service_env: {{ coordinator: {{ MULTIAGENT_CPU_BURN_US: {BURN_US} }} }} }}
 expect:
   - kind: overhead
     name: identical variants are within budget
@@ -40,9 +49,7 @@ expect:
     variant: burn
     cpu: "< 10%"
 "#
-    );
-    std::fs::write(&path, format!("{head}\n{section}")).unwrap();
-    (dir, path)
+    ))
 }
 
 fn delta<'a>(report: &'a serde_json::Value, variant: &str, metric: &str) -> &'a serde_json::Value {
@@ -130,4 +137,49 @@ fn the_bundled_overhead_scenario_reports_every_pillar() {
     let svg = std::fs::read_to_string(run.dir.path().join("overhead.svg")).unwrap();
     assert!(svg.contains("claimed budget") && svg.contains("budget (gate)"));
     assert!(run.stdout.contains("claim (design): traces cpu <= 5.0%"), "{}", run.stdout);
+}
+
+#[test]
+fn overhead_rounds_run_in_containers_and_read_cgroup_cpu() {
+    if skip_without_docker() {
+        return;
+    }
+    // Tracing costs the containerised stack ~2 MB of memory (a tight interval):
+    // a 1 MB budget must fail, measured from Docker's cgroup figures.
+    let (_dir, path) = with_overhead_section(&format!(
+        r#"
+runtime: docker
+overhead:
+  baseline: bare
+  rounds: 6
+  warmup: 1s
+  measure: 1s
+  variants:
+    bare: {{ env: {ALL_OFF} }}
+    traces: {{ env: {{ MULTIAGENT_LOGS: "off", MULTIAGENT_METRICS: "off", MULTIAGENT_TRACES: "on" }} }}
+expect:
+  - kind: overhead
+    name: tracing costs less than 1 MB
+    variant: traces
+    memory: "< 1MB"
+"#
+    ));
+    let run = run_scenario(&path, &[]);
+    assert_eq!(run.code, 1, "{}", run.summary());
+    let r = &run.report;
+    assert_eq!((r["kind"].as_str(), r["runtime"].as_str()), (Some("overhead"), Some("docker")), "{}", run.summary());
+    let budget = run.expectation("tracing costs less than 1 MB");
+    assert_eq!(budget["verdict"], "fail", "{budget}");
+    let (_, low, _) = bounds(&delta(r, "traces", "memory")["absolute"]);
+    assert!(low > 1e6, "tracing memory delta {low}");
+    // Every round read each container's cgroup CPU.
+    let measurements = r["overhead"]["measurements"].as_array().unwrap();
+    assert_eq!(measurements.len(), 12);
+    for m in measurements {
+        for service in ["coordinator", "worker"] {
+            let cpu = m["cpu_by_service"][service].as_f64().unwrap_or(0.0);
+            assert!(cpu > 0.0, "{service}: {m}");
+        }
+    }
+    assert_no_docker_leftovers();
 }

@@ -188,6 +188,28 @@ pub fn docker_leftovers() -> Vec<String> {
     out
 }
 
+/// Whether a test that needs Docker should skip (no daemon here); says so.
+pub fn skip_without_docker() -> bool {
+    if docker_up() {
+        return false;
+    }
+    eprintln!("no Docker daemon: skipped");
+    true
+}
+
+/// Wait (bounded) until nothing a finished run labelled is left.
+pub fn assert_no_docker_leftovers() {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = docker_leftovers();
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "left behind after the run: {left:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Send a signal to a child process.
 pub fn signal(child: &std::process::Child, sig: i32) {
     // SAFETY: plain kill(2) on our own child.
