@@ -1,7 +1,7 @@
 //! `overhead.svg`: one panel per metric (CPU per request, mean memory, p99
 //! latency, throughput), one bar per compared variant with its confidence
-//! interval as a whisker; beside it a red dash for a gating budget (`kind:
-//! overhead`) and an orange one for a claimed budget (`overhead.claims`).
+//! interval as a whisker; left of it a red dash for a gating budget (`kind:
+//! overhead`), right of it an orange one for a claimed budget (`overhead.claims`).
 
 use std::path::Path;
 
@@ -61,6 +61,8 @@ pub fn draw(report: &OverheadReport, budgets: &[Mark], path: &Path) -> Result<()
         let values = bars.iter().flatten().flat_map(|(a, b, c)| [*a, *b, *c]).chain(marks.iter().map(|m| m.1)).chain([0.0]);
         let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| (l.min(x), h.max(x)));
         let pad = ((hi - lo) * 0.1).max(0.5);
+        // Room above the highest mark for the legend (upper right).
+        let top = if marks.is_empty() { pad } else { pad * 3.0 };
         let n = compared.len().max(1);
         let names: Vec<String> = compared.iter().map(|v| v.pillar.clone().unwrap_or_else(|| v.name.clone())).collect();
         let mut chart = ChartBuilder::on(area)
@@ -68,7 +70,7 @@ pub fn draw(report: &OverheadReport, budgets: &[Mark], path: &Path) -> Result<()
             .margin(12)
             .x_label_area_size(32)
             .y_label_area_size(56)
-            .build_cartesian_2d(-0.5..(n as f64 - 0.5), (lo - pad)..(hi + pad))
+            .build_cartesian_2d(-0.5..(n as f64 - 0.5), (lo - pad)..(hi + top))
             .map_err(|x| e(&x))?;
         chart
             .configure_mesh()
@@ -97,7 +99,11 @@ pub fn draw(report: &OverheadReport, budgets: &[Mark], path: &Path) -> Result<()
                 continue;
             }
             chart
-                .draw_series(dashes.iter().map(|(x, m, _)| PathElement::new(vec![(x + 0.3, *m), (x + 0.46, *m)], color.stroke_width(4))))
+                .draw_series(dashes.iter().map(|(x, m, _)| {
+                    // Gates left of the bar, claims right: equal values stay visible.
+                    let (a, b) = if gate { (x - 0.46, x - 0.3) } else { (x + 0.3, x + 0.46) };
+                    PathElement::new(vec![(a, *m), (b, *m)], color.stroke_width(4))
+                }))
                 .map_err(|x| e(&x))?
                 .label(label)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(4)));
