@@ -16,6 +16,7 @@ use super::{Live, RunError, RunOptions, interruptible, preflight, scrape_targets
 use crate::clock::{RunClock, Window};
 use crate::collectors::resources::{self, ResourceSampler};
 use crate::collectors::scraper;
+use crate::collectors::store::MetricStore;
 use crate::overhead::{self, RoundMeasure};
 use crate::report::{Report, RunVerdict};
 use crate::runtime::docker::DockerEnv;
@@ -105,13 +106,17 @@ impl Rounds<'_> {
         }
         interruptible(crate::runtime::prepare(&plan.stack.prepare, &plan.dir, run_dir)).await??;
         let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed);
+        let mut unscraped = std::collections::BTreeSet::new();
         for round in 0..o.rounds {
             let mut order: Vec<&VariantPlan> = o.variants.iter().collect();
             order.shuffle(&mut rng);
             for (position, v) in order.into_iter().enumerate() {
                 let dir = run_dir.join("rounds").join(format!("{round}-{}", v.name));
                 std::fs::create_dir_all(&dir).map_err(|e| RunError::RunDir(dir.clone(), e))?;
-                let m = self.one(v, &dir, docker).await?;
+                let (m, scrape_error) = self.one(v, &dir, docker).await?;
+                if let Some(e) = scrape_error.filter(|_| unscraped.insert(v.name.clone())) {
+                    tracing::warn!("variant `{}`: scrapes fail ({e}); expected if it switches its metrics off (not repeated for its other rounds)", v.name);
+                }
                 tracing::info!(
                     "round {}/{} `{}`: {} requests, {:.3} CPU-s ({:.0} µs/request), RSS {:.1} MB, p99 {}",
                     round + 1,
@@ -129,8 +134,9 @@ impl Rounds<'_> {
         Ok(())
     }
 
-    /// One variant in one round: start, warm up, measure, tear down.
-    async fn one(&self, v: &VariantPlan, dir: &std::path::Path, docker: &mut Option<DockerEnv>) -> Result<RoundMeasure, RunError> {
+    /// One variant in one round: start, warm up, measure, tear down. Also the
+    /// first failed scrape, if any (the run warns once per variant).
+    async fn one(&self, v: &VariantPlan, dir: &std::path::Path, docker: &mut Option<DockerEnv>) -> Result<(RoundMeasure, Option<String>), RunError> {
         let mut variant = self.plan.clone();
         for s in &mut variant.stack.services {
             s.env.extend(v.env_for(&s.name));
@@ -143,14 +149,14 @@ impl Rounds<'_> {
         if let Some(w) = collected.warnings.iter().find(|w| w.contains("exited during the run")) {
             return Err(RunError::Config(format!("variant `{}`: {w}; see {}", v.name, dir.join("logs").display())));
         }
-        Ok(m)
+        Ok((m, collected.metrics.scrape_errors().first().map(|e| format!("{}: {}", e.service, e.message))))
     }
 
     async fn measure(&self, plan: &Plan, v: &VariantPlan, dir: &std::path::Path, live: &mut Live) -> Result<RoundMeasure, RunError> {
         let (o, clock) = (self.o, self.clock);
         start_stack(plan, dir, self.seed, clock, live).await?;
         let source = live.stack.as_ref().map(|s| s.resource_source().only(&o.services)).ok_or_else(|| RunError::Config("the stack did not start".into()))?;
-        live.scraper = Some(scraper::spawn(scrape_targets(&live.services), plan.stack.scrape_interval, clock));
+        live.scraper = Some(scraper::spawn_into(scrape_targets(&live.services), plan.stack.scrape_interval, clock, MetricStore::with_quiet_errors()));
         let Some(l) = &plan.load else { return Err(RunError::Config("an overhead run needs `load:`".into())) };
         let target = service_url(&live.services, &l.target);
         let run_id = format!("{}-{:08x}", v.name, rand::random::<u32>());

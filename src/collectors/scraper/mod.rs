@@ -169,12 +169,17 @@ pub struct ScraperHandle {
 /// with a request timeout equal to the interval. Must be called inside a
 /// tokio runtime. The first round starts immediately.
 pub fn spawn(targets: Vec<ScrapeTarget>, interval: Duration, clock: RunClock) -> ScraperHandle {
+    spawn_into(targets, interval, clock, MetricStore::new())
+}
+
+/// [`spawn`], recording into `store` (e.g. [`MetricStore::with_quiet_errors`]).
+pub fn spawn_into(targets: Vec<ScrapeTarget>, interval: Duration, clock: RunClock, store: MetricStore) -> ScraperHandle {
     let interval = interval.max(MIN_INTERVAL);
     let client = client(interval).map_err(|e| {
         tracing::error!(error = %e, "scraper has no HTTP client; every scrape will fail");
         e.to_string()
     });
-    let shared = Arc::new(Shared { targets, client, clock, store: Mutex::new(MetricStore::new()) });
+    let shared = Arc::new(Shared { targets, client, clock, store: Mutex::new(store) });
     let (stop_tx, stop_rx) = oneshot::channel();
     let task = tokio::spawn(run(Arc::clone(&shared), interval, stop_rx));
     ScraperHandle { shared, stop: Some(stop_tx), task: Some(task) }

@@ -132,11 +132,20 @@ pub struct MetricStore {
     scrapes: BTreeMap<String, Vec<Duration>>,
     scrape_errors: Vec<ScrapeError>,
     parse_errors: Vec<RecordedLineError>,
+    /// Failed scrapes are logged at debug level only (the caller reports them).
+    quiet_errors: bool,
 }
 
 impl MetricStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A store whose failed scrapes are recorded but not warned about: for
+    /// callers that summarise them themselves (an overhead run, where a
+    /// variant with its metrics switched off fails every scrape).
+    pub fn with_quiet_errors() -> Self {
+        Self { quiet_errors: true, ..Self::default() }
     }
 
     /// Records one successful scrape of `service` taken at run offset `at`.
@@ -183,7 +192,7 @@ impl MetricStore {
     /// Records a scrape of `service` at `at` that failed as a whole.
     pub fn record_error(&mut self, service: &str, at: Duration, message: impl Into<String>) {
         let message = message.into();
-        if self.scrape_errors.iter().any(|e| e.service == service) {
+        if self.quiet_errors || self.scrape_errors.iter().any(|e| e.service == service) {
             tracing::debug!(service, %message, "scrape failed");
         } else {
             tracing::warn!(service, %message, "scrape failed");

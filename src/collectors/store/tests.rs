@@ -206,3 +206,12 @@ fn duplicate_series_in_one_body_keeps_last_and_is_reported() {
     assert_eq!(series.points, vec![(s(1), 2.0)]);
     assert_eq!(st.scrape_errors().len(), 1);
 }
+
+#[test]
+fn a_quiet_store_still_records_failed_scrapes() {
+    let mut st = MetricStore::with_quiet_errors();
+    st.record_error("worker", s(1), "GET http://127.0.0.1:1/metrics answered HTTP 404");
+    st.record_error("worker", s(2), "GET http://127.0.0.1:1/metrics answered HTTP 404");
+    assert_eq!(st.scrape_errors().len(), 2);
+    assert_eq!(st.scrape_errors()[1].at, s(2));
+}
