@@ -141,6 +141,10 @@ fn validate(files: &[PathBuf]) -> u8 {
     match load_all(files) {
         Ok(plans) => {
             for p in plans {
+                if let Some(o) = &p.overhead {
+                    println!("{}: ok — overhead run, {}; {} services, {} mocks, {} expectations", p.file.display(), o.describe(), p.stack.services.len(), p.mocks.len(), p.expectations.len());
+                    continue;
+                }
                 println!(
                     "{}: ok — {} services, {} mocks, {} phases ({:.1}s), {} faults, {} expectations",
                     p.file.display(),
@@ -291,12 +295,9 @@ fn run_all(files: &[PathBuf], report_dir: Option<PathBuf>, seed: Option<u64>, ru
     each_plan(files, report_dir, |rt, plan, dir| {
         match &plan.overhead {
             Some(o) => println!(
-                "ordeal: overhead run {}: {} variants x {} rounds of {:.1}s warm-up + {:.1}s measured (about {:.0}s)",
+                "ordeal: overhead run {}: {} (about {:.0}s)",
                 plan.file.display(),
-                o.variants.len(),
-                o.rounds,
-                o.warmup.as_secs_f64(),
-                o.measure.as_secs_f64(),
+                o.describe(),
                 (o.variants.len() * o.rounds) as f64 * (o.warmup + o.measure).as_secs_f64() * 1.1
             ),
             None => println!("ordeal: running {} ({:.1}s timeline)", plan.file.display(), plan.duration().as_secs_f64()),

@@ -93,3 +93,12 @@ fn fixed_port_in_use_is_an_infrastructure_error() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("port {port} on 127.0.0.1 is already in use")));
 }
+
+#[test]
+fn validate_describes_an_overhead_scenario_by_its_rounds() {
+    let out = ordeal().arg("validate").arg(scenario("overhead.yaml")).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("overhead run, 5 variants x 6 rounds of 2.0s warm-up + 6.0s measured"), "{text}");
+    assert!(!text.contains("phases"), "{text}");
+}

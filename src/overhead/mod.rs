@@ -176,7 +176,7 @@ pub fn analyze(plan: &OverheadPlan, services: Vec<String>, measures: Vec<RoundMe
         measure_ms: plan.measure.as_millis() as u64,
         confidence: plan.confidence,
         resamples: plan.resamples,
-        interval_method: "paired bootstrap over rounds, expanded percentile (Hesterberg)",
+        interval_method: "paired bootstrap over rounds: point ± t(n-1) · sqrt(n/(n-1)) · bootstrap SE",
         services,
         units: OverheadMetric::ALL.iter().map(|m| (*m, m.unit())).collect(),
         order,

@@ -23,6 +23,13 @@ pub struct OverheadPlan {
     pub claims: Vec<Claim>,
 }
 
+impl OverheadPlan {
+    /// "5 variants x 6 rounds of 2.0s warm-up + 6.0s measured".
+    pub fn describe(&self) -> String {
+        format!("{} variants x {} rounds of {:.1}s warm-up + {:.1}s measured", self.variants.len(), self.rounds, self.warmup.as_secs_f64(), self.measure.as_secs_f64())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Claim {
     pub variant: String,

@@ -75,7 +75,7 @@ fn every_overhead_mistake_is_reported_with_its_field() {
     let p = paths(&errs);
     for want in [
         "overhead.baseline: no variant named `bar`",
-        "overhead.rounds: 5 rounds cannot give a 95% confidence interval: the interval from 5 paired rounds lies within their range, which misses the true delta 6.2% of the time",
+        "overhead.rounds: 5 rounds cannot support a 95% confidence interval: without assuming how the rounds are distributed, 5 paired rounds bound a delta with at most 93.8% confidence (the chance that it lies within their range)",
         "overhead.variants.logs.service_env.apu: no service named `apu`",
         "overhead.claims[0].variant: no variant named `log`",
     ] {
@@ -91,7 +91,7 @@ fn enough_rounds_for_the_confidence() {
     use super::compile_overhead::min_rounds;
     assert_eq!((min_rounds(0.5), min_rounds(0.9), min_rounds(0.95), min_rounds(0.99)), (3, 5, 6, 8));
     let p = paths(&errors(&GOOD.replace("  rounds: 6\n", "  rounds: 6\n  confidence: 0.99\n")));
-    assert!(p.iter().any(|e| e.starts_with("overhead.rounds: 6 rounds cannot give a 99% confidence interval")), "{p:#?}");
+    assert!(p.iter().any(|e| e.starts_with("overhead.rounds: 6 rounds cannot support a 99% confidence interval")), "{p:#?}");
     let plan = compile(&GOOD.replace("  rounds: 6\n", "  confidence: 0.99\n"), Path::new("s.yaml")).unwrap();
     assert_eq!(plan.overhead.unwrap().rounds, 8, "the default follows the confidence");
 }
