@@ -43,7 +43,7 @@ pub fn draw(report: &OverheadReport, budgets: &[Mark], path: &Path) -> Result<()
     let root = SVGBackend::new(path, (1100, 760)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(&x))?;
     let root = root
-        .titled(&format!("overhead vs `{}`: {} rounds, {:.0}% intervals", report.baseline, report.rounds, report.confidence * 100.0), ("sans-serif", 22))
+        .titled(&format!("overhead vs `{}`: {} rounds, {} intervals", report.baseline, report.rounds, crate::scenario::format_confidence(report.confidence)), ("sans-serif", 22))
         .map_err(|x| e(&x))?;
     for (area, p) in root.split_evenly((2, 2)).iter().zip(PANELS.iter()) {
         let bars: Vec<Option<(f64, f64, f64)>> = compared.iter().map(|v| bar(v, p)).collect();

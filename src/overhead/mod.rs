@@ -12,7 +12,7 @@ pub mod stats;
 use std::collections::BTreeMap;
 
 use crate::expect::{Checked, Verdict, WindowInfo};
-use crate::scenario::{Budget, Decide, Expectation, OverheadMetric, OverheadPlan, format_value};
+use crate::scenario::{Budget, Decide, Expectation, OverheadMetric, OverheadPlan, format_confidence, format_value};
 use stats::{Deltas, Interval};
 
 /// One variant measured in one round.
@@ -260,7 +260,7 @@ pub fn assess(b: &Budget, variant: Option<&VariantReport>, decide: Decide) -> As
 
 /// Judge the `kind: overhead` expectations against the analysis.
 pub fn judge(expectations: &[Expectation], report: &OverheadReport) -> Vec<Checked> {
-    let pct = (report.confidence * 100.0).round();
+    let pct = format_confidence(report.confidence);
     expectations
         .iter()
         .filter_map(|e| match &e.check {
@@ -285,7 +285,7 @@ pub fn judge(expectations: &[Expectation], report: &OverheadReport) -> Vec<Check
                 observed.push_str(" — the interval straddles the budget: add rounds or lengthen `measure`, or set `allow_inconclusive: true`");
             }
             let rule = match c.decide {
-                Decide::Bound => format!("the whole {pct}% interval"),
+                Decide::Bound => format!("the whole {pct} interval"),
                 Decide::Point => "the point estimate".to_string(),
             };
             Checked {

@@ -47,8 +47,8 @@ fn overhead(o: &crate::overhead::OverheadReport) -> String {
         .map(|c| format!("claim{}: {} {} — {}\n", c.source.as_deref().map(|s| format!(" ({s})")).unwrap_or_default(), c.variant, c.budget, c.shown))
         .collect();
     format!(
-        "{t}\n{claims}Δ: point [{:.0}% interval] vs `{}` over {} rounds of {:.1}s (after {:.1}s warm-up); * = the interval excludes zero\n",
-        o.confidence * 100.0,
+        "{t}\n{claims}Δ: point [{} interval] vs `{}` over {} rounds of {:.1}s (after {:.1}s warm-up); * = the interval excludes zero\n",
+        crate::scenario::format_confidence(o.confidence),
         o.baseline,
         o.rounds,
         o.measure_ms as f64 / 1000.0,

@@ -95,7 +95,7 @@ pub(super) fn section(cx: &mut Ctx, v: Value, services: &[String]) -> Option<Ove
         let cover = (1.0 - 2f64.powi(1 - rounds as i32)) * 100.0;
         cx.err_value(
             "overhead.rounds",
-            format!("{rounds} rounds cannot support a {}% confidence interval: without assuming how the rounds are distributed, {rounds} paired rounds bound a delta with at most {:.1}% confidence (the chance that it lies within their range)", (confidence * 1000.0).round() / 10.0, cover),
+            format!("{rounds} rounds cannot support a {} confidence interval: without assuming how the rounds are distributed, {rounds} paired rounds bound a delta with at most {:.1}% confidence (the chance that it lies within their range)", format_confidence(confidence), cover),
             Some(format!("use `rounds: {needed}` or more, or lower `confidence`")),
         );
         ok = false;

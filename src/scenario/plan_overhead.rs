@@ -180,6 +180,11 @@ pub fn format_value(metric: OverheadMetric, v: f64, relative: bool) -> String {
     }
 }
 
+/// A confidence level for people: `95%`, `99%`, `99.9%`.
+pub fn format_confidence(confidence: f64) -> String {
+    format!("{}%", (confidence * 1000.0).round() / 10.0)
+}
+
 /// `kind: overhead`.
 #[derive(Debug, Clone)]
 pub struct OverheadCheck {
