@@ -104,7 +104,7 @@ expect:
     alert: HighErrorRate
     labels: { severity: critical }
     fault: outage
-    fires_within: 6s
+    fires_within: 8s
     resolves_within: 12s
   - kind: promql
     name: tasks completed again at the end (PromQL)
