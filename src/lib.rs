@@ -16,14 +16,14 @@
 //! and dashboards against the metrics, and labels, a stack really exports.
 
 pub mod clock;
-pub mod faults;
-pub mod scenario;
-pub mod runtime;
-pub mod load;
 pub mod collectors;
-pub mod signals;
 pub mod expect;
+pub mod faults;
+pub mod lint;
+pub mod load;
 pub mod overhead;
 pub mod report;
 pub mod run;
-pub mod lint;
+pub mod runtime;
+pub mod scenario;
+pub mod signals;

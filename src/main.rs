@@ -142,7 +142,14 @@ fn validate(files: &[PathBuf]) -> u8 {
         Ok(plans) => {
             for p in plans {
                 if let Some(o) = &p.overhead {
-                    println!("{}: ok — overhead run, {}; {} services, {} mocks, {} expectations", p.file.display(), o.describe(), p.stack.services.len(), p.mocks.len(), p.expectations.len());
+                    println!(
+                        "{}: ok — overhead run, {}; {} services, {} mocks, {} expectations",
+                        p.file.display(),
+                        o.describe(),
+                        p.stack.services.len(),
+                        p.mocks.len(),
+                        p.expectations.len()
+                    );
                     continue;
                 }
                 println!(
@@ -177,7 +184,12 @@ fn list(dir: &Path) -> u8 {
     files.sort();
     for f in files {
         match scenario::load(&f) {
-            Ok(p) => println!("{:<40} {:>6.1}s  {}", f.display(), p.duration().as_secs_f64(), p.description.as_deref().unwrap_or("").lines().next().unwrap_or("")),
+            Ok(p) => println!(
+                "{:<40} {:>6.1}s  {}",
+                f.display(),
+                p.duration().as_secs_f64(),
+                p.description.as_deref().unwrap_or("").lines().next().unwrap_or("")
+            ),
             Err(d) => println!("{:<40}  INVALID ({} errors; `ordeal validate {}`)", f.display(), d.0.len(), f.display()),
         }
     }
@@ -193,7 +205,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, u8> {
 
 /// Load every scenario, then run `f` on each in turn (until interrupted),
 /// with its report directory; the worst exit code wins.
-fn each_plan(files: &[PathBuf], report_dir: Option<PathBuf>, mut f: impl FnMut(&tokio::runtime::Runtime, &scenario::Plan, Option<PathBuf>) -> u8) -> u8 {
+fn each_plan(
+    files: &[PathBuf],
+    report_dir: Option<PathBuf>,
+    mut f: impl FnMut(&tokio::runtime::Runtime, &scenario::Plan, Option<PathBuf>) -> u8,
+) -> u8 {
     let plans = match load_all(files) {
         Ok(p) => p,
         Err(code) => return code,

@@ -42,7 +42,14 @@ fn misspelled_rule_metric_never_fires_and_lint_names_the_selector() {
     assert!(contract["observed"].as_str().unwrap().contains("multiagent_task_total"), "{contract}");
 
     let marker = unique_marker();
-    let out = ordeal().arg("lint").arg(&path).arg("--report-dir").arg(dir.path().join("lint")).env("ORDEAL_TEST_MARKER", &marker).output().unwrap();
+    let out = ordeal()
+        .arg("lint")
+        .arg(&path)
+        .arg("--report-dir")
+        .arg(dir.path().join("lint"))
+        .env("ORDEAL_TEST_MARKER", &marker)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains(r#"`multiagent_task_total{status="failed"}[5s]`: no service exports `multiagent_task_total`"#), "{stdout}");
@@ -54,7 +61,10 @@ fn misspelled_rule_metric_never_fires_and_lint_names_the_selector() {
 #[test]
 fn threshold_too_low_fires_in_steady_state() {
     // `> 0` on the breaker state means "not closed"; `>= 0` is always true.
-    let (_dir, path) = with_rules(r#"max(multiagent_circuit_breaker_state{dependency="llm"}) > 0"#, r#"max(multiagent_circuit_breaker_state{dependency="llm"}) >= 0"#);
+    let (_dir, path) = with_rules(
+        r#"max(multiagent_circuit_breaker_state{dependency="llm"}) > 0"#,
+        r#"max(multiagent_circuit_breaker_state{dependency="llm"}) >= 0"#,
+    );
     let run = run_scenario(&path, &[]);
     assert_eq!(run.code, 1, "{}", run.summary());
     let e = run.expectation("no alert fires in steady state");
@@ -129,7 +139,14 @@ fn lint_flags_the_seed_rules_as_written() {
     // Alert names differ from the stack's rules: keep only what lint reads.
     std::fs::write(&path, format!("{}\nexpect: []\n", text.split("\nexpect:").next().unwrap())).unwrap();
     let marker = unique_marker();
-    let out = ordeal().arg("lint").arg(&path).arg("--report-dir").arg(dir.path().join("lint")).env("ORDEAL_TEST_MARKER", &marker).output().unwrap();
+    let out = ordeal()
+        .arg("lint")
+        .arg(&path)
+        .arg("--report-dir")
+        .arg(dir.path().join("lint"))
+        .env("ORDEAL_TEST_MARKER", &marker)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     for missing in ["`task_failures_total`", "`tasks_total`", "`agent_health_status`", "`request_duration_seconds_bucket`"] {

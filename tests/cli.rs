@@ -74,10 +74,13 @@ fn missing_binary_is_an_infrastructure_error() {
 #[test]
 fn service_that_never_gets_ready_is_an_infrastructure_error_and_is_killed() {
     // `sleep` starts fine but never answers HTTP: not ready within the timeout.
-    let text = MISSING_BINARY.replace("/nonexistent/ordeal-test-binary", "sleep").replace("ready: { path: /health, timeout: 2s }", "args: [\"300\"]\n      ready: { path: /health, timeout: 1s }");
+    let text = MISSING_BINARY
+        .replace("/nonexistent/ordeal-test-binary", "sleep")
+        .replace("ready: { path: /health, timeout: 2s }", "args: [\"300\"]\n      ready: { path: /health, timeout: 1s }");
     let (_dir, path) = temp_scenario(&text);
     let marker = unique_marker();
-    let out = ordeal().arg("run").arg(&path).arg("--report-dir").arg(_dir.path().join("r")).env("ORDEAL_TEST_MARKER", &marker).output().unwrap();
+    let out =
+        ordeal().arg("run").arg(&path).arg("--report-dir").arg(_dir.path().join("r")).env("ORDEAL_TEST_MARKER", &marker).output().unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stdout).contains("was not ready after 1s"));
     assert_no_leftovers(&marker);

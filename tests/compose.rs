@@ -18,7 +18,11 @@ fn compose() -> std::process::Command {
 
 #[test]
 fn compose_file_is_valid_mounts_existing_files_and_binds_loopback_only() {
-    let out = compose().current_dir(root()).args(["-f", "docker-compose.yml", "config"]).output().expect("docker-compose or `docker compose` is installed (.ci/run installs docker-compose)");
+    let out = compose()
+        .current_dir(root())
+        .args(["-f", "docker-compose.yml", "config"])
+        .output()
+        .expect("docker-compose or `docker compose` is installed (.ci/run installs docker-compose)");
     assert!(out.status.success(), "compose config failed: {}", String::from_utf8_lossy(&out.stderr));
     let cfg: serde_json::Value = serde_norway::from_slice(&out.stdout).expect("compose config prints YAML");
     let services = cfg["services"].as_object().unwrap();
@@ -40,6 +44,10 @@ fn compose_file_is_valid_mounts_existing_files_and_binds_loopback_only() {
 
 #[test]
 fn compose_prometheus_config_is_valid() {
-    let out = std::process::Command::new("promtool").args(["check", "config"]).arg(root().join("fixtures/compose/prometheus.yml")).output().expect("promtool (Debian package prometheus)");
+    let out = std::process::Command::new("promtool")
+        .args(["check", "config"])
+        .arg(root().join("fixtures/compose/prometheus.yml"))
+        .output()
+        .expect("promtool (Debian package prometheus)");
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }

@@ -75,7 +75,10 @@ fn a_stack_that_loses_tasks_fails_no_task_lost() {
     if skip_without_docker() {
         return;
     }
-    let (_d, path) = variant("worker-crash.yaml", &[("MULTIAGENT_WORKER_TIMEOUT_MS: 3000\n", "MULTIAGENT_WORKER_TIMEOUT_MS: 3000\n        MULTIAGENT_MUTANT: lose_tasks\n")]);
+    let (_d, path) = variant(
+        "worker-crash.yaml",
+        &[("MULTIAGENT_WORKER_TIMEOUT_MS: 3000\n", "MULTIAGENT_WORKER_TIMEOUT_MS: 3000\n        MULTIAGENT_MUTANT: lose_tasks\n")],
+    );
     let r = run_scenario(&path, &[]);
     assert_eq!(r.code, 1, "{}", r.summary());
     let lost = r.expectation("every accepted task completed or failed, every completion answered");
@@ -111,7 +114,11 @@ fn containers_of(pid: u32) -> Vec<String> {
         .args(["ps", "-a", "--filter", "label=org.ordeal.owner", "--format", "{{.Names}} {{.Label \"org.ordeal.owner\"}}"])
         .output()
         .unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.split(' ').nth(1).is_some_and(|o| o.starts_with(&format!("{pid}:")))).map(String::from).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.split(' ').nth(1).is_some_and(|o| o.starts_with(&format!("{pid}:"))))
+        .map(String::from)
+        .collect()
 }
 
 #[test]
@@ -143,7 +150,9 @@ fn containers_of_a_sigkilled_run_are_reaped_at_the_next_start() {
     assert!(!docker_leftovers().is_empty());
     // ...until the next docker run starts (its image is not `ordeal/sleep`,
     // which tests/images.rs removes concurrently).
-    let (_d, path) = temp_scenario("name: next\nruntime: docker\nstack:\n  services:\n    s: { command: tail, args: [\"-f\", \"/dev/null\"], stop_timeout: 1s }\ntimeline: { phases: [{ name: p, duration: 1s }] }\n");
+    let (_d, path) = temp_scenario(
+        "name: next\nruntime: docker\nstack:\n  services:\n    s: { command: tail, args: [\"-f\", \"/dev/null\"], stop_timeout: 1s }\ntimeline: { phases: [{ name: p, duration: 1s }] }\n",
+    );
     let r = run_scenario(&path, &[]);
     assert_eq!(r.code, 0, "{}", r.summary());
     assert!(r.stderr.contains("left behind"), "the reap is logged: {}", r.stderr);
@@ -157,7 +166,10 @@ fn crash_with(action: &str) -> Run {
     let (_d, path) = variant(
         "worker-crash.yaml",
         &[
-            ("action: kill          # SIGKILL, mid-task\n      restart: true         # started again at the end of `crash`\n", &format!("action: {action}\n")),
+            (
+                "action: kill          # SIGKILL, mid-task\n      restart: true         # started again at the end of `crash`\n",
+                &format!("action: {action}\n"),
+            ),
             ("runtime: docker\n", "runtime: docker\n"),
         ],
     );

@@ -7,7 +7,9 @@ use common::*;
 
 /// A scenario whose one service runs `sleep` (its image packs /usr/bin/sleep).
 fn sleep_scenario() -> (tempfile::TempDir, std::path::PathBuf) {
-    temp_scenario("name: img\nstack:\n  services:\n    s: { command: sleep, args: [\"30\"] }\ntimeline: { phases: [{ name: p, duration: 1s }] }\n")
+    temp_scenario(
+        "name: img\nstack:\n  services:\n    s: { command: sleep, args: [\"30\"] }\ntimeline: { phases: [{ name: p, duration: 1s }] }\n",
+    )
 }
 
 #[test]
@@ -41,7 +43,10 @@ fn images_are_built_from_scratch_then_cached_and_run() {
     // The image runs the packed program with the libraries it needs, nothing else.
     let run = std::process::Command::new("docker").args(["run", "--rm", &reference, "--version"]).output().unwrap();
     assert!(run.status.success() && String::from_utf8_lossy(&run.stdout).contains("sleep"), "{run:?}");
-    let labels = std::process::Command::new("docker").args(["image", "inspect", "--format", "{{index .Config.Labels \"org.ordeal.managed\"}}", &reference]).output().unwrap();
+    let labels = std::process::Command::new("docker")
+        .args(["image", "inspect", "--format", "{{index .Config.Labels \"org.ordeal.managed\"}}", &reference])
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&labels.stdout).trim(), "true");
     let _ = std::process::Command::new("docker").args(["rmi", "-f", &reference]).output();
 }

@@ -25,14 +25,21 @@ fn assert_caught_with(env: &[(&str, &str)], must_fail: &[&str]) {
 
 #[test]
 fn breaker_never_opens_is_caught_by_breaker_and_fail_fast() {
-    assert_caught("breaker_never_opens", &["coordinator LLM breaker opens, half-opens, closes", "open breaker fails fast (provider barely called)"]);
+    assert_caught(
+        "breaker_never_opens",
+        &["coordinator LLM breaker opens, half-opens, closes", "open breaker fails fast (provider barely called)"],
+    );
 }
 
 #[test]
 fn breaker_never_closes_is_caught_by_breaker_and_health() {
     assert_caught(
         "breaker_never_closes",
-        &["coordinator LLM breaker opens, half-opens, closes", "coordinator ready again after recovery", "requests succeed again after recovery"],
+        &[
+            "coordinator LLM breaker opens, half-opens, closes",
+            "coordinator ready again after recovery",
+            "requests succeed again after recovery",
+        ],
     );
 }
 
@@ -46,7 +53,11 @@ fn drop_failed_metric_silences_the_alert_and_is_caught() {
     // The rule HighErrorRate needs `multiagent_tasks_total{status="failed"}`.
     assert_caught(
         "drop_failed_metric",
-        &["HighErrorRate fires during the outage and resolves after", "HighErrorRate pages the on-call receiver", "failed tasks counted during the outage"],
+        &[
+            "HighErrorRate fires during the outage and resolves after",
+            "HighErrorRate pages the on-call receiver",
+            "failed tasks counted during the outage",
+        ],
     );
 }
 

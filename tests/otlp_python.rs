@@ -17,11 +17,8 @@ use ordeal::clock::RunClock;
 use ordeal::collectors::otlp::{OtlpReceiver, SpanKind, SpanStatus, Transport};
 use serde_json::{Value, json};
 
-const PACKAGES: &[&str] = &[
-    "opentelemetry-sdk>=1.20,<2",
-    "opentelemetry-exporter-otlp-proto-grpc>=1.20,<2",
-    "opentelemetry-exporter-otlp-proto-http>=1.20,<2",
-];
+const PACKAGES: &[&str] =
+    &["opentelemetry-sdk>=1.20,<2", "opentelemetry-exporter-otlp-proto-grpc>=1.20,<2", "opentelemetry-exporter-otlp-proto-http>=1.20,<2"];
 const IMPORT_CHECK: &str = "import opentelemetry.sdk.trace, \
     opentelemetry.exporter.otlp.proto.grpc.trace_exporter, \
     opentelemetry.exporter.otlp.proto.http.trace_exporter";
@@ -56,9 +53,8 @@ async fn check_transport(python: &Path, transport: &str, expected: Transport) {
 
     for (label, out) in &sent {
         let trace_id = out["trace_id"].as_str().unwrap();
-        let trace = store
-            .trace(trace_id)
-            .unwrap_or_else(|| panic!("{label}: trace {trace_id} never arrived; received: {:?}", store.trace_ids()));
+        let trace =
+            store.trace(trace_id).unwrap_or_else(|| panic!("{label}: trace {trace_id} never arrived; received: {:?}", store.trace_ids()));
         assert_eq!(trace.spans.len(), 2, "{label}: {:#?}", trace.spans);
         let parent = trace.named("HandleOrder")[0];
         let child = trace.named("ChargeCard")[0];
@@ -133,9 +129,7 @@ async fn send(python: &Path, transport: &str, label: &str, endpoint: &str, compr
 fn python_with_otel() -> PathBuf {
     let system = PathBuf::from("python3");
     let Some(version) = run(&system, &["--version"]).filter(|o| o.status.success()) else {
-        panic!(
-            "python3 is not on PATH: this test needs Python >= 3.9 with venv (Debian: apt-get install python3 python3-venv)"
-        );
+        panic!("python3 is not on PATH: this test needs Python >= 3.9 with venv (Debian: apt-get install python3 python3-venv)");
     };
     if imports_otel(&system) {
         return system;
@@ -155,11 +149,7 @@ fn python_with_otel() -> PathBuf {
     args.extend(PACKAGES);
     require(run(&venv_python, &args), "pip install of the OpenTelemetry Python SDK from PyPI (is PyPI reachable?)");
     eprintln!("created {} and installed {PACKAGES:?} in {:?}", venv.display(), began.elapsed());
-    assert!(
-        imports_otel(&venv_python),
-        "pip installed {PACKAGES:?} but `{IMPORT_CHECK}` still fails in {}",
-        venv.display()
-    );
+    assert!(imports_otel(&venv_python), "pip installed {PACKAGES:?} but `{IMPORT_CHECK}` still fails in {}", venv.display());
     venv_python
 }
 
@@ -174,12 +164,7 @@ fn run(program: &Path, args: &[&str]) -> Option<Output> {
 fn require(output: Option<Output>, what: &str) {
     match output {
         Some(o) if o.status.success() => {}
-        Some(o) => panic!(
-            "{what} failed ({}):\n{}\n{}",
-            o.status,
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
+        Some(o) => panic!("{what} failed ({}):\n{}\n{}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)),
         None => panic!("{what}: could not start the command"),
     }
 }

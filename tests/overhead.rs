@@ -59,7 +59,12 @@ expect:
 }
 
 fn delta<'a>(report: &'a serde_json::Value, variant: &str, metric: &str) -> &'a serde_json::Value {
-    let v = report["overhead"]["variants"].as_array().unwrap().iter().find(|v| v["name"] == variant).unwrap_or_else(|| panic!("no variant {variant}"));
+    let v = report["overhead"]["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == variant)
+        .unwrap_or_else(|| panic!("no variant {variant}"));
     &v["deltas"][metric]
 }
 

@@ -29,7 +29,21 @@ fn assert_passes(name: &str, kinds: &[&str]) -> Run {
 fn llm_outage_passes() {
     let run = assert_passes(
         "llm-outage.yaml",
-        &["metric", "breaker", "fail_fast", "retries", "health", "load", "logs", "no_leaks", "alert", "no_alert", "alert_delivered", "promql", "contract"],
+        &[
+            "metric",
+            "breaker",
+            "fail_fast",
+            "retries",
+            "health",
+            "load",
+            "logs",
+            "no_leaks",
+            "alert",
+            "no_alert",
+            "alert_delivered",
+            "promql",
+            "contract",
+        ],
     );
     // The report carries the run's facts, not just verdicts.
     let r = &run.report;

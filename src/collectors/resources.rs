@@ -95,7 +95,9 @@ pub fn read_group_threads(groups: &[i32]) -> BTreeMap<(i32, u32), u64> {
         let Ok(tasks) = std::fs::read_dir(e.path().join("task")) else { continue };
         for t in tasks.flatten() {
             let Ok(tid) = t.file_name().to_string_lossy().parse::<u32>() else { continue };
-            if let Some(ns) = std::fs::read_to_string(t.path().join("schedstat")).ok().and_then(|s| s.split_whitespace().next()?.parse().ok()) {
+            if let Some(ns) =
+                std::fs::read_to_string(t.path().join("schedstat")).ok().and_then(|s| s.split_whitespace().next()?.parse().ok())
+            {
                 out.insert((pgrp, tid), ns);
             }
         }
@@ -192,7 +194,13 @@ impl Source {
             Source::Groups(groups) => {
                 let ids: Vec<i32> = groups.iter().map(|(_, g)| *g).collect();
                 let Ok(read) = tokio::task::spawn_blocking(move || read_groups(&ids)).await else { return Vec::new() };
-                groups.iter().map(|(s, g)| { let (c, r) = read.get(g).copied().unwrap_or_default(); (s.clone(), c, r) }).collect()
+                groups
+                    .iter()
+                    .map(|(s, g)| {
+                        let (c, r) = read.get(g).copied().unwrap_or_default();
+                        (s.clone(), c, r)
+                    })
+                    .collect()
             }
             Source::Containers(docker, ctrs) => {
                 let reads = ctrs.iter().map(|(service, id)| async move {
@@ -312,7 +320,12 @@ mod tests {
 
     #[test]
     fn usage_is_the_cpu_used_between_readings_and_rss_of_live_readings() {
-        let s = |ms: u64, cpu: f64, rss: u64| ResourceSample { at: Duration::from_millis(ms), service: "a".into(), cpu_seconds: cpu, rss_bytes: rss };
+        let s = |ms: u64, cpu: f64, rss: u64| ResourceSample {
+            at: Duration::from_millis(ms),
+            service: "a".into(),
+            cpu_seconds: cpu,
+            rss_bytes: rss,
+        };
         let u = &summarize(&[s(0, 1.0, 100), s(500, 1.5, 300), s(1000, 2.5, 0)])["a"];
         assert_eq!(u.cpu_seconds, 1.5);
         assert_eq!(u.mean_rss_bytes, 200);

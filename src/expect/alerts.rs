@@ -50,7 +50,10 @@ pub(crate) fn alert(c: &AlertCheck, rec: Option<&AlertRecord>, fault: Window, or
     if inst.is_empty() {
         return match named.first() {
             Some(t) => fail(format!("{} fired, but without the labels {:?}", c.alert, c.labels), json!({ "labels_seen": t.labels })),
-            None => fail(format!("{} never became pending or firing", c.alert), json!({ "polls": rec.prometheus.len(), "alerts_seen": rec.timeline().iter().map(|t| t.name.clone()).collect::<std::collections::BTreeSet<_>>() })),
+            None => fail(
+                format!("{} never became pending or firing", c.alert),
+                json!({ "polls": rec.prometheus.len(), "alerts_seen": rec.timeline().iter().map(|t| t.name.clone()).collect::<std::collections::BTreeSet<_>>() }),
+            ),
         };
     }
     let mut problems = Vec::new();
@@ -102,7 +105,9 @@ pub(crate) fn alert(c: &AlertCheck, rec: Option<&AlertRecord>, fault: Window, or
     }
     let t = |d: Option<Duration>| d.map(|d| secs(d, origin));
     let observed = match (firing_after, resolved_after) {
-        (Some(f), Some(r)) if !still_active => format!("firing {:.2}s after the fault started, resolved {:.2}s after it ended", f.as_secs_f64(), r.as_secs_f64()),
+        (Some(f), Some(r)) if !still_active => {
+            format!("firing {:.2}s after the fault started, resolved {:.2}s after it ended", f.as_secs_f64(), r.as_secs_f64())
+        }
         (Some(f), _) => format!("firing {:.2}s after the fault started", f.as_secs_f64()),
         (None, _) => "never firing".into(),
     };
@@ -135,7 +140,10 @@ pub(crate) fn no_alert(c: &NoAlertCheck, rec: Option<&AlertRecord>, w: Window, o
         for a in &p.alerts {
             let counted = (c.alerts.is_empty() || c.alerts.contains(&a.name)) && (a.firing() || c.include_pending);
             if counted && !offenders.contains_key(&a.name) {
-                offenders.insert(a.name.clone(), json!({ "first_seen": secs(p.at, origin), "state": a.state, "value": a.value, "labels": a.labels }));
+                offenders.insert(
+                    a.name.clone(),
+                    json!({ "first_seen": secs(p.at, origin), "state": a.state, "value": a.value, "labels": a.labels }),
+                );
             }
         }
     }
@@ -145,7 +153,10 @@ pub(crate) fn no_alert(c: &NoAlertCheck, rec: Option<&AlertRecord>, w: Window, o
         observed: if offenders.is_empty() {
             format!("nothing fired in {} polls", polls.len())
         } else {
-            let list: Vec<String> = offenders.iter().map(|(n, v)| format!("{n} {} at {}", v["state"].as_str().unwrap_or(""), v["first_seen"].as_str().unwrap_or(""))).collect();
+            let list: Vec<String> = offenders
+                .iter()
+                .map(|(n, v)| format!("{n} {} at {}", v["state"].as_str().unwrap_or(""), v["first_seen"].as_str().unwrap_or("")))
+                .collect();
             format!("false alarm: {}", list.join(", "))
         },
         evidence: json!({ "polls": polls.len(), "alerts": offenders }),
@@ -153,12 +164,19 @@ pub(crate) fn no_alert(c: &NoAlertCheck, rec: Option<&AlertRecord>, w: Window, o
 }
 
 pub(crate) fn delivered(c: &AlertDeliveredCheck, rec: Option<&AlertRecord>, w: Window, origin: Duration) -> Judgement {
-    let expected = format!("{} ({}) delivered to receiver `{}`{}", c.alert, c.status, c.receiver, c.within.map(|d| format!(" within {d:?}")).unwrap_or_default());
+    let expected = format!(
+        "{} ({}) delivered to receiver `{}`{}",
+        c.alert,
+        c.status,
+        c.receiver,
+        c.within.map(|d| format!(" within {d:?}")).unwrap_or_default()
+    );
     if let Some(j) = no_data(rec, expected.clone()) {
         return j;
     }
     let rec = rec.expect("checked by no_data");
-    let timeline: Vec<AlertTimeline> = rec.timeline().into_iter().filter(|t| t.name == c.alert && has_labels(&t.labels, &c.labels)).collect();
+    let timeline: Vec<AlertTimeline> =
+        rec.timeline().into_iter().filter(|t| t.name == c.alert && has_labels(&t.labels, &c.labels)).collect();
     let reference = if c.status == "firing" {
         timeline.iter().filter_map(|t| t.firing_at).filter(|t| w.contains(*t)).min()
     } else {
@@ -181,7 +199,12 @@ pub(crate) fn delivered(c: &AlertDeliveredCheck, rec: Option<&AlertRecord>, w: W
         let observed = match elsewhere.first() {
             Some(r) => format!("delivered to `{r}` instead"),
             None if reference.is_none() => format!("{} was never {} in Prometheus, and nothing was delivered", c.alert, c.status),
-            None => format!("{} was {} in Prometheus at {}, but no notification reached any receiver", c.alert, c.status, secs(reference.unwrap_or_default(), origin)),
+            None => format!(
+                "{} was {} in Prometheus at {}, but no notification reached any receiver",
+                c.alert,
+                c.status,
+                secs(reference.unwrap_or_default(), origin)
+            ),
         };
         return Judgement { pass: false, expected, observed, evidence: json!({ "deliveries": all }) };
     };
@@ -189,9 +212,22 @@ pub(crate) fn delivered(c: &AlertDeliveredCheck, rec: Option<&AlertRecord>, w: W
     let late = matches!((c.within, latency), (Some(limit), Some(l)) if l > limit) || (c.within.is_some() && latency.is_none());
     let observed = match latency {
         // The notification beat ordeal's next poll of Prometheus.
-        Some(_) if reference.is_some_and(|r| hit.at < r) => format!("delivered to `{}` at {}, within one poll interval of Prometheus reporting it {}", hit.receiver, secs(hit.at, origin), c.status),
-        Some(l) => format!("delivered to `{}` at {}, {:.2}s after Prometheus reported it {}", hit.receiver, secs(hit.at, origin), l.as_secs_f64(), c.status),
-        None => format!("delivered to `{}` at {} (Prometheus never reported it {} in the window)", hit.receiver, secs(hit.at, origin), c.status),
+        Some(_) if reference.is_some_and(|r| hit.at < r) => format!(
+            "delivered to `{}` at {}, within one poll interval of Prometheus reporting it {}",
+            hit.receiver,
+            secs(hit.at, origin),
+            c.status
+        ),
+        Some(l) => format!(
+            "delivered to `{}` at {}, {:.2}s after Prometheus reported it {}",
+            hit.receiver,
+            secs(hit.at, origin),
+            l.as_secs_f64(),
+            c.status
+        ),
+        None => {
+            format!("delivered to `{}` at {} (Prometheus never reported it {} in the window)", hit.receiver, secs(hit.at, origin), c.status)
+        }
     };
     let alert = hit.alerts.iter().find(|a| a.name == c.alert);
     Judgement {
@@ -205,16 +241,28 @@ pub(crate) fn delivered(c: &AlertDeliveredCheck, rec: Option<&AlertRecord>, w: W
 /// External mode: ordeal cannot see the notification, only where Alertmanager routed the alert.
 fn routed_externally(c: &AlertDeliveredCheck, rec: &AlertRecord, expected: String, w: Window, origin: Duration) -> Judgement {
     if c.status != "firing" {
-        return Judgement { pass: false, expected, observed: "a resolved notification cannot be observed against an external Alertmanager".into(), evidence: json!(null) };
+        return Judgement {
+            pass: false,
+            expected,
+            observed: "a resolved notification cannot be observed against an external Alertmanager".into(),
+            evidence: json!(null),
+        };
     }
     let seen = rec.alertmanager.iter().filter(|p| w.contains(p.at)).find_map(|p| {
-        p.alerts.iter().find(|a| a.name == c.alert && has_labels(&a.labels, &c.labels) && a.receivers.contains(&c.receiver)).map(|a| (p.at, a))
+        p.alerts
+            .iter()
+            .find(|a| a.name == c.alert && has_labels(&a.labels, &c.labels) && a.receivers.contains(&c.receiver))
+            .map(|a| (p.at, a))
     });
     match seen {
         Some((at, a)) => Judgement {
             pass: true,
             expected,
-            observed: format!("Alertmanager routed it to `{}` at {} (external mode: the notification itself is not observable)", c.receiver, secs(at, origin)),
+            observed: format!(
+                "Alertmanager routed it to `{}` at {} (external mode: the notification itself is not observable)",
+                c.receiver,
+                secs(at, origin)
+            ),
             evidence: json!({ "at": secs(at, origin), "state": a.state, "receivers": a.receivers }),
         },
         None => Judgement {
@@ -264,7 +312,12 @@ mod tests {
             at: s(at),
             receiver: receiver.into(),
             status: status.into(),
-            alerts: vec![DeliveredAlert { name: "A".into(), status: status.into(), labels: firing("A", "firing", 0.0).labels, annotations: Default::default() }],
+            alerts: vec![DeliveredAlert {
+                name: "A".into(),
+                status: status.into(),
+                labels: firing("A", "firing", 0.0).labels,
+                annotations: Default::default(),
+            }],
         };
         AlertRecord {
             mode: "managed".into(),
@@ -318,7 +371,12 @@ mod tests {
         c.alert = "B".into();
         let j = alert(&c, Some(&record()), FAULT, Duration::ZERO);
         assert!(!j.pass && j.observed.contains("never became pending or firing"), "{}", j.observed);
-        let j = alert(&check(4.0, None), Some(&AlertRecord { poll_errors: 3, first_poll_error: Some("refused".into()), ..Default::default() }), FAULT, Duration::ZERO);
+        let j = alert(
+            &check(4.0, None),
+            Some(&AlertRecord { poll_errors: 3, first_poll_error: Some("refused".into()), ..Default::default() }),
+            FAULT,
+            Duration::ZERO,
+        );
         assert!(!j.pass && j.observed.contains("never polled successfully"), "{}", j.observed);
         assert!(!alert(&check(4.0, None), None, FAULT, Duration::ZERO).pass);
     }
@@ -348,7 +406,13 @@ mod tests {
     #[test]
     fn delivery_is_timed_and_a_wrong_receiver_is_named() {
         let whole = Window { start: Duration::ZERO, end: s(30.0) };
-        let c = |receiver: &str, status: &str, within: f64| AlertDeliveredCheck { alert: "A".into(), receiver: receiver.into(), status: status.into(), within: Some(s(within)), labels: vec![] };
+        let c = |receiver: &str, status: &str, within: f64| AlertDeliveredCheck {
+            alert: "A".into(),
+            receiver: receiver.into(),
+            status: status.into(),
+            within: Some(s(within)),
+            labels: vec![],
+        };
         let j = delivered(&c("pager", "firing", 2.0), Some(&record()), whole, Duration::ZERO);
         assert!(j.pass, "{}", j.observed);
         assert_eq!(j.evidence["latency_ms"], 1000);

@@ -29,10 +29,7 @@ pub(crate) struct Change {
 pub(crate) type TransitionSeries = (String, String, Vec<(Duration, f64)>);
 
 fn state_name(states: &[(String, f64)], v: f64) -> String {
-    states
-        .iter()
-        .find(|(_, x)| (x - v).abs() < 1e-9)
-        .map_or_else(|| format!("unknown({v})"), |(n, _)| n.clone())
+    states.iter().find(|(_, x)| (x - v).abs() < 1e-9).map_or_else(|| format!("unknown({v})"), |(n, _)| n.clone())
 }
 
 /// Changes seen in the gauge samples.
@@ -86,7 +83,14 @@ fn is_subsequence(want: &[String], have: &[String]) -> bool {
 }
 
 /// The timing and sequence checks, on an already reconstructed timeline.
-pub(crate) fn check(c: &BreakerCheck, initial: &str, changes: &[Change], w: Window, fault: Window, origin: Duration) -> (Vec<String>, Vec<String>) {
+pub(crate) fn check(
+    c: &BreakerCheck,
+    initial: &str,
+    changes: &[Change],
+    w: Window,
+    fault: Window,
+    origin: Duration,
+) -> (Vec<String>, Vec<String>) {
     let tol = c.tolerance;
     let mut state = initial.to_string();
     for ch in changes.iter().filter(|ch| ch.hi <= w.start) {
@@ -105,9 +109,11 @@ pub(crate) fn check(c: &BreakerCheck, initial: &str, changes: &[Change], w: Wind
         expected.push(format!("opens within {x:?} of the fault start"));
         match first_open {
             None => failures.push("never opened".into()),
-            Some(o) if o.hi.saturating_sub(fault.start) > x + tol => {
-                failures.push(format!("opened {:.2}s after the fault started (by {})", (o.hi - fault.start).as_secs_f64(), secs(o.hi, origin)))
-            }
+            Some(o) if o.hi.saturating_sub(fault.start) > x + tol => failures.push(format!(
+                "opened {:.2}s after the fault started (by {})",
+                (o.hi - fault.start).as_secs_f64(),
+                secs(o.hi, origin)
+            )),
             _ => {}
         }
     }
@@ -133,7 +139,9 @@ pub(crate) fn check(c: &BreakerCheck, initial: &str, changes: &[Change], w: Wind
         let closed = inw.iter().find(|ch| ch.to == "closed" && ch.hi > fault.end);
         match (at_end == "closed", closed) {
             (true, _) => {}
-            (false, None) => failures.push(format!("still not closed {:.1}s after the fault ended", w.end.saturating_sub(fault.end).as_secs_f64())),
+            (false, None) => {
+                failures.push(format!("still not closed {:.1}s after the fault ended", w.end.saturating_sub(fault.end).as_secs_f64()))
+            }
             (false, Some(cl)) if cl.hi - fault.end > y + tol => {
                 failures.push(format!("closed {:.2}s after the fault ended", (cl.hi - fault.end).as_secs_f64()))
             }
@@ -157,11 +165,21 @@ pub(crate) fn judge(c: &BreakerCheck, rec: &Recorded, w: Window) -> Judgement {
     let gauge = match series.as_slice() {
         [(_, s)] => s.points.clone(),
         [] => {
-            return Judgement { pass: false, expected: format!("breaker state in {what}"), observed: format!("no series {what}"), evidence: super::metric::missing(store, Some(&c.service), &c.gauge) };
+            return Judgement {
+                pass: false,
+                expected: format!("breaker state in {what}"),
+                observed: format!("no series {what}"),
+                evidence: super::metric::missing(store, Some(&c.service), &c.gauge),
+            };
         }
         many => {
             let labels: Vec<_> = many.iter().map(|(k, _)| json!(k.labels)).collect();
-            return Judgement { pass: false, expected: format!("one breaker series {what}"), observed: format!("{} series match; add labels to pick one", many.len()), evidence: json!({ "series": labels }) };
+            return Judgement {
+                pass: false,
+                expected: format!("one breaker series {what}"),
+                observed: format!("{} series match; add labels to pick one", many.len()),
+                evidence: json!({ "series": labels }),
+            };
         }
     };
     let initial = gauge.first().map_or_else(|| "closed".to_string(), |p| state_name(&c.states, p.1));
@@ -273,7 +291,8 @@ mod tests {
     fn never_opening_breaker_fails() {
         let flat: Vec<(Duration, f64)> = (0..80u64).map(|i| (ms(i * 250), 0.0)).collect();
         let changes = from_gauge(&flat, &states());
-        let (_, failures) = check(&spec(), "closed", &changes, Window::new(ms(0), ms(20000)), Window::new(ms(5000), ms(10000)), Duration::ZERO);
+        let (_, failures) =
+            check(&spec(), "closed", &changes, Window::new(ms(0), ms(20000)), Window::new(ms(5000), ms(10000)), Duration::ZERO);
         assert!(failures.iter().any(|f| f == "never opened"), "{failures:?}");
         assert!(failures.iter().any(|f| f.starts_with("observed sequence closed")), "{failures:?}");
     }
@@ -282,7 +301,8 @@ mod tests {
     fn breaker_that_never_closes_fails() {
         let stuck: Vec<(Duration, f64)> = gauge(true).into_iter().map(|(t, v)| (t, if t >= ms(5250) { 1.0 } else { v })).collect();
         let changes = from_gauge(&stuck, &states());
-        let (_, failures) = check(&spec(), "closed", &changes, Window::new(ms(0), ms(20000)), Window::new(ms(5000), ms(10000)), Duration::ZERO);
+        let (_, failures) =
+            check(&spec(), "closed", &changes, Window::new(ms(0), ms(20000)), Window::new(ms(5000), ms(10000)), Duration::ZERO);
         assert!(failures.iter().any(|f| f.contains("still not closed")), "{failures:?}");
     }
 

@@ -28,8 +28,17 @@ pub(crate) fn judge(c: &ContractCheck, input: Option<&Result<ContractInput, Stri
     );
     let input = match input {
         Some(Ok(i)) => i,
-        Some(Err(e)) => return Judgement { pass: false, expected, observed: format!("the lint could not run: {e}"), evidence: json!(null) },
-        None => return Judgement { pass: false, expected, observed: "the lint did not run (the stack did not get that far)".into(), evidence: json!(null) },
+        Some(Err(e)) => {
+            return Judgement { pass: false, expected, observed: format!("the lint could not run: {e}"), evidence: json!(null) };
+        }
+        None => {
+            return Judgement {
+                pass: false,
+                expected,
+                observed: "the lint did not run (the stack did not get that far)".into(),
+                evidence: json!(null),
+            };
+        }
     };
     let report = crate::lint::judge(input, store, &c.spec.cardinality);
     let references = input.sources.references.len();
@@ -37,5 +46,10 @@ pub(crate) fn judge(c: &ContractCheck, input: Option<&Result<ContractInput, Stri
         None => format!("{references} expressions checked, no findings ({} notes)", report.notes.len()),
         Some(first) => format!("{} finding(s); first: {first}", report.findings.len()),
     };
-    Judgement { pass: report.passed(), expected, observed, evidence: json!({ "references": references, "findings": report.findings, "notes": report.notes }) }
+    Judgement {
+        pass: report.passed(),
+        expected,
+        observed,
+        evidence: json!({ "references": references, "findings": report.findings, "notes": report.notes }),
+    }
 }

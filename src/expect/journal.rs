@@ -21,10 +21,7 @@ use crate::scenario::{FailFastCheck, RetriesCheck};
 
 fn in_scope<'a>(entries: &'a [JournalEntry], route: Option<&str>, w: Window) -> Vec<&'a JournalEntry> {
     let filter: Option<RouteFilter> = route.and_then(|r| r.parse().ok());
-    entries
-        .iter()
-        .filter(|e| w.contains(e.at) && filter.as_ref().is_none_or(|f| f.matches(&e.method, &e.path)))
-        .collect()
+    entries.iter().filter(|e| w.contains(e.at) && filter.as_ref().is_none_or(|f| f.matches(&e.method, &e.path))).collect()
 }
 
 pub(crate) fn fail_fast(c: &FailFastCheck, entries: &[JournalEntry], w: Window) -> Judgement {
@@ -90,10 +87,8 @@ pub(crate) fn retries(c: &RetriesCheck, entries: &[JournalEntry], w: Window) -> 
     let retried: Vec<&Chain> = chains.iter().filter(|ch| ch.attempts.len() > 1).collect();
     let max_seen = chains.iter().map(|ch| ch.attempts.len()).max().unwrap_or(0);
     let min_gap = retried.iter().flat_map(|ch| ch.gaps.iter().copied()).min();
-    let shrinking: Vec<&&Chain> = retried
-        .iter()
-        .filter(|ch| ch.gaps.windows(2).any(|g| g[1].as_secs_f64() < g[0].as_secs_f64() * 0.9))
-        .collect();
+    let shrinking: Vec<&&Chain> =
+        retried.iter().filter(|ch| ch.gaps.windows(2).any(|g| g[1].as_secs_f64() < g[0].as_secs_f64() * 0.9)).collect();
     let mut failures = Vec::new();
     let mut expected = Vec::new();
     if let Some(m) = c.max_attempts {

@@ -34,7 +34,9 @@ pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], trace_ids: &std::collection
         })
         .map(|l| (l, serde_json::from_str::<Map<String, Value>>(&l.line).ok()))
         .filter(|(_, json)| {
-            let level_ok = c.level.as_ref().is_none_or(|lvl| json.as_ref().and_then(|j| j.get(&c.level_field)).is_some_and(|v| field_str(v).eq_ignore_ascii_case(lvl)));
+            let level_ok = c.level.as_ref().is_none_or(|lvl| {
+                json.as_ref().and_then(|j| j.get(&c.level_field)).is_some_and(|v| field_str(v).eq_ignore_ascii_case(lvl))
+            });
             let where_ok = c.filter.iter().all(|(k, v)| json.as_ref().and_then(|j| j.get(k)).is_some_and(|x| field_str(x) == *v));
             level_ok && where_ok
         })
@@ -54,7 +56,11 @@ pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], trace_ids: &std::collection
             Judgement {
                 pass: !selected.is_empty() && cmp.holds(ratio),
                 expected: format!("JSON lines of {scope}{filter_note}: ratio {cmp}"),
-                observed: if selected.is_empty() { "no log lines in the window".into() } else { format!("{json}/{} lines are JSON objects", selected.len()) },
+                observed: if selected.is_empty() {
+                    "no log lines in the window".into()
+                } else {
+                    format!("{json}/{} lines are JSON objects", selected.len())
+                },
                 evidence: json!({ "lines": selected.len(), "json": json, "first_non_json": first_bad }),
             }
         }
@@ -67,19 +73,29 @@ pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], trace_ids: &std::collection
             Judgement {
                 pass: !json_lines.is_empty() && missing.is_empty(),
                 expected: format!("every JSON line of {scope}{filter_note} has {}", fields.join(", ")),
-                observed: if json_lines.is_empty() { "no JSON lines in the window".into() } else { format!("{}/{} lines lack a field", missing.len(), json_lines.len()) },
+                observed: if json_lines.is_empty() {
+                    "no JSON lines in the window".into()
+                } else {
+                    format!("{}/{} lines lack a field", missing.len(), json_lines.len())
+                },
                 evidence: json!({ "lines": json_lines.len(), "missing": missing.len(), "example": example }),
             }
         }
         LogStat::Correlated(cmp, field) => {
-            let with_id: Vec<(&LogLine, String)> = selected.iter().filter_map(|(l, j)| j.as_ref().and_then(|j| j.get(field)).map(|v| (*l, field_str(v)))).collect();
+            let with_id: Vec<(&LogLine, String)> =
+                selected.iter().filter_map(|(l, j)| j.as_ref().and_then(|j| j.get(field)).map(|v| (*l, field_str(v)))).collect();
             let known = with_id.iter().filter(|(_, id)| trace_ids.contains(id.as_str())).count();
             let ratio = if with_id.is_empty() { 0.0 } else { known as f64 / with_id.len() as f64 };
-            let unknown: Vec<&str> = with_id.iter().filter(|(_, id)| !trace_ids.contains(id.as_str())).map(|(_, id)| id.as_str()).take(3).collect();
+            let unknown: Vec<&str> =
+                with_id.iter().filter(|(_, id)| !trace_ids.contains(id.as_str())).map(|(_, id)| id.as_str()).take(3).collect();
             Judgement {
                 pass: !with_id.is_empty() && cmp.holds(ratio),
                 expected: format!("lines of {scope}{filter_note} whose `{field}` is a received trace: ratio {cmp}"),
-                observed: if with_id.is_empty() { format!("no lines with `{field}`") } else { format!("{known}/{} lines point at a received trace", with_id.len()) },
+                observed: if with_id.is_empty() {
+                    format!("no lines with `{field}`")
+                } else {
+                    format!("{known}/{} lines point at a received trace", with_id.len())
+                },
                 evidence: json!({ "lines_with_trace_id": with_id.len(), "known": known, "traces_received": trace_ids.len(), "unknown_examples": unknown }),
             }
         }
@@ -93,9 +109,20 @@ pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], trace_ids: &std::collection
 }
 
 /// Where the canary was found, as evidence.
-pub(crate) fn no_leaks(c: &NoLeaksCheck, canary: Option<&str>, lines: &[LogLine], metrics: &MetricStore, spans: &[(String, String, Value)]) -> Judgement {
+pub(crate) fn no_leaks(
+    c: &NoLeaksCheck,
+    canary: Option<&str>,
+    lines: &[LogLine],
+    metrics: &MetricStore,
+    spans: &[(String, String, Value)],
+) -> Judgement {
     let Some(canary) = canary else {
-        return Judgement { pass: false, expected: "no canary leaks".into(), observed: "no canary was sent (load did not run)".into(), evidence: json!(null) };
+        return Judgement {
+            pass: false,
+            expected: "no canary leaks".into(),
+            observed: "no canary was sent (load did not run)".into(),
+            evidence: json!(null),
+        };
     };
     let mut found = Vec::new();
     let mut looked = Vec::new();
@@ -126,7 +153,11 @@ pub(crate) fn no_leaks(c: &NoLeaksCheck, canary: Option<&str>, lines: &[LogLine]
     Judgement {
         pass: found.is_empty(),
         expected: "the canary secret appears in no log line, metric label or span attribute".into(),
-        observed: if found.is_empty() { format!("not found in {}", looked.join(", ")) } else { format!("canary leaked ({} places, first in {})", found.len(), found[0]["place"]) },
+        observed: if found.is_empty() {
+            format!("not found in {}", looked.join(", "))
+        } else {
+            format!("canary leaked ({} places, first in {})", found.len(), found[0]["place"])
+        },
         evidence: json!({ "searched": looked, "found": found }),
     }
 }

@@ -28,11 +28,8 @@ pub(crate) fn describe(service: Option<&str>, metric: &str, matchers: &[LabelMat
 
 /// Why nothing matched: the closest exported names, so a renamed metric is obvious.
 pub(crate) fn missing(store: &MetricStore, service: Option<&str>, metric: &str) -> serde_json::Value {
-    let names: std::collections::BTreeSet<&str> = store
-        .all_series()
-        .filter(|(k, _)| service.is_none_or(|s| k.service == s))
-        .map(|(k, _)| k.name.as_str())
-        .collect();
+    let names: std::collections::BTreeSet<&str> =
+        store.all_series().filter(|(k, _)| service.is_none_or(|s| k.service == s)).map(|(k, _)| k.name.as_str()).collect();
     let close = did_you_mean(metric, names.iter().copied());
     json!({
         "matched_series": 0,
@@ -63,8 +60,14 @@ pub(crate) fn judge(c: &MetricCheck, store: &MetricStore, w: Window) -> Judgemen
     if let MetricStat::Present(want) = c.stat {
         let found = store.select(&sel).next().is_some()
             || store.services().any(|s| c.service.as_deref().is_none_or(|x| x == s) && store.family_present(s, &c.metric));
-        let ev = if found { json!({ "matched_series": store.select(&sel).count() }) } else { missing(store, c.service.as_deref(), &c.metric) };
-        return Judgement { pass: found == want, expected, observed: if found { "exported".into() } else { "not exported".into() }, evidence: ev };
+        let ev =
+            if found { json!({ "matched_series": store.select(&sel).count() }) } else { missing(store, c.service.as_deref(), &c.metric) };
+        return Judgement {
+            pass: found == want,
+            expected,
+            observed: if found { "exported".into() } else { "not exported".into() },
+            evidence: ev,
+        };
     }
     let (value, ev) = match c.stat {
         MetricStat::Increase => match store.increase(&sel, w) {
@@ -77,7 +80,9 @@ pub(crate) fn judge(c: &MetricCheck, store: &MetricStore, w: Window) -> Judgemen
         },
         MetricStat::Quantile(q) => match store.histogram_quantile(q, &sel, w) {
             Some(v) => (Some(v), json!({ "quantile": q })),
-            None if store.select(&Selector::new(format!("{}_bucket", c.metric))).next().is_some() || store.select(&sel).next().is_some() => {
+            None if store.select(&Selector::new(format!("{}_bucket", c.metric))).next().is_some()
+                || store.select(&sel).next().is_some() =>
+            {
                 (None, json!({ "reason": "no observations in the window" }))
             }
             None => (None, missing(store, c.service.as_deref(), &c.metric)),

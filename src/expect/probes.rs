@@ -15,14 +15,19 @@ pub(crate) fn health(c: &HealthCheck, samples: &[HealthSample], w: Window) -> Ju
         HealthState::Down => "down",
     };
     let expected = format!("{} {} {} {}", c.service, c.endpoint, if c.always { "always" } else { "eventually" }, state);
-    let inw: Vec<&HealthSample> = samples.iter().filter(|s| s.service == c.service && s.endpoint == c.endpoint && w.contains(s.at)).collect();
+    let inw: Vec<&HealthSample> =
+        samples.iter().filter(|s| s.service == c.service && s.endpoint == c.endpoint && w.contains(s.at)).collect();
     let matching = inw.iter().filter(|s| s.up() == (c.state == HealthState::Up)).count();
     let pass = !inw.is_empty() && if c.always { matching == inw.len() } else { matching > 0 };
     let mut statuses = std::collections::BTreeMap::<String, usize>::new();
     for s in &inw {
-        *statuses.entry(s.status.map_or_else(|| s.error.clone().unwrap_or_else(|| "no answer".into()), |c| c.to_string())).or_default() += 1;
+        *statuses.entry(s.status.map_or_else(|| s.error.clone().unwrap_or_else(|| "no answer".into()), |c| c.to_string())).or_default() +=
+            1;
     }
-    let first_other = inw.iter().find(|s| s.up() != (c.state == HealthState::Up)).map(|s| json!({ "at_ms": s.at.as_millis() as u64, "status": s.status, "error": s.error }));
+    let first_other = inw
+        .iter()
+        .find(|s| s.up() != (c.state == HealthState::Up))
+        .map(|s| json!({ "at_ms": s.at.as_millis() as u64, "status": s.status, "error": s.error }));
     Judgement {
         pass,
         expected,
@@ -47,7 +52,16 @@ pub(crate) fn load(c: &LoadCheck, rec: Option<&LoadRecord>, rate: f64, w: Window
                 x if x <= 0.95 => st.p95_ms,
                 _ => st.p99_ms,
             };
-            (if q <= 0.5 { "p50" } else if q <= 0.95 { "p95" } else { "p99" }, v.map(|ms| ms / 1000.0))
+            (
+                if q <= 0.5 {
+                    "p50"
+                } else if q <= 0.95 {
+                    "p95"
+                } else {
+                    "p99"
+                },
+                v.map(|ms| ms / 1000.0),
+            )
         }
     };
     let scope = c.request.as_deref().map(|r| format!(" of `{r}`")).unwrap_or_default();

@@ -35,7 +35,9 @@ pub(crate) fn no_task_lost(c: &NoTaskLostCheck, store: &MetricStore, load: Optio
         .map(|(l, _)| name(l))
         .collect();
     let driver = load.map(|l| l.stats(all, None));
-    let driver_json = driver.as_ref().map(|d| json!({ "requests": d.requests, "answered_2xx": d.ok, "failed_or_unanswered": d.failed, "statuses": d.statuses }));
+    let driver_json = driver
+        .as_ref()
+        .map(|d| json!({ "requests": d.requests, "answered_2xx": d.ok, "failed_or_unanswered": d.failed, "statuses": d.statuses }));
     if !missing.is_empty() {
         return Judgement {
             pass: false,

@@ -41,7 +41,10 @@ pub(crate) fn matches(sel: &SpanSelector, s: &SpanRecord, trace: &Trace) -> bool
         && sel.service.as_deref().is_none_or(|n| n == s.service)
         && sel.kind.as_deref().is_none_or(|k| k == kind_name(s.kind))
         && sel.status.is_none_or(|st| {
-            matches!((st, s.status), (SpanStatusSel::Ok, SpanStatus::Ok) | (SpanStatusSel::Error, SpanStatus::Error) | (SpanStatusSel::Unset, SpanStatus::Unset))
+            matches!(
+                (st, s.status),
+                (SpanStatusSel::Ok, SpanStatus::Ok) | (SpanStatusSel::Error, SpanStatus::Error) | (SpanStatusSel::Unset, SpanStatus::Unset)
+            )
         })
         && sel.attributes.iter().all(|(k, v)| s.attributes.get(k).is_some_and(|x| v.as_ref().is_none_or(|v| value_str(x) == *v)))
         && sel.events.iter().all(|e| s.events.iter().any(|x| &x.name == e))
@@ -94,7 +97,12 @@ pub(crate) fn spans(c: &TraceSpansCheck, store: &TraceStore, w: Window) -> Judge
     let examples: Vec<&str> = hits.iter().take(3).map(|(s, _)| s.trace_id.as_str()).collect();
     let received = json!({ "spans_received": store.spans.len(), "matched": hits.len(), "example_trace_ids": examples });
     match &c.stat {
-        SpanStat::Count(cmp) => Judgement { pass: cmp.holds(hits.len() as f64), expected: format!("count({what}) {cmp}"), observed: format!("{} spans", hits.len()), evidence: received },
+        SpanStat::Count(cmp) => Judgement {
+            pass: cmp.holds(hits.len() as f64),
+            expected: format!("count({what}) {cmp}"),
+            observed: format!("{} spans", hits.len()),
+            evidence: received,
+        },
         SpanStat::Ratio(cmp, of) => {
             let base = select(&traces, of, w).len();
             let ratio = if base == 0 { 0.0 } else { hits.len() as f64 / base as f64 };
@@ -122,7 +130,11 @@ pub(crate) fn spans(c: &TraceSpansCheck, store: &TraceStore, w: Window) -> Judge
             Judgement {
                 pass: !hits.is_empty() && missing.is_empty(),
                 expected: format!("every {what} has {}", attrs.join(", ")),
-                observed: if hits.is_empty() { "no spans in the window".into() } else { format!("{}/{} spans lack an attribute", missing.len(), hits.len()) },
+                observed: if hits.is_empty() {
+                    "no spans in the window".into()
+                } else {
+                    format!("{}/{} spans lack an attribute", missing.len(), hits.len())
+                },
                 evidence: json!({ "matched": hits.len(), "example": example }),
             }
         }
@@ -134,7 +146,13 @@ fn has_tree(trace: &Trace, node: &SpanTree, candidates: &[&SpanRecord]) -> bool 
     candidates.iter().any(|s| s.name == node.name && node.children.iter().all(|c| has_tree(trace, c, &trace.children(&s.span_id))))
 }
 
-pub(crate) fn complete(c: &TraceCompleteCheck, store: &TraceStore, load: Option<&LoadRecord>, w: Window, collection_end: std::time::Duration) -> Judgement {
+pub(crate) fn complete(
+    c: &TraceCompleteCheck,
+    store: &TraceStore,
+    load: Option<&LoadRecord>,
+    w: Window,
+    collection_end: std::time::Duration,
+) -> Judgement {
     let expected = format!(
         "{} of {} requests have a trace with {}{}{}",
         c.ratio,
@@ -185,24 +203,30 @@ pub(crate) fn complete(c: &TraceCompleteCheck, store: &TraceStore, load: Option<
         }
     }
     let ratio = if samples.is_empty() { 0.0 } else { complete as f64 / samples.len() as f64 };
-    let problem_summary: BTreeMap<&str, serde_json::Value> = problems
-        .iter()
-        .map(|(k, ids)| (*k, json!({ "traces": ids.len(), "examples": ids.iter().take(3).collect::<Vec<_>>() })))
-        .collect();
+    let problem_summary: BTreeMap<&str, serde_json::Value> =
+        problems.iter().map(|(k, ids)| (*k, json!({ "traces": ids.len(), "examples": ids.iter().take(3).collect::<Vec<_>>() }))).collect();
     Judgement {
         pass: !samples.is_empty() && c.ratio.holds(ratio),
         expected,
         observed: if samples.is_empty() {
             "no requests in the window".into()
         } else {
-            format!("{complete}/{} complete ({ratio:.3}){}", samples.len(), if open > 0 { format!(", {open} still open at the end") } else { String::new() })
+            format!(
+                "{complete}/{} complete ({ratio:.3}){}",
+                samples.len(),
+                if open > 0 { format!(", {open} still open at the end") } else { String::new() }
+            )
         },
         evidence: json!({ "requests": samples.len(), "complete": complete, "open_at_end": open, "problems": problem_summary, "spans_received": store.spans.len() }),
     }
 }
 
 fn tree_text(t: &SpanTree) -> String {
-    if t.children.is_empty() { t.name.clone() } else { format!("{} > ({})", t.name, t.children.iter().map(tree_text).collect::<Vec<_>>().join(", ")) }
+    if t.children.is_empty() {
+        t.name.clone()
+    } else {
+        format!("{} > ({})", t.name, t.children.iter().map(tree_text).collect::<Vec<_>>().join(", "))
+    }
 }
 
 pub(crate) fn sampling(c: &TraceSamplingCheck, store: &TraceStore, load: Option<&LoadRecord>, w: Window) -> Judgement {
@@ -303,7 +327,14 @@ mod tests {
     }
 
     fn complete_check() -> TraceCompleteCheck {
-        TraceCompleteCheck { roots: tree(), ratio: Comparison::parse("== 1").unwrap(), only_ok: true, services: vec!["coord".into(), "worker".into()], no_orphans: true, quiet: ms(100) }
+        TraceCompleteCheck {
+            roots: tree(),
+            ratio: Comparison::parse("== 1").unwrap(),
+            only_ok: true,
+            services: vec!["coord".into(), "worker".into()],
+            no_orphans: true,
+            quiet: ms(100),
+        }
     }
 
     fn all() -> Window {
@@ -352,8 +383,15 @@ mod tests {
         spans[2].attributes.insert("llm.model".into(), "gpt".into());
         let st = store(spans);
         let sel = |name: &str| SpanSelector { name: Some(name.into()), ..Default::default() };
-        let errors = SpanSelector { status: Some(SpanStatusSel::Error), events: vec!["exception".into()], ancestor: Some("ExecuteTask".into()), parent: Some("PlanTask".into()), ..sel("LLMCall") };
-        let count = |s: SpanSelector, c: &str| spans_judge(TraceSpansCheck { span: s, stat: SpanStat::Count(Comparison::parse(c).unwrap()) }, &st);
+        let errors = SpanSelector {
+            status: Some(SpanStatusSel::Error),
+            events: vec!["exception".into()],
+            ancestor: Some("ExecuteTask".into()),
+            parent: Some("PlanTask".into()),
+            ..sel("LLMCall")
+        };
+        let count =
+            |s: SpanSelector, c: &str| spans_judge(TraceSpansCheck { span: s, stat: SpanStat::Count(Comparison::parse(c).unwrap()) }, &st);
         assert!(count(errors.clone(), "== 1"));
         assert!(count(SpanSelector { parent: Some("AssignToWorker".into()), ..errors.clone() }, "== 0"));
         assert!(count(SpanSelector { service: Some("worker".into()), ..Default::default() }, "== 1"));

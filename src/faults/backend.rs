@@ -44,17 +44,13 @@ impl Reply {
     fn template(&self) -> ResponseTemplate {
         self.headers
             .iter()
-            .fold(ResponseTemplate::new(self.status), |t, (k, v)| {
-                t.insert_header(k.clone(), v.clone())
-            })
+            .fold(ResponseTemplate::new(self.status), |t, (k, v)| t.insert_header(k.clone(), v.clone()))
             .set_body_bytes(self.body.clone())
     }
 }
 
 fn json_template(status: StatusCode, body: Vec<u8>) -> ResponseTemplate {
-    ResponseTemplate::new(status)
-        .insert_header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
-        .set_body_bytes(body)
+    ResponseTemplate::new(status).insert_header(header::CONTENT_TYPE, HeaderValue::from_static("application/json")).set_body_bytes(body)
 }
 
 fn status_of(code: u16) -> StatusCode {
@@ -78,11 +74,7 @@ async fn prepare(mock: &str, r: &RouteConfig) -> Result<Reply, FaultError> {
             if path.extension().is_some_and(|e| e == "json") {
                 content_type = "application/json";
             }
-            tokio::fs::read(path).await.map_err(|e| FaultError::File {
-                mock: mock.into(),
-                path: path.clone(),
-                reason: e.to_string(),
-            })?
+            tokio::fs::read(path).await.map_err(|e| FaultError::File { mock: mock.into(), path: path.clone(), reason: e.to_string() })?
         }
         (None, None) => Vec::new(),
     };
@@ -109,12 +101,7 @@ impl Match for ResetMatcher {
         if d.decisive != Some(Decisive::Reset) {
             return false;
         }
-        let mut e = JournalEntry::arriving(
-            core.clock.now(),
-            req.method.as_str(),
-            req.url.path(),
-            &req.headers,
-        );
+        let mut e = JournalEntry::arriving(core.clock.now(), req.method.as_str(), req.url.path(), &req.headers);
         e.outcome = Outcome::Reset;
         e.fault = d.fault;
         core.journal.record(e);
@@ -137,19 +124,11 @@ impl Respond for FaultResponder {
         e.fault = d.fault.clone();
         let normal = || match &self.reply {
             Some(r) => (r.template(), r.status.as_u16(), Outcome::Ok),
-            None => (
-                error_template(404, &format!("no route for {method} {path}")),
-                404,
-                Outcome::NotFound,
-            ),
+            None => (error_template(404, &format!("no route for {method} {path}")), 404, Outcome::NotFound),
         };
         let (template, status, outcome, delay) = match d.decisive {
-            Some(Decisive::Hang(dur)) => {
-                (error_template(504, "hang fault elapsed"), 504, Outcome::Hang, dur)
-            }
-            Some(Decisive::Error(code)) => {
-                (error_template(code, "injected fault"), code, Outcome::Error, d.latency)
-            }
+            Some(Decisive::Hang(dur)) => (error_template(504, "hang fault elapsed"), 504, Outcome::Hang, dur),
+            Some(Decisive::Error(code)) => (error_template(code, "injected fault"), code, Outcome::Error, d.latency),
             Some(Decisive::RateLimit(after)) => (
                 error_template(429, "rate limited (injected fault)")
                     .insert_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs(after))),
@@ -186,23 +165,17 @@ impl BackendServer {
         let mut routes = Vec::new();
         for r in &cfg.routes {
             // Both validated by `validate_mock`; errors here are reported, not unwrapped.
-            let invalid = |e: super::RouteError| FaultError::InvalidMock {
-                mock: core.name.clone(),
-                problems: vec![e.to_string()],
-            };
+            let invalid = |e: super::RouteError| FaultError::InvalidMock { mock: core.name.clone(), problems: vec![e.to_string()] };
             let m = normalize_method(&r.method).map_err(invalid)?;
             let re = template_to_regex(&r.path).map_err(invalid)?;
             routes.push((m, re, prepare(&core.name, r).await?));
         }
-        let listener = std::net::TcpListener::bind((core.bind, 0))
-            .map_err(|source| FaultError::Bind { mock: core.name.clone(), source })?;
-        let server =
-            MockServer::builder().listener(listener).disable_request_recording().start().await;
+        let listener =
+            std::net::TcpListener::bind((core.bind, 0)).map_err(|source| FaultError::Bind { mock: core.name.clone(), source })?;
+        let server = MockServer::builder().listener(listener).disable_request_recording().start().await;
 
         Mock::given(ResetMatcher(core.clone()))
-            .respond_with_err(|_: &Request| {
-                std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset fault")
-            })
+            .respond_with_err(|_: &Request| std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset fault"))
             .with_priority(1)
             .named("reset fault")
             .mount(&server)

@@ -93,43 +93,23 @@ enum Kind {
 }
 
 impl Kind {
-    const ORDER: [Kind; 5] =
-        [Kind::Reset, Kind::Hang, Kind::Error, Kind::RateLimit, Kind::Malformed];
+    const ORDER: [Kind; 5] = [Kind::Reset, Kind::Hang, Kind::Error, Kind::RateLimit, Kind::Malformed];
 
     /// This kind's part of `spec`, if present and it fires (one RNG draw when present).
     fn fire(self, spec: &FaultSpec, rng: &mut StdRng) -> Option<Decisive> {
         match self {
-            Kind::Reset => {
-                spec.reset.as_ref().filter(|r| roll(rng, r.ratio)).map(|_| Decisive::Reset)
-            }
-            Kind::Hang => spec
-                .hang
-                .as_ref()
-                .filter(|h| roll(rng, h.ratio))
-                .map(|h| Decisive::Hang(h.duration)),
-            Kind::Error => spec
-                .error
-                .as_ref()
-                .filter(|e| roll(rng, e.ratio))
-                .map(|e| Decisive::Error(e.status)),
-            Kind::RateLimit => spec
-                .rate_limit
-                .as_ref()
-                .filter(|l| roll(rng, l.ratio))
-                .map(|l| Decisive::RateLimit(l.retry_after)),
-            Kind::Malformed => {
-                spec.malformed.as_ref().filter(|m| roll(rng, m.ratio)).map(|_| Decisive::Malformed)
-            }
+            Kind::Reset => spec.reset.as_ref().filter(|r| roll(rng, r.ratio)).map(|_| Decisive::Reset),
+            Kind::Hang => spec.hang.as_ref().filter(|h| roll(rng, h.ratio)).map(|h| Decisive::Hang(h.duration)),
+            Kind::Error => spec.error.as_ref().filter(|e| roll(rng, e.ratio)).map(|e| Decisive::Error(e.status)),
+            Kind::RateLimit => spec.rate_limit.as_ref().filter(|l| roll(rng, l.ratio)).map(|l| Decisive::RateLimit(l.retry_after)),
+            Kind::Malformed => spec.malformed.as_ref().filter(|m| roll(rng, m.ratio)).map(|_| Decisive::Malformed),
         }
     }
 }
 
 impl FaultEngine {
     pub fn new(seed: u64, baseline: Option<Latency>) -> Self {
-        Self {
-            state: Mutex::new(State { active: Vec::new(), rng: StdRng::seed_from_u64(seed) }),
-            baseline,
-        }
+        Self { state: Mutex::new(State { active: Vec::new(), rng: StdRng::seed_from_u64(seed) }), baseline }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -163,10 +143,7 @@ impl FaultEngine {
     pub fn decide(&self, method: &str, path: &str, stage: Stage, stream: bool) -> Decision {
         let mut guard = self.lock();
         let State { active, rng } = &mut *guard;
-        let matching: Vec<&ActiveFault> = active
-            .iter()
-            .filter(|f| f.route.as_ref().is_none_or(|r| r.matches(method, path)))
-            .collect();
+        let matching: Vec<&ActiveFault> = active.iter().filter(|f| f.route.as_ref().is_none_or(|r| r.matches(method, path))).collect();
         let mut d = Decision::default();
         let kinds = match stage {
             Stage::All => &Kind::ORDER[..],
@@ -183,9 +160,7 @@ impl FaultEngine {
                 }
             }
         }
-        if stage == Stage::ResetOnly
-            || matches!(d.decisive, Some(Decisive::Reset | Decisive::Hang(_)))
-        {
+        if stage == Stage::ResetOnly || matches!(d.decisive, Some(Decisive::Reset | Decisive::Hang(_))) {
             return d;
         }
 
@@ -205,8 +180,7 @@ impl FaultEngine {
                     d.fault.get_or_insert_with(|| f.id.clone());
                 }
                 if let Some(t) = f.spec.truncate_stream.as_ref().filter(|t| roll(rng, t.ratio)) {
-                    d.truncate_after =
-                        Some(d.truncate_after.map_or(t.after_tokens, |n| n.min(t.after_tokens)));
+                    d.truncate_after = Some(d.truncate_after.map_or(t.after_tokens, |n| n.min(t.after_tokens)));
                     d.fault.get_or_insert_with(|| f.id.clone());
                 }
             }
@@ -246,10 +220,7 @@ mod tests {
         assert!(e.clear("boom"));
         assert!(!e.clear("boom"));
         e.apply("h", None, spec("hang: { for: 2s }\nrate_limit: {}"));
-        assert_eq!(
-            e.decide("GET", "/", Stage::All, false).decisive,
-            Some(Decisive::Hang(Duration::from_secs(2)))
-        );
+        assert_eq!(e.decide("GET", "/", Stage::All, false).decisive, Some(Decisive::Hang(Duration::from_secs(2))));
         assert_eq!(e.active(), ["slow", "err", "slow2", "h"]);
     }
 
@@ -258,29 +229,15 @@ mod tests {
         let e = FaultEngine::new(1, None);
         e.apply("r", Some("GET /items/*".parse().unwrap()), spec("reset: {}\nerror: {}"));
         assert_eq!(e.decide("POST", "/items/1", Stage::All, false).decisive, None);
-        assert_eq!(
-            e.decide("GET", "/items/1", Stage::ResetOnly, false).decisive,
-            Some(Decisive::Reset)
-        );
-        assert_eq!(
-            e.decide("GET", "/items/1", Stage::AfterReset, false).decisive,
-            Some(Decisive::Error(500))
-        );
+        assert_eq!(e.decide("GET", "/items/1", Stage::ResetOnly, false).decisive, Some(Decisive::Reset));
+        assert_eq!(e.decide("GET", "/items/1", Stage::AfterReset, false).decisive, Some(Decisive::Error(500)));
     }
 
     #[test]
     fn stream_faults_combine() {
         let e = FaultEngine::new(1, None);
-        e.apply(
-            "a",
-            None,
-            spec("slow_stream: { token_delay: 10ms }\ntruncate_stream: { after_tokens: 5 }"),
-        );
-        e.apply(
-            "b",
-            None,
-            spec("slow_stream: { token_delay: 5ms }\ntruncate_stream: { after_tokens: 2 }"),
-        );
+        e.apply("a", None, spec("slow_stream: { token_delay: 10ms }\ntruncate_stream: { after_tokens: 5 }"));
+        e.apply("b", None, spec("slow_stream: { token_delay: 5ms }\ntruncate_stream: { after_tokens: 2 }"));
         let d = e.decide("POST", "/v1/chat/completions", Stage::All, true);
         assert_eq!((d.token_delay, d.truncate_after), (Duration::from_millis(15), Some(2)));
         assert_eq!(d.fault.as_deref(), Some("a"));
@@ -293,9 +250,7 @@ mod tests {
         let run = |seed| {
             let e = FaultEngine::new(seed, None);
             e.apply("half", None, spec("error: { status: 503, ratio: 0.5 }"));
-            (0..1000)
-                .map(|_| e.decide("GET", "/", Stage::All, false).decisive.is_some())
-                .collect::<Vec<_>>()
+            (0..1000).map(|_| e.decide("GET", "/", Stage::All, false).decisive.is_some()).collect::<Vec<_>>()
         };
         let a = run(42);
         assert_eq!(a, run(42));

@@ -65,14 +65,8 @@ pub struct JournalEntry {
 
 impl JournalEntry {
     /// A fresh entry for a request arriving now; `done` = `at` until finished.
-    pub fn arriving(
-        at: Duration,
-        method: &str,
-        path: &str,
-        headers: &axum::http::HeaderMap,
-    ) -> Self {
-        let header =
-            |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    pub fn arriving(at: Duration, method: &str, path: &str, headers: &axum::http::HeaderMap) -> Self {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
         Self {
             at,
             done: at,
@@ -236,9 +230,7 @@ mod tests {
         let s = j.snapshot();
         assert_eq!(s.entries.len(), 2);
         assert!(s.entries.iter().any(|e| e.outcome == Outcome::Hang && e.status.is_none()));
-        assert!(
-            s.entries.iter().any(|e| e.outcome == Outcome::RateLimited && e.status == Some(429))
-        );
+        assert!(s.entries.iter().any(|e| e.outcome == Outcome::RateLimited && e.status == Some(429)));
     }
 
     #[test]

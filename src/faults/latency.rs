@@ -53,8 +53,7 @@ impl<'de> Deserialize<'de> for Hd {
 
 /// Parses a humantime duration, with an error message that names the input.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim())
-        .map_err(|e| format!("invalid duration {s:?} ({e}); write it like \"200ms\" or \"2s\""))
+    humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration {s:?} ({e}); write it like \"200ms\" or \"2s\""))
 }
 
 /// A delay added to a response: a fixed value or a distribution sampled per request.
@@ -111,12 +110,8 @@ impl Serialize for Latency {
         match *self {
             Latency::Fixed(d) => Hd(d).serialize(s),
             Latency::Uniform { min, max } => LatencyRepr::Uniform([Hd(min), Hd(max)]).serialize(s),
-            Latency::Normal { mean, stddev } => {
-                LatencyRepr::Normal(NormalRepr { mean: Hd(mean), stddev: Hd(stddev) }).serialize(s)
-            }
-            Latency::Exponential { mean } => {
-                LatencyRepr::Exponential(ExponentialRepr { mean: Hd(mean) }).serialize(s)
-            }
+            Latency::Normal { mean, stddev } => LatencyRepr::Normal(NormalRepr { mean: Hd(mean), stddev: Hd(stddev) }).serialize(s),
+            Latency::Exponential { mean } => LatencyRepr::Exponential(ExponentialRepr { mean: Hd(mean) }).serialize(s),
         }
     }
 }
@@ -164,18 +159,15 @@ impl Latency {
                 -u.ln() * mean.as_secs_f64()
             }
         };
-        Duration::try_from_secs_f64(secs.clamp(0.0, MAX_SAMPLED_DELAY.as_secs_f64()))
-            .unwrap_or(Duration::ZERO)
+        Duration::try_from_secs_f64(secs.clamp(0.0, MAX_SAMPLED_DELAY.as_secs_f64())).unwrap_or(Duration::ZERO)
     }
 
     /// Problems with the parameters (empty when usable).
     pub fn problems(&self) -> Vec<String> {
         match *self {
-            Latency::Uniform { min, max } if min > max => vec![format!(
-                "uniform latency: min {} is above max {}",
-                humantime::format_duration(min),
-                humantime::format_duration(max)
-            )],
+            Latency::Uniform { min, max } if min > max => {
+                vec![format!("uniform latency: min {} is above max {}", humantime::format_duration(min), humantime::format_duration(max))]
+            }
             _ => Vec::new(),
         }
     }
@@ -196,18 +188,9 @@ mod tests {
         let ms = Duration::from_millis;
         assert_eq!(yaml("300ms").unwrap(), Latency::Fixed(ms(300)));
         assert_eq!(yaml("{ fixed: 2s }").unwrap(), Latency::Fixed(ms(2000)));
-        assert_eq!(
-            yaml("{ uniform: [100ms, 500ms] }").unwrap(),
-            Latency::Uniform { min: ms(100), max: ms(500) }
-        );
-        assert_eq!(
-            yaml("{ normal: { mean: 200ms, stddev: 50ms } }").unwrap(),
-            Latency::Normal { mean: ms(200), stddev: ms(50) }
-        );
-        assert_eq!(
-            yaml("{ exponential: { mean: 200ms } }").unwrap(),
-            Latency::Exponential { mean: ms(200) }
-        );
+        assert_eq!(yaml("{ uniform: [100ms, 500ms] }").unwrap(), Latency::Uniform { min: ms(100), max: ms(500) });
+        assert_eq!(yaml("{ normal: { mean: 200ms, stddev: 50ms } }").unwrap(), Latency::Normal { mean: ms(200), stddev: ms(50) });
+        assert_eq!(yaml("{ exponential: { mean: 200ms } }").unwrap(), Latency::Exponential { mean: ms(200) });
     }
 
     #[test]
@@ -219,8 +202,7 @@ mod tests {
 
     #[test]
     fn round_trips_through_serde() {
-        for s in ["300ms", "{ uniform: [100ms, 500ms] }", "{ normal: { mean: 1s, stddev: 10ms } }"]
-        {
+        for s in ["300ms", "{ uniform: [100ms, 500ms] }", "{ normal: { mean: 1s, stddev: 10ms } }"] {
             let l = yaml(s).unwrap();
             let back: Latency = serde_json::from_value(serde_json::to_value(l).unwrap()).unwrap();
             assert_eq!(back, l);
@@ -231,21 +213,15 @@ mod tests {
     fn samples_have_the_right_mean_and_bounds() {
         let mut rng = StdRng::seed_from_u64(7);
         let n = 4000;
-        let mean_of = |l: Latency, rng: &mut StdRng| {
-            (0..n).map(|_| l.sample(rng).as_secs_f64()).sum::<f64>() / n as f64
-        };
-        let u =
-            Latency::Uniform { min: Duration::from_millis(100), max: Duration::from_millis(300) };
+        let mean_of = |l: Latency, rng: &mut StdRng| (0..n).map(|_| l.sample(rng).as_secs_f64()).sum::<f64>() / n as f64;
+        let u = Latency::Uniform { min: Duration::from_millis(100), max: Duration::from_millis(300) };
         for _ in 0..100 {
             let d = u.sample(&mut rng);
             assert!(d >= Duration::from_millis(100) && d <= Duration::from_millis(300));
         }
         let m = mean_of(u, &mut rng);
         assert!((m - 0.2).abs() < 0.01, "{m}");
-        let m = mean_of(
-            Latency::Normal { mean: Duration::from_secs(1), stddev: Duration::from_millis(100) },
-            &mut rng,
-        );
+        let m = mean_of(Latency::Normal { mean: Duration::from_secs(1), stddev: Duration::from_millis(100) }, &mut rng);
         assert!((m - 1.0).abs() < 0.02, "{m}");
         let m = mean_of(Latency::Exponential { mean: Duration::from_millis(200) }, &mut rng);
         assert!((m - 0.2).abs() < 0.02, "{m}");

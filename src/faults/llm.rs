@@ -74,8 +74,7 @@ async fn load_answers(name: &str, cfg: &OpenAiMockConfig) -> Result<Vec<String>,
     };
     let err = |reason: String| FaultError::File { mock: name.into(), path: path.clone(), reason };
     let bytes = tokio::fs::read(path).await.map_err(|e| err(e.to_string()))?;
-    let answers: Vec<String> = serde_json::from_slice(&bytes)
-        .map_err(|e| err(format!("expected a JSON array of strings: {e}")))?;
+    let answers: Vec<String> = serde_json::from_slice(&bytes).map_err(|e| err(format!("expected a JSON array of strings: {e}")))?;
     if answers.iter().all(|a| a.trim().is_empty()) {
         return Err(err("the list of answers is empty".into()));
     }
@@ -83,18 +82,10 @@ async fn load_answers(name: &str, cfg: &OpenAiMockConfig) -> Result<Vec<String>,
 }
 
 impl LlmServer {
-    pub async fn start(
-        core: Arc<MockCore>,
-        cfg: &OpenAiMockConfig,
-        content_seed: u64,
-    ) -> Result<Self, FaultError> {
+    pub async fn start(core: Arc<MockCore>, cfg: &OpenAiMockConfig, content_seed: u64) -> Result<Self, FaultError> {
         let answers = load_answers(&core.name, cfg).await?;
-        let listener = TcpListener::bind((core.bind, 0))
-            .await
-            .map_err(|source| FaultError::Bind { mock: core.name.clone(), source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| FaultError::Bind { mock: core.name.clone(), source })?;
+        let listener = TcpListener::bind((core.bind, 0)).await.map_err(|source| FaultError::Bind { mock: core.name.clone(), source })?;
+        let addr = listener.local_addr().map_err(|source| FaultError::Bind { mock: core.name.clone(), source })?;
         let state = LlmState {
             core,
             model: cfg.model.clone(),
@@ -148,13 +139,11 @@ async fn accept_loop(listener: TcpListener, router: Router, mut stop: oneshot::R
 async fn serve_connection(stream: TcpStream, router: Router) {
     let kill = ConnKill::default();
     let ext = kill.clone();
-    let service =
-        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(ext.clone());
-            router.clone().oneshot(req)
-        });
-    let conn =
-        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ext.clone());
+        router.clone().oneshot(req)
+    });
+    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
     tokio::select! {
         r = conn => if let Err(e) = r {
             tracing::debug!("LLM mock connection ended: {e}");
@@ -212,24 +201,14 @@ async fn handle(State(st): State<LlmState>, req: Request) -> Response {
                 // The connection task drops this handler together with the connection.
                 std::future::pending::<()>().await;
             }
-            return openai::error_response(
-                500,
-                "server_error",
-                None,
-                "reset fault without a connection",
-            );
+            return openai::error_response(500, "server_error", None, "reset fault without a connection");
         }
         Some(Decisive::Hang(dur)) => {
             // Dropped (and journaled with no status) if the mock shuts down first.
             guard.entry().outcome = Outcome::Hang;
             tokio::time::sleep(dur).await;
             guard.finish(Some(504), Outcome::Hang);
-            return openai::error_response(
-                504,
-                "timeout",
-                None,
-                "The mock hung for the configured time (injected fault).",
-            );
+            return openai::error_response(504, "timeout", None, "The mock hung for the configured time (injected fault).");
         }
         _ => {}
     }
@@ -254,8 +233,7 @@ async fn handle(State(st): State<LlmState>, req: Request) -> Response {
             let answer = st.pick_answer();
             if stream {
                 guard.entry().status = Some(200);
-                ChunkStream::new(meta, &answer, d.token_delay, d.truncate_after, guard)
-                    .into_response()
+                ChunkStream::new(meta, &answer, d.token_delay, d.truncate_after, guard).into_response()
             } else {
                 guard.finish(Some(200), Outcome::Ok);
                 axum::Json(openai::completion(&meta, &answer)).into_response()

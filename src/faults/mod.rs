@@ -32,8 +32,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use config::{
-    ErrorFault, FaultSpec, HangFault, HttpMockConfig, MockConfig, OpenAiMockConfig, RateLimitFault,
-    RatioFault, RouteConfig, SlowStreamFault, TruncateStreamFault,
+    ErrorFault, FaultSpec, HangFault, HttpMockConfig, MockConfig, OpenAiMockConfig, RateLimitFault, RatioFault, RouteConfig,
+    SlowStreamFault, TruncateStreamFault,
 };
 pub use engine::derive_seed;
 pub use journal::{DEFAULT_JOURNAL_CAPACITY, JournalEntry, JournalSnapshot, Outcome};
@@ -96,11 +96,7 @@ pub struct MockSet {
 
 impl MockSet {
     /// Starts every mock on 127.0.0.1 with an OS-assigned port.
-    pub async fn start(
-        configs: &BTreeMap<String, MockConfig>,
-        clock: RunClock,
-        seed: u64,
-    ) -> Result<MockSet, FaultError> {
+    pub async fn start(configs: &BTreeMap<String, MockConfig>, clock: RunClock, seed: u64) -> Result<MockSet, FaultError> {
         Self::start_on(configs, clock, seed, std::net::Ipv4Addr::LOCALHOST.into()).await
     }
 
@@ -166,21 +162,11 @@ impl MockSet {
 
     /// Activates fault `fault_id` on `mock` for requests matching `route` (all when `None`);
     /// re-applying an id replaces it.
-    pub fn apply(
-        &self,
-        mock: &str,
-        fault_id: &str,
-        route: Option<RouteFilter>,
-        spec: &FaultSpec,
-    ) -> Result<(), FaultError> {
+    pub fn apply(&self, mock: &str, fault_id: &str, route: Option<RouteFilter>, spec: &FaultSpec) -> Result<(), FaultError> {
         let r = self.get(mock)?;
         let problems = validate(&r.config, spec);
         if !problems.is_empty() {
-            return Err(FaultError::InvalidFault {
-                mock: mock.into(),
-                fault: fault_id.into(),
-                problems,
-            });
+            return Err(FaultError::InvalidFault { mock: mock.into(), fault: fault_id.into(), problems });
         }
         if let Some(f) = &route {
             for warning in validate_route(&r.config, f) {

@@ -32,8 +32,7 @@ pub struct ChatRequest {
 
 /// Parses a chat request body; the error is an OpenAI-style message.
 pub fn parse_chat(body: &[u8]) -> Result<ChatRequest, String> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("We could not parse the JSON body of your request: {e}"))?;
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("We could not parse the JSON body of your request: {e}"))?;
     let obj = v.as_object().ok_or("The request body must be a JSON object.")?;
     let messages = obj
         .get("messages")
@@ -126,22 +125,14 @@ pub fn models(model: &str) -> Value {
 /// An OpenAI-style error response.
 pub fn error_response(status: u16, kind: &str, code: Option<&str>, message: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body =
-        json!({ "error": { "message": message, "type": kind, "param": null, "code": code } });
+    let body = json!({ "error": { "message": message, "type": kind, "param": null, "code": code } });
     (status, axum::Json(body)).into_response()
 }
 
 /// The error body for an injected status.
 pub fn injected_error(status: u16) -> Response {
     let kind = if status >= 500 { "server_error" } else { "invalid_request_error" };
-    error_response(
-        status,
-        kind,
-        None,
-        &format!(
-            "The server had an error while processing your request (injected fault, status {status})."
-        ),
-    )
+    error_response(status, kind, None, &format!("The server had an error while processing your request (injected fault, status {status})."))
 }
 
 /// 429 with `Retry-After` in whole seconds (rounded up).
@@ -172,14 +163,10 @@ pub fn malformed_body(meta: &CompletionMeta) -> String {
 pub fn malformed_response(meta: &CompletionMeta, stream: bool) -> Response {
     if stream {
         let events = [
-            format!(
-                "{{\"id\":\"{}\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"delta\":{{\"content\":",
-                meta.id
-            ),
+            format!("{{\"id\":\"{}\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"delta\":{{\"content\":", meta.id),
             "[DONE]".to_string(),
         ];
-        let s =
-            futures::stream::iter(events.map(|d| Ok::<_, Infallible>(Event::default().data(d))));
+        let s = futures::stream::iter(events.map(|d| Ok::<_, Infallible>(Event::default().data(d))));
         return Sse::new(s).into_response();
     }
     ([(header::CONTENT_TYPE, "application/json")], malformed_body(meta)).into_response()
@@ -203,13 +190,7 @@ pub struct ChunkStream {
 }
 
 impl ChunkStream {
-    pub fn new(
-        meta: CompletionMeta,
-        answer: &str,
-        token_delay: Duration,
-        truncate_after: Option<usize>,
-        guard: EntryGuard,
-    ) -> Self {
+    pub fn new(meta: CompletionMeta, answer: &str, token_delay: Duration, truncate_after: Option<usize>, guard: EntryGuard) -> Self {
         let words = answer.split_whitespace().map(str::to_string).collect();
         Self { meta, words, pos: 0, token_delay, truncate_after, guard, ended: false }
     }
@@ -231,16 +212,8 @@ impl ChunkStream {
             if self.pos > 0 && !self.token_delay.is_zero() {
                 tokio::time::sleep(self.token_delay).await;
             }
-            let text = if self.pos == 0 {
-                self.words[0].clone()
-            } else {
-                format!(" {}", self.words[self.pos])
-            };
-            let delta = if self.pos == 0 {
-                json!({ "role": "assistant", "content": text })
-            } else {
-                json!({ "content": text })
-            };
+            let text = if self.pos == 0 { self.words[0].clone() } else { format!(" {}", self.words[self.pos]) };
+            let delta = if self.pos == 0 { json!({ "role": "assistant", "content": text }) } else { json!({ "content": text }) };
             chunk(&self.meta, delta, None).to_string()
         } else if self.pos == len {
             let mut c = chunk(&self.meta, json!({}), Some("stop"));
@@ -273,25 +246,14 @@ mod tests {
         .unwrap();
         assert_eq!(r, ChatRequest { model: Some("m".into()), stream: true, prompt_tokens: 5 });
         assert!(!parse_chat(br#"{"messages":[{"role":"user","content":"x"}]}"#).unwrap().stream);
-        for bad in [
-            &b"not json"[..],
-            b"[]",
-            b"{}",
-            br#"{"messages":[]}"#,
-            br#"{"messages":[{}],"stream":"yes"}"#,
-        ] {
+        for bad in [&b"not json"[..], b"[]", b"{}", br#"{"messages":[]}"#, br#"{"messages":[{}],"stream":"yes"}"#] {
             assert!(parse_chat(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
     }
 
     #[test]
     fn bodies_have_the_openai_shape() {
-        let meta = CompletionMeta {
-            id: "chatcmpl-1".into(),
-            created: 1,
-            model: "m".into(),
-            prompt_tokens: 4,
-        };
+        let meta = CompletionMeta { id: "chatcmpl-1".into(), created: 1, model: "m".into(), prompt_tokens: 4 };
         let c = completion(&meta, "one two three");
         assert_eq!(c["choices"][0]["message"]["content"], "one two three");
         assert_eq!(c["usage"]["total_tokens"], 7);

@@ -47,9 +47,7 @@ pub fn template_to_regex(template: &str) -> Result<String, RouteError> {
                     }
                     name.push(c);
                 }
-                let ok = closed
-                    && !name.is_empty()
-                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                let ok = closed && !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
                 if !ok {
                     return Err(RouteError::BadParam(template.to_string()));
                 }
@@ -95,8 +93,7 @@ impl PathPattern {
 /// Checks an HTTP method token and returns it upper-cased.
 pub fn normalize_method(m: &str) -> Result<String, RouteError> {
     let up = m.trim().to_ascii_uppercase();
-    let token =
-        !up.is_empty() && up.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_');
+    let token = !up.is_empty() && up.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_');
     if token { Ok(up) } else { Err(RouteError::BadMethod(m.to_string())) }
 }
 
@@ -111,8 +108,7 @@ pub struct RouteFilter {
 
 impl RouteFilter {
     pub fn matches(&self, method: &str, path: &str) -> bool {
-        self.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
-            && self.path.as_ref().is_none_or(|p| p.matches(path))
+        self.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method)) && self.path.as_ref().is_none_or(|p| p.matches(path))
     }
 
     pub fn method(&self) -> Option<&str> {

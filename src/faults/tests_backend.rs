@@ -46,8 +46,7 @@ async fn routes_answer_and_unmatched_requests_are_404() {
     assert_eq!(c.delete(format!("{url}/items/7")).send().await.unwrap().status(), 404);
 
     let j = set.journal("backend");
-    let got: Vec<_> =
-        j.iter().map(|e| (e.method.as_str(), e.path.as_str(), e.status, e.outcome)).collect();
+    let got: Vec<_> = j.iter().map(|e| (e.method.as_str(), e.path.as_str(), e.status, e.outcome)).collect();
     assert_eq!(
         got,
         [
@@ -67,22 +66,10 @@ async fn routes_answer_and_unmatched_requests_are_404() {
 async fn faults_by_route_and_switching() {
     let (set, url) = start(1).await;
     let c = client(Duration::from_secs(5));
-    set.apply(
-        "backend",
-        "down",
-        Some("GET /items/*".parse().unwrap()),
-        &spec("error: { status: 503 }"),
-    )
-    .unwrap();
+    set.apply("backend", "down", Some("GET /items/*".parse().unwrap()), &spec("error: { status: 503 }")).unwrap();
     assert_eq!(get(&c, &url, "/items/1").await.unwrap().status(), 503);
     assert_eq!(c.post(format!("{url}/items/1/results")).send().await.unwrap().status(), 201);
-    set.apply(
-        "backend",
-        "limit",
-        Some("POST /items/{id}/results".parse().unwrap()),
-        &spec("rate_limit: { retry_after: 3s }"),
-    )
-    .unwrap();
+    set.apply("backend", "limit", Some("POST /items/{id}/results".parse().unwrap()), &spec("rate_limit: { retry_after: 3s }")).unwrap();
     let r = c.post(format!("{url}/items/1/results")).send().await.unwrap();
     assert_eq!((r.status().as_u16(), r.headers()["retry-after"].to_str().unwrap()), (429, "3"));
     assert_eq!(set.active_faults("backend").unwrap(), ["down", "limit"]);
@@ -105,8 +92,7 @@ async fn faults_by_route_and_switching() {
     let e = set.apply("backend", "s", None, &spec("slow_stream: { token_delay: 1s }")).unwrap_err();
     assert!(e.to_string().contains("supported kinds: openai"), "{e}");
 
-    let outcomes: Vec<_> =
-        set.journal("backend").iter().map(|e| (e.outcome, e.fault.clone())).collect();
+    let outcomes: Vec<_> = set.journal("backend").iter().map(|e| (e.outcome, e.fault.clone())).collect();
     let f = |s: &str| Some(s.to_string());
     assert_eq!(
         outcomes,
@@ -149,10 +135,7 @@ async fn reset_closes_the_connection_without_a_response() {
     assert!(!err.is_timeout() && err.status().is_none(), "{err:?}");
     assert_eq!(get(&c, &url, "/hello").await.unwrap().status(), 200);
     let j = set.journal("backend");
-    assert_eq!(
-        (j[0].outcome, j[0].status, j[0].fault.as_deref()),
-        (Outcome::Reset, None, Some("rst"))
-    );
+    assert_eq!((j[0].outcome, j[0].status, j[0].fault.as_deref()), (Outcome::Reset, None, Some("rst")));
     assert_eq!(j[1].outcome, Outcome::Ok);
     set.shutdown().await;
 }
@@ -168,9 +151,7 @@ async fn hang_times_out_the_client_and_is_dropped_at_shutdown() {
     let request = async move { get(&client(Duration::from_secs(60)), &url, "/items/2").await };
     let j = shutdown_drops_hanging(set, "backend", request).await;
     assert_eq!(j.len(), 2);
-    assert!(j.iter().all(|e| e.outcome == Outcome::Hang
-        && e.status.is_none()
-        && e.done < Duration::from_secs(10)));
+    assert!(j.iter().all(|e| e.outcome == Outcome::Hang && e.status.is_none() && e.done < Duration::from_secs(10)));
 }
 
 /// Outcome of 200 sequential requests under a 50% error fault.

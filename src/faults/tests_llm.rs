@@ -77,12 +77,7 @@ async fn completion_models_404_and_400_are_journaled() {
     let outcomes: Vec<_> = j.iter().map(|e| (e.outcome, e.status)).collect();
     assert_eq!(
         outcomes,
-        [
-            (Outcome::Ok, Some(200)),
-            (Outcome::Ok, Some(200)),
-            (Outcome::NotFound, Some(404)),
-            (Outcome::BadRequest, Some(400))
-        ]
+        [(Outcome::Ok, Some(200)), (Outcome::Ok, Some(200)), (Outcome::NotFound, Some(404)), (Outcome::BadRequest, Some(400))]
     );
     assert_eq!(j[0].request_id.as_deref(), Some("req-42"));
     assert!(j[0].traceparent.as_deref().unwrap().starts_with("00-0af7"));
@@ -92,9 +87,7 @@ async fn completion_models_404_and_400_are_journaled() {
 
 #[tokio::test]
 async fn streams_one_word_per_chunk_then_usage_and_done() {
-    let (set, url) =
-        start_llm("kind: openai\nresponses_file: ${FILE}".replace("${FILE}", &fixture()).as_str())
-            .await;
+    let (set, url) = start_llm("kind: openai\nresponses_file: ${FILE}".replace("${FILE}", &fixture()).as_str()).await;
     let c = client(Duration::from_secs(5));
     let r = chat(&c, &url, true).await.unwrap();
     assert_eq!(r.status(), 200);
@@ -102,12 +95,9 @@ async fn streams_one_word_per_chunk_then_usage_and_done() {
     let (data, clean) = sse(r).await;
     assert!(clean);
     assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
-    let chunks: Vec<Value> =
-        data[..data.len() - 1].iter().map(|d| serde_json::from_str(d).unwrap()).collect();
-    let text: String =
-        chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
-    let answers: Vec<String> =
-        serde_json::from_str(&std::fs::read_to_string(fixture()).unwrap()).unwrap();
+    let chunks: Vec<Value> = data[..data.len() - 1].iter().map(|d| serde_json::from_str(d).unwrap()).collect();
+    let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    let answers: Vec<String> = serde_json::from_str(&std::fs::read_to_string(fixture()).unwrap()).unwrap();
     assert!(answers.contains(&text), "{text}");
     assert_eq!(chunks.len(), text.split_whitespace().count() + 1);
     assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk"));
@@ -175,8 +165,7 @@ async fn error_rate_limit_and_malformed_are_visible_to_clients() {
 async fn latency_and_slow_stream_are_timed() {
     let (set, url) = start_llm("kind: openai\nlatency: 20ms").await;
     let c = client(Duration::from_secs(10));
-    set.apply("llm", "slow", Some("POST /v1/chat/*".parse().unwrap()), &spec("latency: 200ms"))
-        .unwrap();
+    set.apply("llm", "slow", Some("POST /v1/chat/*".parse().unwrap()), &spec("latency: 200ms")).unwrap();
     let t = Instant::now();
     assert_eq!(c.get(format!("{url}/v1/models")).send().await.unwrap().status(), 200);
     assert!(t.elapsed() < Duration::from_millis(200), "route filter must spare /v1/models");
@@ -190,11 +179,7 @@ async fn latency_and_slow_stream_are_timed() {
     let (data, clean) = sse(chat(&c, &url, true).await.unwrap()).await;
     let words = data.len() - 2; // minus final chunk and [DONE]
     assert!(clean && words >= 3);
-    assert!(
-        t.elapsed() >= Duration::from_millis(60 * (words as u64 - 1)),
-        "{:?} for {words}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() >= Duration::from_millis(60 * (words as u64 - 1)), "{:?} for {words}", t.elapsed());
     let j = set.journal("llm");
     assert!(j[1].elapsed() >= Duration::from_millis(220));
     assert_eq!(j[1].fault.as_deref(), Some("slow"));
@@ -231,10 +216,7 @@ async fn reset_is_a_connection_error() {
     assert!(!err.is_timeout() && err.status().is_none(), "{err:?}");
     assert_eq!(c.get(format!("{url}/v1/models")).send().await.unwrap().status(), 200);
     let j = set.journal("llm");
-    assert_eq!(
-        (j[0].outcome, j[0].status, j[0].fault.as_deref()),
-        (Outcome::Reset, None, Some("rst"))
-    );
+    assert_eq!((j[0].outcome, j[0].status, j[0].fault.as_deref()), (Outcome::Reset, None, Some("rst")));
     set.shutdown().await;
 }
 
@@ -254,20 +236,10 @@ async fn hang_times_out_the_client_and_shutdown_is_prompt() {
 #[tokio::test]
 async fn bad_configs_and_faults_are_errors() {
     let mut m = BTreeMap::new();
-    m.insert(
-        "llm".to_string(),
-        serde_norway::from_str::<MockConfig>("kind: openai\nresponses_file: /nonexistent.json")
-            .unwrap(),
-    );
-    assert!(matches!(
-        MockSet::start(&m, RunClock::start(), 1).await,
-        Err(FaultError::InvalidMock { .. })
-    ));
+    m.insert("llm".to_string(), serde_norway::from_str::<MockConfig>("kind: openai\nresponses_file: /nonexistent.json").unwrap());
+    assert!(matches!(MockSet::start(&m, RunClock::start(), 1).await, Err(FaultError::InvalidMock { .. })));
     let (set, _) = start_llm("kind: openai").await;
-    assert!(matches!(
-        set.apply("nope", "f", None, &spec("reset: {}")),
-        Err(FaultError::UnknownMock(_))
-    ));
+    assert!(matches!(set.apply("nope", "f", None, &spec("reset: {}")), Err(FaultError::UnknownMock(_))));
     let e = set.apply("llm", "f", None, &spec("error: { ratio: 2 }")).unwrap_err();
     assert!(e.to_string().contains("ratio"), "{e}");
     assert!(!set.clear("llm", "never").unwrap());
@@ -278,11 +250,7 @@ async fn bad_configs_and_faults_are_errors() {
 async fn one_set_runs_both_kinds_with_separate_journals() {
     let mut m = BTreeMap::new();
     m.insert("llm".to_string(), serde_norway::from_str::<MockConfig>("kind: openai").unwrap());
-    m.insert(
-        "api".to_string(),
-        serde_norway::from_str::<MockConfig>("kind: http\nroutes: [{method: GET, path: /ok}]")
-            .unwrap(),
-    );
+    m.insert("api".to_string(), serde_norway::from_str::<MockConfig>("kind: http\nroutes: [{method: GET, path: /ok}]").unwrap());
     let set = MockSet::start(&m, RunClock::start(), 3).await.unwrap();
     assert_eq!(set.names().collect::<Vec<_>>(), ["api", "llm"]);
     let (llm, api) = (set.url("llm").unwrap(), set.url("api").unwrap());

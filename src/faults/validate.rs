@@ -8,8 +8,7 @@ use super::latency::Latency;
 use super::route::{PathPattern, RouteFilter, normalize_method};
 
 /// Fault parts that only make sense on one kind of mock, with the kinds that support them.
-const KIND_SPECIFIC: &[(&str, &[&str])] =
-    &[("slow_stream", &["openai"]), ("truncate_stream", &["openai"])];
+const KIND_SPECIFIC: &[(&str, &[&str])] = &[("slow_stream", &["openai"]), ("truncate_stream", &["openai"])];
 
 fn ratio(out: &mut Vec<String>, what: &str, r: f64) {
     if !(0.0..=1.0).contains(&r) {
@@ -68,18 +67,11 @@ pub fn validate(mock: &MockConfig, spec: &FaultSpec) -> Vec<String> {
     if let Some(r) = &spec.reset {
         ratio(&mut out, "reset", r.ratio);
     }
-    let present = [
-        ("slow_stream", spec.slow_stream.is_some()),
-        ("truncate_stream", spec.truncate_stream.is_some()),
-    ];
+    let present = [("slow_stream", spec.slow_stream.is_some()), ("truncate_stream", spec.truncate_stream.is_some())];
     for (field, set) in present {
         let Some((_, kinds)) = KIND_SPECIFIC.iter().find(|(f, _)| *f == field) else { continue };
         if set && !kinds.contains(&mock.kind()) {
-            out.push(format!(
-                "{field} is not supported by a mock of kind {}; supported kinds: {}",
-                mock.kind(),
-                kinds.join(", ")
-            ));
+            out.push(format!("{field} is not supported by a mock of kind {}; supported kinds: {}", mock.kind(), kinds.join(", ")));
         }
     }
     out
@@ -138,14 +130,9 @@ fn route_problems(r: &RouteConfig) -> Vec<String> {
 pub fn validate_route(mock: &MockConfig, filter: &RouteFilter) -> Vec<String> {
     let known: Vec<(String, String)> = match mock {
         MockConfig::Openai(_) => {
-            vec![
-                ("POST".into(), "/v1/chat/completions".into()),
-                ("GET".into(), "/v1/models".into()),
-            ]
+            vec![("POST".into(), "/v1/chat/completions".into()), ("GET".into(), "/v1/models".into())]
         }
-        MockConfig::Http(c) => {
-            c.routes.iter().map(|r| (r.method.to_ascii_uppercase(), r.path.clone())).collect()
-        }
+        MockConfig::Http(c) => c.routes.iter().map(|r| (r.method.to_ascii_uppercase(), r.path.clone())).collect(),
     };
     // A template such as "/items/{id}" is itself a path the filter's regex can test.
     if known.iter().any(|(m, p)| filter.matches(m, p)) {
@@ -168,48 +155,37 @@ mod tests {
     }
 
     fn http() -> MockConfig {
-        serde_norway::from_str("kind: http\nroutes: [{method: GET, path: \"/items/{id}\"}]")
-            .unwrap()
+        serde_norway::from_str("kind: http\nroutes: [{method: GET, path: \"/items/{id}\"}]").unwrap()
     }
 
     #[test]
     fn stream_faults_only_on_llm_mocks() {
         let llm = MockConfig::Openai(OpenAiMockConfig::default());
         assert!(validate(&llm, &spec("slow_stream: { token_delay: 1s }")).is_empty());
-        let p = validate(
-            &http(),
-            &spec("slow_stream: { token_delay: 1s }\ntruncate_stream: { after_tokens: 1 }"),
-        );
+        let p = validate(&http(), &spec("slow_stream: { token_delay: 1s }\ntruncate_stream: { after_tokens: 1 }"));
         assert_eq!(p.len(), 2, "{p:?}");
         assert!(p[0].contains("kind http") && p[0].contains("supported kinds: openai"), "{p:?}");
     }
 
     #[test]
     fn ratios_statuses_and_empty_specs() {
-        let p =
-            validate(&http(), &spec("error: { status: 700, ratio: 1.5 }\nreset: { ratio: -0.1 }"));
+        let p = validate(&http(), &spec("error: { status: 700, ratio: 1.5 }\nreset: { ratio: -0.1 }"));
         assert_eq!(p.len(), 3, "{p:?}");
         assert!(validate(&http(), &FaultSpec::default())[0].contains("sets nothing"));
         assert!(validate(&http(), &spec("hang: { for: 0s }"))[0].contains("hang.for"));
-        assert!(
-            validate(&http(), &spec("latency: { uniform: [2s, 1s] }"))[0].contains("above max")
-        );
+        assert!(validate(&http(), &spec("latency: { uniform: [2s, 1s] }"))[0].contains("above max"));
         assert!(validate(&http(), &spec("error: { status: 503, ratio: 0.5 }")).is_empty());
     }
 
     #[test]
     fn mock_configs_are_checked() {
-        let bad: MockConfig = serde_norway::from_str(
-            "kind: http\nroutes:\n  - { method: 'G T', path: items, status: 42, body: 1, body_file: rel.json }",
-        )
-        .unwrap();
+        let bad: MockConfig =
+            serde_norway::from_str("kind: http\nroutes:\n  - { method: 'G T', path: items, status: 42, body: 1, body_file: rel.json }")
+                .unwrap();
         let p = validate_mock(&bad);
         assert_eq!(p.len(), 5, "{p:?}");
         assert!(validate_mock(&http()).is_empty());
-        let llm = MockConfig::Openai(OpenAiMockConfig {
-            responses_file: Some("/nonexistent/x.json".into()),
-            ..Default::default()
-        });
+        let llm = MockConfig::Openai(OpenAiMockConfig { responses_file: Some("/nonexistent/x.json".into()), ..Default::default() });
         assert!(validate_mock(&llm)[0].contains("does not exist"));
         assert!(validate_mock(&MockConfig::Http(HttpMockConfig::default())).is_empty());
     }

@@ -64,8 +64,7 @@ pub fn check_cardinality(store: &MetricStore, budget: &CardinalityBudget) -> Vec
         if tally.series <= max {
             continue;
         }
-        let mut message =
-            format!("`{family}` has {} series on {service} (budget {max})", tally.series);
+        let mut message = format!("`{family}` has {} series on {service} (budget {max})", tally.series);
         if let Some((label, n)) = widest_label(&tally.values) {
             message.push_str(&format!("; `{label}` has {n} distinct values"));
         }
@@ -105,9 +104,7 @@ mod tests {
             for le in ["0.1", "1", "+Inf"] {
                 text.push_str(&format!("req_seconds_bucket{{user=\"u{u}\",le=\"{le}\"}} 1\n"));
             }
-            text.push_str(&format!(
-                "req_seconds_sum{{user=\"u{u}\"}} 1\nreq_seconds_count{{user=\"u{u}\"}} 1\n"
-            ));
+            text.push_str(&format!("req_seconds_sum{{user=\"u{u}\"}} 1\nreq_seconds_count{{user=\"u{u}\"}} 1\n"));
         }
         text.push_str("# TYPE up_gauge gauge\nup_gauge 1\n");
         text
@@ -119,17 +116,13 @@ mod tests {
         let findings = check_cardinality(&store(&exposition(11)), &budget);
         assert_eq!(findings.len(), 1, "{findings:?}");
         assert_eq!(findings[0].source, "svc");
-        assert_eq!(
-            findings[0].message,
-            "`req_seconds` has 55 series on svc (budget 50); `user` has 11 distinct values"
-        );
+        assert_eq!(findings[0].message, "`req_seconds` has 55 series on svc (budget 50); `user` has 11 distinct values");
         assert!(check_cardinality(&store(&exposition(10)), &budget).is_empty());
     }
 
     #[test]
     fn per_family_override_and_serde_defaults() {
-        let budget: CardinalityBudget =
-            serde_norway::from_str("families: {req_seconds: 10}").unwrap();
+        let budget: CardinalityBudget = serde_norway::from_str("families: {req_seconds: 10}").unwrap();
         assert_eq!(budget.max_series, DEFAULT_MAX_SERIES);
         assert_eq!(check_cardinality(&store(&exposition(3)), &budget).len(), 1);
         assert!(serde_norway::from_str::<CardinalityBudget>("max: 3").is_err());

@@ -84,19 +84,15 @@ impl LiveView {
     /// Why `name` is not a sample although a family of that name exists.
     fn family_hint(&self, name: &str) -> Option<String> {
         let kind = self.declared.get(name)?;
-        let samples: Vec<_> =
-            self.family_of.iter().filter(|(_, f)| *f == name).map(|(s, _)| s.as_str()).collect();
-        (!samples.is_empty())
-            .then(|| format!("`{name}` is a {kind} family; its series are {}", samples.join(", ")))
+        let samples: Vec<_> = self.family_of.iter().filter(|(_, f)| *f == name).map(|(s, _)| s.as_str()).collect();
+        (!samples.is_empty()).then(|| format!("`{name}` is a {kind} family; its series are {}", samples.join(", ")))
     }
 }
 
 /// Whether a family's own name is a sample name Prometheus stores.
 fn bare_name_is_sample(family: &str, kind: MetricType) -> bool {
     match kind {
-        MetricType::Gauge | MetricType::Unknown | MetricType::Summary | MetricType::StateSet => {
-            true
-        }
+        MetricType::Gauge | MetricType::Unknown | MetricType::Summary | MetricType::StateSet => true,
         // Text format 0.0.4 declares counters under their sample name.
         MetricType::Counter => family.ends_with("_total"),
         MetricType::Histogram | MetricType::GaugeHistogram | MetricType::Info => false,
@@ -116,13 +112,7 @@ pub fn check_contract(sources: &Sources, view: &LiveView) -> LintReport {
     report
 }
 
-fn check_selector(
-    reference: &Reference,
-    sel: &MetricSelector,
-    recorded: &BTreeSet<String>,
-    view: &LiveView,
-    report: &mut LintReport,
-) {
+fn check_selector(reference: &Reference, sel: &MetricSelector, recorded: &BTreeSet<String>, view: &LiveView, report: &mut LintReport) {
     let source = &reference.source;
     let Some(name) = sel.metric.as_deref() else {
         check_name_regex(source, sel, recorded, view, report);
@@ -136,10 +126,7 @@ fn check_selector(
     } else if let Some((family, kind)) = view.seriesless_family(name) {
         report.note(
             source.as_str(),
-            format!(
-                "`{}`: {kind} `{family}` is declared but has no series yet; its labels cannot be checked",
-                sel.text
-            ),
+            format!("`{}`: {kind} `{family}` is declared but has no series yet; its labels cannot be checked", sel.text),
         );
     } else {
         let hint = view.family_hint(name).or_else(|| {
@@ -147,8 +134,7 @@ fn check_selector(
             closest(name, names).map(|n| format!("closest exported name: {n}"))
         });
         let message = format!("`{}`: no service exports `{name}`", sel.text);
-        report
-            .finding(Finding::new(FindingKind::MetricMissing, source.as_str(), message).hint(hint));
+        report.finding(Finding::new(FindingKind::MetricMissing, source.as_str(), message).hint(hint));
     }
 }
 
@@ -165,13 +151,7 @@ fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<
 }
 
 /// A name-less selector with a `__name__=~` regex must match some exported name.
-fn check_name_regex(
-    source: &str,
-    sel: &MetricSelector,
-    recorded: &BTreeSet<String>,
-    view: &LiveView,
-    report: &mut LintReport,
-) {
+fn check_name_regex(source: &str, sel: &MetricSelector, recorded: &BTreeSet<String>, view: &LiveView, report: &mut LintReport) {
     for m in sel.matchers.iter().filter(|m| m.name == NAME_LABEL && m.op == MatchOp::Re) {
         // The parser already compiled it; an anchored copy cannot fail either.
         let Ok(re) = regex::Regex::new(&format!("^(?:{})$", m.value)) else { continue };
@@ -184,13 +164,7 @@ fn check_name_regex(
     }
 }
 
-fn check_labels(
-    source: &str,
-    sel: &MetricSelector,
-    name: &str,
-    labels: &BTreeMap<String, BTreeSet<String>>,
-    report: &mut LintReport,
-) {
+fn check_labels(source: &str, sel: &MetricSelector, name: &str, labels: &BTreeMap<String, BTreeSet<String>>, report: &mut LintReport) {
     for m in &sel.matchers {
         if m.name == NAME_LABEL || TARGET_LABELS.contains(&m.name.as_str()) {
             continue;
@@ -200,19 +174,14 @@ fn check_labels(
                 let known: Vec<_> = labels.keys().map(String::as_str).collect();
                 let have = known.iter().chain(TARGET_LABELS).copied().collect::<BTreeSet<_>>();
                 let have = have.into_iter().collect::<Vec<_>>().join(", ");
-                let message = format!(
-                    "`{}`: `{name}` has no label `{}` (its labels: {have})",
-                    sel.text, m.name
-                );
+                let message = format!("`{}`: `{name}` has no label `{}` (its labels: {have})", sel.text, m.name);
                 let hint = did_you_mean(&m.name, known).map(|l| format!("did you mean `{l}`?"));
                 report.finding(Finding::new(FindingKind::LabelMissing, source, message).hint(hint));
             }
             Some(values) if unseen_value(m, values) => {
                 let seen = values.iter().map(String::as_str).collect::<Vec<_>>().join(", ");
-                let message = format!(
-                    "`{}`: {}=\"{}\" never observed on `{name}` during the run (seen: {seen})",
-                    sel.text, m.name, m.value
-                );
+                let message =
+                    format!("`{}`: {}=\"{}\" never observed on `{name}` during the run (seen: {seen})", sel.text, m.name, m.value);
                 report.note(source, message);
             }
             _ => {}

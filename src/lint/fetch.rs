@@ -12,10 +12,7 @@ pub const ACCEPT_TEXT: &str = "text/plain;version=0.0.4";
 
 /// Each target's body by service, or why it could not be fetched. All
 /// targets are fetched concurrently; the client's timeout bounds each.
-pub async fn collect_raw(
-    client: &reqwest::Client,
-    targets: &[ScrapeTarget],
-) -> BTreeMap<String, Result<String, String>> {
+pub async fn collect_raw(client: &reqwest::Client, targets: &[ScrapeTarget]) -> BTreeMap<String, Result<String, String>> {
     let fetches = targets.iter().map(|t| async move {
         let body = fetch_text(client, &t.url, ACCEPT_TEXT).await;
         (t.service.clone(), body.map(|(text, _)| text).map_err(|e| e.to_string()))

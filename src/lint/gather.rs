@@ -42,7 +42,11 @@ pub struct ContractInput {
 
 /// Reads the sources and runs promtool (`check rules` on the rule files,
 /// `check metrics` on each `raw` exposition when `spec.naming`).
-pub async fn gather(spec: &ContractSpec, raw: &BTreeMap<String, Result<String, String>>, promtool: &Promtool) -> Result<ContractInput, LintError> {
+pub async fn gather(
+    spec: &ContractSpec,
+    raw: &BTreeMap<String, Result<String, String>>,
+    promtool: &Promtool,
+) -> Result<ContractInput, LintError> {
     let mut input = ContractInput::default();
     for r in &spec.rules {
         input.sources.merge(sources::load_rules(r)?);
@@ -73,15 +77,25 @@ pub fn judge(input: &ContractInput, store: &MetricStore, budget: &CardinalityBud
     let view = LiveView::from_store(store);
     let mut report = check_contract(&input.sources, &view);
     // check_contract reports the sources' parse errors; promtool may repeat them.
-    let parse_errors: Vec<&str> = report.findings.iter().filter(|f| f.check == FindingKind::ParseError).map(|f| f.source.as_str()).collect::<Vec<_>>();
-    let tool: Vec<Finding> = input.tool_findings.iter().filter(|f| !(f.check == FindingKind::RulesInvalid && parse_errors.iter().any(|s| s.starts_with(&f.source)))).cloned().collect();
+    let parse_errors: Vec<&str> =
+        report.findings.iter().filter(|f| f.check == FindingKind::ParseError).map(|f| f.source.as_str()).collect::<Vec<_>>();
+    let tool: Vec<Finding> = input
+        .tool_findings
+        .iter()
+        .filter(|f| !(f.check == FindingKind::RulesInvalid && parse_errors.iter().any(|s| s.starts_with(&f.source))))
+        .cloned()
+        .collect();
     report.extend(tool);
     report.extend(check_cardinality(store, budget));
     for (service, e) in &input.unfetched {
         report.note(service.clone(), format!("exposition not checked by promtool: {e}"));
     }
     if view.is_empty() {
-        report.finding(Finding::new(FindingKind::MetricMissing, "stack", "no metrics were scraped from any service, so no reference can be checked"));
+        report.finding(Finding::new(
+            FindingKind::MetricMissing,
+            "stack",
+            "no metrics were scraped from any service, so no reference can be checked",
+        ));
     }
     report
 }

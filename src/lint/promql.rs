@@ -141,8 +141,7 @@ mod tests {
     fn matchers_with_every_operator() {
         let s = selectors(r#"x{a="1", b!="2", c=~"3.*", d!~"4"}[5m]"#).unwrap();
         assert_eq!(s.len(), 1);
-        let ops: Vec<_> =
-            s[0].matchers.iter().map(|m| (m.name.as_str(), m.op, m.value.as_str())).collect();
+        let ops: Vec<_> = s[0].matchers.iter().map(|m| (m.name.as_str(), m.op, m.value.as_str())).collect();
         assert!(ops.contains(&("a", MatchOp::Eq, "1")));
         assert!(ops.contains(&("b", MatchOp::Ne, "2")));
         assert!(ops.contains(&("c", MatchOp::Re, "3.*")));
@@ -170,9 +169,6 @@ mod tests {
     #[test]
     fn literals_and_strings_have_no_selectors() {
         assert!(selectors("1 + 2").unwrap().is_empty());
-        assert_eq!(
-            names(r#"label_replace(up, "a", "$1", "job", "(.*)")"#),
-            [Some("up".to_owned())]
-        );
+        assert_eq!(names(r#"label_replace(up, "a", "$1", "job", "(.*)")"#), [Some("up".to_owned())]);
     }
 }

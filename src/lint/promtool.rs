@@ -34,9 +34,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PromtoolError {
-    #[error(
-        "promtool not found: install Debian's `prometheus` package (apt-get install -y prometheus)"
-    )]
+    #[error("promtool not found: install Debian's `prometheus` package (apt-get install -y prometheus)")]
     NotFound,
     #[error("`promtool {args}` did not finish within {timeout:?}")]
     Timeout { args: String, timeout: Duration },
@@ -73,11 +71,7 @@ impl Promtool {
 
     /// `promtool check metrics` on one service's exposition; each problem is a
     /// `naming` finding, text it cannot parse a `parse_error`.
-    pub async fn check_metrics(
-        &self,
-        service: &str,
-        exposition: &str,
-    ) -> Result<Vec<Finding>, PromtoolError> {
+    pub async fn check_metrics(&self, service: &str, exposition: &str) -> Result<Vec<Finding>, PromtoolError> {
         let text = to_prometheus_text(exposition);
         let out = self.run(&["check", "metrics"], Some(text.as_bytes())).await?;
         metrics_findings(service, &out)
@@ -140,8 +134,7 @@ fn rules_findings(file: &str, out: &Output) -> Result<Vec<Finding>, PromtoolErro
         }
     }
     if !other.is_empty() || (findings.is_empty() && !out.status.success()) {
-        let message =
-            if other.is_empty() { format!("exit {}", out.status) } else { other.join(" ") };
+        let message = if other.is_empty() { format!("exit {}", out.status) } else { other.join(" ") };
         findings.push(Finding::new(FindingKind::RulesInvalid, file, message));
     }
     Ok(findings)
@@ -222,11 +215,7 @@ latency_ms_count 1
     async fn check_rules_ties_problems_to_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("bad.yaml");
-        std::fs::write(
-            &bad,
-            "groups:\n- name: g\n  rules:\n  - alert: Broken\n    expr: sum(rate(x[5m])\n  - alert: NoExpr\n",
-        )
-        .unwrap();
+        std::fs::write(&bad, "groups:\n- name: g\n  rules:\n  - alert: Broken\n    expr: sum(rate(x[5m])\n  - alert: NoExpr\n").unwrap();
         let syntax = dir.path().join("syntax.yaml");
         std::fs::write(&syntax, "groups: [\n").unwrap();
         let good = PathBuf::from("fixtures/alerts/multiagent-rules.yaml");
@@ -235,20 +224,9 @@ latency_ms_count 1
         let findings = Promtool::default().check_rules(&files).await.unwrap();
         let bad = bad.display().to_string();
         let got = messages(&findings);
-        assert!(
-            got[0].starts_with(&format!(
-                "{bad}:5 | group \"g\", rule 1, \"Broken\": could not parse expression"
-            )),
-            "{got:?}"
-        );
-        assert_eq!(
-            got[1],
-            format!("{bad} | group \"g\", rule 2, \"NoExpr\": field 'expr' must be set in rule")
-        );
-        assert_eq!(
-            got[2],
-            format!("{} | yaml: line 1: did not find expected node content", syntax.display())
-        );
+        assert!(got[0].starts_with(&format!("{bad}:5 | group \"g\", rule 1, \"Broken\": could not parse expression")), "{got:?}");
+        assert_eq!(got[1], format!("{bad} | group \"g\", rule 2, \"NoExpr\": field 'expr' must be set in rule"));
+        assert_eq!(got[2], format!("{} | yaml: line 1: did not find expected node content", syntax.display()));
         assert!(got[3].contains("does not exist"), "{got:?}");
         assert_eq!(got.len(), 4, "{got:?}");
     }
@@ -261,10 +239,7 @@ latency_ms_count 1
         std::fs::write(&dup, format!("groups:\n- name: g\n  rules:\n{rule}{rule}")).unwrap();
         let findings = Promtool::default().check_rules(&[dup]).await.unwrap();
         assert_eq!(findings.len(), 1);
-        assert!(
-            findings[0].message.starts_with("lint error 1 duplicate rule(s) found."),
-            "{findings:?}"
-        );
+        assert!(findings[0].message.starts_with("lint error 1 duplicate rule(s) found."), "{findings:?}");
     }
 
     #[tokio::test]
@@ -272,16 +247,12 @@ latency_ms_count 1
         let promtool = Promtool { program: "/nonexistent/promtool".into(), ..Default::default() };
         let err = promtool.check_metrics("svc", BAD).await.unwrap_err();
         assert!(matches!(err, PromtoolError::NotFound));
-        assert_eq!(
-            err.to_string(),
-            "promtool not found: install Debian's `prometheus` package (apt-get install -y prometheus)"
-        );
+        assert_eq!(err.to_string(), "promtool not found: install Debian's `prometheus` package (apt-get install -y prometheus)");
     }
 
     #[tokio::test]
     async fn a_hanging_promtool_times_out() {
-        let promtool =
-            Promtool { program: "/bin/sleep".into(), timeout: Duration::from_millis(200) };
+        let promtool = Promtool { program: "/bin/sleep".into(), timeout: Duration::from_millis(200) };
         // A child that never exits (and never reads its stdin) is killed at the timeout.
         let started = std::time::Instant::now();
         let _ = promtool.run(&["5"], Some(b"x")).await.unwrap_err();

@@ -71,10 +71,7 @@ fn seed_001_rules_query_metrics_the_stack_never_exports() {
 
 #[test]
 fn multiagent_rules_and_dashboard_match_the_stack() {
-    let report = lint(&[
-        "fixtures/alerts/multiagent-rules.yaml",
-        "fixtures/dashboards/multiagent-overview.json",
-    ]);
+    let report = lint(&["fixtures/alerts/multiagent-rules.yaml", "fixtures/dashboards/multiagent-overview.json"]);
     assert!(report.passed(), "{report}");
     assert!(report.notes.is_empty(), "{report}");
 }
@@ -132,8 +129,8 @@ fn labels_values_families_and_synthetic_series() {
 #[test]
 fn report_displays_one_line_per_finding_then_notes() {
     let mut report = LintReport::default();
-    let finding = Finding::new(FindingKind::MetricMissing, "r.yaml:3 alert A", "`x`: missing")
-        .hint(Some("closest exported name: y".into()));
+    let finding =
+        Finding::new(FindingKind::MetricMissing, "r.yaml:3 alert A", "`x`: missing").hint(Some("closest exported name: y".into()));
     report.finding(finding.clone());
     report.finding(finding);
     report.note("r.yaml:4 alert B", "declared, no series");

@@ -72,12 +72,8 @@ async fn send(user: &mut GooseUser, ctx: &Ctx) -> TransactionResult {
     if let Some(body) = &ctx.req.body {
         rb = rb.header("content-type", "application/json").body(body.clone());
     }
-    let goose_req = GooseRequest::builder()
-        .method(ctx.method)
-        .path(ctx.req.path.as_str())
-        .name(ctx.req.name.as_str())
-        .set_request_builder(rb)
-        .build();
+    let goose_req =
+        GooseRequest::builder().method(ctx.method).path(ctx.req.path.as_str()).name(ctx.req.name.as_str()).set_request_builder(rb).build();
     let res = user.request(goose_req).await?;
     let end = ctx.clock.now();
     let latency = Duration::from_micros(res.request.response_time * 1000 + u64::from(res.request.response_time_fraction_us));
@@ -105,17 +101,25 @@ pub fn with_canary(req: &RequestPlan, canary: &str) -> RequestPlan {
     r.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
     r.headers.push(("Authorization".into(), format!("Bearer {canary}")));
     if let Some(body) = &r.body
-        && let Ok(serde_json::Value::Object(mut m)) = serde_json::from_slice::<serde_json::Value>(body) {
-            m.insert("password".into(), canary.into());
-            m.insert("api_key".into(), canary.into());
-            r.body = serde_json::to_vec(&m).ok();
-        }
+        && let Ok(serde_json::Value::Object(mut m)) = serde_json::from_slice::<serde_json::Value>(body)
+    {
+        m.insert("password".into(), canary.into());
+        m.insert("api_key".into(), canary.into());
+        r.body = serde_json::to_vec(&m).ok();
+    }
     r
 }
 
 /// Start driving load at `base_url` for at most `max_duration` (the caller
 /// normally stops it earlier, at the timeline's end).
-pub fn start(plan: &LoadPlan, base_url: &str, clock: RunClock, run_id: &str, canary: Option<&str>, max_duration: Duration) -> Result<LoadHandle, LoadError> {
+pub fn start(
+    plan: &LoadPlan,
+    base_url: &str,
+    clock: RunClock,
+    run_id: &str,
+    canary: Option<&str>,
+    max_duration: Duration,
+) -> Result<LoadHandle, LoadError> {
     let record = LoadRecord::new(plan.requests.iter().map(|r| r.name.clone()).collect());
     let mut scenario = scenario!("ordeal");
     for (index, req) in plan.requests.iter().enumerate() {
@@ -127,27 +131,41 @@ pub fn start(plan: &LoadPlan, base_url: &str, clock: RunClock, run_id: &str, can
             record: record.clone(),
             run_id: run_id.to_string(),
         });
-        scenario = scenario.register_transaction(Transaction::new(transaction(ctx)).set_name(&req.name).set_weight(req.weight as usize).map_err(|e| LoadError::Goose(e.to_string()))?);
+        scenario = scenario.register_transaction(
+            Transaction::new(transaction(ctx))
+                .set_name(&req.name)
+                .set_weight(req.weight as usize)
+                .map_err(|e| LoadError::Goose(e.to_string()))?,
+        );
     }
     let g = |e: GooseError| LoadError::Goose(e.to_string());
     let users = plan.users;
     let attack = GooseAttack::initialize_with_config(GooseConfiguration::default())
         .map_err(g)?
         .register_scenario(scenario)
-        .set_default(GooseDefault::Host, base_url).map_err(g)?
-        .set_default(GooseDefault::Users, users).map_err(g)?
-        .set_default(GooseDefault::IncreaseRate, users.to_string().as_str()).map_err(g)?
-        .set_default(GooseDefault::RunTime, max_duration.as_secs() as usize + 1).map_err(g)?
-        .set_default(GooseDefault::ThrottleRequests, (plan.rate.round() as usize).max(1)).map_err(g)?
-        .set_default(GooseDefault::Timeout, plan.timeout.as_secs_f64().to_string().as_str()).map_err(g)?
-        .set_default(GooseDefault::NoTelnet, true).map_err(g)?
-        .set_default(GooseDefault::NoPrintMetrics, true).map_err(g)?
-        .set_default(GooseDefault::NoErrorSummary, true).map_err(g)?
-        .set_default(GooseDefault::NoResetMetrics, true).map_err(g)?
-        .set_default(GooseDefault::Quiet, 1).map_err(g)?;
-    let task = tokio::spawn(async move {
-        attack.execute().await.map(|_| ()).map_err(|e| LoadError::Goose(e.to_string()))
-    });
+        .set_default(GooseDefault::Host, base_url)
+        .map_err(g)?
+        .set_default(GooseDefault::Users, users)
+        .map_err(g)?
+        .set_default(GooseDefault::IncreaseRate, users.to_string().as_str())
+        .map_err(g)?
+        .set_default(GooseDefault::RunTime, max_duration.as_secs() as usize + 1)
+        .map_err(g)?
+        .set_default(GooseDefault::ThrottleRequests, (plan.rate.round() as usize).max(1))
+        .map_err(g)?
+        .set_default(GooseDefault::Timeout, plan.timeout.as_secs_f64().to_string().as_str())
+        .map_err(g)?
+        .set_default(GooseDefault::NoTelnet, true)
+        .map_err(g)?
+        .set_default(GooseDefault::NoPrintMetrics, true)
+        .map_err(g)?
+        .set_default(GooseDefault::NoErrorSummary, true)
+        .map_err(g)?
+        .set_default(GooseDefault::NoResetMetrics, true)
+        .map_err(g)?
+        .set_default(GooseDefault::Quiet, 1)
+        .map_err(g)?;
+    let task = tokio::spawn(async move { attack.execute().await.map(|_| ()).map_err(|e| LoadError::Goose(e.to_string())) });
     Ok(LoadHandle { task, record })
 }
 

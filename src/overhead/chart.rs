@@ -43,7 +43,15 @@ pub fn draw(report: &OverheadReport, budgets: &[Mark], path: &Path) -> Result<()
     let root = SVGBackend::new(path, (1100, 760)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(&x))?;
     let root = root
-        .titled(&format!("overhead vs `{}`: {} rounds, {} intervals", report.baseline, report.rounds, crate::scenario::format_confidence(report.confidence)), ("sans-serif", 22))
+        .titled(
+            &format!(
+                "overhead vs `{}`: {} rounds, {} intervals",
+                report.baseline,
+                report.rounds,
+                crate::scenario::format_confidence(report.confidence)
+            ),
+            ("sans-serif", 22),
+        )
         .map_err(|x| e(&x))?;
     for (area, p) in root.split_evenly((2, 2)).iter().zip(PANELS.iter()) {
         let bars: Vec<Option<(f64, f64, f64)>> = compared.iter().map(|v| bar(v, p)).collect();
@@ -88,8 +96,12 @@ pub fn draw(report: &OverheadReport, budgets: &[Mark], path: &Path) -> Result<()
             let Some((point, low, high)) = *b else { continue };
             let x = i as f64;
             let color = if low > 0.0 || high < 0.0 { RGBColor(214, 96, 77) } else { RGBColor(67, 147, 195) };
-            chart.draw_series(std::iter::once(Rectangle::new([(x - 0.28, 0.0), (x + 0.28, point)], color.mix(0.75).filled()))).map_err(|x| e(&x))?;
-            chart.draw_series(std::iter::once(ErrorBar::new_vertical(x, low, point, high, BLACK.stroke_width(2), 14))).map_err(|x| e(&x))?;
+            chart
+                .draw_series(std::iter::once(Rectangle::new([(x - 0.28, 0.0), (x + 0.28, point)], color.mix(0.75).filled())))
+                .map_err(|x| e(&x))?;
+            chart
+                .draw_series(std::iter::once(ErrorBar::new_vertical(x, low, point, high, BLACK.stroke_width(2), 14)))
+                .map_err(|x| e(&x))?;
         }
         let claim = RGBColor(240, 150, 20);
         for gate in [true, false] {
@@ -109,7 +121,13 @@ pub fn draw(report: &OverheadReport, budgets: &[Mark], path: &Path) -> Result<()
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(4)));
         }
         if !marks.is_empty() {
-            chart.configure_series_labels().position(SeriesLabelPosition::UpperRight).border_style(BLACK).background_style(WHITE.mix(0.8)).draw().map_err(|x| e(&x))?;
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .border_style(BLACK)
+                .background_style(WHITE.mix(0.8))
+                .draw()
+                .map_err(|x| e(&x))?;
         }
     }
     root.present().map_err(|x| e(&x))

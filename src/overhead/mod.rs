@@ -145,11 +145,20 @@ pub fn analyze(plan: &OverheadPlan, services: Vec<String>, measures: Vec<RoundMe
                     .enumerate()
                     .filter_map(|(i, &m)| {
                         let stat = |rs: &[&&RoundMeasure]| statistic(m, &rs.iter().map(|r| **r).collect::<Vec<_>>());
-                        stats::paired_deltas(&b, &x, stat, plan.confidence, plan.resamples, seed.wrapping_add(i as u64)).map(|d| (m, d.into()))
+                        stats::paired_deltas(&b, &x, stat, plan.confidence, plan.resamples, seed.wrapping_add(i as u64))
+                            .map(|d| (m, d.into()))
                     })
                     .collect()
             };
-            VariantReport { name: v.name.clone(), pillar: v.pillar.clone(), env: v.env.clone(), service_env: v.service_env.clone(), values, harness_cpu_per_request: harness, deltas }
+            VariantReport {
+                name: v.name.clone(),
+                pillar: v.pillar.clone(),
+                env: v.env.clone(),
+                service_env: v.service_env.clone(),
+                values,
+                harness_cpu_per_request: harness,
+                deltas,
+            }
         })
         .collect();
     let mut order: Vec<Vec<String>> = vec![Vec::new(); plan.rounds];
@@ -200,7 +209,13 @@ pub fn judge_budget(b: &Budget, d: &DeltaReport, decide: Decide) -> (Outcome, Op
     let Some(iv) = (if b.relative { d.relative } else { Some(d.absolute) }) else { return (Outcome::Inconclusive, None) };
     let upper = matches!(b.cmp.op, crate::scenario::cmp::Op::Lt | crate::scenario::cmp::Op::Le);
     let outcome = match decide {
-        Decide::Point => if b.cmp.holds(iv.point) { Outcome::Met } else { Outcome::Exceeded },
+        Decide::Point => {
+            if b.cmp.holds(iv.point) {
+                Outcome::Met
+            } else {
+                Outcome::Exceeded
+            }
+        }
         Decide::Bound => {
             // The far end of the interval must meet the budget; when even the
             // near end misses it, the budget is exceeded.
@@ -269,7 +284,8 @@ pub fn judge(expectations: &[Expectation], report: &OverheadReport) -> Vec<Check
         })
         .map(|(e, c)| {
             let variant = report.variants.iter().find(|v| v.name == c.variant);
-            let assessed: Vec<Assessed> = c.budgets.iter().map(|b| Assessed { source: c.source.clone(), ..assess(b, variant, c.decide) }).collect();
+            let assessed: Vec<Assessed> =
+                c.budgets.iter().map(|b| Assessed { source: c.source.clone(), ..assess(b, variant, c.decide) }).collect();
             let parts: Vec<&str> = assessed.iter().map(|a| a.shown.as_str()).collect();
             let outcomes: Vec<Outcome> = assessed.iter().map(|a| a.outcome).collect();
             let evidence = serde_json::to_value(&assessed).unwrap_or_default();
@@ -282,7 +298,8 @@ pub fn judge(expectations: &[Expectation], report: &OverheadReport) -> Vec<Check
             };
             let mut observed = parts.join("; ");
             if verdict == Verdict::Inconclusive {
-                observed.push_str(" — the interval straddles the budget: add rounds or lengthen `measure`, or set `allow_inconclusive: true`");
+                observed
+                    .push_str(" — the interval straddles the budget: add rounds or lengthen `measure`, or set `allow_inconclusive: true`");
             }
             let rule = match c.decide {
                 Decide::Bound => format!("the whole {pct} interval"),
@@ -292,7 +309,12 @@ pub fn judge(expectations: &[Expectation], report: &OverheadReport) -> Vec<Check
                 kind: "overhead",
                 name: e.name.clone(),
                 verdict,
-                expected: format!("{}: {} vs `{}` ({rule})", c.variant, c.budgets.iter().map(|b| b.describe()).collect::<Vec<_>>().join(", "), report.baseline),
+                expected: format!(
+                    "{}: {} vs `{}` ({rule})",
+                    c.variant,
+                    c.budgets.iter().map(|b| b.describe()).collect::<Vec<_>>().join(", "),
+                    report.baseline
+                ),
                 observed,
                 window: WindowInfo { expr: format!("{} rounds", report.rounds), start_ms: 0.0, end_ms: 0.0 },
                 evidence,

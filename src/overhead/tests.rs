@@ -118,7 +118,10 @@ fn the_chart_is_drawn() {
     let r = analyze(&plan(6), vec![], rounds(0.0002, 0.0001), 1);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("overhead.svg");
-    let budgets = vec![("logs".to_string(), Budget::parse(OverheadMetric::Cpu, "< 1%").unwrap(), true), ("logs".to_string(), Budget::parse(OverheadMetric::Cpu, "< 1%").unwrap(), false)];
+    let budgets = vec![
+        ("logs".to_string(), Budget::parse(OverheadMetric::Cpu, "< 1%").unwrap(), true),
+        ("logs".to_string(), Budget::parse(OverheadMetric::Cpu, "< 1%").unwrap(), false),
+    ];
     chart::draw(&r, &budgets, &path).unwrap();
     let svg = std::fs::read_to_string(&path).unwrap();
     assert!(svg.contains("<svg") && svg.contains("stack CPU per request") && svg.contains("budget"), "{}", &svg[..svg.len().min(500)]);

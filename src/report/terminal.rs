@@ -44,7 +44,15 @@ fn overhead(o: &crate::overhead::OverheadReport) -> String {
     let claims: String = o
         .claims
         .iter()
-        .map(|c| format!("claim{}: {} {} — {}\n", c.source.as_deref().map(|s| format!(" ({s})")).unwrap_or_default(), c.variant, c.budget, c.shown))
+        .map(|c| {
+            format!(
+                "claim{}: {} {} — {}\n",
+                c.source.as_deref().map(|s| format!(" ({s})")).unwrap_or_default(),
+                c.variant,
+                c.budget,
+                c.shown
+            )
+        })
         .collect();
     format!(
         "{t}\n{claims}Δ: point [{} interval] vs `{}` over {} rounds of {:.1}s (after {:.1}s warm-up); * = the interval excludes zero\n",
@@ -99,7 +107,13 @@ pub fn summary(r: &Report, color: bool) -> String {
             Verdict::Inconclusive => ("INCONCLUSIVE", Color::Yellow),
         };
         let mark = if color { Cell::new(mark).fg(col) } else { Cell::new(mark) };
-        t.add_row(vec![mark, Cell::new(c.kind), Cell::new(truncate(&c.name, 60)), Cell::new(&c.window.expr), Cell::new(truncate(&c.observed, 80))]);
+        t.add_row(vec![
+            mark,
+            Cell::new(c.kind),
+            Cell::new(truncate(&c.name, 60)),
+            Cell::new(&c.window.expr),
+            Cell::new(truncate(&c.observed, 80)),
+        ]);
     }
     if !r.expectations.is_empty() {
         out.push_str(&t.to_string());

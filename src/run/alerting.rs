@@ -7,10 +7,10 @@ use std::path::Path;
 
 use super::{Live, RunError};
 use crate::clock::RunClock;
+use crate::collectors::alerts::AlertRecord;
 use crate::collectors::alerts::poller::AlertPoller;
 use crate::collectors::alerts::promapi::{PromApi, QuerySeries};
 use crate::collectors::alerts::webhook::{WebhookSink, receiver_urls};
-use crate::collectors::alerts::AlertRecord;
 use crate::runtime::alerting::AlertingServers;
 use crate::scenario::{AlertingMode, AlertingPlan, Check, Plan, PromqlMode, template};
 
@@ -29,7 +29,8 @@ pub(super) struct LiveAlerting {
 pub(super) async fn start(a: &AlertingPlan, run_dir: &Path, clock: RunClock, live: &mut Live) -> Result<(), RunError> {
     let (prom_url, am_url) = match &a.mode {
         AlertingMode::Managed(m) => {
-            let sink = WebhookSink::start_on(clock, live.bind()).map_err(|e| RunError::Alerting(format!("cannot start the alert webhook receiver: {e}")))?;
+            let sink = WebhookSink::start_on(clock, live.bind())
+                .map_err(|e| RunError::Alerting(format!("cannot start the alert webhook receiver: {e}")))?;
             let hooks = receiver_urls(&sink, &m.receivers);
             live.alerting.webhook = Some(sink);
             let servers = AlertingServers::start(a, m, &live.services, &hooks, run_dir, clock, live.docker.as_ref()).await?;
@@ -40,7 +41,8 @@ pub(super) async fn start(a: &AlertingPlan, run_dir: &Path, clock: RunClock, liv
             urls
         }
         AlertingMode::External { prometheus, alertmanager } => {
-            let vars: BTreeMap<String, String> = live.services.iter().flat_map(|s| crate::runtime::service_vars(&s.name, "127.0.0.1", s.port)).collect();
+            let vars: BTreeMap<String, String> =
+                live.services.iter().flat_map(|s| crate::runtime::service_vars(&s.name, "127.0.0.1", s.port)).collect();
             let render = |t: &str| template::render(t, &vars).map_err(|e| RunError::Alerting(format!("alerting.external: {e}")));
             (render(prometheus)?, alertmanager.as_deref().map(render).transpose()?)
         }
@@ -130,7 +132,11 @@ pub(super) async fn stop(plan: &Plan, live: &mut Live) -> (Option<AlertRecord>, 
 
 /// The alerting section of report.json: every alert's timings (ms from the
 /// timeline's start) and every delivery.
-pub(super) fn report(rec: &AlertRecord, urls: &BTreeMap<&'static str, String>, origin: std::time::Duration) -> crate::report::AlertingReport {
+pub(super) fn report(
+    rec: &AlertRecord,
+    urls: &BTreeMap<&'static str, String>,
+    origin: std::time::Duration,
+) -> crate::report::AlertingReport {
     use crate::report::{AlertReport, DeliveryReport};
     let rel = |t: std::time::Duration| (t.as_secs_f64() - origin.as_secs_f64()) * 1000.0;
     crate::report::AlertingReport {
@@ -153,7 +159,12 @@ pub(super) fn report(rec: &AlertRecord, urls: &BTreeMap<&'static str, String>, o
         deliveries: rec
             .deliveries
             .iter()
-            .map(|d| DeliveryReport { at_ms: rel(d.at), receiver: d.receiver.clone(), status: d.status.clone(), alerts: d.alerts.iter().map(|a| format!("{} ({})", a.name, a.status)).collect() })
+            .map(|d| DeliveryReport {
+                at_ms: rel(d.at),
+                receiver: d.receiver.clone(),
+                status: d.status.clone(),
+                alerts: d.alerts.iter().map(|a| format!("{} ({})", a.name, a.status)).collect(),
+            })
             .collect(),
     }
 }

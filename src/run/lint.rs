@@ -80,7 +80,13 @@ pub async fn lint(plan: &Plan, opts: &RunOptions) -> Result<LintOutcome, RunErro
     Ok(LintOutcome { report, references, services, run_dir })
 }
 
-async fn check_live(plan: &Plan, opts: &RunOptions, run_dir: &std::path::Path, clock: RunClock, live: &mut Live) -> Result<(LintReport, usize), RunError> {
+async fn check_live(
+    plan: &Plan,
+    opts: &RunOptions,
+    run_dir: &std::path::Path,
+    clock: RunClock,
+    live: &mut Live,
+) -> Result<(LintReport, usize), RunError> {
     let spec = lint_spec(plan);
     preflight(plan, true)?;
     if opts.runtime.unwrap_or(plan.runtime) == crate::scenario::RuntimeKind::Docker {

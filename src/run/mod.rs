@@ -136,7 +136,14 @@ pub async fn run(plan: &Plan, opts: &RunOptions) -> Report {
     report
 }
 
-async fn execute(plan: &Plan, run_dir: &std::path::Path, seed: u64, runtime: RuntimeKind, clock: RunClock, live: &mut Live) -> Result<(), RunError> {
+async fn execute(
+    plan: &Plan,
+    run_dir: &std::path::Path,
+    seed: u64,
+    runtime: RuntimeKind,
+    clock: RunClock,
+    live: &mut Live,
+) -> Result<(), RunError> {
     preflight(plan, false)?;
     if runtime == RuntimeKind::Process
         && let Some(f) = plan.service_faults.first()
@@ -252,17 +259,25 @@ async fn drive_timeline(plan: &Plan, clock: RunClock, origin: Duration, live: &m
     let windows = plan.faults.iter().map(|f| &f.window).chain(plan.service_faults.iter().map(|f| &f.window));
     for (i, window) in windows.enumerate() {
         if let Some(w) = window.resolve(&plan.phases)
-            && !w.is_empty() {
-                events.push((w.start, true, i));
-                events.push((w.end, false, i));
-            }
+            && !w.is_empty()
+        {
+            events.push((w.start, true, i));
+            events.push((w.end, false, i));
+        }
     }
     events.sort_by_key(|(t, apply, _)| (*t, *apply)); // clear before apply at the same instant
     events.push((plan.duration(), false, usize::MAX));
     for (at, apply, i) in events {
         interruptible(tokio::time::sleep_until(clock.instant_at(origin + at).into())).await?;
         if let (Some(f), Some(stack)) = (i.checked_sub(plan.faults.len()).and_then(|j| plan.service_faults.get(j)), live.stack.as_mut()) {
-            tracing::info!("t={:.1}s fault `{}`: {} `{}`{}", at.as_secs_f64(), f.id, f.action.as_str(), f.service, if apply { "" } else { " undone" });
+            tracing::info!(
+                "t={:.1}s fault `{}`: {} `{}`{}",
+                at.as_secs_f64(),
+                f.id,
+                f.action.as_str(),
+                f.service,
+                if apply { "" } else { " undone" }
+            );
             stack.fault(&f.service, f.action, f.restart, !apply).await?;
             continue;
         }
@@ -345,7 +360,16 @@ async fn teardown(plan: &Plan, live: &mut Live, clock: RunClock) -> Collected {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn build_report(plan: &Plan, run_dir: &std::path::Path, seed: u64, started_at: String, clock: RunClock, live: &Live, result: Result<(), RunError>, c: Collected) -> Report {
+fn build_report(
+    plan: &Plan,
+    run_dir: &std::path::Path,
+    seed: u64,
+    started_at: String,
+    clock: RunClock,
+    live: &Live,
+    result: Result<(), RunError>,
+    c: Collected,
+) -> Report {
     let origin = live.origin.unwrap_or_default();
     let recorded = Recorded {
         origin,
@@ -396,7 +420,9 @@ fn build_report(plan: &Plan, run_dir: &std::path::Path, seed: u64, started_at: S
         .map(|(name, entries)| {
             let mut by_outcome = BTreeMap::new();
             for e in entries {
-                *by_outcome.entry(serde_json::to_value(e.outcome).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()).or_insert(0) += 1;
+                *by_outcome
+                    .entry(serde_json::to_value(e.outcome).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default())
+                    .or_insert(0) += 1;
             }
             (name.clone(), MockReport { url: c.mock_urls.get(name).cloned().unwrap_or_default(), requests: entries.len(), by_outcome })
         })
@@ -417,7 +443,12 @@ fn build_report(plan: &Plan, run_dir: &std::path::Path, seed: u64, started_at: S
     };
     let mut warnings = c.warnings;
     if let Some(first) = recorded.metrics.parse_errors().first() {
-        warnings.push(format!("{} exposition lines did not parse (first: service `{}`: {})", recorded.metrics.parse_errors().len(), first.service, first.error));
+        warnings.push(format!(
+            "{} exposition lines did not parse (first: service `{}`: {})",
+            recorded.metrics.parse_errors().len(),
+            first.service,
+            first.error
+        ));
     }
     Report {
         ordeal_version: env!("CARGO_PKG_VERSION"),

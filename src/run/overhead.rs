@@ -55,7 +55,8 @@ pub(super) async fn run(plan: &Plan, o: &OverheadPlan, opts: &RunOptions) -> Rep
             _ => None,
         });
         let claims = o.claims.iter().map(|c| (&c.variant, &c.budgets, false));
-        let budgets: Vec<overhead::chart::Mark> = gates.chain(claims).flat_map(|(v, bs, gate)| bs.iter().map(move |b| (v.clone(), *b, gate))).collect();
+        let budgets: Vec<overhead::chart::Mark> =
+            gates.chain(claims).flat_map(|(v, bs, gate)| bs.iter().map(move |b| (v.clone(), *b, gate))).collect();
         match overhead::chart::draw(&report, &budgets, &run_dir.join("overhead.svg")) {
             Ok(()) => report.chart = Some("overhead.svg".into()),
             Err(e) => warnings.push(format!("overhead chart not drawn: {e}")),
@@ -97,7 +98,13 @@ struct Rounds<'a> {
 
 impl Rounds<'_> {
     /// Prepare once, then every round; measurements go to `measures` as they come.
-    async fn run_all(&self, run_dir: &std::path::Path, runtime: RuntimeKind, docker: &mut Option<DockerEnv>, measures: &mut Vec<RoundMeasure>) -> Result<(), RunError> {
+    async fn run_all(
+        &self,
+        run_dir: &std::path::Path,
+        runtime: RuntimeKind,
+        docker: &mut Option<DockerEnv>,
+        measures: &mut Vec<RoundMeasure>,
+    ) -> Result<(), RunError> {
         let (plan, o) = (self.plan, self.o);
         std::fs::create_dir_all(run_dir).map_err(|e| RunError::RunDir(run_dir.to_path_buf(), e))?;
         preflight(plan, false)?;
@@ -115,7 +122,10 @@ impl Rounds<'_> {
                 std::fs::create_dir_all(&dir).map_err(|e| RunError::RunDir(dir.clone(), e))?;
                 let (m, scrape_error) = self.one(v, &dir, docker).await?;
                 if let Some(e) = scrape_error.filter(|_| unscraped.insert(v.name.clone())) {
-                    tracing::warn!("variant `{}`: scrapes fail ({e}); expected if it switches its metrics off (not repeated for its other rounds)", v.name);
+                    tracing::warn!(
+                        "variant `{}`: scrapes fail ({e}); expected if it switches its metrics off (not repeated for its other rounds)",
+                        v.name
+                    );
                 }
                 tracing::info!(
                     "round {}/{} `{}`: {} requests, {:.3} CPU-s ({:.0} µs/request), RSS {:.1} MB, p99 {}",
@@ -136,7 +146,12 @@ impl Rounds<'_> {
 
     /// One variant in one round: start, warm up, measure, tear down. Also the
     /// first failed scrape, if any (the run warns once per variant).
-    async fn one(&self, v: &VariantPlan, dir: &std::path::Path, docker: &mut Option<DockerEnv>) -> Result<(RoundMeasure, Option<String>), RunError> {
+    async fn one(
+        &self,
+        v: &VariantPlan,
+        dir: &std::path::Path,
+        docker: &mut Option<DockerEnv>,
+    ) -> Result<(RoundMeasure, Option<String>), RunError> {
         let mut variant = self.plan.clone();
         for s in &mut variant.stack.services {
             s.env.extend(v.env_for(&s.name));
@@ -155,8 +170,13 @@ impl Rounds<'_> {
     async fn measure(&self, plan: &Plan, v: &VariantPlan, dir: &std::path::Path, live: &mut Live) -> Result<RoundMeasure, RunError> {
         let (o, clock) = (self.o, self.clock);
         start_stack(plan, dir, self.seed, clock, live).await?;
-        let source = live.stack.as_ref().map(|s| s.resource_source().only(&o.services)).ok_or_else(|| RunError::Config("the stack did not start".into()))?;
-        live.scraper = Some(scraper::spawn_into(scrape_targets(&live.services), plan.stack.scrape_interval, clock, MetricStore::with_quiet_errors()));
+        let source = live
+            .stack
+            .as_ref()
+            .map(|s| s.resource_source().only(&o.services))
+            .ok_or_else(|| RunError::Config("the stack did not start".into()))?;
+        live.scraper =
+            Some(scraper::spawn_into(scrape_targets(&live.services), plan.stack.scrape_interval, clock, MetricStore::with_quiet_errors()));
         let Some(l) = &plan.load else { return Err(RunError::Config("an overhead run needs `load:`".into())) };
         let target = service_url(&live.services, &l.target);
         let run_id = format!("{}-{:08x}", v.name, rand::random::<u32>());

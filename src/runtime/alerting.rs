@@ -119,7 +119,8 @@ fn server(name: &str, command: String, args: Vec<String>, port: u16) -> ServiceP
 fn with_errors_logged(e: RuntimeError, dir: &Path) -> RuntimeError {
     let RuntimeError::ExitedEarly { service, status, tail } = e else { return e };
     let log = std::fs::read_to_string(dir.join("logs").join(format!("{service}.stderr.log"))).unwrap_or_default();
-    let errors: Vec<String> = log.lines().filter(|l| l.contains("level=error")).map(|l| l.split_once("err=").map_or(l, |(_, err)| err).to_string()).collect();
+    let errors: Vec<String> =
+        log.lines().filter(|l| l.contains("level=error")).map(|l| l.split_once("err=").map_or(l, |(_, err)| err).to_string()).collect();
     let tail = if errors.is_empty() { tail } else { super::tail_note(&errors) };
     RuntimeError::ExitedEarly { service, status, tail }
 }
@@ -166,20 +167,30 @@ impl AlertingServers {
         let servers = StackPlan {
             prepare: Vec::new(),
             services: vec![
-                server("alertmanager", alertmanager, vec![
-                    format!("--config.file={}", am_cfg.display()),
-                    format!("--storage.path={}", data("alertmanager")),
-                    "--web.listen-address={{self.bind}}:{{self.port}}".into(),
-                    // No gossip: a lone instance needs no cluster port (default 9094).
-                    "--cluster.listen-address=".into(),
-                ], am_port),
-                server("prometheus", prometheus, vec![
-                    format!("--config.file={}", prom_cfg.display()),
-                    format!("--storage.tsdb.path={}", data("prometheus")),
-                    "--web.listen-address={{self.bind}}:{{self.port}}".into(),
-                    // Send firing and resolved alerts every evaluation, not once a minute.
-                    format!("--rules.alert.resend-delay={}", dur(plan.interval)),
-                ], prom_port),
+                server(
+                    "alertmanager",
+                    alertmanager,
+                    vec![
+                        format!("--config.file={}", am_cfg.display()),
+                        format!("--storage.path={}", data("alertmanager")),
+                        "--web.listen-address={{self.bind}}:{{self.port}}".into(),
+                        // No gossip: a lone instance needs no cluster port (default 9094).
+                        "--cluster.listen-address=".into(),
+                    ],
+                    am_port,
+                ),
+                server(
+                    "prometheus",
+                    prometheus,
+                    vec![
+                        format!("--config.file={}", prom_cfg.display()),
+                        format!("--storage.tsdb.path={}", data("prometheus")),
+                        "--web.listen-address={{self.bind}}:{{self.port}}".into(),
+                        // Send firing and resolved alerts every evaluation, not once a minute.
+                        format!("--rules.alert.resend-delay={}", dur(plan.interval)),
+                    ],
+                    prom_port,
+                ),
             ],
             scrape_interval: plan.interval,
             probe_interval: plan.interval,
@@ -187,9 +198,15 @@ impl AlertingServers {
         };
         let mut servers = servers;
         servers.services[1].mounts = plan.rules.clone(); // Prometheus reads the rule files where they are
-        let stack = RunningStack::start(docker, &servers, BTreeMap::new(), &dir, &dir, clock).await.map_err(|e| with_errors_logged(e, &dir))?;
+        let stack =
+            RunningStack::start(docker, &servers, BTreeMap::new(), &dir, &dir, clock).await.map_err(|e| with_errors_logged(e, &dir))?;
         tracing::info!("alerting: Prometheus on 127.0.0.1:{prom_port}, Alertmanager on 127.0.0.1:{am_port}; configs in {}", dir.display());
-        Ok(Self { stack, prometheus_url: format!("http://127.0.0.1:{prom_port}"), alertmanager_url: format!("http://127.0.0.1:{am_port}"), _tsdb: tsdb })
+        Ok(Self {
+            stack,
+            prometheus_url: format!("http://127.0.0.1:{prom_port}"),
+            alertmanager_url: format!("http://127.0.0.1:{am_port}"),
+            _tsdb: tsdb,
+        })
     }
 
     /// Stops both (SIGTERM, then SIGKILL after the grace) and drops the TSDB.

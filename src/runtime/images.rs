@@ -36,7 +36,8 @@ impl ImageSpec {
     /// `ordeal/<file name>` for a program path.
     pub fn for_program(program: &Path) -> ImageSpec {
         let base = program.file_name().map(|f| f.to_string_lossy().to_lowercase()).unwrap_or_else(|| "program".into());
-        let clean: String = base.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' }).collect();
+        let clean: String =
+            base.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' }).collect();
         ImageSpec { name: format!("ordeal/{clean}"), program: program.to_path_buf() }
     }
 
@@ -85,7 +86,8 @@ pub fn shared_libraries(program: &Path) -> Result<Vec<PathBuf>, ImageError> {
 
 /// Data a packaged program reads at start-up, by program file name: Debian's
 /// Alertmanager refuses to start without its notification templates.
-const DATA_DIRS: [(&str, &str); 2] = [("prometheus-alertmanager", "/usr/share/prometheus/alertmanager"), ("alertmanager", "/usr/share/prometheus/alertmanager")];
+const DATA_DIRS: [(&str, &str); 2] =
+    [("prometheus-alertmanager", "/usr/share/prometheus/alertmanager"), ("alertmanager", "/usr/share/prometheus/alertmanager")];
 
 /// Every regular file under the data directories `program` needs.
 fn data_files(program: &Path) -> Vec<PathBuf> {
@@ -181,7 +183,13 @@ pub async fn build(docker: &Docker, spec: &ImageSpec) -> Result<BuiltImage, Imag
         return Ok(BuiltImage { reference, cached: true, files, bytes });
     }
     let labels = BTreeMap::from([(MANAGED_LABEL.to_string(), "true".to_string())]).into_iter().collect::<std::collections::HashMap<_, _>>();
-    let options = bollard::query_parameters::BuildImageOptionsBuilder::default().dockerfile("Dockerfile").t(&reference).rm(true).forcerm(true).labels(&labels).build();
+    let options = bollard::query_parameters::BuildImageOptionsBuilder::default()
+        .dockerfile("Dockerfile")
+        .t(&reference)
+        .rm(true)
+        .forcerm(true)
+        .labels(&labels)
+        .build();
     let mut stream = docker.build_image(options, None, Some(bollard::body_full(ctx.tar.into())));
     let fail = |message: String| ImageError::Build { image: reference.clone(), message };
     while let Some(item) = stream.next().await {

@@ -86,7 +86,12 @@ pub(crate) fn capture(
                 Err(e) => {
                     // Non-UTF-8 output: note it and keep reading raw lines is not possible
                     // with `lines()`, so record the problem and stop this stream.
-                    store.push(LogLine { service: service.clone(), stream, at: clock.now(), line: format!("<ordeal: unreadable output: {e}>") });
+                    store.push(LogLine {
+                        service: service.clone(),
+                        stream,
+                        at: clock.now(),
+                        line: format!("<ordeal: unreadable output: {e}>"),
+                    });
                     break;
                 }
             }

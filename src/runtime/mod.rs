@@ -55,7 +55,11 @@ pub enum RuntimeError {
 impl RuntimeError {
     /// `tool` is not installed; the message names the Debian package that has it.
     pub fn tool_missing(tool: &str, package: &str, why: &'static str) -> Self {
-        RuntimeError::ToolMissing { tool: tool.to_string(), why, fix: format!("install Debian's `{package}` package: apt-get install -y {package}") }
+        RuntimeError::ToolMissing {
+            tool: tool.to_string(),
+            why,
+            fix: format!("install Debian's `{package}` package: apt-get install -y {package}"),
+        }
     }
 }
 

@@ -87,17 +87,17 @@ pub async fn prepare(commands: &[Vec<String>], dir: &Path, run_dir: &Path) -> Re
         let shown = argv.join(" ");
         tracing::info!("prepare: {shown}");
         let log = run_dir.join("prepare.log");
-        let out = Command::new(&argv[0])
-            .args(&argv[1..])
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output()
-            .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => RuntimeError::Prepare { command: shown.clone(), status: "command not found".into(), log: log.clone(), tail: String::new() },
+        let out = Command::new(&argv[0]).args(&argv[1..]).current_dir(dir).stdin(Stdio::null()).kill_on_drop(true).output().await.map_err(
+            |e| match e.kind() {
+                std::io::ErrorKind::NotFound => RuntimeError::Prepare {
+                    command: shown.clone(),
+                    status: "command not found".into(),
+                    log: log.clone(),
+                    tail: String::new(),
+                },
                 _ => RuntimeError::Io { context: format!("prepare `{shown}`"), source: e },
-            })?;
+            },
+        )?;
         let mut text = out.stdout.clone();
         text.extend_from_slice(&out.stderr);
         let _ = std::fs::write(&log, &text);
@@ -113,7 +113,13 @@ pub async fn prepare(commands: &[Vec<String>], dir: &Path, run_dir: &Path) -> Re
 impl Stack {
     /// Start every service in order. `vars` holds the template values known
     /// before the stack exists (`mocks.*`, `run.*`, `scenario.dir`).
-    pub async fn start(plan: &StackPlan, mut vars: BTreeMap<String, String>, dir: &Path, run_dir: &Path, clock: RunClock) -> Result<Stack, RuntimeError> {
+    pub async fn start(
+        plan: &StackPlan,
+        mut vars: BTreeMap<String, String>,
+        dir: &Path,
+        run_dir: &Path,
+        clock: RunClock,
+    ) -> Result<Stack, RuntimeError> {
         let log_dir = run_dir.join("logs");
         std::fs::create_dir_all(&log_dir).map_err(io(format!("create {}", log_dir.display())))?;
         let ports = allocate_ports(plan)?;
@@ -132,7 +138,15 @@ impl Stack {
         Ok(stack)
     }
 
-    fn spawn(&self, s: &ServicePlan, port: u16, vars: &BTreeMap<String, String>, dir: &Path, log_dir: &Path, clock: RunClock) -> Result<Proc, RuntimeError> {
+    fn spawn(
+        &self,
+        s: &ServicePlan,
+        port: u16,
+        vars: &BTreeMap<String, String>,
+        dir: &Path,
+        log_dir: &Path,
+        clock: RunClock,
+    ) -> Result<Proc, RuntimeError> {
         let mut vars = vars.clone();
         vars.insert("self.port".into(), port.to_string());
         vars.insert("self.host".into(), "127.0.0.1".into());
@@ -165,7 +179,11 @@ impl Stack {
             std::io::ErrorKind::NotFound => RuntimeError::CommandNotFound {
                 service: s.name.clone(),
                 command: command.clone(),
-                hint: if command.contains('/') { " (is it built? a `stack.prepare` step can build it)".into() } else { " (not on PATH)".into() },
+                hint: if command.contains('/') {
+                    " (is it built? a `stack.prepare` step can build it)".into()
+                } else {
+                    " (not on PATH)".into()
+                },
             },
             _ => RuntimeError::Spawn { service: s.name.clone(), command: command.clone(), source: e },
         })?;
@@ -174,10 +192,24 @@ impl Stack {
         cleanup::register(pgid);
         let mut capture = Vec::new();
         if let Some(out) = child.stdout.take() {
-            capture.push(logs::capture(out, s.name.clone(), Stream::Stdout, log_dir.join(format!("{}.stdout.log", s.name)), self.logs.clone(), clock));
+            capture.push(logs::capture(
+                out,
+                s.name.clone(),
+                Stream::Stdout,
+                log_dir.join(format!("{}.stdout.log", s.name)),
+                self.logs.clone(),
+                clock,
+            ));
         }
         if let Some(err) = child.stderr.take() {
-            capture.push(logs::capture(err, s.name.clone(), Stream::Stderr, log_dir.join(format!("{}.stderr.log", s.name)), self.logs.clone(), clock));
+            capture.push(logs::capture(
+                err,
+                s.name.clone(),
+                Stream::Stderr,
+                log_dir.join(format!("{}.stderr.log", s.name)),
+                self.logs.clone(),
+                clock,
+            ));
         }
         Ok(Proc {
             info: StartedService {
@@ -267,7 +299,9 @@ async fn wait_ready(p: &mut Proc, s: &ServicePlan, logs: &LogStore) -> Result<()
         // No readiness probe: ready once started, unless it exits at once.
         tokio::time::sleep(Duration::from_millis(200)).await;
         return match p.child.try_wait().ok().flatten() {
-            Some(st) => Err(RuntimeError::ExitedEarly { service: s.name.clone(), status: describe(st), tail: tail_note(&logs.tail(&s.name, 15)) }),
+            Some(st) => {
+                Err(RuntimeError::ExitedEarly { service: s.name.clone(), status: describe(st), tail: tail_note(&logs.tail(&s.name, 15)) })
+            }
             None => Ok(()),
         };
     };
@@ -277,7 +311,13 @@ async fn wait_ready(p: &mut Proc, s: &ServicePlan, logs: &LogStore) -> Result<()
 
 /// GET `url` every 100 ms until it answers 2xx; fails when `exited` reports
 /// the service gone (with its exit description) or after `timeout`.
-pub(super) async fn poll_ready<F, Fut>(service: &str, url: String, timeout: Duration, logs: &LogStore, mut exited: F) -> Result<(), RuntimeError>
+pub(super) async fn poll_ready<F, Fut>(
+    service: &str,
+    url: String,
+    timeout: Duration,
+    logs: &LogStore,
+    mut exited: F,
+) -> Result<(), RuntimeError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<String>>,
@@ -295,7 +335,13 @@ where
             Err(e) => short_reqwest_error(&e),
         };
         if tokio::time::Instant::now() >= deadline {
-            return Err(RuntimeError::NotReady { service: service.to_string(), url, timeout, last, tail: tail_note(&logs.tail(service, 15)) });
+            return Err(RuntimeError::NotReady {
+                service: service.to_string(),
+                url,
+                timeout,
+                last,
+                tail: tail_note(&logs.tail(service, 15)),
+            });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -312,4 +358,3 @@ pub fn short_reqwest_error(e: &reqwest::Error) -> String {
     }
     msg
 }
-

@@ -18,7 +18,14 @@ pub enum RunningStack {
 
 impl RunningStack {
     /// Start `plan` as processes, or as containers on `docker`'s network.
-    pub async fn start(docker: Option<&DockerEnv>, plan: &StackPlan, vars: BTreeMap<String, String>, dir: &Path, run_dir: &Path, clock: RunClock) -> Result<Self, RuntimeError> {
+    pub async fn start(
+        docker: Option<&DockerEnv>,
+        plan: &StackPlan,
+        vars: BTreeMap<String, String>,
+        dir: &Path,
+        run_dir: &Path,
+        clock: RunClock,
+    ) -> Result<Self, RuntimeError> {
         Ok(match docker {
             None => RunningStack::Process(Stack::start(plan, vars, dir, run_dir, clock).await?),
             Some(env) => RunningStack::Docker(ContainerStack::start(env, plan, vars, dir, run_dir, clock).await?),
@@ -51,7 +58,9 @@ impl RunningStack {
     /// service faults: compile-time checks require the docker runtime.
     pub async fn fault(&mut self, service: &str, action: ServiceAction, restart: bool, undo: bool) -> Result<(), RuntimeError> {
         match self {
-            RunningStack::Process(_) => Err(RuntimeError::Docker(format!("`action: {}` on `{service}` needs the docker runtime", action.as_str()))),
+            RunningStack::Process(_) => {
+                Err(RuntimeError::Docker(format!("`action: {}` on `{service}` needs the docker runtime", action.as_str())))
+            }
             RunningStack::Docker(s) => s.fault(service, action, restart, undo).await,
         }
     }

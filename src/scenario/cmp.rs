@@ -54,12 +54,11 @@ pub fn parse_number(s: &str) -> Result<f64, String> {
         return Ok(v);
     }
     if let Some(p) = s.strip_suffix('%')
-        && let Ok(v) = p.trim().parse::<f64>() {
-            return Ok(v / 100.0);
-        }
-    humantime::parse_duration(s)
-        .map(|d| d.as_secs_f64())
-        .map_err(|_| format!("`{s}` is not a number, percentage or duration"))
+        && let Ok(v) = p.trim().parse::<f64>()
+    {
+        return Ok(v / 100.0);
+    }
+    humantime::parse_duration(s).map(|d| d.as_secs_f64()).map_err(|_| format!("`{s}` is not a number, percentage or duration"))
 }
 
 impl Op {

@@ -19,7 +19,8 @@ use super::raw::*;
 use super::template::{self, Scope};
 use super::window::{PhaseSpan, WindowExpr};
 
-pub(super) const TOP_LEVEL: [&str; 11] = ["name", "description", "seed", "runtime", "stack", "mocks", "load", "timeline", "alerting", "overhead", "expect"];
+pub(super) const TOP_LEVEL: [&str; 11] =
+    ["name", "description", "seed", "runtime", "stack", "mocks", "load", "timeline", "alerting", "overhead", "expect"];
 const DEFAULT_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Error collector with the file's line index.
@@ -139,9 +140,10 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
     let dir = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
 
-    let name = sections.remove("name").and_then(|v| cx.de::<String>("name", v)).unwrap_or_else(|| {
-        file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "scenario".into())
-    });
+    let name = sections
+        .remove("name")
+        .and_then(|v| cx.de::<String>("name", v))
+        .unwrap_or_else(|| file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "scenario".into()));
     let description = sections.remove("description").and_then(|v| cx.de::<String>("description", v));
     let seed = sections.remove("seed").and_then(|v| cx.de::<u64>("seed", v)).unwrap_or(1);
     let runtime = sections.remove("runtime").and_then(|v| cx.de::<RuntimeKind>("runtime", v)).unwrap_or_default();
@@ -151,7 +153,11 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
     let overhead_raw = sections.remove("overhead");
     let phases = match (&overhead_raw, &phases_and_faults) {
         (Some(_), Some(_)) => {
-            cx.err("timeline", "an overhead scenario has no timeline", Some("remove `timeline:`; rounds, warm-up and measured time are set under `overhead:`".into()));
+            cx.err(
+                "timeline",
+                "an overhead scenario has no timeline",
+                Some("remove `timeline:`; rounds, warm-up and measured time are set under `overhead:`".into()),
+            );
             Vec::new()
         }
         (Some(_), None) => Vec::new(),
@@ -171,16 +177,31 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
     let overhead = overhead_raw.and_then(|v| super::compile_overhead::section(&mut cx, v, &service_names));
     if overhead.is_some() {
         if load.is_none() && !cx.diags.iter().any(|d| d.path.starts_with("load")) {
-            cx.err("", "an overhead scenario needs a `load:` section", Some("every round drives the same load; declare it under `load:`".into()));
+            cx.err(
+                "",
+                "an overhead scenario needs a `load:` section",
+                Some("every round drives the same load; declare it under `load:`".into()),
+            );
         }
         if alerting.is_some() {
-            cx.err("alerting", "`alerting:` does not apply to an overhead scenario", Some("remove it; overhead rounds measure the stack alone".into()));
+            cx.err(
+                "alerting",
+                "`alerting:` does not apply to an overhead scenario",
+                Some("remove it; overhead rounds measure the stack alone".into()),
+            );
         }
     }
     let expectations = super::compile_expect::compile_expectations(
         &mut cx,
         sections.remove("expect"),
-        &super::compile_expect::Names { phases: &phases, stack: stack.as_ref(), mocks: &mocks, load: load.as_ref(), alerting: alerting.as_ref(), overhead: overhead.as_ref() },
+        &super::compile_expect::Names {
+            phases: &phases,
+            stack: stack.as_ref(),
+            mocks: &mocks,
+            load: load.as_ref(),
+            alerting: alerting.as_ref(),
+            overhead: overhead.as_ref(),
+        },
     );
 
     if !cx.diags.is_empty() {
@@ -243,7 +264,11 @@ pub(super) fn parse_window(cx: &mut Ctx, path: &str, text: &str, phases: &[Phase
     let w = match parsed {
         Ok(w) => w,
         Err(e) => {
-            cx.err_value(path, format!("bad window `{text}`: {e}"), Some("e.g. `outage`, `outage+2s..recovery`, `recovery.start+5s..end`".into()));
+            cx.err_value(
+                path,
+                format!("bad window `{text}`: {e}"),
+                Some("e.g. `outage`, `outage+2s..recovery`, `recovery.start+5s..end`".into()),
+            );
             return None;
         }
     };
@@ -268,10 +293,12 @@ fn compile_phases(cx: &mut Ctx, timeline: Option<&Value>) -> Vec<PhaseSpan> {
     };
     for k in m.keys() {
         if let Value::String(k) = k
-            && k != "phases" && k != "faults" {
-                let hint = did_you_mean(k, ["phases", "faults"]).map(|s| format!("did you mean `{s}`?"));
-                cx.err(&format!("timeline.{k}"), format!("unknown field `{k}`"), hint.or(Some("valid fields: phases, faults".into())));
-            }
+            && k != "phases"
+            && k != "faults"
+        {
+            let hint = did_you_mean(k, ["phases", "faults"]).map(|s| format!("did you mean `{s}`?"));
+            cx.err(&format!("timeline.{k}"), format!("unknown field `{k}`"), hint.or(Some("valid fields: phases, faults".into())));
+        }
     }
     let Some(v) = m.get("phases").cloned() else {
         cx.err("timeline", "missing field `phases`", Some("list the phases in order, e.g. `- { name: steady, duration: 10s }`".into()));
@@ -287,7 +314,11 @@ fn compile_phases(cx: &mut Ctx, timeline: Option<&Value>) -> Vec<PhaseSpan> {
             cx.err_value(&format!("{path}.duration"), "a phase must last longer than zero", None);
         }
         if ["start", "end"].contains(&p.name.as_str()) || p.name.contains(['.', '+', '-', ' ']) {
-            cx.err_value(&format!("{path}.name"), format!("`{}` cannot name a phase", p.name), Some("use letters, digits and `_`; `start` and `end` are reserved".into()));
+            cx.err_value(
+                &format!("{path}.name"),
+                format!("`{}` cannot name a phase", p.name),
+                Some("use letters, digits and `_`; `start` and `end` are reserved".into()),
+            );
         }
         if out.iter().any(|s| s.name == p.name) {
             cx.err_value(&format!("{path}.name"), format!("phase `{}` is declared twice", p.name), None);
@@ -336,7 +367,9 @@ fn compile_faults(
                         cx.err_value(&format!("{path}.route"), problem, None);
                     }
                 }
-                Err(e) => cx.err_value(&format!("{path}.route"), e.to_string(), Some("write `METHOD /path`, e.g. `GET /items/{id}`".into())),
+                Err(e) => {
+                    cx.err_value(&format!("{path}.route"), e.to_string(), Some("write `METHOD /path`, e.g. `GET /items/{id}`".into()))
+                }
             }
         }
         if let Some(window) = window {
@@ -347,18 +380,39 @@ fn compile_faults(
 }
 
 /// `{ service: worker, action: kill, during: crash }`: a fault on the stack itself.
-fn compile_service_fault(cx: &mut Ctx, path: &str, item: Value, phases: &[PhaseSpan], services: &[String], i: usize) -> Option<ServiceFaultPlan> {
+fn compile_service_fault(
+    cx: &mut Ctx,
+    path: &str,
+    item: Value,
+    phases: &[PhaseSpan],
+    services: &[String],
+    i: usize,
+) -> Option<ServiceFaultPlan> {
     let f = cx.de::<super::raw::RawServiceFault>(path, item)?;
     let window = parse_window(cx, &format!("{path}.during"), &f.during, phases, false);
     if !services.contains(&f.service) {
         let hint = did_you_mean(&f.service, services.iter().map(String::as_str)).map(|s| format!("did you mean `{s}`?"));
-        cx.err_value(&format!("{path}.service"), format!("no service named `{}`", f.service), hint.or(Some("name one under `stack.services`".into())));
+        cx.err_value(
+            &format!("{path}.service"),
+            format!("no service named `{}`", f.service),
+            hint.or(Some("name one under `stack.services`".into())),
+        );
         return None;
     }
     if f.restart.is_some() && !matches!(f.action, ServiceAction::Kill | ServiceAction::Stop) {
-        cx.err(&format!("{path}.restart"), format!("`restart` only applies to `kill` and `stop`, not `{}`", f.action.as_str()), Some("remove it".into()));
+        cx.err(
+            &format!("{path}.restart"),
+            format!("`restart` only applies to `kill` and `stop`, not `{}`", f.action.as_str()),
+            Some("remove it".into()),
+        );
     }
-    Some(ServiceFaultPlan { id: f.name.unwrap_or_else(|| format!("fault-{i}")), service: f.service, window: window?, action: f.action, restart: f.restart.unwrap_or(true) })
+    Some(ServiceFaultPlan {
+        id: f.name.unwrap_or_else(|| format!("fault-{i}")),
+        service: f.service,
+        window: window?,
+        action: f.action,
+        restart: f.restart.unwrap_or(true),
+    })
 }
 
 pub(super) fn check_route(r: &str) -> Result<(), String> {
@@ -378,7 +432,11 @@ fn compile_stack(cx: &mut Ctx, v: Value, mocks: &BTreeMap<String, crate::faults:
     };
     for (i, cmd) in raw.prepare.iter().enumerate() {
         if cmd.is_empty() {
-            cx.err_value(&format!("stack.prepare[{i}]"), "empty command", Some("write the program and its arguments, e.g. `[make, build]`".into()));
+            cx.err_value(
+                &format!("stack.prepare[{i}]"),
+                "empty command",
+                Some("write the program and its arguments, e.g. `[make, build]`".into()),
+            );
         }
     }
     let mut services = Vec::new();
@@ -412,15 +470,23 @@ fn compile_stack(cx: &mut Ctx, v: Value, mocks: &BTreeMap<String, crate::faults:
             }
         }
         if let Some(p) = s.port
-            && !ports.insert(p) {
-                cx.err_value(&format!("{path}.port"), format!("port {p} is used by another service"), None);
-            }
-        let http_paths = s.ready.iter().map(|r| ("ready.path".to_string(), r.path.clone()))
+            && !ports.insert(p)
+        {
+            cx.err_value(&format!("{path}.port"), format!("port {p} is used by another service"), None);
+        }
+        let http_paths = s
+            .ready
+            .iter()
+            .map(|r| ("ready.path".to_string(), r.path.clone()))
             .chain(s.metrics.iter().map(|m| ("metrics".to_string(), m.clone())))
             .chain(s.health.iter().map(|(k, v)| (format!("health.{k}"), v.clone())));
         for (field, p) in http_paths {
             if !p.starts_with('/') {
-                cx.err_value(&format!("{path}.{field}"), format!("`{p}` is not an HTTP path"), Some(format!("start it with `/`, e.g. `/{p}`")));
+                cx.err_value(
+                    &format!("{path}.{field}"),
+                    format!("`{p}` is not an HTTP path"),
+                    Some(format!("start it with `/`, e.g. `/{p}`")),
+                );
             }
         }
         services.push(ServicePlan {
@@ -441,7 +507,11 @@ fn compile_stack(cx: &mut Ctx, v: Value, mocks: &BTreeMap<String, crate::faults:
     let services = match start_order(services) {
         Ok(s) => s,
         Err(cycle) => {
-            cx.err("stack.services", format!("dependency cycle: {}", cycle.join(" -> ")), Some("remove one `depends_on` entry of the cycle".into()));
+            cx.err(
+                "stack.services",
+                format!("dependency cycle: {}", cycle.join(" -> ")),
+                Some("remove one `depends_on` entry of the cycle".into()),
+            );
             return None;
         }
     };
@@ -476,10 +546,11 @@ fn start_order(mut pending: Vec<ServicePlan>) -> Result<Vec<ServicePlan>, Vec<St
 fn compile_load(cx: &mut Ctx, v: Value, dir: &Path, stack: Option<&StackPlan>) -> Option<LoadPlan> {
     let raw: RawLoad = cx.de("load", v)?;
     if let Some(stack) = stack
-        && !stack.services.iter().any(|s| s.name == raw.target) {
-            let hint = did_you_mean(&raw.target, stack.services.iter().map(|s| s.name.as_str())).map(|s| format!("did you mean `{s}`?"));
-            cx.err_value("load.target", format!("no service named `{}`", raw.target), hint);
-        }
+        && !stack.services.iter().any(|s| s.name == raw.target)
+    {
+        let hint = did_you_mean(&raw.target, stack.services.iter().map(|s| s.name.as_str())).map(|s| format!("did you mean `{s}`?"));
+        cx.err_value("load.target", format!("no service named `{}`", raw.target), hint);
+    }
     if !(raw.rate > 0.0 && raw.rate.is_finite()) {
         cx.err_value("load.rate", "the rate must be a positive number of requests per second", Some("e.g. `rate: 20`".into()));
     }
@@ -516,7 +587,11 @@ fn compile_load(cx: &mut Ctx, v: Value, dir: &Path, stack: Option<&StackPlan>) -
                         Some(bytes)
                     }
                     Err(e) => {
-                        cx.err_value(&format!("{path}.body_file"), format!("cannot read {}: {e}", p.display()), Some("paths are relative to the scenario file".into()));
+                        cx.err_value(
+                            &format!("{path}.body_file"),
+                            format!("cannot read {}: {e}", p.display()),
+                            Some("paths are relative to the scenario file".into()),
+                        );
                         None
                     }
                 }

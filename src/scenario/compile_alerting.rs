@@ -33,7 +33,11 @@ pub(super) fn section(cx: &mut Ctx, v: Value, dir: &Path, services: &[String]) -
         let path = abs(r);
         match read_yaml(&path) {
             Ok(doc) => alert_names.extend(rule_alert_names(&doc)),
-            Err(e) => cx.err_value(&format!("alerting.rules[{i}]"), format!("cannot read rule file `{r}`: {e}"), Some("paths are relative to the scenario file".into())),
+            Err(e) => cx.err_value(
+                &format!("alerting.rules[{i}]"),
+                format!("cannot read rule file `{r}`: {e}"),
+                Some("paths are relative to the scenario file".into()),
+            ),
         }
         // Without `..`: Prometheus resolves rule files as globs, and in a
         // container only the file itself is mounted.
@@ -42,8 +46,15 @@ pub(super) fn section(cx: &mut Ctx, v: Value, dir: &Path, services: &[String]) -
     let mut dashboards = Vec::new();
     for (i, d) in raw.dashboards.iter().enumerate() {
         let path = abs(d);
-        if let Err(e) = std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map_err(|e| e.to_string())) {
-            cx.err_value(&format!("alerting.dashboards[{i}]"), format!("cannot read dashboard `{d}`: {e}"), Some("a Grafana dashboard JSON file, relative to the scenario file".into()));
+        if let Err(e) = std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map_err(|e| e.to_string()))
+        {
+            cx.err_value(
+                &format!("alerting.dashboards[{i}]"),
+                format!("cannot read dashboard `{d}`: {e}"),
+                Some("a Grafana dashboard JSON file, relative to the scenario file".into()),
+            );
         }
         dashboards.push(path);
     }
@@ -53,7 +64,11 @@ pub(super) fn section(cx: &mut Ctx, v: Value, dir: &Path, services: &[String]) -
     }
     let mode = match (raw.external, raw.alertmanager) {
         (Some(_), Some(_)) => {
-            cx.err("alerting.alertmanager", "`alertmanager` routing applies to managed mode only, but `external` is set", Some("remove one of them: external servers keep their own routing".into()));
+            cx.err(
+                "alerting.alertmanager",
+                "`alertmanager` routing applies to managed mode only, but `external` is set",
+                Some("remove one of them: external servers keep their own routing".into()),
+            );
             return None;
         }
         (Some(ext), None) => {
@@ -64,7 +79,11 @@ pub(super) fn section(cx: &mut Ctx, v: Value, dir: &Path, services: &[String]) -
                 if let Err(e) = bad {
                     cx.err_value(&format!("alerting.external.{field}"), e, None);
                 } else if !text.starts_with("http://") && !text.starts_with("https://") && !text.starts_with("{{") {
-                    cx.err_value(&format!("alerting.external.{field}"), format!("`{text}` is not an http(s) URL"), Some("e.g. `http://127.0.0.1:9090`".into()));
+                    cx.err_value(
+                        &format!("alerting.external.{field}"),
+                        format!("`{text}` is not an http(s) URL"),
+                        Some("e.g. `http://127.0.0.1:9090`".into()),
+                    );
                 }
             }
             AlertingMode::External { prometheus: ext.prometheus, alertmanager: ext.alertmanager }
@@ -111,7 +130,11 @@ fn routing(cx: &mut Ctx, am: Option<RawAlertmanager>, dir: &Path) -> Option<(ser
     let am = am.unwrap_or(RawAlertmanager { config: None, route: None });
     match (am.config, am.route) {
         (Some(_), Some(_)) => {
-            cx.err("alerting.alertmanager", "both `config` and `route` are set", Some("keep one: the config file's route, or an inline route".into()));
+            cx.err(
+                "alerting.alertmanager",
+                "both `config` and `route` are set",
+                Some("keep one: the config file's route, or an inline route".into()),
+            );
             None
         }
         (Some(file), None) => {
@@ -119,7 +142,11 @@ fn routing(cx: &mut Ctx, am: Option<RawAlertmanager>, dir: &Path) -> Option<(ser
             let doc = match read_yaml(&path) {
                 Ok(d) => d,
                 Err(e) => {
-                    cx.err_value("alerting.alertmanager.config", format!("cannot read Alertmanager config `{file}`: {e}"), Some("paths are relative to the scenario file".into()));
+                    cx.err_value(
+                        "alerting.alertmanager.config",
+                        format!("cannot read Alertmanager config `{file}`: {e}"),
+                        Some("paths are relative to the scenario file".into()),
+                    );
                     return None;
                 }
             };
@@ -150,7 +177,11 @@ fn collect_receivers(route: &serde_json::Value, out: &mut Vec<String>) {
 
 fn needs_alerting<'a>(cx: &mut Ctx, path: &str, alerting: Option<&'a AlertingPlan>) -> Option<&'a AlertingPlan> {
     if alerting.is_none() {
-        cx.err(&format!("{path}.kind"), "this expectation needs an `alerting:` section", Some("add `alerting: { rules: [rules.yaml] }` (ordeal then runs Prometheus and Alertmanager)".into()));
+        cx.err(
+            &format!("{path}.kind"),
+            "this expectation needs an `alerting:` section",
+            Some("add `alerting: { rules: [rules.yaml] }` (ordeal then runs Prometheus and Alertmanager)".into()),
+        );
     }
     alerting
 }
@@ -176,7 +207,11 @@ pub(super) fn alert(cx: &mut Ctx, path: &str, r: RawAlert, alerting: Option<&Ale
         let end = phases.last().map(|p| p.end).unwrap_or_default();
         if w.end + d > end {
             let left = end.saturating_sub(w.end);
-            cx.err_value(&format!("{path}.resolves_within"), format!("the run ends {left:?} after `{}` ends, so resolution within {d:?} cannot be observed", r.fault), Some("lengthen the phase after the fault, or lower `resolves_within`".into()));
+            cx.err_value(
+                &format!("{path}.resolves_within"),
+                format!("the run ends {left:?} after `{}` ends, so resolution within {d:?} cannot be observed", r.fault),
+                Some("lengthen the phase after the fault, or lower `resolves_within`".into()),
+            );
         }
     }
     Some(Check::Alert(Box::new(AlertCheck {
@@ -214,7 +249,13 @@ pub(super) fn delivered(cx: &mut Ctx, path: &str, r: RawAlertDelivered, alerting
         cx.err_value(&format!("{path}.status"), format!("unknown status `{status}`"), Some("use `firing` or `resolved`".into()));
         return None;
     }
-    Some(Check::AlertDelivered(AlertDeliveredCheck { alert: r.alert, receiver: r.receiver, status, within: r.within, labels: labels(r.labels) }))
+    Some(Check::AlertDelivered(AlertDeliveredCheck {
+        alert: r.alert,
+        receiver: r.receiver,
+        status,
+        within: r.within,
+        labels: labels(r.labels),
+    }))
 }
 
 pub(super) fn promql(cx: &mut Ctx, path: &str, r: RawPromql, alerting: Option<&AlertingPlan>) -> Option<Check> {

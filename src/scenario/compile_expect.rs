@@ -15,8 +15,24 @@ use super::raw::*;
 use super::window::{PhaseSpan, WindowExpr};
 
 const KINDS: [&str; 18] = [
-    "metric", "breaker", "fail_fast", "retries", "health", "load", "logs", "no_leaks", "trace_spans", "trace_complete", "trace_sampling",
-    "alert", "no_alert", "alert_delivered", "promql", "contract", "no_task_lost", "overhead",
+    "metric",
+    "breaker",
+    "fail_fast",
+    "retries",
+    "health",
+    "load",
+    "logs",
+    "no_leaks",
+    "trace_spans",
+    "trace_complete",
+    "trace_sampling",
+    "alert",
+    "no_alert",
+    "alert_delivered",
+    "promql",
+    "contract",
+    "no_task_lost",
+    "overhead",
 ];
 
 /// What expectations may refer to.
@@ -76,7 +92,11 @@ pub(super) fn one_of<'a, T>(cx: &mut Ctx, path: &str, options: Vec<(&'static str
         }
         many => {
             let given: Vec<&str> = many.iter().map(|(n, _)| *n).collect();
-            cx.err(path, format!("several checks in one expectation: {}", given.join(", ")), Some("split them into separate expectations".into()));
+            cx.err(
+                path,
+                format!("several checks in one expectation: {}", given.join(", ")),
+                Some("split them into separate expectations".into()),
+            );
             None
         }
     }
@@ -92,9 +112,8 @@ pub(super) fn compile_expectations(cx: &mut Ctx, v: Option<Value>, names: &Names
             cx.err(&path, "an expectation must be a mapping with a `kind:`", None);
             continue;
         };
-        let mut take_str = |cx: &mut Ctx, key: &str| -> Option<String> {
-            m.remove(key).and_then(|v| cx.de::<String>(&format!("{path}.{key}"), v))
-        };
+        let mut take_str =
+            |cx: &mut Ctx, key: &str| -> Option<String> { m.remove(key).and_then(|v| cx.de::<String>(&format!("{path}.{key}"), v)) };
         let kind = take_str(cx, "kind");
         let common = RawCommon { name: take_str(cx, "name"), during: take_str(cx, "during"), after: take_str(cx, "after") };
         let rest = Value::Mapping(m);
@@ -126,24 +145,50 @@ pub(super) fn compile_expectations(cx: &mut Ctx, v: Option<Value>, names: &Names
                 if r.max_attempts.is_none() && r.retried.is_none() && r.min_backoff.is_none() && !r.increasing {
                     cx.err(&path, "no check given", Some("add max_attempts, retried, min_backoff or increasing".into()));
                 }
-                Check::Retries(RetriesCheck { mock: r.mock, route: r.route, max_attempts: r.max_attempts, retried, min_backoff: r.min_backoff, increasing: r.increasing, client_timeout: r.client_timeout })
+                Check::Retries(RetriesCheck {
+                    mock: r.mock,
+                    route: r.route,
+                    max_attempts: r.max_attempts,
+                    retried,
+                    min_backoff: r.min_backoff,
+                    increasing: r.increasing,
+                    client_timeout: r.client_timeout,
+                })
             }),
             "health" => cx.de::<RawHealth>(&path, rest).and_then(|r| health(cx, &path, r, names)),
             "load" => cx.de::<RawLoadCheck>(&path, rest).and_then(|r| load(cx, &path, r, names)),
             "logs" => cx.de::<RawLogs>(&path, rest).and_then(|r| logs(cx, &path, r, names)),
             "no_leaks" => cx.de::<RawNoLeaks>(&path, rest).and_then(|r| no_leaks(cx, &path, r, names)),
             "trace_spans" => cx.de::<RawTraceSpans>(&path, rest).and_then(|r| super::compile_traces::spans(cx, &path, r)),
-            "trace_complete" => cx.de::<RawTraceComplete>(&path, rest).and_then(|r| super::compile_traces::complete(cx, &path, r, names.load.is_some())),
-            "trace_sampling" => cx.de::<RawTraceSampling>(&path, rest).and_then(|r| super::compile_traces::sampling(cx, &path, r, names.load.is_some())),
-            "alert" => cx.de::<super::raw_alerting::RawAlert>(&path, rest).and_then(|r| super::compile_alerting::alert(cx, &path, r, names.alerting, names.phases)),
-            "no_alert" => cx.de::<super::raw_alerting::RawNoAlert>(&path, rest).and_then(|r| super::compile_alerting::no_alert(cx, &path, r, names.alerting)),
-            "alert_delivered" => cx.de::<super::raw_alerting::RawAlertDelivered>(&path, rest).and_then(|r| super::compile_alerting::delivered(cx, &path, r, names.alerting)),
-            "contract" => cx.de::<super::raw_alerting::RawContract>(&path, rest).map(|r| super::compile_alerting::contract(r, names.alerting)),
-            "promql" => cx.de::<super::raw_alerting::RawPromql>(&path, rest).and_then(|r| super::compile_alerting::promql(cx, &path, r, names.alerting)),
+            "trace_complete" => {
+                cx.de::<RawTraceComplete>(&path, rest).and_then(|r| super::compile_traces::complete(cx, &path, r, names.load.is_some()))
+            }
+            "trace_sampling" => {
+                cx.de::<RawTraceSampling>(&path, rest).and_then(|r| super::compile_traces::sampling(cx, &path, r, names.load.is_some()))
+            }
+            "alert" => cx
+                .de::<super::raw_alerting::RawAlert>(&path, rest)
+                .and_then(|r| super::compile_alerting::alert(cx, &path, r, names.alerting, names.phases)),
+            "no_alert" => cx
+                .de::<super::raw_alerting::RawNoAlert>(&path, rest)
+                .and_then(|r| super::compile_alerting::no_alert(cx, &path, r, names.alerting)),
+            "alert_delivered" => cx
+                .de::<super::raw_alerting::RawAlertDelivered>(&path, rest)
+                .and_then(|r| super::compile_alerting::delivered(cx, &path, r, names.alerting)),
+            "contract" => {
+                cx.de::<super::raw_alerting::RawContract>(&path, rest).map(|r| super::compile_alerting::contract(r, names.alerting))
+            }
+            "promql" => cx
+                .de::<super::raw_alerting::RawPromql>(&path, rest)
+                .and_then(|r| super::compile_alerting::promql(cx, &path, r, names.alerting)),
             "no_task_lost" => cx.de::<RawNoTaskLost>(&path, rest).map(|r| {
                 names.service(cx, &format!("{path}.service"), &r.service);
                 if names.load.is_none() {
-                    cx.err(&path, "`no_task_lost` compares the stack's counters with the load driver's answers", Some("add a `load:` section".into()));
+                    cx.err(
+                        &path,
+                        "`no_task_lost` compares the stack's counters with the load driver's answers",
+                        Some("add a `load:` section".into()),
+                    );
                 }
                 let or = |v: Option<String>, d: &str| v.unwrap_or_else(|| d.to_string());
                 Check::NoTaskLost(NoTaskLostCheck {
@@ -156,15 +201,23 @@ pub(super) fn compile_expectations(cx: &mut Ctx, v: Option<Value>, names: &Names
                     tolerance: r.tolerance,
                 })
             }),
-            "overhead" => cx.de::<super::raw_overhead::RawOverheadBudget>(&path, rest).and_then(|r| super::compile_overhead::budget(cx, &path, r, names.overhead)),
+            "overhead" => cx
+                .de::<super::raw_overhead::RawOverheadBudget>(&path, rest)
+                .and_then(|r| super::compile_overhead::budget(cx, &path, r, names.overhead)),
             other => {
-                let hint = did_you_mean(other, KINDS).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(|| format!("kinds: {}", KINDS.join(", ")));
+                let hint = did_you_mean(other, KINDS)
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .unwrap_or_else(|| format!("kinds: {}", KINDS.join(", ")));
                 cx.err_value(&format!("{path}.kind"), format!("unknown expectation kind `{other}`"), Some(hint));
                 None
             }
         };
         if names.overhead.is_some() && !matches!(check, Some(Check::Overhead(_)) | None) {
-            cx.err(&format!("{path}.kind"), format!("`kind: {kind}` needs a timeline; an overhead scenario only takes `kind: overhead` budgets"), Some("move this expectation to a scenario with a `timeline:`".into()));
+            cx.err(
+                &format!("{path}.kind"),
+                format!("`kind: {kind}` needs a timeline; an overhead scenario only takes `kind: overhead` budgets"),
+                Some("move this expectation to a scenario with a `timeline:`".into()),
+            );
             continue;
         }
         if names.overhead.is_some() && (common.during.is_some() || common.after.is_some()) {
@@ -173,7 +226,9 @@ pub(super) fn compile_expectations(cx: &mut Ctx, v: Option<Value>, names: &Names
         }
         let window = match &check {
             // An alert is followed from its fault's start to the end of the run.
-            Some(Check::Alert(a)) if window.is_some() && common.during.is_none() && common.after.is_none() => Some(super::compile_alerting::alert_window(&a.fault)),
+            Some(Check::Alert(a)) if window.is_some() && common.during.is_none() && common.after.is_none() => {
+                Some(super::compile_alerting::alert_window(&a.fault))
+            }
             _ => window,
         };
         if let (Some(check), Some(window)) = (check, window) {
@@ -211,7 +266,9 @@ fn default_name(check: &Check, w: &WindowExpr) -> String {
         Check::Promql(p) => format!("promql `{}` {}", p.query, p.cmp),
         Check::Contract(_) => "rules, dashboards and metrics match the contract".to_string(),
         Check::NoTaskLost(c) => format!("no task lost on {}", c.service),
-        Check::Overhead(c) => return format!("{} overhead: {}", c.variant, c.budgets.iter().map(|b| b.describe()).collect::<Vec<_>>().join(", ")),
+        Check::Overhead(c) => {
+            return format!("{} overhead: {}", c.variant, c.budgets.iter().map(|b| b.describe()).collect::<Vec<_>>().join(", "));
+        }
     };
     format!("{what} during {}", w.text())
 }
@@ -221,11 +278,23 @@ fn metric(cx: &mut Ctx, path: &str, r: RawMetric, names: &Names) -> Option<Check
         names.service(cx, &format!("{path}.service"), s);
     }
     let present = r.present.map(|p| p.to_string());
-    let (stat_name, text) = one_of(cx, path, vec![
-        ("increase", r.increase.as_ref()), ("rate", r.rate.as_ref()), ("max", r.max.as_ref()), ("min", r.min.as_ref()),
-        ("last", r.last.as_ref()), ("avg", r.avg.as_ref()), ("p50", r.p50.as_ref()), ("p90", r.p90.as_ref()),
-        ("p95", r.p95.as_ref()), ("p99", r.p99.as_ref()), ("present", present.as_ref()),
-    ])?;
+    let (stat_name, text) = one_of(
+        cx,
+        path,
+        vec![
+            ("increase", r.increase.as_ref()),
+            ("rate", r.rate.as_ref()),
+            ("max", r.max.as_ref()),
+            ("min", r.min.as_ref()),
+            ("last", r.last.as_ref()),
+            ("avg", r.avg.as_ref()),
+            ("p50", r.p50.as_ref()),
+            ("p90", r.p90.as_ref()),
+            ("p95", r.p95.as_ref()),
+            ("p99", r.p99.as_ref()),
+            ("present", present.as_ref()),
+        ],
+    )?;
     let stat = match stat_name {
         "increase" => MetricStat::Increase,
         "rate" => MetricStat::Rate,
@@ -257,12 +326,20 @@ fn breaker(cx: &mut Ctx, path: &str, r: RawBreaker, names: &Names) -> Option<Che
     for (i, s) in sequence.iter().enumerate() {
         if !states.iter().any(|(n, _)| n == s) {
             let known: Vec<&str> = states.iter().map(|(n, _)| n.as_str()).collect();
-            cx.err_value(&format!("{path}.sequence[{i}]"), format!("state `{s}` is not in `states`"), Some(format!("states are: {}", known.join(", "))));
+            cx.err_value(
+                &format!("{path}.sequence[{i}]"),
+                format!("state `{s}` is not in `states`"),
+                Some(format!("states are: {}", known.join(", "))),
+            );
         }
     }
     for needed in ["closed", "open"] {
         if !states.iter().any(|(n, _)| n == needed) {
-            cx.err(&format!("{path}.states"), format!("`states` must map `{needed}`"), Some("e.g. `states: { closed: 0, open: 1, half_open: 2 }`".into()));
+            cx.err(
+                &format!("{path}.states"),
+                format!("`states` must map `{needed}`"),
+                Some("e.g. `states: { closed: 0, open: 1, half_open: 2 }`".into()),
+            );
         }
     }
     let interval = names.stack.map_or(Duration::from_millis(250), |s| s.scrape_interval);
@@ -285,11 +362,19 @@ fn breaker(cx: &mut Ctx, path: &str, r: RawBreaker, names: &Names) -> Option<Che
 fn health(cx: &mut Ctx, path: &str, r: RawHealth, names: &Names) -> Option<Check> {
     if names.service(cx, &format!("{path}.service"), &r.service)
         && let Some(svc) = names.stack.and_then(|s| s.services.iter().find(|s| s.name == r.service))
-            && !svc.health.contains_key(&r.endpoint) {
-                let known: Vec<&str> = svc.health.keys().map(String::as_str).collect();
-                cx.err_value(&format!("{path}.endpoint"), format!("service `{}` declares no health endpoint `{}`", r.service, r.endpoint),
-                    Some(if known.is_empty() { format!("add `health: {{ {}: /path }}` to the service", r.endpoint) } else { format!("declared: {}", known.join(", ")) }));
-            }
+        && !svc.health.contains_key(&r.endpoint)
+    {
+        let known: Vec<&str> = svc.health.keys().map(String::as_str).collect();
+        cx.err_value(
+            &format!("{path}.endpoint"),
+            format!("service `{}` declares no health endpoint `{}`", r.service, r.endpoint),
+            Some(if known.is_empty() {
+                format!("add `health: {{ {}: /path }}` to the service", r.endpoint)
+            } else {
+                format!("declared: {}", known.join(", "))
+            }),
+        );
+    }
     let state = match r.state.as_str() {
         "up" => HealthState::Up,
         "down" => HealthState::Down,
@@ -318,10 +403,18 @@ fn load(cx: &mut Ctx, path: &str, r: RawLoadCheck, names: &Names) -> Option<Chec
         }
         _ => {}
     }
-    let (name, text) = one_of(cx, path, vec![
-        ("error_ratio", r.error_ratio.as_ref()), ("achieved_ratio", r.achieved_ratio.as_ref()), ("p50", r.p50.as_ref()),
-        ("p95", r.p95.as_ref()), ("p99", r.p99.as_ref()), ("requests", r.requests.as_ref()),
-    ])?;
+    let (name, text) = one_of(
+        cx,
+        path,
+        vec![
+            ("error_ratio", r.error_ratio.as_ref()),
+            ("achieved_ratio", r.achieved_ratio.as_ref()),
+            ("p50", r.p50.as_ref()),
+            ("p95", r.p95.as_ref()),
+            ("p99", r.p99.as_ref()),
+            ("requests", r.requests.as_ref()),
+        ],
+    )?;
     let stat = match name {
         "error_ratio" => LoadStat::ErrorRatio,
         "achieved_ratio" => LoadStat::AchievedRatio,
@@ -348,13 +441,22 @@ fn logs(cx: &mut Ctx, path: &str, r: RawLogs, names: &Names) -> Option<Check> {
         }
     };
     let required = r.required_fields.as_ref().map(|f| f.join(","));
-    let (name, text) = one_of(cx, path, vec![
-        ("json_ratio", r.json_ratio.as_ref()), ("required_fields", required.as_ref()), ("count", r.count.as_ref()), ("correlated", r.correlated.as_ref()),
-    ])?;
+    let (name, text) = one_of(
+        cx,
+        path,
+        vec![
+            ("json_ratio", r.json_ratio.as_ref()),
+            ("required_fields", required.as_ref()),
+            ("count", r.count.as_ref()),
+            ("correlated", r.correlated.as_ref()),
+        ],
+    )?;
     let stat = match name {
         "json_ratio" => LogStat::JsonRatio(cmp(cx, &format!("{path}.json_ratio"), text)?),
         "count" => LogStat::Count(cmp(cx, &format!("{path}.count"), text)?),
-        "correlated" => LogStat::Correlated(cmp(cx, &format!("{path}.correlated"), text)?, r.trace_field.clone().unwrap_or_else(|| "trace_id".into())),
+        "correlated" => {
+            LogStat::Correlated(cmp(cx, &format!("{path}.correlated"), text)?, r.trace_field.clone().unwrap_or_else(|| "trace_id".into()))
+        }
         _ => {
             let fields = r.required_fields.clone().unwrap_or_default();
             if fields.is_empty() {
@@ -383,7 +485,11 @@ fn no_leaks(cx: &mut Ctx, path: &str, r: RawNoLeaks, names: &Names) -> Option<Ch
             "logs" => places.push(LeakPlace::Logs),
             "metrics" => places.push(LeakPlace::Metrics),
             "spans" => places.push(LeakPlace::Spans),
-            other => cx.err_value(&format!("{path}.in[{i}]"), format!("unknown place `{other}`"), Some("use `logs`, `metrics` or `spans`".into())),
+            other => cx.err_value(
+                &format!("{path}.in[{i}]"),
+                format!("unknown place `{other}`"),
+                Some("use `logs`, `metrics` or `spans`".into()),
+            ),
         }
     }
     if places.is_empty() {

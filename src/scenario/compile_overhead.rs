@@ -13,7 +13,11 @@ fn decide(cx: &mut Ctx, path: &str, text: Option<&str>, default: Decide) -> Deci
         Some("bound") => Decide::Bound,
         Some("point") => Decide::Point,
         Some(other) => {
-            cx.err_value(path, format!("unknown decision rule `{other}`"), Some("use `bound` (the whole confidence interval must meet the budget) or `point`".into()));
+            cx.err_value(
+                path,
+                format!("unknown decision rule `{other}`"),
+                Some("use `bound` (the whole confidence interval must meet the budget) or `point`".into()),
+            );
             default
         }
     }
@@ -26,7 +30,11 @@ fn budgets(cx: &mut Ctx, path: &str, given: [(OverheadMetric, &Option<String>); 
         let Some(text) = text else { continue };
         match Budget::parse(metric, text) {
             Ok(b) => out.push(b),
-            Err(e) => cx.err_value(&format!("{path}.{}", metric.as_str()), e, Some("e.g. `cpu: \"< 5%\"`, `memory: \"< 10MB\"`, `p99: \"< 10%\"`, `throughput: \"> -5%\"`".into())),
+            Err(e) => cx.err_value(
+                &format!("{path}.{}", metric.as_str()),
+                e,
+                Some("e.g. `cpu: \"< 5%\"`, `memory: \"< 10MB\"`, `p99: \"< 10%\"`, `throughput: \"> -5%\"`".into()),
+            ),
         }
     }
     if given.iter().all(|(_, t)| t.is_none()) {
@@ -61,11 +69,19 @@ pub(super) fn section(cx: &mut Ctx, v: Value, services: &[String]) -> Option<Ove
     let mut ok = true;
     if !r.variants.contains_key(&r.baseline) {
         let hint = did_you_mean(&r.baseline, r.variants.keys().map(String::as_str)).map(|s| format!("did you mean `{s}`?"));
-        cx.err_value("overhead.baseline", format!("no variant named `{}`", r.baseline), hint.or(Some("declare it under `overhead.variants`".into())));
+        cx.err_value(
+            "overhead.baseline",
+            format!("no variant named `{}`", r.baseline),
+            hint.or(Some("declare it under `overhead.variants`".into())),
+        );
         ok = false;
     }
     if r.variants.len() < 2 {
-        cx.err("overhead.variants", "an overhead run compares at least two variants", Some("add the baseline (e.g. `bare`) and a variant to compare with it".into()));
+        cx.err(
+            "overhead.variants",
+            "an overhead run compares at least two variants",
+            Some("add the baseline (e.g. `bare`) and a variant to compare with it".into()),
+        );
         ok = false;
     }
     for (name, v) in &r.variants {
@@ -117,7 +133,11 @@ pub(super) fn section(cx: &mut Ctx, v: Value, services: &[String]) -> Option<Ove
         let path = format!("overhead.claims[{i}]");
         ok &= compared_variant(cx, &format!("{path}.variant"), &c.variant, &names, &r.baseline);
         if c.decide.is_some() || c.allow_inconclusive.is_some() {
-            cx.err(&path, "a claim is always held against the whole interval and never fails the run", Some("remove `decide` / `allow_inconclusive`; to gate on a budget, write a `kind: overhead` expectation".into()));
+            cx.err(
+                &path,
+                "a claim is always held against the whole interval and never fails the run",
+                Some("remove `decide` / `allow_inconclusive`; to gate on a budget, write a `kind: overhead` expectation".into()),
+            );
         }
         let b = budgets(cx, &path, c.given());
         claims.push(Claim { variant: c.variant.clone(), source: c.source.clone(), budgets: b });
@@ -163,5 +183,11 @@ pub(super) fn budget(cx: &mut Ctx, path: &str, r: RawOverheadBudget, plan: Optio
         return None;
     }
     let decide = decide(cx, &format!("{path}.decide"), r.decide.as_deref(), plan.decide);
-    Some(Check::Overhead(OverheadCheck { variant: r.variant, source: r.source, budgets, decide, allow_inconclusive: r.allow_inconclusive.unwrap_or(plan.allow_inconclusive) }))
+    Some(Check::Overhead(OverheadCheck {
+        variant: r.variant,
+        source: r.source,
+        budgets,
+        decide,
+        allow_inconclusive: r.allow_inconclusive.unwrap_or(plan.allow_inconclusive),
+    }))
 }

@@ -13,9 +13,10 @@ const SPAN_KINDS: [&str; 5] = ["server", "client", "internal", "producer", "cons
 
 fn selector(cx: &mut Ctx, path: &str, r: RawSpanSelector) -> SpanSelector {
     if let Some(k) = &r.kind
-        && !SPAN_KINDS.contains(&k.as_str()) {
-            cx.err_value(&format!("{path}.kind"), format!("unknown span kind `{k}`"), Some(format!("use one of {}", SPAN_KINDS.join(", "))));
-        }
+        && !SPAN_KINDS.contains(&k.as_str())
+    {
+        cx.err_value(&format!("{path}.kind"), format!("unknown span kind `{k}`"), Some(format!("use one of {}", SPAN_KINDS.join(", "))));
+    }
     let status = match r.status.as_deref() {
         None => None,
         Some("ok") => Some(SpanStatusSel::Ok),
@@ -41,10 +42,18 @@ fn selector(cx: &mut Ctx, path: &str, r: RawSpanSelector) -> SpanSelector {
 pub(super) fn spans(cx: &mut Ctx, path: &str, r: RawTraceSpans) -> Option<Check> {
     let span = selector(cx, &format!("{path}.span"), r.span);
     let present = r.attributes_present.as_ref().map(|a| a.join(","));
-    let (name, text) = one_of(cx, path, vec![
-        ("count", r.count.as_ref()), ("ratio", r.ratio.as_ref()), ("p50", r.p50.as_ref()), ("p95", r.p95.as_ref()),
-        ("p99", r.p99.as_ref()), ("attributes_present", present.as_ref()),
-    ])?;
+    let (name, text) = one_of(
+        cx,
+        path,
+        vec![
+            ("count", r.count.as_ref()),
+            ("ratio", r.ratio.as_ref()),
+            ("p50", r.p50.as_ref()),
+            ("p95", r.p95.as_ref()),
+            ("p99", r.p99.as_ref()),
+            ("attributes_present", present.as_ref()),
+        ],
+    )?;
     let stat = match name {
         "count" => SpanStat::Count(cmp(cx, &format!("{path}.count"), text)?),
         "ratio" => {
@@ -73,7 +82,11 @@ pub(super) fn complete(cx: &mut Ctx, path: &str, r: RawTraceComplete, has_load: 
     }
     let roots = tree(&r.tree);
     if roots.is_empty() {
-        cx.err(&format!("{path}.tree"), "the expected span tree is empty", Some("e.g. `tree: { ExecuteTask: { PlanTask: { LLMCall: } } }`".into()));
+        cx.err(
+            &format!("{path}.tree"),
+            "the expected span tree is empty",
+            Some("e.g. `tree: { ExecuteTask: { PlanTask: { LLMCall: } } }`".into()),
+        );
     }
     let only_ok = match r.requests.as_deref() {
         None | Some("ok") => true,

@@ -79,10 +79,7 @@ mod tests {
             message: "must be positive".into(),
             hint: Some("use e.g. `rate: 20`".into()),
         };
-        assert_eq!(
-            d.to_string(),
-            "s.yaml:3:5: error in `load.rate`: must be positive\n  hint: use e.g. `rate: 20`"
-        );
+        assert_eq!(d.to_string(), "s.yaml:3:5: error in `load.rate`: must be positive\n  hint: use e.g. `rate: 20`");
     }
 
     #[test]

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::cmp::Comparison;
-use super::window::{PhaseSpan, WindowExpr};
-use crate::faults::{FaultSpec, MockConfig};
 pub use super::plan_alerting::*;
 pub use super::plan_overhead::*;
+use super::window::{PhaseSpan, WindowExpr};
+use crate::faults::{FaultSpec, MockConfig};
 
 #[derive(Debug, Clone)]
 pub struct Plan {

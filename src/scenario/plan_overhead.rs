@@ -26,7 +26,13 @@ pub struct OverheadPlan {
 impl OverheadPlan {
     /// "5 variants x 6 rounds of 2.0s warm-up + 6.0s measured".
     pub fn describe(&self) -> String {
-        format!("{} variants x {} rounds of {:.1}s warm-up + {:.1}s measured", self.variants.len(), self.rounds, self.warmup.as_secs_f64(), self.measure.as_secs_f64())
+        format!(
+            "{} variants x {} rounds of {:.1}s warm-up + {:.1}s measured",
+            self.variants.len(),
+            self.rounds,
+            self.warmup.as_secs_f64(),
+            self.measure.as_secs_f64()
+        )
     }
 }
 

@@ -23,9 +23,7 @@ impl<'de> Deserialize<'de> for Scalar {
             F(f64),
             B(bool),
         }
-        Ok(Scalar(match Any::deserialize(d).map_err(|_| {
-            serde::de::Error::custom("expected a string, number or boolean")
-        })? {
+        Ok(Scalar(match Any::deserialize(d).map_err(|_| serde::de::Error::custom("expected a string, number or boolean"))? {
             Any::S(s) => s,
             Any::I(i) => i.to_string(),
             Any::U(u) => u.to_string(),

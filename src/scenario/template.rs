@@ -45,7 +45,8 @@ impl Scope {
         if ok {
             return Ok(());
         }
-        let mut valid: Vec<String> = vec!["self.url".into(), "self.port".into(), "self.bind".into(), "run.dir".into(), "run.seed".into(), "scenario.dir".into()];
+        let mut valid: Vec<String> =
+            vec!["self.url".into(), "self.port".into(), "self.bind".into(), "run.dir".into(), "run.seed".into(), "scenario.dir".into()];
         valid.extend(self.mocks.iter().map(|m| format!("mocks.{m}.url")));
         valid.extend(self.services.iter().map(|s| format!("services.{s}.url")));
         valid.extend(self.extra.iter().cloned());
@@ -72,7 +73,11 @@ pub fn render(s: &str, vars: &BTreeMap<String, String>) -> Result<String, String
                 match (std::env::var(name).ok().filter(|v| !v.is_empty()), default) {
                     (Some(v), _) => out.push_str(&v),
                     (None, Some(d)) => out.push_str(d),
-                    (None, None) => return Err(format!("environment variable `{name}` is not set (write `{{{{env.{name}:-default}}}}` to give a default)")),
+                    (None, None) => {
+                        return Err(format!(
+                            "environment variable `{name}` is not set (write `{{{{env.{name}:-default}}}}` to give a default)"
+                        ));
+                    }
                 }
             }
             None => out.push_str(vars.get(key).ok_or_else(|| format!("no value for `{{{{{key}}}}}`"))?),

@@ -130,7 +130,8 @@ fn yaml_syntax_error_has_a_position() {
 
 #[test]
 fn dependency_cycle_is_an_error() {
-    let bad = GOOD.replace("    worker:\n      command: ../bin/worker", "    worker:\n      depends_on: [coordinator]\n      command: ../bin/worker");
+    let bad = GOOD
+        .replace("    worker:\n      command: ../bin/worker", "    worker:\n      depends_on: [coordinator]\n      command: ../bin/worker");
     assert!(errors(&bad).iter().any(|e| e.message.contains("dependency cycle")));
 }
 

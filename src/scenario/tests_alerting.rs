@@ -27,15 +27,24 @@ expect:
     )
 }
 
-const ALERTING: &str = "alerting:\n  rules: [../fixtures/alerts/multiagent-rules.yaml]\n  alertmanager: { config: ../fixtures/alertmanager.yml }";
+const ALERTING: &str =
+    "alerting:\n  rules: [../fixtures/alerts/multiagent-rules.yaml]\n  alertmanager: { config: ../fixtures/alertmanager.yml }";
 
 fn errors(text: &str) -> Vec<String> {
-    compile(text, &file()).unwrap_err().0.iter().map(|d| format!("{}: {} ({})", d.path, d.message, d.hint.clone().unwrap_or_default())).collect()
+    compile(text, &file())
+        .unwrap_err()
+        .0
+        .iter()
+        .map(|d| format!("{}: {} ({})", d.path, d.message, d.hint.clone().unwrap_or_default()))
+        .collect()
 }
 
 #[test]
 fn compiles_alerting_and_reads_receivers_and_alert_names() {
-    let text = doc(ALERTING, "  - { kind: alert, alert: HighErrorRate, fault: outage, fires_within: 5s, resolves_within: 10s }\n  - { kind: alert_delivered, alert: HighErrorRate, receiver: pager }\n  - { kind: no_alert, during: steady }\n  - { kind: promql, query: 'sum(up)', value: '> 0' }\n  - { kind: contract }");
+    let text = doc(
+        ALERTING,
+        "  - { kind: alert, alert: HighErrorRate, fault: outage, fires_within: 5s, resolves_within: 10s }\n  - { kind: alert_delivered, alert: HighErrorRate, receiver: pager }\n  - { kind: no_alert, during: steady }\n  - { kind: promql, query: 'sum(up)', value: '> 0' }\n  - { kind: contract }",
+    );
     let plan = compile(&text, &file()).unwrap();
     let a = plan.alerting.unwrap();
     assert!(a.alert_names.contains(&"HighErrorRate".to_string()));
@@ -50,7 +59,10 @@ fn compiles_alerting_and_reads_receivers_and_alert_names() {
 
 #[test]
 fn unknown_alert_receiver_and_unobservable_resolution_are_errors() {
-    let text = doc(ALERTING, "  - { kind: alert, alert: HighErorRate, fault: outage, fires_within: 5s, resolves_within: 15s }\n  - { kind: alert_delivered, alert: HighErrorRate, receiver: pagr }");
+    let text = doc(
+        ALERTING,
+        "  - { kind: alert, alert: HighErorRate, fault: outage, fires_within: 5s, resolves_within: 15s }\n  - { kind: alert_delivered, alert: HighErrorRate, receiver: pagr }",
+    );
     let e = errors(&text).join("\n");
     assert!(e.contains("no alert named `HighErorRate` in the rule files (did you mean `HighErrorRate`?)"), "{e}");
     assert!(e.contains("resolution within 15s cannot be observed"), "{e}");
@@ -70,7 +82,10 @@ fn alert_kinds_need_an_alerting_section_and_bad_files_are_named() {
 
 #[test]
 fn external_mode_takes_templated_urls() {
-    let text = doc("alerting:\n  rules: [../fixtures/alerts/multiagent-rules.yaml]\n  external: { prometheus: '{{services.app.url}}' }", "  - { kind: no_alert }");
+    let text = doc(
+        "alerting:\n  rules: [../fixtures/alerts/multiagent-rules.yaml]\n  external: { prometheus: '{{services.app.url}}' }",
+        "  - { kind: no_alert }",
+    );
     let plan = compile(&text, &file()).unwrap();
     assert!(matches!(plan.alerting.unwrap().mode, AlertingMode::External { .. }));
     let e = errors(&doc("alerting:\n  external: { prometheus: '{{services.nope.url}}' }", "  - { kind: no_alert }")).join("\n");

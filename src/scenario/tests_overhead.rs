@@ -115,7 +115,8 @@ fn overhead_and_timelines_do_not_mix() {
     let with_timeline = format!("{GOOD}timeline:\n  phases: [{{ name: steady, duration: 1s }}]\n");
     let p = paths(&errors(&with_timeline));
     assert!(p.iter().any(|e| e == "timeline: an overhead scenario has no timeline"), "{p:#?}");
-    let other_kind = GOOD.replace("  - kind: overhead\n    variant: logs", "  - kind: load\n    p95: \"< 1s\"\n  - kind: overhead\n    variant: logs");
+    let other_kind =
+        GOOD.replace("  - kind: overhead\n    variant: logs", "  - kind: load\n    p95: \"< 1s\"\n  - kind: overhead\n    variant: logs");
     let p = paths(&errors(&other_kind));
     assert!(p.iter().any(|e| e.starts_with("expect[0].kind: `kind: load` needs a timeline")), "{p:#?}");
     // A budget without an overhead section.

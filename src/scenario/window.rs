@@ -70,8 +70,7 @@ fn parse_ref(s: &str, left: bool) -> Result<Ref, String> {
         let sign = if rest.starts_with('-') { -1 } else { 1 };
         rest = rest[1..].trim_start();
         let next = rest.find(['+', '-']).unwrap_or(rest.len());
-        let d = humantime::parse_duration(rest[..next].trim())
-            .map_err(|e| format!("bad duration `{}`: {e}", rest[..next].trim()))?;
+        let d = humantime::parse_duration(rest[..next].trim()).map_err(|e| format!("bad duration `{}`: {e}", rest[..next].trim()))?;
         offset_ms += sign * d.as_millis() as i64;
         rest = rest[next..].trim();
     }
@@ -89,10 +88,7 @@ impl WindowExpr {
             None => {
                 let r = parse_ref(t, true)?;
                 match (&r.anchor, r.offset_ms) {
-                    (Anchor::PhaseStart(p), 0) => (
-                        r.clone(),
-                        Ref { anchor: Anchor::PhaseEnd(p.clone()), offset_ms: 0 },
-                    ),
+                    (Anchor::PhaseStart(p), 0) => (r.clone(), Ref { anchor: Anchor::PhaseEnd(p.clone()), offset_ms: 0 }),
                     _ => return Err(format!("`{t}` is a point, not a window: write `{t}..end` or name a phase")),
                 }
             }
@@ -104,20 +100,12 @@ impl WindowExpr {
     pub fn after(text: &str) -> Result<Self, String> {
         let t = text.trim();
         let from = parse_ref(t, true)?;
-        Ok(Self {
-            text: format!("{t}..end"),
-            from,
-            to: Ref { anchor: Anchor::End, offset_ms: 0 },
-        })
+        Ok(Self { text: format!("{t}..end"), from, to: Ref { anchor: Anchor::End, offset_ms: 0 } })
     }
 
     /// The whole timeline.
     pub fn whole() -> Self {
-        Self {
-            text: "start..end".into(),
-            from: Ref { anchor: Anchor::Start, offset_ms: 0 },
-            to: Ref { anchor: Anchor::End, offset_ms: 0 },
-        }
+        Self { text: "start..end".into(), from: Ref { anchor: Anchor::Start, offset_ms: 0 }, to: Ref { anchor: Anchor::End, offset_ms: 0 } }
     }
 
     pub fn text(&self) -> &str {
@@ -164,11 +152,7 @@ mod tests {
     use super::*;
 
     fn phases() -> Vec<PhaseSpan> {
-        let s = |n: &str, a: u64, b: u64| PhaseSpan {
-            name: n.into(),
-            start: Duration::from_secs(a),
-            end: Duration::from_secs(b),
-        };
+        let s = |n: &str, a: u64, b: u64| PhaseSpan { name: n.into(), start: Duration::from_secs(a), end: Duration::from_secs(b) };
         vec![s("warmup", 0, 3), s("fault", 3, 9), s("recovery", 9, 20)]
     }
 

@@ -57,7 +57,13 @@ impl Run {
             .map(|a| a.iter().filter(|e| e["verdict"] == "fail").map(|e| serde_json::to_string_pretty(e).unwrap_or_default()).collect())
             .unwrap_or_default();
         let phases = serde_json::to_string(&self.report["phases"]).unwrap_or_default();
-        format!("exit {}\nstdout:\n{}\nstderr (tail):\n{}\nphases: {phases}\nfailed expectations:\n{}", self.code, self.stdout, tail(&self.stderr, 40), failed.join("\n"))
+        format!(
+            "exit {}\nstdout:\n{}\nstderr (tail):\n{}\nphases: {phases}\nfailed expectations:\n{}",
+            self.code,
+            self.stdout,
+            tail(&self.stderr, 40),
+            failed.join("\n")
+        )
     }
 }
 
@@ -82,10 +88,8 @@ pub fn run_scenario(path: &Path, env: &[(&str, &str)]) -> Run {
         cmd.env(k, v);
     }
     let out: Output = cmd.output().expect("run ordeal");
-    let report = std::fs::read(dir.path().join("report.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(serde_json::Value::Null);
+    let report =
+        std::fs::read(dir.path().join("report.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(serde_json::Value::Null);
     let run = Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -126,7 +130,8 @@ pub fn assert_no_leftovers(marker: &str) {
             return;
         }
         if Instant::now() > deadline {
-            let cmds: Vec<String> = left.iter().map(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default().replace('\0', " ")).collect();
+            let cmds: Vec<String> =
+                left.iter().map(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default().replace('\0', " ")).collect();
             panic!("processes left running after the run: {left:?} {cmds:?}");
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -174,11 +179,17 @@ pub fn docker_up() -> bool {
 pub fn docker_leftovers() -> Vec<String> {
     let list = |args: &[&str]| -> Vec<(String, String)> {
         let out = std::process::Command::new("docker").args(args).output().expect("docker");
-        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string()))).collect()
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())))
+            .collect()
     };
     let format = "{{.Names}} {{.Label \"org.ordeal.owner\"}}";
     let mut out = Vec::new();
-    for (kind, args) in [("container", vec!["ps", "-a", "--filter", "label=org.ordeal.owner", "--format", format]), ("network", vec!["network", "ls", "--filter", "label=org.ordeal.owner", "--format", "{{.Name}} {{.Label \"org.ordeal.owner\"}}"])] {
+    for (kind, args) in [
+        ("container", vec!["ps", "-a", "--filter", "label=org.ordeal.owner", "--format", format]),
+        ("network", vec!["network", "ls", "--filter", "label=org.ordeal.owner", "--format", "{{.Name}} {{.Label \"org.ordeal.owner\"}}"]),
+    ] {
         for (name, owner) in list(&args) {
             if !ordeal::runtime::docker::owner_alive(&owner) {
                 out.push(format!("{kind} {name}"));

@@ -58,22 +58,14 @@ pub struct BackendClient {
 
 impl BackendClient {
     /// Reads an item; on failure (or open breaker) falls back to a fresh cache entry.
-    pub async fn read(
-        &self,
-        item_id: &str,
-        request_id: &str,
-    ) -> Result<BackendOutcome, UpstreamError> {
+    pub async fn read(&self, item_id: &str, request_id: &str) -> Result<BackendOutcome, UpstreamError> {
         let cx = self.span("read", "GET", item_id);
         let url = format!("{}/items/{}", self.base, encode_segment(item_id));
         let res = self.call(&cx, request_id, |c| c.http.get(&url)).await;
         let out = match res {
             Ok(body) => {
                 self.cache.put(item_id, body.clone());
-                Ok(BackendOutcome {
-                    op: "read",
-                    source: "backend",
-                    body,
-                })
+                Ok(BackendOutcome { op: "read", source: "backend", body })
             }
             Err(err) => match self.cache.get(item_id) {
                 Some(body) => {
@@ -83,11 +75,7 @@ impl BackendClient {
                         &cx,
                         || tracing::warn!(dependency = "backend", error = %err, item_id, "backend read failed, served from cache"),
                     );
-                    Ok(BackendOutcome {
-                        op: "read",
-                        source: "cache",
-                        body,
-                    })
+                    Ok(BackendOutcome { op: "read", source: "cache", body })
                 }
                 None => {
                     self.metrics.cache(false);
@@ -100,22 +88,11 @@ impl BackendClient {
     }
 
     /// Writes a result; no cache, and an open breaker fails the call immediately.
-    pub async fn write(
-        &self,
-        item_id: &str,
-        payload: &Value,
-        request_id: &str,
-    ) -> Result<BackendOutcome, UpstreamError> {
+    pub async fn write(&self, item_id: &str, payload: &Value, request_id: &str) -> Result<BackendOutcome, UpstreamError> {
         let cx = self.span("write", "POST", item_id);
         let url = format!("{}/items/{}/results", self.base, encode_segment(item_id));
-        let res = self
-            .call(&cx, request_id, |c| c.http.post(&url).json(payload))
-            .await;
-        let out = res.map(|body| BackendOutcome {
-            op: "write",
-            source: "backend",
-            body,
-        });
+        let res = self.call(&cx, request_id, |c| c.http.post(&url).json(payload)).await;
+        let out = res.map(|body| BackendOutcome { op: "write", source: "backend", body });
         self.finish(&cx, out)
     }
 
@@ -128,12 +105,7 @@ impl BackendClient {
         traces::start_child("BackendCall", SpanKind::Client, attrs)
     }
 
-    async fn call(
-        &self,
-        cx: &Context,
-        request_id: &str,
-        build: impl Fn(&Self) -> reqwest::RequestBuilder,
-    ) -> Result<Value, UpstreamError> {
+    async fn call(&self, cx: &Context, request_id: &str, build: impl Fn(&Self) -> reqwest::RequestBuilder) -> Result<Value, UpstreamError> {
         let result = retry::call(
             &self.breaker,
             &self.policy,
@@ -144,19 +116,15 @@ impl BackendClient {
         .await;
         match result {
             Ok((body, attempts)) => {
-                cx.span().set_attributes([
-                    KeyValue::new("backend.attempts", attempts as i64),
-                    KeyValue::new("http.response.status_code", 200),
-                ]);
+                cx.span()
+                    .set_attributes([KeyValue::new("backend.attempts", attempts as i64), KeyValue::new("http.response.status_code", 200)]);
                 Ok(body)
             }
             Err(CallError::Rejected { .. }) => Err(UpstreamError::CircuitOpen),
             Err(CallError::Failed { error, attempts }) => {
-                cx.span()
-                    .set_attribute(KeyValue::new("backend.attempts", attempts as i64));
+                cx.span().set_attribute(KeyValue::new("backend.attempts", attempts as i64));
                 if let Some(code) = error.status_code() {
-                    cx.span()
-                        .set_attribute(KeyValue::new("http.response.status_code", code as i64));
+                    cx.span().set_attribute(KeyValue::new("http.response.status_code", code as i64));
                 }
                 Err(error)
             }
@@ -178,15 +146,11 @@ impl BackendClient {
             if !resp.status().is_success() {
                 return Err(upstream::from_status(resp.status(), resp.headers()));
             }
-            let bytes = resp
-                .bytes()
-                .await
-                .map_err(|e| upstream::from_reqwest(&e, self.timeout))?;
+            let bytes = resp.bytes().await.map_err(|e| upstream::from_reqwest(&e, self.timeout))?;
             if bytes.is_empty() {
                 return Ok(Value::Null);
             }
-            serde_json::from_slice(&bytes)
-                .map_err(|e| transient(UpstreamError::Malformed(format!("invalid JSON body: {e}"))))
+            serde_json::from_slice(&bytes).map_err(|e| transient(UpstreamError::Malformed(format!("invalid JSON body: {e}"))))
         }
         .await;
         if let Err(e) = &res {
@@ -195,18 +159,11 @@ impl BackendClient {
         res
     }
 
-    fn finish(
-        &self,
-        cx: &Context,
-        out: Result<BackendOutcome, UpstreamError>,
-    ) -> Result<BackendOutcome, UpstreamError> {
+    fn finish(&self, cx: &Context, out: Result<BackendOutcome, UpstreamError>) -> Result<BackendOutcome, UpstreamError> {
         if let Err(e) = &out {
             self.metrics.error("backend");
             traces::record_failure(cx, e.kind(), &format!("backend call failed: {e}"));
-            traces::in_context(
-                cx,
-                || tracing::error!(dependency = "backend", error = %e, kind = e.kind(), "backend call failed"),
-            );
+            traces::in_context(cx, || tracing::error!(dependency = "backend", error = %e, kind = e.kind(), "backend call failed"));
         }
         cx.span().end();
         out

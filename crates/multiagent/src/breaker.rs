@@ -115,12 +115,7 @@ impl Drop for Permit<'_> {
 }
 
 impl CircuitBreaker {
-    pub fn new(
-        dependency: &'static str,
-        cfg: BreakerConfig,
-        clock: Arc<dyn Clock>,
-        observer: Option<Arc<dyn TransitionObserver>>,
-    ) -> Self {
+    pub fn new(dependency: &'static str, cfg: BreakerConfig, clock: Arc<dyn Clock>, observer: Option<Arc<dyn TransitionObserver>>) -> Self {
         let now = clock.now();
         CircuitBreaker {
             dependency,
@@ -166,12 +161,7 @@ impl CircuitBreaker {
                 true
             }
         };
-        Ok(Permit {
-            breaker: self,
-            generation: inner.generation,
-            trial,
-            reported: false,
-        })
+        Ok(Permit { breaker: self, generation: inner.generation, trial, reported: false })
     }
 
     fn record(&self, generation: u64, trial: bool, success: bool) {
@@ -185,9 +175,7 @@ impl CircuitBreaker {
                     inner.consecutive_failures = 0;
                 } else {
                     inner.consecutive_failures = inner.consecutive_failures.saturating_add(1);
-                    if inner.consecutive_failures >= self.cfg.failure_threshold
-                        && !self.cfg.never_opens
-                    {
+                    if inner.consecutive_failures >= self.cfg.failure_threshold && !self.cfg.never_opens {
                         self.transition(&mut inner, BreakerState::Open);
                     }
                 }
@@ -205,9 +193,7 @@ impl CircuitBreaker {
     }
 
     fn maybe_half_open(&self, inner: &mut Inner) {
-        if inner.state == BreakerState::Open
-            && self.clock.now().saturating_duration_since(inner.opened_at) >= self.cfg.reset_timeout
-        {
+        if inner.state == BreakerState::Open && self.clock.now().saturating_duration_since(inner.opened_at) >= self.cfg.reset_timeout {
             self.transition(inner, BreakerState::HalfOpen);
         }
     }
@@ -259,18 +245,10 @@ mod tests {
         }
     }
 
-    fn breaker(
-        never_opens: bool,
-        never_closes: bool,
-    ) -> (CircuitBreaker, Arc<ManualClock>, Arc<Recorder>) {
+    fn breaker(never_opens: bool, never_closes: bool) -> (CircuitBreaker, Arc<ManualClock>, Arc<Recorder>) {
         let clock = Arc::new(ManualClock(Mutex::new(Instant::now())));
         let rec = Arc::new(Recorder::default());
-        let cfg = BreakerConfig {
-            failure_threshold: 3,
-            reset_timeout: Duration::from_secs(10),
-            never_opens,
-            never_closes,
-        };
+        let cfg = BreakerConfig { failure_threshold: 3, reset_timeout: Duration::from_secs(10), never_opens, never_closes };
         let b = CircuitBreaker::new("llm", cfg, clock.clone(), Some(rec.clone()));
         (b, clock, rec)
     }
@@ -304,10 +282,7 @@ mod tests {
         b.tick();
         assert_eq!(b.state(), BreakerState::HalfOpen);
         let trial = b.try_acquire().unwrap();
-        assert_eq!(
-            b.try_acquire().err(),
-            Some(Rejected(BreakerState::HalfOpen))
-        );
+        assert_eq!(b.try_acquire().err(), Some(Rejected(BreakerState::HalfOpen)));
         trial.success();
         assert_eq!(b.state(), BreakerState::Closed);
         assert_eq!(

@@ -17,10 +17,7 @@ pub struct TtlCache {
 
 impl TtlCache {
     pub fn new(ttl: Duration) -> Self {
-        TtlCache {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
-        }
+        TtlCache { ttl, entries: Mutex::new(HashMap::new()) }
     }
 
     pub fn put(&self, key: &str, value: Value) {
@@ -38,10 +35,7 @@ impl TtlCache {
             let ttl = self.ttl;
             map.retain(|_, (at, _)| now.saturating_duration_since(*at) < ttl);
             if map.len() >= MAX_ENTRIES
-                && let Some(oldest) = map
-                    .iter()
-                    .min_by_key(|(_, (at, _))| *at)
-                    .map(|(k, _)| k.clone())
+                && let Some(oldest) = map.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| k.clone())
             {
                 map.remove(&oldest);
             }
@@ -51,9 +45,7 @@ impl TtlCache {
 
     fn get_at(&self, key: &str, now: Instant) -> Option<Value> {
         let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(key)
-            .filter(|(at, _)| now.saturating_duration_since(*at) < self.ttl)
-            .map(|(_, v)| v.clone())
+        map.get(key).filter(|(at, _)| now.saturating_duration_since(*at) < self.ttl).map(|(_, v)| v.clone())
     }
 }
 
@@ -67,10 +59,7 @@ mod tests {
         let c = TtlCache::new(Duration::from_secs(10));
         let t0 = Instant::now();
         c.put_at("1", json!({"id": 1}), t0);
-        assert_eq!(
-            c.get_at("1", t0 + Duration::from_secs(9)),
-            Some(json!({"id": 1}))
-        );
+        assert_eq!(c.get_at("1", t0 + Duration::from_secs(9)), Some(json!({"id": 1})));
         assert_eq!(c.get_at("1", t0 + Duration::from_secs(10)), None);
         assert_eq!(c.get_at("2", t0), None);
     }
@@ -80,11 +69,7 @@ mod tests {
         let c = TtlCache::new(Duration::from_secs(60));
         let t0 = Instant::now();
         for i in 0..MAX_ENTRIES + 5 {
-            c.put_at(
-                &i.to_string(),
-                json!(i),
-                t0 + Duration::from_millis(i as u64),
-            );
+            c.put_at(&i.to_string(), json!(i), t0 + Duration::from_millis(i as u64));
         }
         assert_eq!(c.entries.lock().unwrap().len(), MAX_ENTRIES);
         assert_eq!(c.get_at("0", t0), None);

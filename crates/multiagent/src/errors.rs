@@ -18,11 +18,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            detail: detail.into(),
-        }
+        ApiError { status, code, detail: detail.into() }
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -33,16 +29,10 @@ impl ApiError {
     /// 504 `<dep>_timeout`, anything else → 502 `<dep>_error`.
     pub fn upstream(dependency: &'static str, e: &UpstreamError) -> Self {
         let (status, code) = match (dependency, e) {
-            ("llm", UpstreamError::CircuitOpen) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "llm_circuit_open")
-            }
-            ("backend", UpstreamError::CircuitOpen) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "backend_circuit_open")
-            }
+            ("llm", UpstreamError::CircuitOpen) => (StatusCode::SERVICE_UNAVAILABLE, "llm_circuit_open"),
+            ("backend", UpstreamError::CircuitOpen) => (StatusCode::SERVICE_UNAVAILABLE, "backend_circuit_open"),
             ("llm", UpstreamError::Timeout(_)) => (StatusCode::GATEWAY_TIMEOUT, "llm_timeout"),
-            ("backend", UpstreamError::Timeout(_)) => {
-                (StatusCode::GATEWAY_TIMEOUT, "backend_timeout")
-            }
+            ("backend", UpstreamError::Timeout(_)) => (StatusCode::GATEWAY_TIMEOUT, "backend_timeout"),
             (_, UpstreamError::Timeout(_)) => (StatusCode::GATEWAY_TIMEOUT, "worker_timeout"),
             ("llm", _) => (StatusCode::BAD_GATEWAY, "llm_error"),
             ("backend", _) => (StatusCode::BAD_GATEWAY, "backend_error"),
@@ -54,11 +44,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"error": self.code, "detail": self.detail})),
-        )
-            .into_response()
+        (self.status, Json(json!({"error": self.code, "detail": self.detail}))).into_response()
     }
 }
 

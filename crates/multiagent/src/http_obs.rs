@@ -42,30 +42,19 @@ pub struct HttpObs {
 
 /// The middleware itself (`axum::middleware::from_fn_with_state`).
 pub async fn observe(State(obs): State<HttpObs>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string());
-    let span_name = route
-        .as_deref()
-        .and_then(|r| obs.api_routes.iter().find(|(p, _)| *p == r))
-        .map(|(_, n)| *n);
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
+    let span_name = route.as_deref().and_then(|r| obs.api_routes.iter().find(|(p, _)| *p == r)).map(|(_, n)| *n);
     let info = Served {
         api: span_name.is_some(),
         method: req.method().as_str().to_string(),
         route: route.unwrap_or_else(|| "unmatched".to_string()),
         start: Instant::now(),
-        request_id: incoming_request_id(req.headers())
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        request_id: incoming_request_id(req.headers()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
     };
 
     let mut cx = Context::new();
     if let Some(name) = span_name {
-        let parent = if obs.propagate {
-            traces::extract(req.headers())
-        } else {
-            Context::new()
-        };
+        let parent = if obs.propagate { traces::extract(req.headers()) } else { Context::new() };
         let attrs = vec![
             KeyValue::new("http.request.method", info.method.clone()),
             KeyValue::new("http.route", info.route.clone()),
@@ -85,11 +74,7 @@ pub async fn observe(State(obs): State<HttpObs>, req: Request, next: Next) -> Re
             return finish(&obs, &cx, &info, err.into_response());
         }
     };
-    let log_on = if info.api {
-        tracing::enabled!(tracing::Level::INFO)
-    } else {
-        tracing::enabled!(tracing::Level::DEBUG)
-    };
+    let log_on = if info.api { tracing::enabled!(tracing::Level::INFO) } else { tracing::enabled!(tracing::Level::DEBUG) };
     if log_on {
         traces::in_context(&cx, || log_request(&obs, &parts, &bytes, info.api));
     }
@@ -112,10 +97,7 @@ fn incoming_request_id(headers: &axum::http::HeaderMap) -> Option<String> {
 fn log_request(obs: &HttpObs, parts: &axum::http::request::Parts, bytes: &[u8], api: bool) {
     let method = parts.method.as_str();
     let path = parts.uri.path();
-    let route = parts
-        .extensions
-        .get::<MatchedPath>()
-        .map_or("unmatched", |m| m.as_str());
+    let route = parts.extensions.get::<MatchedPath>().map_or("unmatched", |m| m.as_str());
     let headers = redact::redact_headers(&parts.headers, obs.leak_authorization).to_string();
     if api {
         let body = if bytes.is_empty() {
@@ -147,8 +129,7 @@ fn finish(obs: &HttpObs, cx: &Context, info: &Served, mut resp: Response) -> Res
     let (api, method, route) = (info.api, info.method.as_str(), info.route.as_str());
     let status = resp.status().as_u16();
     let elapsed = info.start.elapsed();
-    obs.metrics
-        .http_request(method, route, status, elapsed.as_secs_f64());
+    obs.metrics.http_request(method, route, status, elapsed.as_secs_f64());
     if let Ok(v) = HeaderValue::from_str(&info.request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }

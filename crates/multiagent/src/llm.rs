@@ -29,11 +29,7 @@ pub struct Usage {
 impl Usage {
     pub fn from_json(v: &Value) -> Self {
         let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
-        Usage {
-            prompt_tokens: n("prompt_tokens"),
-            completion_tokens: n("completion_tokens"),
-            total_tokens: n("total_tokens"),
-        }
+        Usage { prompt_tokens: n("prompt_tokens"), completion_tokens: n("completion_tokens"), total_tokens: n("total_tokens") }
     }
 }
 
@@ -67,12 +63,7 @@ pub struct LlmClient {
 
 impl LlmClient {
     /// One logical completion (all attempts) inside an `LLMCall` span, child of the current context.
-    pub async fn complete(
-        &self,
-        prompt: &str,
-        stream: bool,
-        request_id: &str,
-    ) -> Result<Completion, UpstreamError> {
+    pub async fn complete(&self, prompt: &str, stream: bool, request_id: &str) -> Result<Completion, UpstreamError> {
         let parent = Context::current();
         let cx = if self.span.create_span {
             let attrs = vec![
@@ -101,25 +92,13 @@ impl LlmClient {
         let out = match result {
             Ok((completion, attempts)) => {
                 span.set_attributes([
-                    KeyValue::new(
-                        "llm.usage.prompt_tokens",
-                        completion.usage.prompt_tokens as i64,
-                    ),
-                    KeyValue::new(
-                        "llm.usage.completion_tokens",
-                        completion.usage.completion_tokens as i64,
-                    ),
-                    KeyValue::new(
-                        "llm.usage.total_tokens",
-                        completion.usage.total_tokens as i64,
-                    ),
+                    KeyValue::new("llm.usage.prompt_tokens", completion.usage.prompt_tokens as i64),
+                    KeyValue::new("llm.usage.completion_tokens", completion.usage.completion_tokens as i64),
+                    KeyValue::new("llm.usage.total_tokens", completion.usage.total_tokens as i64),
                     KeyValue::new("llm.attempts", attempts as i64),
                     KeyValue::new("http.response.status_code", 200),
                 ]);
-                Ok(Completion {
-                    attempts,
-                    ..completion
-                })
+                Ok(Completion { attempts, ..completion })
             }
             Err(CallError::Rejected { attempts, last }) => {
                 self.metrics.llm_call("rejected", None);
@@ -142,10 +121,7 @@ impl LlmClient {
         };
         if let Err(e) = &out {
             self.metrics.error("llm");
-            traces::in_context(
-                &cx,
-                || tracing::error!(dependency = "llm", error = %e, kind = e.kind(), "LLM call failed"),
-            );
+            traces::in_context(&cx, || tracing::error!(dependency = "llm", error = %e, kind = e.kind(), "LLM call failed"));
             if self.span.error_status {
                 traces::record_failure(&cx, e.kind(), &format!("LLM call failed: {e}"));
             } else {
@@ -177,27 +153,14 @@ impl LlmClient {
         res
     }
 
-    async fn send(
-        &self,
-        prompt: &str,
-        stream: bool,
-        request_id: &str,
-        cx: &Context,
-    ) -> Result<Completion, AttemptError<UpstreamError>> {
+    async fn send(&self, prompt: &str, stream: bool, request_id: &str, cx: &Context) -> Result<Completion, AttemptError<UpstreamError>> {
         let body = json!({
             "model": self.model,
             "messages": [{"role": "user", "content": prompt}],
             "stream": stream,
         });
-        let req = self
-            .http
-            .post(&self.endpoint)
-            .timeout(self.timeout)
-            .json(&body);
-        let resp = upstream::decorate(req, request_id, cx)
-            .send()
-            .await
-            .map_err(|e| upstream::from_reqwest(&e, self.timeout))?;
+        let req = self.http.post(&self.endpoint).timeout(self.timeout).json(&body);
+        let resp = upstream::decorate(req, request_id, cx).send().await.map_err(|e| upstream::from_reqwest(&e, self.timeout))?;
         if !resp.status().is_success() {
             return Err(upstream::from_status(resp.status(), resp.headers()));
         }
@@ -206,25 +169,15 @@ impl LlmClient {
             let mut body = resp.bytes_stream();
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|e| upstream::from_reqwest(&e, self.timeout))?;
-                acc.feed(&chunk)
-                    .map_err(|m| transient(UpstreamError::Malformed(m)))?;
+                acc.feed(&chunk).map_err(|m| transient(UpstreamError::Malformed(m)))?;
                 if acc.is_done() {
                     break;
                 }
             }
-            let (content, usage) = acc
-                .finish()
-                .map_err(|m| transient(UpstreamError::Malformed(m)))?;
-            return Ok(Completion {
-                content,
-                usage,
-                attempts: 0,
-            });
+            let (content, usage) = acc.finish().map_err(|m| transient(UpstreamError::Malformed(m)))?;
+            return Ok(Completion { content, usage, attempts: 0 });
         }
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| upstream::from_reqwest(&e, self.timeout))?;
+        let bytes = resp.bytes().await.map_err(|e| upstream::from_reqwest(&e, self.timeout))?;
         parse_completion(&bytes).map_err(|m| transient(UpstreamError::Malformed(m)))
     }
 }
@@ -237,11 +190,7 @@ pub fn parse_completion(bytes: &[u8]) -> Result<Completion, String> {
         .and_then(Value::as_str)
         .ok_or_else(|| "no choices[0].message.content in body".to_string())?;
     let usage = v.get("usage").map(Usage::from_json).unwrap_or_default();
-    Ok(Completion {
-        content: content.to_string(),
-        usage,
-        attempts: 0,
-    })
+    Ok(Completion { content: content.to_string(), usage, attempts: 0 })
 }
 
 #[cfg(test)]
@@ -250,19 +199,11 @@ mod tests {
 
     #[test]
     fn parses_completion_and_usage() {
-        let body =
-            br#"{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"hi"}}],
+        let body = br#"{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"hi"}}],
             "usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}}"#;
         let c = parse_completion(body).unwrap();
         assert_eq!(c.content, "hi");
-        assert_eq!(
-            c.usage,
-            Usage {
-                prompt_tokens: 7,
-                completion_tokens: 2,
-                total_tokens: 9
-            }
-        );
+        assert_eq!(c.usage, Usage { prompt_tokens: 7, completion_tokens: 2, total_tokens: 9 });
     }
 
     #[test]

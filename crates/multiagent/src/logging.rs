@@ -26,10 +26,7 @@ pub struct LogFields {
 
 impl LogFields {
     pub fn new(request_id: String) -> Self {
-        LogFields {
-            request_id,
-            task_id: Arc::new(OnceLock::new()),
-        }
+        LogFields { request_id, task_id: Arc::new(OnceLock::new()) }
     }
 
     /// Records the task id for the remaining log lines of the current request.
@@ -48,18 +45,11 @@ const DEFAULT_FILTER: &str = "info,h2=warn,hyper=warn,hyper_util=warn,tonic=warn
 /// Installs the JSON layer as the global subscriber.
 pub fn init(service: &str) -> Result<(), String> {
     let filter = match std::env::var("RUST_LOG") {
-        Ok(v) if !v.trim().is_empty() => {
-            EnvFilter::try_new(&v).map_err(|e| format!("RUST_LOG={v:?} is invalid: {e}"))?
-        }
+        Ok(v) if !v.trim().is_empty() => EnvFilter::try_new(&v).map_err(|e| format!("RUST_LOG={v:?} is invalid: {e}"))?,
         _ => EnvFilter::new(DEFAULT_FILTER),
     };
     tracing_subscriber::registry()
-        .with(
-            JsonLayer {
-                service: service.to_string(),
-            }
-            .with_filter(filter),
-        )
+        .with(JsonLayer { service: service.to_string() }.with_filter(filter))
         .try_init()
         .map_err(|e| format!("cannot install the log subscriber: {e}"))
 }
@@ -81,20 +71,11 @@ impl<S: Subscriber> Layer<S> for JsonLayer {
 
 fn render(service: &str, event: &Event<'_>) -> String {
     let mut map = Map::new();
-    map.insert(
-        "timestamp".into(),
-        Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
-    );
-    map.insert(
-        "level".into(),
-        Value::String(event.metadata().level().as_str().to_ascii_lowercase()),
-    );
+    map.insert("timestamp".into(), Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));
+    map.insert("level".into(), Value::String(event.metadata().level().as_str().to_ascii_lowercase()));
     map.insert("message".into(), Value::String(String::new()));
     map.insert("service".into(), Value::String(service.to_string()));
-    map.insert(
-        "target".into(),
-        Value::String(event.metadata().target().to_string()),
-    );
+    map.insert("target".into(), Value::String(event.metadata().target().to_string()));
     opentelemetry::Context::map_current(|cx| {
         let sc = cx.span().span_context().clone();
         if sc.is_valid() {
@@ -110,10 +91,7 @@ fn render(service: &str, event: &Event<'_>) -> String {
     });
     event.record(&mut JsonVisitor(&mut map));
     // OpenTelemetry's internal events carry their text in `name` and leave `message` empty.
-    if map
-        .get("message")
-        .and_then(Value::as_str)
-        .is_some_and(str::is_empty)
+    if map.get("message").and_then(Value::as_str).is_some_and(str::is_empty)
         && let Some(name) = map.get("name").cloned()
     {
         map.insert("message".into(), name);
@@ -184,9 +162,7 @@ mod tests {
         let sub = tracing_subscriber::registry().with(Capture(lines.clone()));
         tracing::subscriber::with_default(sub, || {
             let fields = LogFields::new("req-1".into());
-            let _g = opentelemetry::Context::current()
-                .with_value(fields)
-                .attach();
+            let _g = opentelemetry::Context::current().with_value(fields).attach();
             LogFields::set_current_task_id("task-9");
             tracing::warn!(json_body = r#"{"a":[1]}"#, n = 3u64, "hello {}", "world");
         });

@@ -43,12 +43,7 @@ OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_TRACES_SAMPLER_AR
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let role = match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
+    let role = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["coordinator"] => Role::Coordinator,
         ["worker"] => Role::Worker,
         ["--help" | "-h" | "help"] => {
@@ -60,9 +55,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         _ => {
-            eprintln!(
-                "error: expected exactly one of `coordinator`, `worker`, `--help`; got {args:?}\n\n{USAGE}"
-            );
+            eprintln!("error: expected exactly one of `coordinator`, `worker`, `--help`; got {args:?}\n\n{USAGE}");
             return ExitCode::from(2);
         }
     };
@@ -80,21 +73,12 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     if let Some(m) = cfg.mutant {
-        tracing::warn!(
-            mutant = m.as_str(),
-            "MUTANT ACTIVE: behaviour deliberately broken for harness self-tests"
-        );
+        tracing::warn!(mutant = m.as_str(), "MUTANT ACTIVE: behaviour deliberately broken for harness self-tests");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!(
-                "multiagent {}: cannot start the async runtime: {e}",
-                role.as_str()
-            );
+            eprintln!("multiagent {}: cannot start the async runtime: {e}", role.as_str());
             return ExitCode::from(1);
         }
     };

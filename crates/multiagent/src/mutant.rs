@@ -90,10 +90,7 @@ impl FromStr for Mutant {
         Mutant::ALL
             .into_iter()
             .find(|m| m.as_str() == s)
-            .ok_or_else(|| UnknownMutant {
-                name: s.to_string(),
-                known: Mutant::ALL.map(Mutant::as_str).join(", "),
-            })
+            .ok_or_else(|| UnknownMutant { name: s.to_string(), known: Mutant::ALL.map(Mutant::as_str).join(", ") })
     }
 }
 

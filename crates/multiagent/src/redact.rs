@@ -8,17 +8,7 @@ pub const REDACTED: &str = "[REDACTED]";
 
 /// Key fragments that mark a value as secret (matched case-insensitively, with `-`
 /// treated as `_`, anywhere in the key: `client_secret`, `X-Api-Key`, `refresh_token`...).
-const SENSITIVE: [&str; 9] = [
-    "authorization",
-    "password",
-    "passwd",
-    "token",
-    "api_key",
-    "apikey",
-    "secret",
-    "cookie",
-    "credential",
-];
+const SENSITIVE: [&str; 9] = ["authorization", "password", "passwd", "token", "api_key", "apikey", "secret", "cookie", "credential"];
 
 /// True if a JSON key or header name must never be logged with its value.
 pub fn is_sensitive_key(key: &str) -> bool {
@@ -32,11 +22,7 @@ pub fn redact_json(value: &Value) -> Value {
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| {
-                    let v = if is_sensitive_key(k) {
-                        Value::String(REDACTED.into())
-                    } else {
-                        redact_json(v)
-                    };
+                    let v = if is_sensitive_key(k) { Value::String(REDACTED.into()) } else { redact_json(v) };
                     (k.clone(), v)
                 })
                 .collect(),
@@ -89,10 +75,7 @@ mod tests {
         for i in 1..=5 {
             assert!(!out.contains(&format!("canary-{i}")), "{out}");
         }
-        assert!(
-            out.contains("\"type\":\"analysis\"") && out.contains("\"ok\":1"),
-            "{out}"
-        );
+        assert!(out.contains("\"type\":\"analysis\"") && out.contains("\"ok\":1"), "{out}");
     }
 
     #[test]

@@ -99,10 +99,7 @@ where
         let permit = match breaker.try_acquire() {
             Ok(p) => p,
             Err(_) => {
-                return Err(CallError::Rejected {
-                    attempts: attempt - 1,
-                    last,
-                });
+                return Err(CallError::Rejected { attempts: attempt - 1, last });
             }
         };
         match op(attempt).await {
@@ -117,24 +114,14 @@ where
                     permit.success();
                 }
                 if !ae.retryable || attempt >= policy.max_attempts {
-                    return Err(CallError::Failed {
-                        error: ae.error,
-                        attempts: attempt,
-                    });
+                    return Err(CallError::Failed { error: ae.error, attempts: attempt });
                 }
                 if breaker.state() == BreakerState::Open {
                     // This failure opened the breaker: fail fast instead of sleeping first.
-                    return Err(CallError::Rejected {
-                        attempts: attempt,
-                        last: Some(ae.error),
-                    });
+                    return Err(CallError::Rejected { attempts: attempt, last: Some(ae.error) });
                 }
                 let delay = policy.delay(attempt, ae.retry_after, &mut rand::rng());
-                on_retry(RetryEvent {
-                    retry: attempt,
-                    delay,
-                    error: &ae.error,
-                });
+                on_retry(RetryEvent { retry: attempt, delay, error: &ae.error });
                 last = Some(ae.error);
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
@@ -160,42 +147,26 @@ mod tests {
 
     fn policy(no_backoff: bool) -> RetryPolicy {
         RetryPolicy::new(
-            RetrySettings {
-                max_attempts: 3,
-                initial_delay: Duration::from_millis(100),
-                max_delay: Duration::from_millis(2000),
-            },
+            RetrySettings { max_attempts: 3, initial_delay: Duration::from_millis(100), max_delay: Duration::from_millis(2000) },
             no_backoff,
         )
     }
 
     fn breaker(threshold: u32) -> CircuitBreaker {
-        let cfg = BreakerConfig {
-            failure_threshold: threshold,
-            reset_timeout: Duration::from_secs(60),
-            never_opens: false,
-            never_closes: false,
-        };
+        let cfg =
+            BreakerConfig { failure_threshold: threshold, reset_timeout: Duration::from_secs(60), never_opens: false, never_closes: false };
         CircuitBreaker::new("llm", cfg, Arc::new(SystemClock), None)
     }
 
     fn transient() -> AttemptError<&'static str> {
-        AttemptError {
-            error: "503",
-            retryable: true,
-            breaker_failure: true,
-            retry_after: None,
-        }
+        AttemptError { error: "503", retryable: true, breaker_failure: true, retry_after: None }
     }
 
     #[test]
     fn backoff_grows_and_caps() {
         let p = policy(false);
         let ms = |n| p.base_delay(n).as_millis();
-        assert_eq!(
-            [ms(1), ms(2), ms(3), ms(4), ms(5), ms(6)],
-            [100, 200, 400, 800, 1600, 2000]
-        );
+        assert_eq!([ms(1), ms(2), ms(3), ms(4), ms(5), ms(6)], [100, 200, 400, 800, 1600, 2000]);
         assert_eq!(ms(1000), 2000);
     }
 
@@ -207,10 +178,7 @@ mod tests {
             let base = p.base_delay(retry);
             for _ in 0..200 {
                 let d = p.delay(retry, None, &mut rng);
-                assert!(
-                    d >= base / 2 && d <= base,
-                    "retry {retry}: {d:?} vs {base:?}"
-                );
+                assert!(d >= base / 2 && d <= base, "retry {retry}: {d:?} vs {base:?}");
             }
         }
     }
@@ -219,14 +187,8 @@ mod tests {
     fn retry_after_wins_but_is_capped_and_mutant_zeroes() {
         let p = policy(false);
         let mut rng = rand::rng();
-        assert_eq!(
-            p.delay(1, Some(Duration::from_secs(1)), &mut rng),
-            Duration::from_secs(1)
-        );
-        assert_eq!(
-            p.delay(1, Some(Duration::from_secs(30)), &mut rng),
-            Duration::from_secs(2)
-        );
+        assert_eq!(p.delay(1, Some(Duration::from_secs(1)), &mut rng), Duration::from_secs(1));
+        assert_eq!(p.delay(1, Some(Duration::from_secs(30)), &mut rng), Duration::from_secs(2));
         assert_eq!(policy(true).delay(3, None, &mut rng), Duration::ZERO);
         assert_eq!(parse_retry_after(" 2 "), Some(Duration::from_secs(2)));
         assert_eq!(parse_retry_after("0.5"), Some(Duration::from_millis(500)));
@@ -263,14 +225,7 @@ mod tests {
         let res: Result<((), u32), _> = call(
             &b,
             &p,
-            |_| async {
-                Err(AttemptError {
-                    error: "400",
-                    retryable: false,
-                    breaker_failure: false,
-                    retry_after: None,
-                })
-            },
+            |_| async { Err(AttemptError { error: "400", retryable: false, breaker_failure: false, retry_after: None }) },
             |_| panic!("must not retry"),
         )
         .await;
@@ -293,14 +248,7 @@ mod tests {
             |_| {},
         )
         .await;
-        assert!(matches!(
-            res,
-            Err(CallError::Rejected {
-                attempts: 2,
-                last: Some("503"),
-                ..
-            })
-        ));
+        assert!(matches!(res, Err(CallError::Rejected { attempts: 2, last: Some("503"), .. })));
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         assert_eq!(b.state(), BreakerState::Open);
     }

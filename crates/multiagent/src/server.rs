@@ -31,10 +31,7 @@ const DRAIN: Duration = Duration::from_secs(2);
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Trace(#[from] traces::TraceInitError),
     #[error("cannot build the HTTP client: {0}")]
@@ -69,19 +66,11 @@ impl Shared {
             never_opens: mutant::is(self.cfg.mutant, Mutant::BreakerNeverOpens),
             never_closes: mutant::is(self.cfg.mutant, Mutant::BreakerNeverCloses),
         };
-        Arc::new(CircuitBreaker::new(
-            dependency,
-            cfg,
-            Arc::new(SystemClock),
-            Some(Arc::new(self.metrics.clone())),
-        ))
+        Arc::new(CircuitBreaker::new(dependency, cfg, Arc::new(SystemClock), Some(Arc::new(self.metrics.clone()))))
     }
 
     pub fn retry_policy(&self) -> RetryPolicy {
-        RetryPolicy::new(
-            self.cfg.retry,
-            mutant::is(self.cfg.mutant, Mutant::RetryNoBackoff),
-        )
+        RetryPolicy::new(self.cfg.retry, mutant::is(self.cfg.mutant, Mutant::RetryNoBackoff))
     }
 
     /// The LLM client of this process (LLM breaker + retry), with span options from the mutant.
@@ -94,29 +83,15 @@ impl Shared {
             breaker,
             policy: self.retry_policy(),
             metrics: self.metrics.clone(),
-            span: LlmSpanOptions {
-                create_span,
-                error_status: !mutant::is(self.cfg.mutant, Mutant::NoErrorStatus),
-            },
+            span: LlmSpanOptions { create_span, error_status: !mutant::is(self.cfg.mutant, Mutant::NoErrorStatus) },
         }
     }
 
     /// Adds the common routes and the observability middleware to a role's router.
-    pub fn finish_router(
-        &self,
-        router: Router,
-        api_routes: &'static [(&'static str, &'static str)],
-        propagate: bool,
-    ) -> Router {
-        let mut router = router.route(
-            "/health/live",
-            get(|| async { Json(json!({"status": "alive"})) }),
-        );
+    pub fn finish_router(&self, router: Router, api_routes: &'static [(&'static str, &'static str)], propagate: bool) -> Router {
+        let mut router = router.route("/health/live", get(|| async { Json(json!({"status": "alive"})) }));
         if self.metrics.enabled() {
-            router = router.route(
-                "/metrics",
-                get(metrics_handler).with_state(self.metrics.clone()),
-            );
+            router = router.route("/metrics", get(metrics_handler).with_state(self.metrics.clone()));
         }
         let obs = HttpObs {
             metrics: self.metrics.clone(),
@@ -133,14 +108,7 @@ impl Shared {
 
 async fn metrics_handler(State(metrics): State<Metrics>) -> Response {
     match metrics.render() {
-        Some(text) => (
-            [(
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
+        Some(text) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -162,21 +130,13 @@ pub fn spawn_breaker_ticker(breakers: Vec<Arc<CircuitBreaker>>) -> JoinHandle<()
 pub async fn run(cfg: Config) -> Result<(), RunError> {
     let cfg = Arc::new(cfg);
     let tracing_guard = traces::init(&cfg)?;
-    let metrics = if cfg.metrics {
-        Metrics::new(cfg.role, &cfg.llm_model, &cfg.worker_id, cfg.mutant)
-    } else {
-        Metrics::disabled()
-    };
+    let metrics = if cfg.metrics { Metrics::new(cfg.role, &cfg.llm_model, &cfg.worker_id, cfg.mutant) } else { Metrics::disabled() };
     let http = reqwest::Client::builder()
         .pool_idle_timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(256)
         .connect_timeout(Duration::from_secs(2))
         .build()?;
-    let shared = Shared {
-        cfg: cfg.clone(),
-        http,
-        metrics,
-    };
+    let shared = Shared { cfg: cfg.clone(), http, metrics };
     let (router, tasks) = match cfg.role {
         Role::Coordinator => coordinator::build(&shared),
         Role::Worker => worker::build(&shared),
@@ -186,10 +146,7 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
         Err(source) => {
             tasks.iter().for_each(JoinHandle::abort);
             tracing_guard.shutdown().await;
-            return Err(RunError::Bind {
-                addr: cfg.listen,
-                source,
-            });
+            return Err(RunError::Bind { addr: cfg.listen, source });
         }
     };
     let addr = listener.local_addr().unwrap_or(cfg.listen);

@@ -27,8 +27,7 @@ impl SseAccumulator {
         self.pending.extend_from_slice(bytes);
         while let Some(pos) = self.pending.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.pending.drain(..=pos).collect();
-            let line =
-                String::from_utf8(line).map_err(|_| "stream is not valid UTF-8".to_string())?;
+            let line = String::from_utf8(line).map_err(|_| "stream is not valid UTF-8".to_string())?;
             self.line(line.trim_end_matches(['\n', '\r']))?;
             if self.done {
                 break;
@@ -46,16 +45,12 @@ impl SseAccumulator {
             self.done = true;
             return Ok(());
         }
-        let v: Value =
-            serde_json::from_str(data).map_err(|e| format!("malformed stream chunk: {e}"))?;
+        let v: Value = serde_json::from_str(data).map_err(|e| format!("malformed stream chunk: {e}"))?;
         if let Some(err) = v.get("error") {
             return Err(format!("error event in stream: {err}"));
         }
         self.chunks += 1;
-        if let Some(text) = v
-            .pointer("/choices/0/delta/content")
-            .and_then(Value::as_str)
-        {
+        if let Some(text) = v.pointer("/choices/0/delta/content").and_then(Value::as_str) {
             self.content.push_str(text);
         }
         if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
@@ -71,10 +66,7 @@ impl SseAccumulator {
             self.line(rest.trim_end_matches('\r'))?;
         }
         if !self.done {
-            return Err(format!(
-                "stream ended without [DONE] after {} chunks",
-                self.chunks
-            ));
+            return Err(format!("stream ended without [DONE] after {} chunks", self.chunks));
         }
         Ok((self.content, self.usage.unwrap_or_default()))
     }
@@ -102,14 +94,7 @@ mod tests {
         assert!(acc.is_done());
         let (text, usage) = acc.finish().unwrap();
         assert_eq!(text, "Hello");
-        assert_eq!(
-            (
-                usage.prompt_tokens,
-                usage.completion_tokens,
-                usage.total_tokens
-            ),
-            (3, 2, 5)
-        );
+        assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens), (3, 2, 5));
     }
 
     #[test]
@@ -122,11 +107,7 @@ mod tests {
     #[test]
     fn malformed_json_fails() {
         let mut acc = SseAccumulator::default();
-        assert!(
-            acc.feed(b"data: {\"choices\": [\n")
-                .unwrap_err()
-                .contains("malformed")
-        );
+        assert!(acc.feed(b"data: {\"choices\": [\n").unwrap_err().contains("malformed"));
     }
 
     #[test]

@@ -12,9 +12,7 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
-};
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider};
 
 use crate::config::{Config, OtlpProtocol};
 
@@ -35,45 +33,27 @@ pub fn init(cfg: &Config) -> Result<Tracing, TraceInitError> {
         return Ok(Tracing { provider: None });
     };
     let mut resource = Resource::builder();
-    if std::env::var("OTEL_SERVICE_NAME")
-        .map(|v| v.trim().is_empty())
-        .unwrap_or(true)
-    {
+    if std::env::var("OTEL_SERVICE_NAME").map(|v| v.trim().is_empty()).unwrap_or(true) {
         resource = resource.with_service_name(cfg.service_name.clone());
     }
-    let resource = resource
-        .with_attribute(KeyValue::new("service.instance.id", cfg.worker_id.clone()))
-        .build();
+    let resource = resource.with_attribute(KeyValue::new("service.instance.id", cfg.worker_id.clone())).build();
     let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(settings.sample_ratio)));
-    let mut builder = SdkTracerProvider::builder()
-        .with_resource(resource)
-        .with_sampler(sampler);
+    let mut builder = SdkTracerProvider::builder().with_resource(resource).with_sampler(sampler);
     if let Some(protocol) = settings.export {
         // The exporter reads OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT / _HEADERS / _TIMEOUT itself
         // (and appends /v1/traces for HTTP, as the spec says).
         let exporter = match protocol {
             OtlpProtocol::Grpc => SpanExporter::builder().with_tonic().build(),
-            OtlpProtocol::HttpProtobuf => SpanExporter::builder()
-                .with_http()
-                .with_protocol(Protocol::HttpBinary)
-                .build(),
+            OtlpProtocol::HttpProtobuf => SpanExporter::builder().with_http().with_protocol(Protocol::HttpBinary).build(),
         }
         .map_err(|e| TraceInitError(e.to_string()))?;
-        let batch = BatchConfigBuilder::default()
-            .with_scheduled_delay(Duration::from_millis(200))
-            .build();
-        builder = builder.with_span_processor(
-            BatchSpanProcessor::builder(exporter)
-                .with_batch_config(batch)
-                .build(),
-        );
+        let batch = BatchConfigBuilder::default().with_scheduled_delay(Duration::from_millis(200)).build();
+        builder = builder.with_span_processor(BatchSpanProcessor::builder(exporter).with_batch_config(batch).build());
     }
     let provider = builder.build();
     global::set_tracer_provider(provider.clone());
     global::set_text_map_propagator(TraceContextPropagator::new());
-    Ok(Tracing {
-        provider: Some(provider),
-    })
+    Ok(Tracing { provider: Some(provider) })
 }
 
 impl Tracing {
@@ -82,10 +62,7 @@ impl Tracing {
         let Some(provider) = self.provider else {
             return;
         };
-        let res = tokio::task::spawn_blocking(move || {
-            provider.shutdown_with_timeout(Duration::from_secs(2))
-        })
-        .await;
+        let res = tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(Duration::from_secs(2))).await;
         match res {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "trace provider shutdown reported an error"),
@@ -99,17 +76,8 @@ fn tracer() -> BoxedTracer {
 }
 
 /// Starts span `name` as a child of `parent` and returns the context holding it.
-pub fn start(
-    name: &'static str,
-    kind: SpanKind,
-    parent: &Context,
-    attrs: Vec<KeyValue>,
-) -> Context {
-    let span = tracer()
-        .span_builder(name)
-        .with_kind(kind)
-        .with_attributes(attrs)
-        .start_with_context(&tracer(), parent);
+pub fn start(name: &'static str, kind: SpanKind, parent: &Context, attrs: Vec<KeyValue>) -> Context {
+    let span = tracer().span_builder(name).with_kind(kind).with_attributes(attrs).start_with_context(&tracer(), parent);
     parent.with_span(span)
 }
 
@@ -124,10 +92,7 @@ pub fn record_failure(cx: &Context, error_type: &str, message: &str) {
     span.set_status(Status::error(message.to_string()));
     span.add_event(
         "exception",
-        vec![
-            KeyValue::new("exception.type", error_type.to_string()),
-            KeyValue::new("exception.message", message.to_string()),
-        ],
+        vec![KeyValue::new("exception.type", error_type.to_string()), KeyValue::new("exception.message", message.to_string())],
     );
 }
 
@@ -185,10 +150,7 @@ mod tests {
         headers.insert("traceparent", HeaderValue::from_static(tp));
         let cx = p.extract(&HeaderExtractor(&headers));
         let sc = cx.span().span_context().clone();
-        assert_eq!(
-            sc.trace_id().to_string(),
-            "4bf92f3577b34da6a3ce929d0e0e4736"
-        );
+        assert_eq!(sc.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
         let mut inj = HeaderInjector(Vec::new());
         p.inject_context(&cx, &mut inj);
         assert_eq!(inj.0, vec![("traceparent".to_string(), tp.to_string())]);

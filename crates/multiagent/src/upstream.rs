@@ -50,12 +50,7 @@ impl UpstreamError {
 
 /// A transient failure: retryable and counted by the breaker.
 pub fn transient(error: UpstreamError) -> AttemptError<UpstreamError> {
-    AttemptError {
-        error,
-        retryable: true,
-        breaker_failure: true,
-        retry_after: None,
-    }
+    AttemptError { error, retryable: true, breaker_failure: true, retry_after: None }
 }
 
 /// Classifies a transport-level error. Timeouts, connection errors and broken bodies
@@ -73,26 +68,15 @@ pub fn from_reqwest(e: &reqwest::Error, timeout: Duration) -> AttemptError<Upstr
 
 /// Classifies a non-2xx status: 5xx, 408 and 429 (with `Retry-After`) are retried and
 /// count as breaker failures; any other 4xx is neither.
-pub fn from_status(
-    status: StatusCode,
-    headers: &reqwest::header::HeaderMap,
-) -> AttemptError<UpstreamError> {
+pub fn from_status(status: StatusCode, headers: &reqwest::header::HeaderMap) -> AttemptError<UpstreamError> {
     let code = status.as_u16();
     let transient_status = status.is_server_error() || code == 429 || code == 408;
     let retry_after = if code == 429 || code == 503 {
-        headers
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after)
+        headers.get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after)
     } else {
         None
     };
-    AttemptError {
-        error: UpstreamError::Status(code),
-        retryable: transient_status,
-        breaker_failure: transient_status,
-        retry_after,
-    }
+    AttemptError { error: UpstreamError::Status(code), retryable: transient_status, breaker_failure: transient_status, retry_after }
 }
 
 /// Adds `X-Request-ID` and the trace-context headers of `cx` to an outgoing request.
@@ -116,13 +100,8 @@ pub fn retry_hook<'a>(
         metrics.retry(dependency);
         let delay_ms = ev.delay.as_millis() as u64;
         tracing::warn!(dependency, retry = ev.retry, delay_ms, error = %ev.error, "retrying {what} call");
-        cx.span().add_event(
-            "retry",
-            vec![
-                KeyValue::new("retry.attempt", ev.retry as i64),
-                KeyValue::new("retry.delay_ms", delay_ms as i64),
-            ],
-        );
+        cx.span()
+            .add_event("retry", vec![KeyValue::new("retry.attempt", ev.retry as i64), KeyValue::new("retry.delay_ms", delay_ms as i64)]);
     }
 }
 
@@ -143,10 +122,7 @@ pub fn error_chain(e: &dyn StdError) -> String {
 
 /// Milliseconds since the Unix epoch, for message-latency stamps.
 pub fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -68,10 +68,7 @@ pub fn build(shared: &Shared) -> (Router, Vec<JoinHandle<()>>) {
     let cfg = &shared.cfg;
     let llm_breaker = shared.breaker("llm");
     let backend_breaker = shared.breaker("backend");
-    let llm = shared.llm_client(
-        llm_breaker.clone(),
-        !mutant::is(cfg.mutant, Mutant::DropSpan),
-    );
+    let llm = shared.llm_client(llm_breaker.clone(), !mutant::is(cfg.mutant, Mutant::DropSpan));
     let backend = BackendClient {
         http: shared.http.clone(),
         base: cfg.backend_url.clone().unwrap_or_default(),
@@ -89,19 +86,12 @@ pub fn build(shared: &Shared) -> (Router, Vec<JoinHandle<()>>) {
         ready_stuck: mutant::is(cfg.mutant, Mutant::ReadyStuck),
     });
     let tasks = vec![spawn_breaker_ticker(vec![llm_breaker, backend_breaker])];
-    let router = Router::new()
-        .route("/v1/work", post(handle_work))
-        .route("/health/ready", get(ready))
-        .with_state(worker);
+    let router = Router::new().route("/v1/work", post(handle_work)).route("/health/ready", get(ready)).with_state(worker);
     let propagate = !mutant::is(cfg.mutant, Mutant::NoPropagation);
     (shared.finish_router(router, API_ROUTES, propagate), tasks)
 }
 
-async fn handle_work(
-    State(w): State<Arc<Worker>>,
-    Extension(RequestId(rid)): Extension<RequestId>,
-    body: Bytes,
-) -> Response {
+async fn handle_work(State(w): State<Arc<Worker>>, Extension(RequestId(rid)): Extension<RequestId>, body: Bytes) -> Response {
     let req: WorkRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -121,29 +111,17 @@ async fn handle_work(
     ]);
     w.metrics.message("task");
     if let Some(sent) = req.sent_at_ms {
-        w.metrics.message_latency(
-            "task",
-            upstream::unix_ms().saturating_sub(sent) as f64 / 1000.0,
-        );
+        w.metrics.message_latency("task", upstream::unix_ms().saturating_sub(sent) as f64 / 1000.0);
     }
     let pending = w.metrics.pending();
-    tracing::info!(
-        subtask = req.subtask,
-        op = req.op.as_str(),
-        stream = req.stream,
-        "work started"
-    );
+    tracing::info!(subtask = req.subtask, op = req.op.as_str(), stream = req.stream, "work started");
     let start = Instant::now();
     let res = w.process(&req, &rid).await;
     drop(pending);
     let duration_ms = start.elapsed().as_secs_f64() * 1000.0;
     let resp = match res {
         Ok((output, usage, attempts, backend)) => {
-            let send_cx = traces::start_child(
-                "SendResult",
-                SpanKind::Internal,
-                vec![KeyValue::new("task.id", req.task_id.clone())],
-            );
+            let send_cx = traces::start_child("SendResult", SpanKind::Internal, vec![KeyValue::new("task.id", req.task_id.clone())]);
             w.metrics.message("result");
             let body = json!({
                 "task_id": req.task_id,
@@ -168,27 +146,18 @@ async fn handle_work(
             e.into_response()
         }
     };
-    w.metrics
-        .worker_duration(&w.id, start.elapsed().as_secs_f64());
+    w.metrics.worker_duration(&w.id, start.elapsed().as_secs_f64());
     resp
 }
 
 impl Worker {
-    async fn process(
-        &self,
-        req: &WorkRequest,
-        rid: &str,
-    ) -> Result<(String, crate::llm::Usage, u32, Option<BackendOutcome>), ApiError> {
+    async fn process(&self, req: &WorkRequest, rid: &str) -> Result<(String, crate::llm::Usage, u32, Option<BackendOutcome>), ApiError> {
         let plan = req.plan.as_deref().unwrap_or("");
         let prompt = format!(
             "You are worker {} handling subtask {} of a {} task.\nPlan:\n{}\nInput:\n{}",
             self.id, req.subtask, req.task_type, plan, req.input
         );
-        let completion = self
-            .llm
-            .complete(&prompt, req.stream, rid)
-            .await
-            .map_err(|e| ApiError::upstream("llm", &e))?;
+        let completion = self.llm.complete(&prompt, req.stream, rid).await.map_err(|e| ApiError::upstream("llm", &e))?;
         let backend = match req.op {
             Op::None => None,
             Op::Read => Some(self.backend.read(&req.item_id, rid).await),
@@ -202,15 +171,8 @@ impl Worker {
                 Some(self.backend.write(&req.item_id, &payload, rid).await)
             }
         };
-        let backend = backend
-            .transpose()
-            .map_err(|e| ApiError::upstream("backend", &e))?;
-        Ok((
-            completion.content,
-            completion.usage,
-            completion.attempts,
-            backend,
-        ))
+        let backend = backend.transpose().map_err(|e| ApiError::upstream("backend", &e))?;
+        Ok((completion.content, completion.usage, completion.attempts, backend))
     }
 }
 
@@ -222,11 +184,7 @@ async fn ready(State(w): State<Arc<Worker>>) -> Response {
         "status": if ok { "ready" } else { "not_ready" },
         "checks": { "llm_breaker": llm.as_str(), "backend_breaker": backend.as_str() }
     });
-    let status = if ok || w.ready_stuck {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if ok || w.ready_stuck { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
 }
 
@@ -236,17 +194,8 @@ mod tests {
 
     #[test]
     fn work_request_defaults() {
-        let r: WorkRequest =
-            serde_json::from_str(r#"{"task_id":"t","type":"analysis","input":"x"}"#).unwrap();
-        assert_eq!(
-            (r.subtask, r.op, r.item_id.as_str(), r.stream),
-            (0, Op::None, "1", false)
-        );
-        assert!(
-            serde_json::from_str::<WorkRequest>(
-                r#"{"task_id":"t","type":"a","input":"x","op":"bad"}"#
-            )
-            .is_err()
-        );
+        let r: WorkRequest = serde_json::from_str(r#"{"task_id":"t","type":"analysis","input":"x"}"#).unwrap();
+        assert_eq!((r.subtask, r.op, r.item_id.as_str(), r.stream), (0, Op::None, "1", false));
+        assert!(serde_json::from_str::<WorkRequest>(r#"{"task_id":"t","type":"a","input":"x","op":"bad"}"#).is_err());
     }
 }

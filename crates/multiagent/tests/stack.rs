@@ -37,15 +37,9 @@ async fn chat(State(f): State<Arc<Fake>>, body: Bytes) -> Response {
     if req["stream"] == true {
         let mut sse = String::new();
         for word in ["stre", "amed"] {
-            sse.push_str(&format!(
-                "data: {}\n\n",
-                json!({"choices": [{"index": 0, "delta": {"content": word}}]})
-            ));
+            sse.push_str(&format!("data: {}\n\n", json!({"choices": [{"index": 0, "delta": {"content": word}}]})));
         }
-        sse.push_str(&format!(
-            "data: {}\n\ndata: [DONE]\n\n",
-            json!({"choices": [], "usage": usage})
-        ));
+        sse.push_str(&format!("data: {}\n\ndata: [DONE]\n\n", json!({"choices": [], "usage": usage})));
         return ([("content-type", "text/event-stream")], sse).into_response();
     }
     axum::Json(json!({
@@ -60,14 +54,8 @@ async fn start_fake() -> (Arc<Fake>, String) {
     let fake = Arc::new(Fake::default());
     let app = Router::new()
         .route("/v1/chat/completions", post(chat))
-        .route(
-            "/items/{id}",
-            get(|| async { axum::Json(json!({"id": 7, "name": "widget"})) }),
-        )
-        .route(
-            "/items/{id}/results",
-            post(|| async { (StatusCode::CREATED, axum::Json(json!({"stored": true}))) }),
-        )
+        .route("/items/{id}", get(|| async { axum::Json(json!({"id": 7, "name": "widget"})) }))
+        .route("/items/{id}/results", post(|| async { (StatusCode::CREATED, axum::Json(json!({"stored": true}))) }))
         .route(
             "/v1/traces",
             post(|State(f): State<Arc<Fake>>, body: Bytes| async move {
@@ -98,10 +86,7 @@ impl Drop for Proc {
 impl Proc {
     fn start(role: &str, env: &[(&str, String)]) -> Proc {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_multiagent"));
-        cmd.arg(role)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .env_remove("RUST_LOG");
+        cmd.arg(role).stdout(Stdio::piped()).stderr(Stdio::inherit()).env_remove("RUST_LOG");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -119,10 +104,7 @@ impl Proc {
 
     fn terminate(&mut self) -> Option<i32> {
         let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
         let deadline = Instant::now() + Duration::from_secs(6);
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -151,45 +133,25 @@ async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() ->
 }
 
 async fn status_of(http: &reqwest::Client, url: &str) -> u16 {
-    http.get(url)
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
+    http.get(url).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
 }
 
 async fn metrics(http: &reqwest::Client, base: &str) -> String {
-    http.get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap()
 }
 
-async fn post_task(
-    http: &reqwest::Client,
-    base: &str,
-    body: Value,
-) -> (u16, Value, Option<String>) {
+async fn post_task(http: &reqwest::Client, base: &str, body: Value) -> (u16, Value, Option<String>) {
     let resp = http
         .post(format!("{base}/v1/tasks"))
         .header("authorization", format!("Bearer {CANARY_AUTH}"))
         .header("x-request-id", "it-req-1")
-        .header(
-            "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        )
+        .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
         .json(&body)
         .send()
         .await
         .unwrap();
     let status = resp.status().as_u16();
-    let rid = resp
-        .headers()
-        .get("x-request-id")
-        .map(|v| v.to_str().unwrap().to_string());
+    let rid = resp.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_string());
     (status, resp.json().await.unwrap_or(Value::Null), rid)
 }
 
@@ -218,19 +180,10 @@ async fn stack_end_to_end() {
     let mut env = common(&coord_addr, "it-coordinator");
     env.push(("MULTIAGENT_WORKER_URLS", format!("http://{worker_addr}")));
     let mut coord = Proc::start("coordinator", &env);
-    let (wbase, cbase) = (
-        format!("http://{worker_addr}"),
-        format!("http://{coord_addr}"),
-    );
+    let (wbase, cbase) = (format!("http://{worker_addr}"), format!("http://{coord_addr}"));
 
-    wait_for("coordinator ready", Duration::from_secs(15), async || {
-        status_of(&http, &format!("{cbase}/health/ready")).await == 200
-    })
-    .await;
-    assert_eq!(
-        status_of(&http, &format!("{wbase}/health/ready")).await,
-        200
-    );
+    wait_for("coordinator ready", Duration::from_secs(15), async || status_of(&http, &format!("{cbase}/health/ready")).await == 200).await;
+    assert_eq!(status_of(&http, &format!("{wbase}/health/ready")).await, 200);
 
     // A task completes (read op, two subtasks, canary secrets in body and header).
     let task = json!({"type": "analysis", "input": "hello", "op": "read", "item_id": "7", "subtasks": 2, "password": CANARY_PW});
@@ -250,42 +203,20 @@ async fn stack_end_to_end() {
     let (status, _, _) = post_task(&http, &cbase, json!({"type": "analysis", "input": "a"})).await;
     assert_eq!(status, 502);
     let calls_before = fake.llm_calls.load(Ordering::SeqCst);
-    let (status, body, _) =
-        post_task(&http, &cbase, json!({"type": "analysis", "input": "b"})).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (503, Some("llm_circuit_open"))
-    );
-    assert_eq!(
-        fake.llm_calls.load(Ordering::SeqCst),
-        calls_before,
-        "open breaker must not call the LLM"
-    );
-    assert!(
-        metrics(&http, &cbase)
-            .await
-            .contains("multiagent_circuit_breaker_state{dependency=\"llm\"} 1")
-    );
-    assert_eq!(
-        status_of(&http, &format!("{cbase}/health/ready")).await,
-        503
-    );
+    let (status, body, _) = post_task(&http, &cbase, json!({"type": "analysis", "input": "b"})).await;
+    assert_eq!((status, body["error"].as_str()), (503, Some("llm_circuit_open")));
+    assert_eq!(fake.llm_calls.load(Ordering::SeqCst), calls_before, "open breaker must not call the LLM");
+    assert!(metrics(&http, &cbase).await.contains("multiagent_circuit_breaker_state{dependency=\"llm\"} 1"));
+    assert_eq!(status_of(&http, &format!("{cbase}/health/ready")).await, 503);
 
     // Recovery: half-open after ~1 s, the trial succeeds, the breaker closes.
     fake.llm_fail.store(false, Ordering::SeqCst);
     wait_for("breaker closed again", Duration::from_secs(8), async || {
-        let (status, _, _) =
-            post_task(&http, &cbase, json!({"type": "analysis", "input": "c"})).await;
-        status == 200
-            && metrics(&http, &cbase)
-                .await
-                .contains("multiagent_circuit_breaker_state{dependency=\"llm\"} 0")
+        let (status, _, _) = post_task(&http, &cbase, json!({"type": "analysis", "input": "c"})).await;
+        status == 200 && metrics(&http, &cbase).await.contains("multiagent_circuit_breaker_state{dependency=\"llm\"} 0")
     })
     .await;
-    assert_eq!(
-        status_of(&http, &format!("{cbase}/health/ready")).await,
-        200
-    );
+    assert_eq!(status_of(&http, &format!("{cbase}/health/ready")).await, 200);
 
     let cm = metrics(&http, &cbase).await;
     let wm = metrics(&http, &wbase).await;
@@ -318,54 +249,25 @@ async fn stack_end_to_end() {
     assert_eq!(coord.terminate(), Some(0), "coordinator exit code");
     assert_eq!(worker.terminate(), Some(0), "worker exit code");
     let traces = fake.traces.lock().unwrap().concat();
-    for span in [
-        "ExecuteTask",
-        "PlanTask",
-        "LLMCall",
-        "AssignToWorker",
-        "AggregateResults",
-        "WorkerProcessTask",
-        "BackendCall",
-    ] {
-        assert!(
-            traces.windows(span.len()).any(|w| w == span.as_bytes()),
-            "no {span} span exported"
-        );
+    for span in ["ExecuteTask", "PlanTask", "LLMCall", "AssignToWorker", "AggregateResults", "WorkerProcessTask", "BackendCall"] {
+        assert!(traces.windows(span.len()).any(|w| w == span.as_bytes()), "no {span} span exported");
     }
-    assert!(
-        traces.windows(9).any(|w| w == b"it-worker"),
-        "service name not exported"
-    );
+    assert!(traces.windows(9).any(|w| w == b"it-worker"), "service name not exported");
 
     for (p, is_coord) in [(&coord, true), (&worker, false)] {
         let lines = p.lines.lock().unwrap();
-        assert!(
-            lines
-                .iter()
-                .any(|l| l.contains("\"message\":\"listening\"")),
-            "no listening line"
-        );
+        assert!(lines.iter().any(|l| l.contains("\"message\":\"listening\"")), "no listening line");
         for line in lines.iter() {
-            let v: Value =
-                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
             for field in ["timestamp", "level", "message", "service"] {
                 assert!(v.get(field).is_some(), "{field} missing: {line}");
             }
-            assert!(
-                !line.contains(CANARY_PW) && !line.contains(CANARY_AUTH),
-                "secret leaked: {line}"
-            );
+            assert!(!line.contains(CANARY_PW) && !line.contains(CANARY_AUTH), "secret leaked: {line}");
         }
-        let req_line = lines
-            .iter()
-            .find(|l| l.contains("request received") && l.contains("/v1/"))
-            .expect("request line");
+        let req_line = lines.iter().find(|l| l.contains("request received") && l.contains("/v1/")).expect("request line");
         let v: Value = serde_json::from_str(req_line).unwrap();
         assert_eq!(v["request_id"], "it-req-1", "{req_line}");
-        assert_eq!(
-            v["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736",
-            "{req_line}"
-        );
+        assert_eq!(v["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736", "{req_line}");
         if is_coord {
             assert_eq!(v["headers"]["authorization"], "[REDACTED]", "{req_line}");
         }

@@ -105,11 +105,7 @@ struct RawReceiver {
 
 impl PromApi {
     pub fn new(base: &str, clock: RunClock) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .no_proxy()
-            .build()
-            .unwrap_or_default();
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).no_proxy().build().unwrap_or_default();
         Self { http, base: base.trim_end_matches('/').to_string(), clock }
     }
 
@@ -127,7 +123,8 @@ impl PromApi {
         if !status.is_success() && !body.trim_start().starts_with('{') {
             return Err(ApiError::Status { url, status: status.as_u16(), body: body.chars().take(300).collect() });
         }
-        serde_json::from_str(&body).map_err(|e| ApiError::Decode { url, detail: format!("{e}: {}", body.chars().take(200).collect::<String>()) })
+        serde_json::from_str(&body)
+            .map_err(|e| ApiError::Decode { url, detail: format!("{e}: {}", body.chars().take(200).collect::<String>()) })
     }
 
     async fn prom<T: serde::de::DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, ApiError> {

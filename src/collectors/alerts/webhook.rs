@@ -98,7 +98,11 @@ impl WebhookSink {
     }
 }
 
-async fn receive(State(shared): State<Arc<Shared>>, Path(receiver): Path<String>, body: axum::body::Bytes) -> (StatusCode, Json<serde_json::Value>) {
+async fn receive(
+    State(shared): State<Arc<Shared>>,
+    Path(receiver): Path<String>,
+    body: axum::body::Bytes,
+) -> (StatusCode, Json<serde_json::Value>) {
     let at = shared.clock.now();
     let payload: Payload = match serde_json::from_slice(&body) {
         Ok(p) => p,
@@ -110,9 +114,18 @@ async fn receive(State(shared): State<Arc<Shared>>, Path(receiver): Path<String>
     let alerts = payload
         .alerts
         .into_iter()
-        .map(|a| DeliveredAlert { name: a.labels.get("alertname").cloned().unwrap_or_default(), status: a.status, labels: a.labels, annotations: a.annotations })
+        .map(|a| DeliveredAlert {
+            name: a.labels.get("alertname").cloned().unwrap_or_default(),
+            status: a.status,
+            labels: a.labels,
+            annotations: a.annotations,
+        })
         .collect::<Vec<_>>();
-    tracing::info!("alert webhook `{receiver}`: {} ({})", payload.status, alerts.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", "));
+    tracing::info!(
+        "alert webhook `{receiver}`: {} ({})",
+        payload.status,
+        alerts.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
+    );
     shared.deliveries.lock().unwrap_or_else(|e| e.into_inner()).push(Delivery { at, receiver, status: payload.status, alerts });
     (StatusCode::OK, Json(serde_json::json!({})))
 }

@@ -51,8 +51,7 @@ fn check_spot(file: &str, parsed: &Exposition, spot: &serde_json::Value) {
         assert_eq!(sample.timestamp, ts.as_f64(), "{file}: timestamp of {name}");
     }
     if let Some(ex) = spot.get("exemplar") {
-        let got =
-            sample.exemplar.as_ref().unwrap_or_else(|| panic!("{file}: {name} lost its exemplar"));
+        let got = sample.exemplar.as_ref().unwrap_or_else(|| panic!("{file}: {name} lost its exemplar"));
         assert_eq!(got.labels, string_map(ex), "{file}: exemplar of {name}");
     }
 }
@@ -65,11 +64,8 @@ fn every_corpus_file_parses_without_errors_and_matches_its_sidecar() {
         let file = path.file_name().unwrap().to_string_lossy().into_owned();
         let body = std::fs::read_to_string(&path).unwrap();
         let sidecar_path = path.with_extension("expect.json");
-        let sidecar: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(&sidecar_path)
-                .unwrap_or_else(|_| panic!("{file}: missing sidecar")),
-        )
-        .unwrap();
+        let sidecar: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&sidecar_path).unwrap_or_else(|_| panic!("{file}: missing sidecar"))).unwrap();
         let format = match sidecar["format"].as_str() {
             Some("open_metrics") => Format::OpenMetrics,
             Some("prometheus_text") => Format::PrometheusText,
@@ -78,16 +74,8 @@ fn every_corpus_file_parses_without_errors_and_matches_its_sidecar() {
         assert_eq!(Format::sniff(&body), format, "{file}: sniffed format");
         let parsed = parse(&body, format);
         assert!(parsed.errors.is_empty(), "{file}: {:#?}", parsed.errors);
-        assert_eq!(
-            parsed.samples.len() as u64,
-            sidecar["samples"].as_u64().unwrap(),
-            "{file}: samples"
-        );
-        assert_eq!(
-            parsed.families.len() as u64,
-            sidecar["families"].as_u64().unwrap(),
-            "{file}: families"
-        );
+        assert_eq!(parsed.samples.len() as u64, sidecar["samples"].as_u64().unwrap(), "{file}: samples");
+        assert_eq!(parsed.families.len() as u64, sidecar["families"].as_u64().unwrap(), "{file}: families");
         let spots = sidecar["spot_checks"].as_array().unwrap();
         assert!(!spots.is_empty(), "{file}: no spot checks");
         for spot in spots {
@@ -121,12 +109,8 @@ fn prometheus_parse_loses_samples_on_edge_cases() {
         .filter(|s| s.labels.get("path") == Some(want) && s.labels.get("msg") == Some("say \"hi\""))
         .count();
     assert_eq!(intact, 0, "prometheus-parse kept the escaped label values intact");
-    let theirs_escaped =
-        theirs.samples.iter().filter(|s| s.metric == "escaped_labels_total").count();
-    assert!(
-        theirs_escaped < 4,
-        "prometheus-parse kept {theirs_escaped} of 4 escaped-label samples"
-    );
+    let theirs_escaped = theirs.samples.iter().filter(|s| s.metric == "escaped_labels_total").count();
+    assert!(theirs_escaped < 4, "prometheus-parse kept {theirs_escaped} of 4 escaped-label samples");
 
     // OpenMetrics counter family: `requests_total` comes out untyped.
     let requests = theirs.samples.iter().find(|s| s.metric == "requests_total");

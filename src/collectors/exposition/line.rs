@@ -188,10 +188,7 @@ impl<'a> Cursor<'a> {
     fn ident(&mut self, colons: bool) -> &'a str {
         let start = self.pos;
         while let Some(b) = self.peek() {
-            let ok = b.is_ascii_alphabetic()
-                || b == b'_'
-                || (colons && b == b':')
-                || (self.pos > start && b.is_ascii_digit());
+            let ok = b.is_ascii_alphabetic() || b == b'_' || (colons && b == b':') || (self.pos > start && b.is_ascii_digit());
             if !ok {
                 break;
             }
@@ -286,11 +283,7 @@ impl<'a> Cursor<'a> {
             if self.eat(b'}') {
                 return Ok(());
             }
-            return Err(if self.at_end() {
-                LineErrorKind::UnterminatedLabelSet
-            } else {
-                LineErrorKind::ExpectedCommaOrBrace
-            });
+            return Err(if self.at_end() { LineErrorKind::UnterminatedLabelSet } else { LineErrorKind::ExpectedCommaOrBrace });
         }
     }
 }
@@ -341,9 +334,7 @@ pub(super) fn parse_sample(line: &str) -> Result<RawSample, LineErrorKind> {
     }
     let mut exemplar = None;
     if c.eat(b'#') {
-        exemplar = Some(
-            parse_exemplar(&mut c).map_err(|e| LineErrorKind::InvalidExemplar(e.to_string()))?,
-        );
+        exemplar = Some(parse_exemplar(&mut c).map_err(|e| LineErrorKind::InvalidExemplar(e.to_string()))?);
     }
     c.blanks();
     if !c.at_end() {

@@ -41,11 +41,7 @@ impl Format {
 
     /// Guesses from the body: OpenMetrics ends with `# EOF`.
     pub fn sniff(body: &str) -> Format {
-        if body.lines().any(|l| l.trim_end() == "# EOF") {
-            Format::OpenMetrics
-        } else {
-            Format::PrometheusText
-        }
+        if body.lines().any(|l| l.trim_end() == "# EOF") { Format::OpenMetrics } else { Format::PrometheusText }
     }
 }
 
@@ -236,10 +232,7 @@ impl Parser {
                 let kind = MetricType::parse(&kind).ok_or(LineErrorKind::UnknownType(kind))?;
                 let family = self.entry(&name);
                 if family.declared && family.kind != kind {
-                    return Err(LineErrorKind::TypeConflict {
-                        name,
-                        previous: family.kind.to_string(),
-                    });
+                    return Err(LineErrorKind::TypeConflict { name, previous: family.kind.to_string() });
                 }
                 family.kind = kind;
                 family.declared = true;
@@ -278,9 +271,7 @@ impl Parser {
             let f = &self.out.families[i];
             return (f.name.clone(), f.kind);
         }
-        for suffix in
-            ["_total", "_created", "_bucket", "_count", "_sum", "_gcount", "_gsum", "_info"]
-        {
+        for suffix in ["_total", "_created", "_bucket", "_count", "_sum", "_gcount", "_gsum", "_info"] {
             let Some(base) = sample.strip_suffix(suffix) else { continue };
             if let Some(&i) = self.index.get(base) {
                 let f = &self.out.families[i];

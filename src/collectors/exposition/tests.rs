@@ -16,10 +16,7 @@ fn one(line: &str) -> Sample {
 #[test]
 fn escapes_and_delimiters_inside_label_values() {
     let s = one(r#"m{a="x\\y",b="say \"hi\"",c="1\n2",d="p,q}r=s # t"} 1"#);
-    assert_eq!(
-        s.labels,
-        labels(&[("a", "x\\y"), ("b", "say \"hi\""), ("c", "1\n2"), ("d", "p,q}r=s # t")])
-    );
+    assert_eq!(s.labels, labels(&[("a", "x\\y"), ("b", "say \"hi\""), ("c", "1\n2"), ("d", "p,q}r=s # t")]));
 }
 
 #[test]
@@ -55,10 +52,7 @@ fn timestamps_are_normalized_to_seconds() {
 
 #[test]
 fn exemplar_is_kept_and_does_not_break_the_sample() {
-    let e = parse(
-        "# TYPE r counter\nr_total 5 # {trace_id=\"a}b\"} 1.5 17.25\n# EOF\n",
-        Format::OpenMetrics,
-    );
+    let e = parse("# TYPE r counter\nr_total 5 # {trace_id=\"a}b\"} 1.5 17.25\n# EOF\n", Format::OpenMetrics);
     assert!(e.errors.is_empty(), "{:?}", e.errors);
     let s = &e.samples[0];
     assert_eq!((s.value, s.family.as_str(), s.kind), (5.0, "r", MetricType::Counter));
@@ -75,8 +69,7 @@ fn children_are_attributed_to_their_family() {
                 # TYPE i info\ni_info{v=\"1\"} 1\n# TYPE c counter\nc_total 1\nc_created 1\n";
     let e = parse(body, Format::OpenMetrics);
     assert!(e.errors.is_empty(), "{:?}", e.errors);
-    let fam: Vec<(&str, MetricType)> =
-        e.samples.iter().map(|s| (s.family.as_str(), s.kind)).collect();
+    let fam: Vec<(&str, MetricType)> = e.samples.iter().map(|s| (s.family.as_str(), s.kind)).collect();
     use MetricType::*;
     let expect = [
         ("h", Histogram),
@@ -105,20 +98,14 @@ fn suffix_not_owned_by_the_type_makes_its_own_family() {
 
 #[test]
 fn prometheus_0_0_4_counter_keeps_its_full_name_as_family() {
-    let e = parse(
-        "# HELP x_total Things.\n# TYPE x_total counter\nx_total 3\n",
-        Format::PrometheusText,
-    );
+    let e = parse("# HELP x_total Things.\n# TYPE x_total counter\nx_total 3\n", Format::PrometheusText);
     assert_eq!(e.samples[0].family, "x_total");
     assert_eq!(e.family("x_total").unwrap().help.as_deref(), Some("Things."));
 }
 
 #[test]
 fn help_unescapes_and_unit_is_kept() {
-    let e = parse(
-        "# HELP m a\\\\b\\nc \\\"q\\\"\n# UNIT m seconds\n# TYPE m gauge\n",
-        Format::OpenMetrics,
-    );
+    let e = parse("# HELP m a\\\\b\\nc \\\"q\\\"\n# UNIT m seconds\n# TYPE m gauge\n", Format::OpenMetrics);
     let f = e.family("m").unwrap();
     assert_eq!(f.help.as_deref(), Some("a\\b\nc \"q\""));
     assert_eq!(f.unit.as_deref(), Some("seconds"));
@@ -194,14 +181,8 @@ fn hostile_input_never_panics() {
 
 #[test]
 fn format_detection() {
-    assert_eq!(
-        Format::from_content_type("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-        Some(Format::OpenMetrics)
-    );
-    assert_eq!(
-        Format::from_content_type("text/plain; version=0.0.4"),
-        Some(Format::PrometheusText)
-    );
+    assert_eq!(Format::from_content_type("application/openmetrics-text; version=1.0.0; charset=utf-8"), Some(Format::OpenMetrics));
+    assert_eq!(Format::from_content_type("text/plain; version=0.0.4"), Some(Format::PrometheusText));
     assert_eq!(Format::from_content_type("application/json"), None);
     assert_eq!(Format::sniff("a 1\n# EOF\n"), Format::OpenMetrics);
     assert_eq!(Format::sniff("a 1\n"), Format::PrometheusText);

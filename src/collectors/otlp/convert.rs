@@ -73,14 +73,8 @@ fn normalize_json(value: &mut Value) {
     }
 }
 
-const SPAN_KINDS: &[&str] = &[
-    "SPAN_KIND_UNSPECIFIED",
-    "SPAN_KIND_INTERNAL",
-    "SPAN_KIND_SERVER",
-    "SPAN_KIND_CLIENT",
-    "SPAN_KIND_PRODUCER",
-    "SPAN_KIND_CONSUMER",
-];
+const SPAN_KINDS: &[&str] =
+    &["SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER", "SPAN_KIND_CLIENT", "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER"];
 const STATUS_CODES: &[&str] = &["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"];
 
 /// The number of an enum name, or the number itself if it was sent as a
@@ -96,10 +90,7 @@ fn enum_number(name: &str, names: &[&str]) -> Value {
 pub fn gunzip(bytes: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
     let mut out = Vec::new();
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    flate2::read::MultiGzDecoder::new(bytes)
-        .take(cap)
-        .read_to_end(&mut out)
-        .map_err(|e| DecodeError::Gzip(e.to_string()))?;
+    flate2::read::MultiGzDecoder::new(bytes).take(cap).read_to_end(&mut out).map_err(|e| DecodeError::Gzip(e.to_string()))?;
     if out.len() > limit {
         return Err(DecodeError::TooLarge { limit });
     }
@@ -125,9 +116,7 @@ pub fn any_value_to_json(value: Option<&AnyValue>) -> Value {
         Some(V::StringValue(s)) => Value::String(s.clone()),
         Some(V::BoolValue(b)) => Value::Bool(*b),
         Some(V::IntValue(i)) => Value::from(*i),
-        Some(V::DoubleValue(d)) => {
-            Number::from_f64(*d).map(Value::Number).unwrap_or_else(|| Value::String(d.to_string()))
-        }
+        Some(V::DoubleValue(d)) => Number::from_f64(*d).map(Value::Number).unwrap_or_else(|| Value::String(d.to_string())),
         Some(V::ArrayValue(a)) => Value::Array(a.values.iter().map(|v| any_value_to_json(Some(v))).collect()),
         Some(V::KvlistValue(kv)) => Value::Object(attributes(&kv.values).into_iter().collect::<Map<_, _>>()),
         Some(V::BytesValue(b)) => Value::String(hex_id(b)),
@@ -142,12 +131,7 @@ pub fn attributes(kvs: &[KeyValue]) -> BTreeMap<String, Value> {
 }
 
 /// Every span of an export request, stamped with when and how it arrived.
-pub fn spans_of(
-    request: &ExportTraceServiceRequest,
-    clock: &RunClock,
-    received_at: Duration,
-    transport: Transport,
-) -> Vec<SpanRecord> {
+pub fn spans_of(request: &ExportTraceServiceRequest, clock: &RunClock, received_at: Duration, transport: Transport) -> Vec<SpanRecord> {
     let offset = |nanos: u64| if nanos == 0 { None } else { clock.offset_of_unix_nanos(nanos) };
     let mut out = Vec::new();
     for rs in &request.resource_spans {
@@ -178,11 +162,7 @@ pub fn spans_of(
                     events: span
                         .events
                         .iter()
-                        .map(|e| SpanEvent {
-                            name: e.name.clone(),
-                            at: offset(e.time_unix_nano),
-                            attributes: attributes(&e.attributes),
-                        })
+                        .map(|e| SpanEvent { name: e.name.clone(), at: offset(e.time_unix_nano), attributes: attributes(&e.attributes) })
                         .collect(),
                     received_at,
                     transport,

@@ -34,15 +34,9 @@ type HttpRequest = axum::http::Request<tonic::body::Body>;
 type HttpResponse = axum::http::Response<tonic::body::Body>;
 
 /// Serves until `shutdown` resolves (graceful: in-flight calls finish).
-pub(super) async fn serve(
-    shared: Arc<Shared>,
-    listener: tokio::net::TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) {
+pub(super) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener, shutdown: impl std::future::Future<Output = ()> + Send) {
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let result = tonic::transport::Server::builder()
-        .serve_with_incoming_shutdown(GrpcService { shared }, incoming, shutdown)
-        .await;
+    let result = tonic::transport::Server::builder().serve_with_incoming_shutdown(GrpcService { shared }, incoming, shutdown).await;
     if let Err(e) = result {
         tracing::error!(error = %e, "OTLP/gRPC server failed");
     }
@@ -76,9 +70,8 @@ async fn export(shared: Arc<Shared>, request: HttpRequest) -> HttpResponse {
     let response = if path == EXPORT_PATH {
         let codec = OtlpCodec { seen: Arc::clone(&seen) };
         let gzip = request.headers().get("grpc-encoding").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-        let mut grpc = tonic::server::Grpc::new(codec)
-            .accept_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(shared.max_body_bytes);
+        let mut grpc =
+            tonic::server::Grpc::new(codec).accept_compressed(CompressionEncoding::Gzip).max_decoding_message_size(shared.max_body_bytes);
         let response = grpc.unary(ExportHandler { shared: Arc::clone(&shared), at, gzip }, request).await;
         match status_of(&response) {
             // tonic answers an oversized message OutOfRange; gRPC's convention
@@ -102,13 +95,7 @@ fn status_of(response: &HttpResponse) -> Option<Status> {
 }
 
 fn rejection(at: Duration, status: &Status, bytes: Option<usize>) -> Rejection {
-    Rejection {
-        at,
-        transport: Transport::Grpc,
-        response: format!("gRPC {:?}", status.code()),
-        reason: status.message().to_owned(),
-        bytes,
-    }
+    Rejection { at, transport: Transport::Grpc, response: format!("gRPC {:?}", status.code()), reason: status.message().to_owned(), bytes }
 }
 
 /// Records the spans of a decoded request.

@@ -75,9 +75,7 @@ impl Refusal {
 impl From<DecodeError> for Refusal {
     fn from(e: DecodeError) -> Self {
         match e {
-            DecodeError::TooLarge { .. } => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, tonic::Code::ResourceExhausted, e.to_string())
-            }
+            DecodeError::TooLarge { .. } => Self::new(StatusCode::PAYLOAD_TOO_LARGE, tonic::Code::ResourceExhausted, e.to_string()),
             _ => Self::new(StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument, e.to_string()),
         }
     }
@@ -180,11 +178,7 @@ async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, (Refusal, usize)
         match next {
             None => break,
             Some(Err(e)) => {
-                let refusal = Refusal::new(
-                    StatusCode::BAD_REQUEST,
-                    tonic::Code::InvalidArgument,
-                    format!("could not read the body: {e}"),
-                );
+                let refusal = Refusal::new(StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument, format!("could not read the body: {e}"));
                 return Err((refusal, received));
             }
             Some(Ok(chunk)) => {
@@ -224,17 +218,9 @@ fn success(transport: Transport) -> Response {
 
 fn refuse(shared: &Shared, at: Duration, transport: Transport, refusal: Refusal, bytes: Option<usize>) -> Response {
     let body = RpcStatus { code: refusal.code as i32, message: refusal.reason.clone() };
-    shared.reject(Rejection {
-        at,
-        transport,
-        response: format!("HTTP {}", refusal.status.as_u16()),
-        reason: refusal.reason,
-        bytes,
-    });
+    shared.reject(Rejection { at, transport, response: format!("HTTP {}", refusal.status.as_u16()), reason: refusal.reason, bytes });
     let mut response = match transport {
-        Transport::HttpProtobuf => {
-            ([(header::CONTENT_TYPE, "application/x-protobuf")], Bytes::from(body.encode_to_vec())).into_response()
-        }
+        Transport::HttpProtobuf => ([(header::CONTENT_TYPE, "application/x-protobuf")], Bytes::from(body.encode_to_vec())).into_response(),
         _ => {
             let json = serde_json::json!({ "code": body.code, "message": body.message });
             ([(header::CONTENT_TYPE, "application/json")], json.to_string()).into_response()

@@ -37,10 +37,7 @@ mod tests_servers;
 mod tests_store;
 
 pub use convert::{DecodeError, any_value_to_json, decode_json, decode_protobuf};
-pub use store::{
-    Rejection, SpanEvent, SpanKind, SpanRecord, SpanStatus, Trace, TraceStore, Transport, TransportCounts,
-    UNKNOWN_SERVICE,
-};
+pub use store::{Rejection, SpanEvent, SpanKind, SpanRecord, SpanStatus, Trace, TraceStore, Transport, TransportCounts, UNKNOWN_SERVICE};
 
 use crate::clock::RunClock;
 
@@ -91,13 +88,7 @@ impl Shared {
     }
 
     /// Converts (outside the lock) and records an accepted request.
-    fn accept(
-        &self,
-        request: &ExportTraceServiceRequest,
-        transport: Transport,
-        gzip: bool,
-        received_at: Duration,
-    ) -> usize {
+    fn accept(&self, request: &ExportTraceServiceRequest, transport: Transport, gzip: bool, received_at: Duration) -> usize {
         let spans = convert::spans_of(request, &self.clock, received_at, transport);
         let n = spans.len();
         tracing::debug!(?transport, gzip, spans = n, "OTLP export accepted");
@@ -143,11 +134,7 @@ impl OtlpReceiver {
         };
         let grpc_addr = local(&grpc_listener, "gRPC", SocketAddr::new(options.bind, options.grpc_port))?;
         let http_addr = local(&http_listener, "HTTP", SocketAddr::new(options.bind, options.http_port))?;
-        let shared = Arc::new(Shared {
-            clock,
-            max_body_bytes: options.max_body_bytes,
-            store: Mutex::new(TraceStore::default()),
-        });
+        let shared = Arc::new(Shared { clock, max_body_bytes: options.max_body_bytes, store: Mutex::new(TraceStore::default()) });
         let (shutdown, stopped) = watch::channel(false);
         let tasks = vec![
             tokio::spawn(grpc::serve(Arc::clone(&shared), grpc_listener, signal(stopped.clone()))),

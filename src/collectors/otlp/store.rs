@@ -263,11 +263,7 @@ impl<'a> Trace<'a> {
     /// Spans whose parent was never received: the trace is incomplete (or
     /// continues a trace started outside the stack).
     pub fn orphans(&self) -> Vec<&'a SpanRecord> {
-        self.spans
-            .iter()
-            .copied()
-            .filter(|s| s.parent_span_id.as_deref().is_some_and(|p| self.span(p).is_none()))
-            .collect()
+        self.spans.iter().copied().filter(|s| s.parent_span_id.as_deref().is_some_and(|p| self.span(p).is_none())).collect()
     }
 
     /// Direct children of a span.

@@ -4,9 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{
-    AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList, any_value,
-};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
 use prost::Message;
@@ -79,8 +77,7 @@ fn ids_are_lowercase_hex_and_empty_parent_is_none() {
     assert_eq!(hex_id(&[0xAB, 0x01, 0xff]), "ab01ff");
     assert_eq!(hex_id(&[]), "");
     let clock = RunClock::start();
-    let spans =
-        spans_of(&sample_request(Some("coordinator"), 0x5B, now_nanos()), &clock, Duration::ZERO, Transport::Grpc);
+    let spans = spans_of(&sample_request(Some("coordinator"), 0x5B, now_nanos()), &clock, Duration::ZERO, Transport::Grpc);
     assert_eq!(spans.len(), 2);
     assert_eq!(spans[0].trace_id, "5b".repeat(16));
     assert_eq!(spans[0].span_id, "abababababababab");
@@ -93,8 +90,7 @@ fn ids_are_lowercase_hex_and_empty_parent_is_none() {
 fn span_fields_convert() {
     let clock = RunClock::start();
     let start = now_nanos() + 10_000_000;
-    let spans =
-        spans_of(&sample_request(Some("coordinator"), 1, start), &clock, Duration::from_millis(7), Transport::HttpJson);
+    let spans = spans_of(&sample_request(Some("coordinator"), 1, start), &clock, Duration::from_millis(7), Transport::HttpJson);
     let child = &spans[1];
     assert_eq!(child.name, "LLMCall");
     assert_eq!(child.kind, SpanKind::Client);
@@ -145,13 +141,9 @@ fn any_value_variants_become_json() {
     assert_eq!(any_value_to_json(Some(&av(V::DoubleValue(f64::NAN)))), json!("NaN"));
     assert_eq!(any_value_to_json(Some(&av(V::DoubleValue(f64::NEG_INFINITY)))), json!("-inf"));
     assert_eq!(any_value_to_json(Some(&av(V::BytesValue(vec![0xDE, 0xAD])))), json!("dead"));
-    let array = V::ArrayValue(ArrayValue {
-        values: vec![av(V::IntValue(1)), av(V::StringValue("two".into())), AnyValue { value: None }],
-    });
+    let array = V::ArrayValue(ArrayValue { values: vec![av(V::IntValue(1)), av(V::StringValue("two".into())), AnyValue { value: None }] });
     assert_eq!(any_value_to_json(Some(&av(array))), json!([1, "two", null]));
-    let nested = KeyValueList {
-        values: vec![kv("inner", V::KvlistValue(KeyValueList { values: vec![kv("b", V::BoolValue(false))] }))],
-    };
+    let nested = KeyValueList { values: vec![kv("inner", V::KvlistValue(KeyValueList { values: vec![kv("b", V::BoolValue(false))] }))] };
     assert_eq!(any_value_to_json(Some(&av(V::KvlistValue(nested)))), json!({"inner": {"b": false}}));
     assert_eq!(any_value_to_json(None), json!(null));
     assert_eq!(any_value_to_json(Some(&AnyValue { value: None })), json!(null));
@@ -234,10 +226,7 @@ fn json_as_sdks_write_it_decodes() {
     assert_eq!((s.kind, s.status, s.status_message.as_str()), (SpanKind::Server, SpanStatus::Error, "503"));
     assert_eq!(s.duration, Duration::from_millis(2));
     let a = &s.attributes;
-    assert_eq!(
-        (a["http.status_code"].clone(), a["retries"].clone(), a["ratio"].clone()),
-        (json!(503), json!(2), json!(0.25))
-    );
+    assert_eq!((a["http.status_code"].clone(), a["retries"].clone(), a["ratio"].clone()), (json!(503), json!(2), json!(0.25)));
     assert_eq!((a["ok"].clone(), a["tags"].clone(), a["empty"].clone()), (json!(false), json!(["a", 7]), json!({})));
     assert_eq!((a["raw"].clone(), a["nothing"].clone()), (json!("deadbeef"), json!(null)));
     assert_eq!(s.events[0].attributes["exception.message"], json!("boom"));

@@ -54,8 +54,7 @@ async fn grpc_exports_are_recorded_plain_and_gzipped() {
     let mut plain = TraceServiceClient::connect(rx.grpc_endpoint()).await.unwrap();
     let answer = plain.export(sample_request(Some("coordinator"), 1, now_nanos())).await.unwrap();
     assert_eq!(answer.into_inner(), ExportTraceServiceResponse { partial_success: None });
-    let mut gz =
-        TraceServiceClient::connect(rx.grpc_endpoint()).await.unwrap().send_compressed(CompressionEncoding::Gzip);
+    let mut gz = TraceServiceClient::connect(rx.grpc_endpoint()).await.unwrap().send_compressed(CompressionEncoding::Gzip);
     gz.export(sample_request(Some("worker"), 2, now_nanos())).await.unwrap();
 
     let store = rx.stop().await;
@@ -101,14 +100,7 @@ async fn http_protobuf_json_and_gzip_exports_are_recorded() {
 }
 
 /// Sends one refused request and checks the answer's status and OTLP body.
-async fn refused(
-    rx: &OtlpReceiver,
-    content_type: &str,
-    gzipped: bool,
-    body: Vec<u8>,
-    status: u16,
-    code: i32,
-) -> String {
+async fn refused(rx: &OtlpReceiver, content_type: &str, gzipped: bool, body: Vec<u8>, status: u16, code: i32) -> String {
     let r = post(rx, content_type, gzipped, body).await;
     assert_eq!(r.status().as_u16(), status, "for {content_type}");
     let answered_type = r.headers()["content-type"].to_str().unwrap().to_owned();
@@ -210,8 +202,7 @@ async fn grpc_garbage_is_refused_recorded_and_survived() {
     assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
     let err = raw_grpc(&rx, EXPORT_PATH, vec![0u8; 20 * 1024 * 1024]).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err}");
-    let err =
-        raw_grpc(&rx, "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export", vec![]).await.unwrap_err();
+    let err = raw_grpc(&rx, "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export", vec![]).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unimplemented, "{err}");
 
     let answer = raw_grpc(&rx, EXPORT_PATH, valid.clone()).await.expect("still accepts after garbage");
@@ -229,8 +220,7 @@ async fn stop_is_prompt_with_stalled_clients() {
     let rx = OtlpReceiver::start(RunClock::start()).unwrap();
     // An HTTP client that promises a body and sends half of it.
     let mut http = tokio::net::TcpStream::connect(rx.http_addr()).await.unwrap();
-    let head =
-        "POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: 1000\r\n\r\n";
+    let head = "POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: 1000\r\n\r\n";
     http.write_all(head.as_bytes()).await.unwrap();
     http.write_all(&[0u8; 500]).await.unwrap();
     // A gRPC client that connects and says nothing.

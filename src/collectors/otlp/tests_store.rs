@@ -32,11 +32,7 @@ fn span(trace: &str, id: &str, parent: Option<&str>, name: &str, start_ms: u64) 
 /// Trace `t1`: a > (b > d, c); trace `t2`: x whose parent never came.
 fn store() -> TraceStore {
     let mut store = TraceStore::default();
-    store.record(
-        Transport::Grpc,
-        false,
-        vec![span("t1", "d", Some("b"), "LLMCall", 3), span("t1", "b", Some("a"), "PlanTask", 1)],
-    );
+    store.record(Transport::Grpc, false, vec![span("t1", "d", Some("b"), "LLMCall", 3), span("t1", "b", Some("a"), "PlanTask", 1)]);
     store.record(
         Transport::HttpProtobuf,
         true,

@@ -26,8 +26,7 @@ use super::store::MetricStore;
 use crate::clock::RunClock;
 
 /// What we ask for: OpenMetrics first, Prometheus text 0.0.4 as fallback.
-pub const ACCEPT: &str =
-    "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+pub const ACCEPT: &str = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
 
 /// Largest body read from a target; a larger one is a scrape error.
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -60,44 +59,27 @@ pub enum ScrapeFailure {
 /// An HTTP client for scraping: whole-request timeout, no proxies (targets are
 /// local; an environment proxy must not intercept them).
 pub fn client(timeout: Duration) -> Result<reqwest::Client, ScrapeFailure> {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .no_proxy()
-        .build()
-        .map_err(|e| ScrapeFailure::Client(error_chain(&e)))
+    reqwest::Client::builder().timeout(timeout).no_proxy().build().map_err(|e| ScrapeFailure::Client(error_chain(&e)))
 }
 
 /// Scrapes one target once and parses the body (lines that do not parse are
 /// in [`Exposition::errors`]). For on-demand use such as `lint`.
-pub async fn scrape_once(
-    client: &reqwest::Client,
-    target: &ScrapeTarget,
-) -> Result<Exposition, ScrapeFailure> {
+pub async fn scrape_once(client: &reqwest::Client, target: &ScrapeTarget) -> Result<Exposition, ScrapeFailure> {
     let (text, content_type) = fetch_text(client, &target.url, ACCEPT).await?;
-    let format = content_type
-        .as_deref()
-        .and_then(Format::from_content_type)
-        .unwrap_or_else(|| Format::sniff(&text));
+    let format = content_type.as_deref().and_then(Format::from_content_type).unwrap_or_else(|| Format::sniff(&text));
     Ok(exposition::parse(&text, format))
 }
 
 /// GETs `url` asking for `accept` and returns the body (at most
 /// [`MAX_BODY_BYTES`], UTF-8) with its `Content-Type`, if any.
-pub async fn fetch_text(
-    client: &reqwest::Client,
-    url: &str,
-    accept: &str,
-) -> Result<(String, Option<String>), ScrapeFailure> {
-    let request_failed =
-        |e: reqwest::Error| ScrapeFailure::Request { url: url.to_owned(), detail: error_chain(&e) };
-    let mut response =
-        client.get(url).header("accept", accept).send().await.map_err(request_failed)?;
+pub async fn fetch_text(client: &reqwest::Client, url: &str, accept: &str) -> Result<(String, Option<String>), ScrapeFailure> {
+    let request_failed = |e: reqwest::Error| ScrapeFailure::Request { url: url.to_owned(), detail: error_chain(&e) };
+    let mut response = client.get(url).header("accept", accept).send().await.map_err(request_failed)?;
     let status = response.status();
     if !status.is_success() {
         return Err(ScrapeFailure::Status { url: url.to_owned(), status: status.as_u16() });
     }
-    let content_type =
-        response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(request_failed)? {
         if body.len() + chunk.len() > MAX_BODY_BYTES {
@@ -105,8 +87,7 @@ pub async fn fetch_text(
         }
         body.extend_from_slice(&chunk);
     }
-    let text =
-        String::from_utf8(body).map_err(|_| ScrapeFailure::NotUtf8 { url: url.to_owned() })?;
+    let text = String::from_utf8(body).map_err(|_| ScrapeFailure::NotUtf8 { url: url.to_owned() })?;
     Ok((text, content_type))
 }
 
@@ -140,9 +121,7 @@ impl Shared {
     async fn round(&self) {
         let at = self.clock.now();
         let results = match &self.client {
-            Ok(client) => {
-                futures::future::join_all(self.targets.iter().map(|t| scrape_once(client, t))).await
-            }
+            Ok(client) => futures::future::join_all(self.targets.iter().map(|t| scrape_once(client, t))).await,
             Err(e) => self.targets.iter().map(|_| Err(ScrapeFailure::Client(e.clone()))).collect(),
         };
         let mut store = self.store();

@@ -39,19 +39,13 @@ async fn serve() -> (SocketAddr, Arc<Seen>) {
                 ([(header::CONTENT_TYPE, OM)], RUST_CLIENT)
             }),
         )
-        .route(
-            "/text",
-            get(|| async { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], PROMETHEUS) }),
-        )
+        .route("/text", get(|| async { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], PROMETHEUS) }))
         .route("/untyped-body", get(|| async { PYTHON_OM.as_bytes() }))
         .route(
             "/count",
             get(|State(s): State<Arc<Seen>>| async move {
                 let n = s.hits.fetch_add(1, Ordering::SeqCst) + 1;
-                (
-                    [(header::CONTENT_TYPE, OM)],
-                    format!("# TYPE hits counter\nhits_total {n}\n# EOF\n"),
-                )
+                ([(header::CONTENT_TYPE, OM)], format!("# TYPE hits counter\nhits_total {n}\n# EOF\n"))
             }),
         )
         .route("/garbage", get(|| async { "ok 1\nbad{ 2\n" }))

@@ -105,12 +105,7 @@ impl Selector {
         self.matcher(label, MatchOp::Ne, value)
     }
 
-    pub fn matcher(
-        mut self,
-        label: impl Into<String>,
-        op: MatchOp,
-        value: impl Into<String>,
-    ) -> Self {
+    pub fn matcher(mut self, label: impl Into<String>, op: MatchOp, value: impl Into<String>) -> Self {
         self.matchers.push(LabelMatcher { label: label.into(), op, value: value.into() });
         self
     }
@@ -156,8 +151,7 @@ impl MetricStore {
             families.insert(family.name.clone(), family);
         }
         for sample in exposition.samples {
-            let key =
-                SeriesKey { service: service.to_owned(), name: sample.name, labels: sample.labels };
+            let key = SeriesKey { service: service.to_owned(), name: sample.name, labels: sample.labels };
             let series = self.series.entry(key).or_insert_with_key(|_| Series {
                 family: sample.family.clone(),
                 kind: sample.kind,
@@ -201,10 +195,7 @@ impl MetricStore {
     }
 
     /// Every series the selector matches, in key order.
-    pub fn select<'a>(
-        &'a self,
-        sel: &Selector,
-    ) -> impl Iterator<Item = (&'a SeriesKey, &'a Series)> + use<'a> {
+    pub fn select<'a>(&'a self, sel: &Selector) -> impl Iterator<Item = (&'a SeriesKey, &'a Series)> + use<'a> {
         let sel = sel.clone();
         self.series.iter().filter(move |(k, _)| sel.matches(k))
     }
@@ -240,8 +231,7 @@ impl MetricStore {
     /// Whether `service` ever exposed `family`: declared in metadata, the
     /// family of a sample, or (for convenience) the name of a sample.
     pub fn family_present(&self, service: &str, family: &str) -> bool {
-        self.families.get(service).is_some_and(|f| f.contains_key(family))
-            || self.family_series(Some(service), family).next().is_some()
+        self.families.get(service).is_some_and(|f| f.contains_key(family)) || self.family_series(Some(service), family).next().is_some()
     }
 
     /// Series of a family (or with that sample name), optionally of one service.
@@ -250,21 +240,12 @@ impl MetricStore {
         service: Option<&'a str>,
         family: &'a str,
     ) -> impl Iterator<Item = (&'a SeriesKey, &'a Series)> + 'a {
-        self.series.iter().filter(move |(k, s)| {
-            service.is_none_or(|svc| svc == k.service) && (s.family == family || k.name == family)
-        })
+        self.series.iter().filter(move |(k, s)| service.is_none_or(|svc| svc == k.service) && (s.family == family || k.name == family))
     }
 
     /// Every value `label` took in the family's series (for cardinality checks).
-    pub fn label_values(
-        &self,
-        service: Option<&str>,
-        family: &str,
-        label: &str,
-    ) -> BTreeSet<String> {
-        self.family_series(service, family)
-            .filter_map(|(k, _)| k.labels.get(label).cloned())
-            .collect()
+    pub fn label_values(&self, service: Option<&str>, family: &str, label: &str) -> BTreeSet<String> {
+        self.family_series(service, family).filter_map(|(k, _)| k.labels.get(label).cloned()).collect()
     }
 
     /// Number of distinct series of the family.

@@ -72,14 +72,8 @@ impl MetricStore {
         self.increase(sel, window).map(|i| i.value / secs)
     }
 
-    fn series_increase(
-        &self,
-        key: &SeriesKey,
-        series: &Series,
-        window: Window,
-    ) -> Option<(f64, usize)> {
-        let points: Vec<(Duration, f64)> =
-            series.points.iter().copied().filter(|(_, v)| !v.is_nan()).collect();
+    fn series_increase(&self, key: &SeriesKey, series: &Series, window: Window) -> Option<(f64, usize)> {
+        let points: Vec<(Duration, f64)> = series.points.iter().copied().filter(|(_, v)| !v.is_nan()).collect();
         let end = points.partition_point(|(t, _)| *t <= window.end);
         let &(first_seen, first_value) = points.first().filter(|_| end > 0)?;
         let start = points.partition_point(|(t, _)| *t <= window.start);
@@ -120,9 +114,7 @@ impl MetricStore {
     /// at or before `at`); `None` if none had a sample yet.
     pub fn gauge_at(&self, sel: &Selector, at: Duration) -> Option<f64> {
         self.select(sel)
-            .filter_map(|(_, s)| {
-                s.points.iter().rev().find(|(t, v)| *t <= at && !v.is_nan()).map(|p| p.1)
-            })
+            .filter_map(|(_, s)| s.points.iter().rev().find(|(t, v)| *t <= at && !v.is_nan()).map(|p| p.1))
             .fold(None, |acc, v| Some(acc.unwrap_or(0.0) + v))
     }
 

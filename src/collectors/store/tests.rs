@@ -38,8 +38,7 @@ fn increase_uses_baseline_at_or_before_start_and_last_at_or_before_end() {
     assert_eq!(st.increase(&c, w(5, 25)).unwrap().value, 12.0);
     assert!(close(st.rate(&c, w(5, 25)).unwrap(), 12.0 / 20.0));
     // Adjacent windows add up exactly.
-    let parts =
-        st.increase(&c, w(0, 15)).unwrap().value + st.increase(&c, w(15, 30)).unwrap().value;
+    let parts = st.increase(&c, w(0, 15)).unwrap().value + st.increase(&c, w(15, 30)).unwrap().value;
     assert_eq!(parts, st.increase(&c, w(0, 30)).unwrap().value);
     // After the last sample nothing moves; before the first there is no data.
     assert_eq!(st.increase(&c, w(30, 40)).unwrap().value, 0.0);
@@ -80,10 +79,7 @@ fn increase_sums_selected_series_and_honours_matchers_and_service() {
         scrape(&mut st, "b", t, &body);
     }
     let all = Selector::new("t_total");
-    assert_eq!(
-        st.increase(&all, w(0, 10)).unwrap(),
-        Increase { value: 24.0, series: 4, resets: 0 }
-    );
+    assert_eq!(st.increase(&all, w(0, 10)).unwrap(), Increase { value: 24.0, series: 4, resets: 0 });
     let a = all.clone().service("a");
     assert_eq!(st.increase(&a, w(0, 10)).unwrap().value, 12.0);
     assert_eq!(st.increase(&a.clone().eq("status", "ok"), w(0, 10)).unwrap().value, 10.0);
@@ -111,10 +107,7 @@ fn gauge_stats_step_series_and_value_at() {
 
 fn histogram_body(kind: &str, counts: [u32; 4]) -> String {
     let les = ["0.1", "0.5", "1", "+Inf"];
-    les.iter()
-        .zip(counts)
-        .map(|(le, c)| format!("h_bucket{{kind=\"{kind}\",le=\"{le}\"}} {c}\n"))
-        .collect()
+    les.iter().zip(counts).map(|(le, c)| format!("h_bucket{{kind=\"{kind}\",le=\"{le}\"}} {c}\n")).collect()
 }
 
 #[test]
@@ -135,10 +128,7 @@ fn histogram_quantile_interpolates_like_prometheus() {
     // Only the window's observations: increases (10,20,20,20); rank 10 -> 0.1.
     assert!(close(st.histogram_quantile(0.5, &h.clone(), w(10, 20)).unwrap(), 0.1));
     // The `_bucket` name works too; out-of-range q behaves as in PromQL.
-    assert_eq!(
-        st.histogram_quantile(1.5, &Selector::new("h_bucket"), w(0, 10)),
-        Some(f64::INFINITY)
-    );
+    assert_eq!(st.histogram_quantile(1.5, &Selector::new("h_bucket"), w(0, 10)), Some(f64::INFINITY));
     // Empty window -> None.
     assert_eq!(st.histogram_quantile(0.5, &h, w(20, 30)), None);
 }

@@ -78,9 +78,7 @@ fn add_templated(out: &mut Sources, source: String, expr: &str) {
     let (text, placeholders) = substitute(expr);
     let before = out.references.len();
     out.add(source, &text);
-    let restore = |s: &str| {
-        placeholders.iter().fold(s.to_owned(), |s, (ph, original)| s.replace(ph, original))
-    };
+    let restore = |s: &str| placeholders.iter().fold(s.to_owned(), |s, (ph, original)| s.replace(ph, original));
     for reference in &mut out.references[before..] {
         reference.expr = expr.to_owned();
         for sel in &mut reference.selectors {
@@ -101,9 +99,8 @@ fn add_templated(out: &mut Sources, source: String, expr: &str) {
 const PLACEHOLDER: &str = "__ordeal_var_";
 
 /// `${name}`, `${name:format}`, `[[name]]`, `[[name:format]]`, `$name`.
-static VARIABLE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\$\{(\w+)(?::[^}]*)?\}|\[\[(\w+)(?::[^\]]*)?\]\]|\$(\w+)").expect("valid regex")
-});
+static VARIABLE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\$\{(\w+)(?::[^}]*)?\}|\[\[(\w+)(?::[^\]]*)?\]\]|\$(\w+)").expect("valid regex"));
 
 /// `expr` with variables replaced, and each placeholder with the text it replaced.
 fn substitute(expr: &str) -> (String, Vec<(String, String)>) {
@@ -149,13 +146,8 @@ mod tests {
 
     #[test]
     fn builtins_ranges_and_label_variables() {
-        let (text, ph) = substitute(
-            r#"rate(x{job=~"$job", i="${instance:pipe}", k="[[k]]"}[$__rate_interval]) offset $off / $__range_s"#,
-        );
-        assert_eq!(
-            text,
-            r#"rate(x{job=~"__ordeal_var_0__", i="__ordeal_var_1__", k="__ordeal_var_2__"}[1m]) offset 1m / 60"#
-        );
+        let (text, ph) = substitute(r#"rate(x{job=~"$job", i="${instance:pipe}", k="[[k]]"}[$__rate_interval]) offset $off / $__range_s"#);
+        assert_eq!(text, r#"rate(x{job=~"__ordeal_var_0__", i="__ordeal_var_1__", k="__ordeal_var_2__"}[1m]) offset 1m / 60"#);
         assert_eq!(ph[1].1, "${instance:pipe}");
     }
 
@@ -196,10 +188,7 @@ mod tests {
 
     #[test]
     fn old_style_rows_and_bad_json() {
-        let s = parse(
-            "d.json",
-            r#"{"rows": [{"panels": [{"title": "T", "targets": [{"expr": "up"}]}]}]}"#,
-        );
+        let s = parse("d.json", r#"{"rows": [{"panels": [{"title": "T", "targets": [{"expr": "up"}]}]}]}"#);
         assert_eq!(s.references[0].source, r#"d.json panel "T" target #1"#);
         let s = parse("d.json", "{");
         assert_eq!(s.findings[0].check, FindingKind::ParseError);

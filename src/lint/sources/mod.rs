@@ -46,14 +46,8 @@ impl Sources {
     pub fn add(&mut self, source: impl Into<String>, expr: &str) {
         let source = source.into();
         match promql::selectors(expr) {
-            Ok(selectors) => {
-                self.references.push(Reference { source, expr: expr.to_owned(), selectors })
-            }
-            Err(e) => self.findings.push(Finding::new(
-                FindingKind::ParseError,
-                source,
-                format!("invalid PromQL: {e}"),
-            )),
+            Ok(selectors) => self.references.push(Reference { source, expr: expr.to_owned(), selectors }),
+            Err(e) => self.findings.push(Finding::new(FindingKind::ParseError, source, format!("invalid PromQL: {e}"))),
         }
     }
 }
@@ -67,8 +61,7 @@ pub struct SourceError {
 }
 
 fn read(path: &Path) -> Result<String, SourceError> {
-    std::fs::read_to_string(path)
-        .map_err(|source| SourceError { path: path.display().to_string(), source })
+    std::fs::read_to_string(path).map_err(|source| SourceError { path: path.display().to_string(), source })
 }
 
 /// Reads a Prometheus rule file; see [`rules::parse`].

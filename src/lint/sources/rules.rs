@@ -33,8 +33,7 @@ pub fn parse(file: &str, text: &str) -> Sources {
     for group in groups {
         let Some((_, rules)) = group.get("rules") else { continue };
         for (i, rule) in rules.seq().unwrap_or_default().iter().enumerate() {
-            let Some((line, expr)) = rule.get("expr").and_then(|(l, n)| Some((l, n.scalar()?)))
-            else {
+            let Some((line, expr)) = rule.get("expr").and_then(|(l, n)| Some((l, n.scalar()?))) else {
                 continue; // promtool reports a rule without `expr`
             };
             let what = match (rule.get("alert"), rule.get("record")) {
@@ -105,9 +104,7 @@ impl Builder {
             Some(Open::Seq(items)) => items.push(node),
             Some(Open::Map(entries, pending)) => match pending.take() {
                 Some((key, line)) => entries.push((key, line, node)),
-                None => {
-                    *pending = Some((node.scalar().unwrap_or_default().to_owned(), mark.line()))
-                }
+                None => *pending = Some((node.scalar().unwrap_or_default().to_owned(), mark.line())),
             },
         }
     }

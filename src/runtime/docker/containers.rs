@@ -60,14 +60,29 @@ impl ContainerStack {
     /// and wait until each is ready. `vars` holds what is known before the
     /// stack exists; mocks and the OTLP receiver must already listen on the
     /// network's gateway.
-    pub async fn start(env: &DockerEnv, plan: &StackPlan, mut vars: BTreeMap<String, String>, dir: &Path, run_dir: &Path, clock: RunClock) -> Result<Self, RuntimeError> {
+    pub async fn start(
+        env: &DockerEnv,
+        plan: &StackPlan,
+        mut vars: BTreeMap<String, String>,
+        dir: &Path,
+        run_dir: &Path,
+        clock: RunClock,
+    ) -> Result<Self, RuntimeError> {
         let log_dir = run_dir.join("logs");
-        std::fs::create_dir_all(&log_dir).map_err(|source| RuntimeError::Io { context: format!("create {}", log_dir.display()), source })?;
+        std::fs::create_dir_all(&log_dir)
+            .map_err(|source| RuntimeError::Io { context: format!("create {}", log_dir.display()), source })?;
         let ports = allocate_ports(plan)?;
         for (name, port) in &ports {
             vars.extend(service_vars(name, &env.container_name(name), *port));
         }
-        let mut stack = ContainerStack { docker: env.docker.clone(), network: env.network.clone(), ctrs: Vec::new(), logs: LogStore::default(), log_dir, clock };
+        let mut stack = ContainerStack {
+            docker: env.docker.clone(),
+            network: env.network.clone(),
+            ctrs: Vec::new(),
+            logs: LogStore::default(),
+            log_dir,
+            clock,
+        };
         let run_dir = std::path::absolute(run_dir).unwrap_or_else(|_| run_dir.to_path_buf());
         for s in &plan.services {
             let reference = image_for(&env.docker, s, dir).await?;
@@ -83,7 +98,16 @@ impl ContainerStack {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn create(&self, env: &DockerEnv, s: &ServicePlan, reference: &str, port: u16, vars: &BTreeMap<String, String>, dir: &Path, run_dir: &Path) -> Result<Ctr, RuntimeError> {
+    async fn create(
+        &self,
+        env: &DockerEnv,
+        s: &ServicePlan,
+        reference: &str,
+        port: u16,
+        vars: &BTreeMap<String, String>,
+        dir: &Path,
+        run_dir: &Path,
+    ) -> Result<Ctr, RuntimeError> {
         let name = env.container_name(&s.name);
         let mut vars = vars.clone();
         vars.insert("self.port".into(), port.to_string());
@@ -119,7 +143,10 @@ impl ContainerStack {
             let m = m.display().to_string();
             req = req.with_mount(Mount::bind_mount(m.clone(), m).with_access_mode(AccessMode::ReadOnly));
         }
-        let handle = req.start().await.map_err(|e| RuntimeError::Docker(format!("service `{}`: cannot start a container from `{reference}`: {e}", s.name)))?;
+        let handle = req
+            .start()
+            .await
+            .map_err(|e| RuntimeError::Docker(format!("service `{}`: cannot start a container from `{reference}`: {e}", s.name)))?;
         let id = handle.id().to_string();
         super::register_container(&id);
         Ok(Ctr {
@@ -147,7 +174,8 @@ impl ContainerStack {
     fn follow_logs(&mut self, i: usize, since: i64) {
         let c = &mut self.ctrs[i];
         let (docker, id, service, store, clock) = (self.docker.clone(), c.id.clone(), c.info.name.clone(), self.logs.clone(), self.clock);
-        let files = [Stream::Stdout, Stream::Stderr].map(|st| self.log_dir.join(format!("{service}.{}.log", if st == Stream::Stdout { "stdout" } else { "stderr" })));
+        let files = [Stream::Stdout, Stream::Stderr]
+            .map(|st| self.log_dir.join(format!("{service}.{}.log", if st == Stream::Stdout { "stdout" } else { "stderr" })));
         let not_before = clock.now();
         let skip_before = (since > 0).then_some(not_before);
         c.follower = Some(tokio::spawn(async move {
@@ -155,11 +183,19 @@ impl ContainerStack {
             let [out_file, err_file] = files;
             let (Ok(out), Ok(err)) = (open(out_file).await, open(err_file).await) else { return };
             let mut writers = [tokio::io::BufWriter::new(out), tokio::io::BufWriter::new(err)];
-            let opts = bollard::query_parameters::LogsOptionsBuilder::default().follow(true).stdout(true).stderr(true).timestamps(true).since(since as i32).build();
+            let opts = bollard::query_parameters::LogsOptionsBuilder::default()
+                .follow(true)
+                .stdout(true)
+                .stderr(true)
+                .timestamps(true)
+                .since(since as i32)
+                .build();
             let mut stream = docker.logs(&id, Some(opts));
             while let Some(Ok(frame)) = stream.next().await {
                 let (st, bytes) = match frame {
-                    bollard::container::LogOutput::StdOut { message } | bollard::container::LogOutput::Console { message } => (Stream::Stdout, message),
+                    bollard::container::LogOutput::StdOut { message } | bollard::container::LogOutput::Console { message } => {
+                        (Stream::Stdout, message)
+                    }
                     bollard::container::LogOutput::StdErr { message } => (Stream::Stderr, message),
                     _ => continue,
                 };
@@ -203,7 +239,9 @@ impl ContainerStack {
         let Some(ready) = &s.ready else {
             tokio::time::sleep(Duration::from_millis(300)).await;
             return match Self::not_running(&self.docker, &c.id).await {
-                Some(status) => Err(RuntimeError::ExitedEarly { service: s.name.clone(), status, tail: tail_note(&self.logs.tail(&s.name, 15)) }),
+                Some(status) => {
+                    Err(RuntimeError::ExitedEarly { service: s.name.clone(), status, tail: tail_note(&self.logs.tail(&s.name, 15)) })
+                }
                 None => Ok(()),
             };
         };
@@ -236,7 +274,10 @@ impl ContainerStack {
     }
 
     fn find(&mut self, service: &str) -> Result<usize, RuntimeError> {
-        self.ctrs.iter().position(|c| c.info.name == service).ok_or_else(|| RuntimeError::Docker(format!("no container for service `{service}`")))
+        self.ctrs
+            .iter()
+            .position(|c| c.info.name == service)
+            .ok_or_else(|| RuntimeError::Docker(format!("no container for service `{service}`")))
     }
 
     /// Apply a service fault (`undo: false`, at its window's start) or undo it.
@@ -256,7 +297,10 @@ impl ContainerStack {
             }
             (ServiceAction::Kill | ServiceAction::Stop, true) if restart => {
                 let since = chrono::Utc::now().timestamp() - 1;
-                docker.start_container(&id, None::<bollard::query_parameters::StartContainerOptions>).await.map_err(docker_err(service, "start again"))?;
+                docker
+                    .start_container(&id, None::<bollard::query_parameters::StartContainerOptions>)
+                    .await
+                    .map_err(docker_err(service, "start again"))?;
                 self.follow_logs(i, since);
             }
             (ServiceAction::Pause, false) => docker.pause_container(&id).await.map_err(docker_err(service, "pause"))?,
@@ -289,7 +333,8 @@ impl ContainerStack {
                 Some(s) => format!("had exited: {s}"),
                 None => {
                     let _ = self.docker.unpause_container(&c.id).await; // a paused container cannot stop
-                    let opts = bollard::query_parameters::StopContainerOptionsBuilder::default().t(c.stop_timeout.as_secs().max(1) as i32).build();
+                    let opts =
+                        bollard::query_parameters::StopContainerOptionsBuilder::default().t(c.stop_timeout.as_secs().max(1) as i32).build();
                     match self.docker.stop_container(&c.id, Some(opts)).await {
                         Ok(()) => Self::not_running(&self.docker, &c.id).await.unwrap_or_else(|| "still running".into()),
                         Err(e) => format!("stop failed: {e}"),

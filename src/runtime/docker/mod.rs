@@ -131,7 +131,11 @@ pub async fn reap(docker: &Docker) -> Result<Reaped, RuntimeError> {
         }
     }
     if !out.containers.is_empty() || !out.networks.is_empty() {
-        tracing::warn!("removed what an earlier, killed ordeal run left behind: containers {:?}, networks {:?}", out.containers, out.networks);
+        tracing::warn!(
+            "removed what an earlier, killed ordeal run left behind: containers {:?}, networks {:?}",
+            out.containers,
+            out.networks
+        );
     }
     Ok(out)
 }
@@ -163,7 +167,10 @@ impl DockerEnv {
         };
         docker.create_network(request).await.map_err(docker_error("create network"))?;
         created().1.push(network.clone());
-        let info = docker.inspect_network(&network, None::<bollard::query_parameters::InspectNetworkOptions>).await.map_err(docker_error("inspect network"))?;
+        let info = docker
+            .inspect_network(&network, None::<bollard::query_parameters::InspectNetworkOptions>)
+            .await
+            .map_err(docker_error("inspect network"))?;
         let gateway = info
             .ipam
             .and_then(|i| i.config)

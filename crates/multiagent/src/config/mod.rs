@@ -30,16 +30,9 @@ impl Role {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{var}={value:?} is invalid: {reason}")]
-    Invalid {
-        var: &'static str,
-        value: String,
-        reason: String,
-    },
+    Invalid { var: &'static str, value: String, reason: String },
     #[error("{var} must be set ({hint})")]
-    Missing {
-        var: &'static str,
-        hint: &'static str,
-    },
+    Missing { var: &'static str, hint: &'static str },
     #[error(transparent)]
     Mutant(#[from] UnknownMutant),
 }
@@ -105,15 +98,8 @@ impl Config {
     }
 
     /// Parses configuration from any variable lookup (empty values count as unset).
-    pub fn from_lookup(
-        role: Role,
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let get = |k: &str| {
-            lookup(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+    pub fn from_lookup(role: Role, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| lookup(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let default_listen = match role {
             Role::Coordinator => "127.0.0.1:8080",
             Role::Worker => "127.0.0.1:8081",
@@ -133,14 +119,9 @@ impl Config {
                 });
             }
         };
-        let backend_url = get("MULTIAGENT_BACKEND_URL")
-            .map(|v| parse_url("MULTIAGENT_BACKEND_URL", &v))
-            .transpose()?;
+        let backend_url = get("MULTIAGENT_BACKEND_URL").map(|v| parse_url("MULTIAGENT_BACKEND_URL", &v)).transpose()?;
         if role == Role::Worker && backend_url.is_none() {
-            return Err(ConfigError::Missing {
-                var: "MULTIAGENT_BACKEND_URL",
-                hint: "backend API base URL, e.g. http://127.0.0.1:9001",
-            });
+            return Err(ConfigError::Missing { var: "MULTIAGENT_BACKEND_URL", hint: "backend API base URL, e.g. http://127.0.0.1:9001" });
         }
         let mut worker_urls = Vec::new();
         if let Some(list) = get("MULTIAGENT_WORKER_URLS") {
@@ -154,34 +135,17 @@ impl Config {
                 hint: "comma-separated worker base URLs, e.g. http://127.0.0.1:8081",
             });
         }
-        let service_name = get("MULTIAGENT_SERVICE_NAME")
-            .unwrap_or_else(|| format!("multiagent-{}", role.as_str()));
+        let service_name = get("MULTIAGENT_SERVICE_NAME").unwrap_or_else(|| format!("multiagent-{}", role.as_str()));
         let worker_id = get("MULTIAGENT_WORKER_ID").unwrap_or_else(|| listen.to_string());
         let ms = |var: &'static str, default: u64, min: u64| -> Result<Duration, ConfigError> {
-            Ok(Duration::from_millis(parse_u64(
-                var,
-                get(var),
-                default,
-                min,
-            )?))
+            Ok(Duration::from_millis(parse_u64(var, get(var), default, min)?))
         };
         let breaker = BreakerSettings {
-            failure_threshold: parse_u64(
-                "MULTIAGENT_BREAKER_FAILURE_THRESHOLD",
-                get("MULTIAGENT_BREAKER_FAILURE_THRESHOLD"),
-                5,
-                1,
-            )? as u32,
+            failure_threshold: parse_u64("MULTIAGENT_BREAKER_FAILURE_THRESHOLD", get("MULTIAGENT_BREAKER_FAILURE_THRESHOLD"), 5, 1)? as u32,
             reset_timeout: ms("MULTIAGENT_BREAKER_RESET_TIMEOUT_MS", 30_000, 1)?,
         };
         let retry = RetrySettings {
-            max_attempts: parse_u64(
-                "MULTIAGENT_RETRY_MAX_ATTEMPTS",
-                get("MULTIAGENT_RETRY_MAX_ATTEMPTS"),
-                3,
-                1,
-            )?
-            .min(100) as u32,
+            max_attempts: parse_u64("MULTIAGENT_RETRY_MAX_ATTEMPTS", get("MULTIAGENT_RETRY_MAX_ATTEMPTS"), 3, 1)?.min(100) as u32,
             initial_delay: ms("MULTIAGENT_RETRY_INITIAL_DELAY_MS", 100, 0)?,
             max_delay: ms("MULTIAGENT_RETRY_MAX_DELAY_MS", 2_000, 0)?,
         };
@@ -193,11 +157,7 @@ impl Config {
             });
         }
         let traces_on = parse_switch("MULTIAGENT_TRACES", get("MULTIAGENT_TRACES"))?;
-        let traces = if traces_on {
-            Some(trace_settings(&get)?)
-        } else {
-            None
-        };
+        let traces = if traces_on { Some(trace_settings(&get)?) } else { None };
         Ok(Config {
             role,
             listen,
@@ -216,15 +176,8 @@ impl Config {
             logs: parse_switch("MULTIAGENT_LOGS", get("MULTIAGENT_LOGS"))?,
             metrics: parse_switch("MULTIAGENT_METRICS", get("MULTIAGENT_METRICS"))?,
             traces,
-            cpu_burn: Duration::from_micros(parse_u64(
-                "MULTIAGENT_CPU_BURN_US",
-                get("MULTIAGENT_CPU_BURN_US"),
-                0,
-                0,
-            )?),
-            mutant: get("MULTIAGENT_MUTANT")
-                .map(|m| m.parse::<Mutant>())
-                .transpose()?,
+            cpu_burn: Duration::from_micros(parse_u64("MULTIAGENT_CPU_BURN_US", get("MULTIAGENT_CPU_BURN_US"), 0, 0)?),
+            mutant: get("MULTIAGENT_MUTANT").map(|m| m.parse::<Mutant>()).transpose()?,
         })
     }
 }
@@ -235,17 +188,12 @@ mod tests {
     use std::collections::HashMap;
 
     fn parse(role: Role, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(role, |k| map.get(k).cloned())
     }
 
-    const WORKER_MIN: &[(&str, &str)] = &[
-        ("MULTIAGENT_LLM_URL", "http://127.0.0.1:9000/v1/"),
-        ("MULTIAGENT_BACKEND_URL", "http://127.0.0.1:9001"),
-    ];
+    const WORKER_MIN: &[(&str, &str)] =
+        &[("MULTIAGENT_LLM_URL", "http://127.0.0.1:9000/v1/"), ("MULTIAGENT_BACKEND_URL", "http://127.0.0.1:9001")];
 
     #[test]
     fn worker_defaults() {
@@ -270,20 +218,11 @@ mod tests {
 
     #[test]
     fn coordinator_needs_workers() {
-        let err = parse(
-            Role::Coordinator,
-            &[("MULTIAGENT_LLM_URL", "http://x:1/v1")],
-        )
-        .unwrap_err();
+        let err = parse(Role::Coordinator, &[("MULTIAGENT_LLM_URL", "http://x:1/v1")]).unwrap_err();
         assert!(err.to_string().contains("MULTIAGENT_WORKER_URLS"), "{err}");
-        let c = parse(
-            Role::Coordinator,
-            &[
-                ("MULTIAGENT_LLM_URL", "http://x:1/v1"),
-                ("MULTIAGENT_WORKER_URLS", " http://a:1/ , http://b:2,"),
-            ],
-        )
-        .unwrap();
+        let c =
+            parse(Role::Coordinator, &[("MULTIAGENT_LLM_URL", "http://x:1/v1"), ("MULTIAGENT_WORKER_URLS", " http://a:1/ , http://b:2,")])
+                .unwrap();
         assert_eq!(c.worker_urls, vec!["http://a:1", "http://b:2"]);
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
     }
@@ -332,17 +271,9 @@ mod tests {
     fn unknown_mutant_and_protocol_are_errors() {
         let mut vars = WORKER_MIN.to_vec();
         vars.push(("MULTIAGENT_MUTANT", "explode"));
-        assert!(matches!(
-            parse(Role::Worker, &vars),
-            Err(ConfigError::Mutant(_))
-        ));
+        assert!(matches!(parse(Role::Worker, &vars), Err(ConfigError::Mutant(_))));
         let mut vars = WORKER_MIN.to_vec();
         vars.push(("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"));
-        assert!(
-            parse(Role::Worker, &vars)
-                .unwrap_err()
-                .to_string()
-                .contains("PROTOCOL")
-        );
+        assert!(parse(Role::Worker, &vars).unwrap_err().to_string().contains("PROTOCOL"));
     }
 }

@@ -3,11 +3,8 @@
 
 use super::{ConfigError, OtlpProtocol, TraceSettings};
 
-pub(super) fn trace_settings(
-    get: &impl Fn(&str) -> Option<String>,
-) -> Result<TraceSettings, ConfigError> {
-    let endpoint =
-        get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| get("OTEL_EXPORTER_OTLP_ENDPOINT"));
+pub(super) fn trace_settings(get: &impl Fn(&str) -> Option<String>) -> Result<TraceSettings, ConfigError> {
+    let endpoint = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| get("OTEL_EXPORTER_OTLP_ENDPOINT"));
     let protocol_var = if get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").is_some() {
         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
     } else {
@@ -18,11 +15,7 @@ pub(super) fn trace_settings(
         Some("http/protobuf") => OtlpProtocol::HttpProtobuf,
         Some(other) => {
             return Err(ConfigError::Invalid {
-                var: if protocol_var.contains("TRACES") {
-                    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
-                } else {
-                    "OTEL_EXPORTER_OTLP_PROTOCOL"
-                },
+                var: if protocol_var.contains("TRACES") { "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" } else { "OTEL_EXPORTER_OTLP_PROTOCOL" },
                 value: other.to_string(),
                 reason: "supported: grpc, http/protobuf".into(),
             });
@@ -41,10 +34,7 @@ pub(super) fn trace_settings(
             }
         },
     };
-    Ok(TraceSettings {
-        export: endpoint.map(|_| protocol),
-        sample_ratio,
-    })
+    Ok(TraceSettings { export: endpoint.map(|_| protocol), sample_ratio })
 }
 
 pub(super) fn parse_url(var: &'static str, value: &str) -> Result<String, ConfigError> {
@@ -58,25 +48,12 @@ pub(super) fn parse_url(var: &'static str, value: &str) -> Result<String, Config
     Ok(value.trim_end_matches('/').to_string())
 }
 
-pub(super) fn parse_u64(
-    var: &'static str,
-    value: Option<String>,
-    default: u64,
-    min: u64,
-) -> Result<u64, ConfigError> {
+pub(super) fn parse_u64(var: &'static str, value: Option<String>, default: u64, min: u64) -> Result<u64, ConfigError> {
     let Some(v) = value else { return Ok(default) };
     match v.parse::<u64>() {
         Ok(n) if n >= min => Ok(n),
-        Ok(_) => Err(ConfigError::Invalid {
-            var,
-            value: v,
-            reason: format!("must be >= {min}"),
-        }),
-        Err(e) => Err(ConfigError::Invalid {
-            var,
-            value: v,
-            reason: format!("not a whole number ({e})"),
-        }),
+        Ok(_) => Err(ConfigError::Invalid { var, value: v, reason: format!("must be >= {min}") }),
+        Err(e) => Err(ConfigError::Invalid { var, value: v, reason: format!("not a whole number ({e})") }),
     }
 }
 
@@ -84,10 +61,6 @@ pub(super) fn parse_switch(var: &'static str, value: Option<String>) -> Result<b
     match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("on" | "true" | "1" | "yes") => Ok(true),
         Some("off" | "false" | "0" | "no") => Ok(false),
-        Some(_) => Err(ConfigError::Invalid {
-            var,
-            value: value.unwrap_or_default(),
-            reason: "expected on|off".into(),
-        }),
+        Some(_) => Err(ConfigError::Invalid { var, value: value.unwrap_or_default(), reason: "expected on|off".into() }),
     }
 }

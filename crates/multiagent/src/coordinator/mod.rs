@@ -63,22 +63,12 @@ pub fn build(shared: &Shared) -> (Router, Vec<JoinHandle<()>>) {
         ready_stuck: mutant::is(cfg.mutant, Mutant::ReadyStuck),
         lose_tasks: mutant::is(cfg.mutant, Mutant::LoseTasks),
     });
-    let tasks = vec![
-        spawn_breaker_ticker(vec![breaker]),
-        spawn_worker_poller(coord.clone()),
-    ];
-    let router = Router::new()
-        .route("/v1/tasks", post(create_task))
-        .route("/health/ready", get(ready))
-        .with_state(coord);
+    let tasks = vec![spawn_breaker_ticker(vec![breaker]), spawn_worker_poller(coord.clone())];
+    let router = Router::new().route("/v1/tasks", post(create_task)).route("/health/ready", get(ready)).with_state(coord);
     (shared.finish_router(router, API_ROUTES, true), tasks)
 }
 
-async fn create_task(
-    State(c): State<Arc<Coordinator>>,
-    Extension(RequestId(rid)): Extension<RequestId>,
-    body: Bytes,
-) -> Response {
+async fn create_task(State(c): State<Arc<Coordinator>>, Extension(RequestId(rid)): Extension<RequestId>, body: Bytes) -> Response {
     let task = match parse_task(&body) {
         Ok(t) => t,
         Err(e) => {
@@ -110,8 +100,7 @@ async fn create_task(
         Ok(results) => {
             c.metrics.task("completed");
             tracing::info!(duration_ms, "task completed");
-            Json(json!({"task_id": task_id, "status": "completed", "results": results}))
-                .into_response()
+            Json(json!({"task_id": task_id, "status": "completed", "results": results})).into_response()
         }
         Err(e) if c.lose_tasks && e.status.is_server_error() => {
             // Mutant: claim the task was queued, then forget it.
@@ -136,14 +125,8 @@ impl Drop for Unfinished {
         if let Some((m, cx)) = self.0.take() {
             m.task("failed");
             m.error("orchestrator");
-            traces::record_failure(
-                &cx,
-                "cancelled",
-                "client disconnected before the task finished",
-            );
-            traces::in_context(&cx, || {
-                tracing::warn!("task cancelled: the client disconnected before it finished")
-            });
+            traces::record_failure(&cx, "cancelled", "client disconnected before the task finished");
+            traces::in_context(&cx, || tracing::warn!("task cancelled: the client disconnected before it finished"));
         }
     }
 }
@@ -151,28 +134,17 @@ impl Drop for Unfinished {
 impl Coordinator {
     async fn execute(&self, task_id: &str, task: &Task, rid: &str) -> Result<Vec<Value>, ApiError> {
         let req = &task.req;
-        let plan_cx = traces::start_child(
-            "PlanTask",
-            SpanKind::Internal,
-            vec![KeyValue::new("task.id", task_id.to_string())],
-        );
-        let prompt = format!(
-            "Plan how to handle a {} task split into {} subtask(s). Task input:\n{}",
-            req.task_type, req.subtasks, req.input
-        );
-        let plan = self
-            .llm
-            .complete(&prompt, false, rid)
-            .with_context(plan_cx.clone())
-            .await;
+        let plan_cx = traces::start_child("PlanTask", SpanKind::Internal, vec![KeyValue::new("task.id", task_id.to_string())]);
+        let prompt =
+            format!("Plan how to handle a {} task split into {} subtask(s). Task input:\n{}", req.task_type, req.subtasks, req.input);
+        let plan = self.llm.complete(&prompt, false, rid).with_context(plan_cx.clone()).await;
         if let Err(e) = &plan {
             traces::record_failure(&plan_cx, e.kind(), &format!("planning failed: {e}"));
         }
         plan_cx.span().end();
         let plan = plan.map_err(|e| ApiError::upstream("llm", &e))?;
 
-        let assignments =
-            (0..req.subtasks).map(|i| self.assign(task_id, i, task, &plan.content, rid));
+        let assignments = (0..req.subtasks).map(|i| self.assign(task_id, i, task, &plan.content, rid));
         let mut results = Vec::with_capacity(req.subtasks as usize);
         for r in futures::future::join_all(assignments).await {
             results.push(r?);
@@ -181,26 +153,15 @@ impl Coordinator {
         let agg_cx = traces::start_child(
             "AggregateResults",
             SpanKind::Internal,
-            vec![
-                KeyValue::new("task.id", task_id.to_string()),
-                KeyValue::new("task.results", results.len() as i64),
-            ],
+            vec![KeyValue::new("task.id", task_id.to_string()), KeyValue::new("task.results", results.len() as i64)],
         );
         results.sort_by_key(|r| r.get("subtask").and_then(Value::as_u64).unwrap_or(0));
         agg_cx.span().end();
         Ok(results)
     }
 
-    async fn assign(
-        &self,
-        task_id: &str,
-        subtask: u32,
-        task: &Task,
-        plan: &str,
-        rid: &str,
-    ) -> Result<Value, ApiError> {
-        let url =
-            &self.workers[self.next_worker.fetch_add(1, Ordering::Relaxed) % self.workers.len()];
+    async fn assign(&self, task_id: &str, subtask: u32, task: &Task, plan: &str, rid: &str) -> Result<Value, ApiError> {
+        let url = &self.workers[self.next_worker.fetch_add(1, Ordering::Relaxed) % self.workers.len()];
         let cx = traces::start_child(
             "AssignToWorker",
             SpanKind::Client,
@@ -227,8 +188,7 @@ impl Coordinator {
         let res = self.send_work(url, &body, rid, &cx).await;
         let out = match res {
             Ok((status, value)) => {
-                cx.span()
-                    .set_attribute(KeyValue::new("http.response.status_code", status as i64));
+                cx.span().set_attribute(KeyValue::new("http.response.status_code", status as i64));
                 self.metrics.message("result");
                 if let Some(sent) = value.get("sent_at_ms").and_then(Value::as_u64) {
                     let latency = upstream::unix_ms().saturating_sub(sent) as f64 / 1000.0;
@@ -238,8 +198,7 @@ impl Coordinator {
             }
             Err((e, worker_code)) => {
                 if let Some(code) = e.status_code() {
-                    cx.span()
-                        .set_attribute(KeyValue::new("http.response.status_code", code as i64));
+                    cx.span().set_attribute(KeyValue::new("http.response.status_code", code as i64));
                 }
                 self.metrics.message("error");
                 self.metrics.error("worker");
@@ -250,9 +209,7 @@ impl Coordinator {
                     || tracing::error!(worker = %url, subtask, error = %e, worker_error = %worker_code, "worker call failed"),
                 );
                 let mut err = match &e {
-                    UpstreamError::Status(504) => {
-                        ApiError::new(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", "")
-                    }
+                    UpstreamError::Status(504) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", ""),
                     other => ApiError::upstream("worker", other),
                 };
                 err.detail = format!("worker {url}: {e}");
@@ -267,40 +224,20 @@ impl Coordinator {
     }
 
     /// POSTs one subtask; on failure also returns the worker's `error` code, if any.
-    async fn send_work(
-        &self,
-        url: &str,
-        body: &Value,
-        rid: &str,
-        cx: &Context,
-    ) -> Result<(u16, Value), (UpstreamError, Option<String>)> {
+    async fn send_work(&self, url: &str, body: &Value, rid: &str, cx: &Context) -> Result<(u16, Value), (UpstreamError, Option<String>)> {
         let timeout = self.worker_timeout;
         let transport = |e: reqwest::Error| (upstream::from_reqwest(&e, timeout).error, None);
-        let req = self
-            .http
-            .post(format!("{url}/v1/work"))
-            .timeout(timeout)
-            .json(body);
-        let resp = upstream::decorate(req, rid, cx)
-            .send()
-            .await
-            .map_err(transport)?;
+        let req = self.http.post(format!("{url}/v1/work")).timeout(timeout).json(body);
+        let resp = upstream::decorate(req, rid, cx).send().await.map_err(transport)?;
         let status = resp.status().as_u16();
         let ok = resp.status().is_success();
         let bytes = resp.bytes().await.map_err(transport)?;
         let parsed = serde_json::from_slice::<Value>(&bytes);
         if !ok {
-            let code = parsed
-                .ok()
-                .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string));
+            let code = parsed.ok().and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string));
             return Err((UpstreamError::Status(status), code));
         }
-        let v = parsed.map_err(|e| {
-            (
-                UpstreamError::Malformed(format!("worker result: {e}")),
-                None,
-            )
-        })?;
+        let v = parsed.map_err(|e| (UpstreamError::Malformed(format!("worker result: {e}")), None))?;
         Ok((status, v))
     }
 }
@@ -317,11 +254,7 @@ async fn ready(State(c): State<Arc<Coordinator>>) -> Response {
             "workers_total": c.workers.len(),
         }
     });
-    let status = if ok || c.ready_stuck {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if ok || c.ready_stuck { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
 }
 
@@ -333,10 +266,7 @@ fn spawn_worker_poller(c: Arc<Coordinator>) -> JoinHandle<()> {
         loop {
             tick.tick().await;
             let probes = c.workers.iter().map(|url| {
-                let req = c
-                    .http
-                    .get(format!("{url}/health/live"))
-                    .timeout(Duration::from_millis(900));
+                let req = c.http.get(format!("{url}/health/live")).timeout(Duration::from_millis(900));
                 async move { matches!(req.send().await, Ok(r) if r.status().is_success()) }
             });
             let states = futures::future::join_all(probes).await;

@@ -33,13 +33,9 @@ pub(super) struct Task {
 }
 
 pub(super) fn parse_task(body: &[u8]) -> Result<Task, ApiError> {
-    let req: TaskRequest = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("invalid task JSON: {e}")))?;
+    let req: TaskRequest = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid task JSON: {e}")))?;
     if !(1..=8).contains(&req.subtasks) {
-        return Err(ApiError::bad_request(format!(
-            "subtasks must be 1..=8, got {}",
-            req.subtasks
-        )));
+        return Err(ApiError::bad_request(format!("subtasks must be 1..=8, got {}", req.subtasks)));
     }
     if req.task_type.trim().is_empty() {
         return Err(ApiError::bad_request("type must not be empty"));
@@ -49,9 +45,7 @@ pub(super) fn parse_task(body: &[u8]) -> Result<Task, ApiError> {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
         Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "item_id must be a string or number, got {other}"
-            )));
+            return Err(ApiError::bad_request(format!("item_id must be a string or number, got {other}")));
         }
     };
     Ok(Task { req, item_id })
@@ -63,15 +57,9 @@ mod tests {
 
     #[test]
     fn task_parsing_defaults_and_errors() {
-        let t = parse_task(br#"{"type":"analysis","input":"x","password":"p","extra":{"a":1}}"#)
-            .unwrap();
-        assert_eq!(
-            (t.req.op, t.req.subtasks, t.req.stream, t.item_id.as_str()),
-            (Op::None, 1, false, "1")
-        );
-        let t =
-            parse_task(br#"{"type":"analysis","input":"x","op":"read","item_id":42,"subtasks":8}"#)
-                .unwrap();
+        let t = parse_task(br#"{"type":"analysis","input":"x","password":"p","extra":{"a":1}}"#).unwrap();
+        assert_eq!((t.req.op, t.req.subtasks, t.req.stream, t.item_id.as_str()), (Op::None, 1, false, "1"));
+        let t = parse_task(br#"{"type":"analysis","input":"x","op":"read","item_id":42,"subtasks":8}"#).unwrap();
         assert_eq!((t.req.op, t.item_id.as_str()), (Op::Read, "42"));
         for bad in [
             &br#"{"type":"analysis","input":"x","subtasks":9}"#[..],

@@ -52,9 +52,7 @@ impl Metrics {
     pub fn task_type_label(&self, task_type: &str) -> String {
         let shaped = !task_type.is_empty()
             && task_type.len() <= 40
-            && task_type
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            && task_type.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         if !shaped {
             return "other".into();
         }
@@ -79,11 +77,7 @@ impl Metrics {
     }
 
     pub fn task_duration(&self, task_type: &str, secs: f64) {
-        self.with(|i| {
-            i.task_duration
-                .get_or_create(&l1("type", task_type))
-                .observe(secs)
-        });
+        self.with(|i| i.task_duration.get_or_create(&l1("type", task_type)).observe(secs));
     }
 
     pub fn message(&self, kind: &str) {
@@ -93,24 +87,15 @@ impl Metrics {
     }
 
     pub fn message_latency(&self, kind: &str, secs: f64) {
-        self.with(|i| {
-            i.message_latency
-                .get_or_create(&l1("type", kind))
-                .observe(secs)
-        });
+        self.with(|i| i.message_latency.get_or_create(&l1("type", kind)).observe(secs));
     }
 
     /// One LLM attempt: outcome `success` | `error` | `rejected`; duration only for real calls.
     pub fn llm_call(&self, outcome: &str, secs: Option<f64>) {
         self.with(|i| {
-            i.llm_calls
-                .get_or_create(&llm_labels(&i.model, outcome))
-                .inc();
+            i.llm_calls.get_or_create(&llm_labels(&i.model, outcome)).inc();
             if let Some(s) = secs {
-                let labels = vec![
-                    ("provider", "openai".to_string()),
-                    ("model", i.model.clone()),
-                ];
+                let labels = vec![("provider", "openai".to_string()), ("model", i.model.clone())];
                 i.llm_duration.get_or_create(&labels).observe(s);
             }
         });
@@ -123,11 +108,7 @@ impl Metrics {
     }
 
     pub fn worker_duration(&self, worker_id: &str, secs: f64) {
-        self.with(|i| {
-            i.worker_duration
-                .get_or_create(&l1("worker_id", worker_id))
-                .observe(secs)
-        });
+        self.with(|i| i.worker_duration.get_or_create(&l1("worker_id", worker_id)).observe(secs));
     }
 
     pub fn set_active_workers(&self, n: i64) {
@@ -160,11 +141,7 @@ impl Metrics {
 
     pub fn http_request(&self, method: &str, route: &str, status: u16, secs: f64) {
         self.with(|i| {
-            let labels = vec![
-                ("method", method.to_string()),
-                ("route", route.to_string()),
-                ("status", status.to_string()),
-            ];
+            let labels = vec![("method", method.to_string()), ("route", route.to_string()), ("status", status.to_string())];
             i.http_requests.get_or_create(&labels).inc();
             let labels = vec![("method", method.to_string()), ("route", route.to_string())];
             i.http_duration.get_or_create(&labels).observe(secs);
@@ -186,27 +163,13 @@ impl Drop for PendingGuard {
 impl TransitionObserver for Metrics {
     fn on_transition(&self, dependency: &str, from: BreakerState, to: BreakerState) {
         self.with(|i| {
-            i.breaker_state
-                .get_or_create(&l1("dependency", dependency))
-                .set(to.as_gauge());
-            i.breaker_transitions
-                .get_or_create(&transition_labels(dependency, from.as_str(), to.as_str()))
-                .inc();
+            i.breaker_state.get_or_create(&l1("dependency", dependency)).set(to.as_gauge());
+            i.breaker_transitions.get_or_create(&transition_labels(dependency, from.as_str(), to.as_str())).inc();
         });
         if to == BreakerState::Open {
-            tracing::warn!(
-                dependency,
-                from = from.as_str(),
-                to = to.as_str(),
-                "circuit breaker state change"
-            );
+            tracing::warn!(dependency, from = from.as_str(), to = to.as_str(), "circuit breaker state change");
         } else {
-            tracing::info!(
-                dependency,
-                from = from.as_str(),
-                to = to.as_str(),
-                "circuit breaker state change"
-            );
+            tracing::info!(dependency, from = from.as_str(), to = to.as_str(), "circuit breaker state change");
         }
     }
 }
@@ -220,10 +183,7 @@ mod tests {
         let m = Metrics::new(Role::Coordinator, "m", "w", Some(Mutant::RenameMetric));
         m.task("completed");
         let text = m.render().unwrap();
-        assert!(
-            text.contains("multiagent_task_total{status=\"completed\"} 1"),
-            "{text}"
-        );
+        assert!(text.contains("multiagent_task_total{status=\"completed\"} 1"), "{text}");
         assert!(!text.contains("multiagent_tasks_total"));
 
         let m = Metrics::new(Role::Coordinator, "m", "w", Some(Mutant::DropFailedMetric));

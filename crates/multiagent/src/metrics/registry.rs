@@ -18,9 +18,7 @@ pub(super) type Counters = Family<Labels, Counter>;
 pub(super) type Histograms = Family<Labels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
-    Histogram::new([
-        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0,
-    ])
+    Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0])
 }
 
 pub(super) fn l1(k: &'static str, v: impl Into<String>) -> Labels {
@@ -81,94 +79,30 @@ impl Inner {
         let r = &mut inner.registry;
         let coordinator = role == Role::Coordinator;
         if coordinator {
-            let tasks_name = if mutant == Some(Mutant::RenameMetric) {
-                "multiagent_task"
-            } else {
-                "multiagent_tasks"
-            };
+            let tasks_name = if mutant == Some(Mutant::RenameMetric) { "multiagent_task" } else { "multiagent_tasks" };
             r.register(tasks_name, "Tasks by lifecycle status", inner.tasks.clone());
-            r.register(
-                "multiagent_task_duration_seconds",
-                "End-to-end task duration",
-                inner.task_duration.clone(),
-            );
-            r.register(
-                "multiagent_active_workers",
-                "Workers answering /health/live",
-                inner.active_workers.clone(),
-            );
+            r.register("multiagent_task_duration_seconds", "End-to-end task duration", inner.task_duration.clone());
+            r.register("multiagent_active_workers", "Workers answering /health/live", inner.active_workers.clone());
         } else {
             r.register(
                 "multiagent_worker_processing_duration_seconds",
                 "Time a worker spends on one subtask",
                 inner.worker_duration.clone(),
             );
-            r.register(
-                "multiagent_cache_hits",
-                "Backend reads served from the fallback cache",
-                inner.cache_hits.clone(),
-            );
-            r.register(
-                "multiagent_cache_misses",
-                "Backend fallbacks that found no fresh entry",
-                inner.cache_misses.clone(),
-            );
+            r.register("multiagent_cache_hits", "Backend reads served from the fallback cache", inner.cache_hits.clone());
+            r.register("multiagent_cache_misses", "Backend fallbacks that found no fresh entry", inner.cache_misses.clone());
         }
-        r.register(
-            "multiagent_messages",
-            "Messages between coordinator and workers",
-            inner.messages.clone(),
-        );
-        r.register(
-            "multiagent_llm_calls",
-            "LLM call attempts by outcome",
-            inner.llm_calls.clone(),
-        );
-        r.register(
-            "multiagent_errors",
-            "Errors by component",
-            inner.errors.clone(),
-        );
-        r.register(
-            "multiagent_llm_call_duration_seconds",
-            "LLM call attempt duration",
-            inner.llm_duration.clone(),
-        );
-        r.register(
-            "multiagent_message_latency_seconds",
-            "One-way message latency",
-            inner.message_latency.clone(),
-        );
-        r.register(
-            "multiagent_pending_tasks",
-            "Tasks in flight in this process",
-            inner.pending_tasks.clone(),
-        );
-        r.register(
-            "multiagent_circuit_breaker_state",
-            "Breaker state: 0 closed, 1 open, 2 half_open",
-            inner.breaker_state.clone(),
-        );
-        r.register(
-            "multiagent_circuit_breaker_transitions",
-            "Breaker state transitions",
-            inner.breaker_transitions.clone(),
-        );
-        r.register(
-            "multiagent_retries",
-            "Retries (not counting first attempts)",
-            inner.retries.clone(),
-        );
-        r.register(
-            "http_requests",
-            "HTTP requests served",
-            inner.http_requests.clone(),
-        );
-        r.register(
-            "http_request_duration_seconds",
-            "HTTP request duration",
-            inner.http_duration.clone(),
-        );
+        r.register("multiagent_messages", "Messages between coordinator and workers", inner.messages.clone());
+        r.register("multiagent_llm_calls", "LLM call attempts by outcome", inner.llm_calls.clone());
+        r.register("multiagent_errors", "Errors by component", inner.errors.clone());
+        r.register("multiagent_llm_call_duration_seconds", "LLM call attempt duration", inner.llm_duration.clone());
+        r.register("multiagent_message_latency_seconds", "One-way message latency", inner.message_latency.clone());
+        r.register("multiagent_pending_tasks", "Tasks in flight in this process", inner.pending_tasks.clone());
+        r.register("multiagent_circuit_breaker_state", "Breaker state: 0 closed, 1 open, 2 half_open", inner.breaker_state.clone());
+        r.register("multiagent_circuit_breaker_transitions", "Breaker state transitions", inner.breaker_transitions.clone());
+        r.register("multiagent_retries", "Retries (not counting first attempts)", inner.retries.clone());
+        r.register("http_requests", "HTTP requests served", inner.http_requests.clone());
+        r.register("http_request_duration_seconds", "HTTP request duration", inner.http_duration.clone());
 
         // Series that exist from the first scrape.
         if coordinator {
@@ -178,46 +112,28 @@ impl Inner {
                 }
             }
         } else {
-            let _ = inner
-                .worker_duration
-                .get_or_create(&l1("worker_id", worker_id));
+            let _ = inner.worker_duration.get_or_create(&l1("worker_id", worker_id));
             touch(&inner.cache_hits, l1("cache", "backend"));
             touch(&inner.cache_misses, l1("cache", "backend"));
         }
         let latency_type = if coordinator { "result" } else { "task" };
-        let _ = inner
-            .message_latency
-            .get_or_create(&l1("type", latency_type));
-        let _ = inner.llm_duration.get_or_create(&vec![
-            ("provider", "openai".into()),
-            ("model", model.into()),
-        ]);
+        let _ = inner.message_latency.get_or_create(&l1("type", latency_type));
+        let _ = inner.llm_duration.get_or_create(&vec![("provider", "openai".into()), ("model", model.into())]);
         for t in ["task", "result", "error"] {
             touch(&inner.messages, l1("type", t));
         }
         for o in ["success", "error", "rejected"] {
             touch(&inner.llm_calls, llm_labels(model, o));
         }
-        let (components, deps): (&[&str], &[&'static str]) = if coordinator {
-            (&["orchestrator", "worker", "llm"], &["llm"])
-        } else {
-            (&["worker", "llm", "backend"], &["llm", "backend"])
-        };
+        let (components, deps): (&[&str], &[&'static str]) =
+            if coordinator { (&["orchestrator", "worker", "llm"], &["llm"]) } else { (&["worker", "llm", "backend"], &["llm", "backend"]) };
         for c in components {
             touch(&inner.errors, l1("component", *c));
         }
         for d in deps {
-            inner
-                .breaker_state
-                .get_or_create(&l1("dependency", *d))
-                .set(0);
+            inner.breaker_state.get_or_create(&l1("dependency", *d)).set(0);
             touch(&inner.retries, l1("dependency", *d));
-            for (from, to) in [
-                ("closed", "open"),
-                ("open", "half_open"),
-                ("half_open", "closed"),
-                ("half_open", "open"),
-            ] {
+            for (from, to) in [("closed", "open"), ("open", "half_open"), ("half_open", "closed"), ("half_open", "open")] {
                 touch(&inner.breaker_transitions, transition_labels(d, from, to));
             }
         }
@@ -231,19 +147,11 @@ fn touch(family: &Counters, labels: Labels) {
 }
 
 pub(super) fn llm_labels(model: &str, outcome: &str) -> Labels {
-    vec![
-        ("provider", "openai".into()),
-        ("model", model.into()),
-        ("outcome", outcome.into()),
-    ]
+    vec![("provider", "openai".into()), ("model", model.into()), ("outcome", outcome.into())]
 }
 
 pub(super) fn transition_labels(dep: &str, from: &str, to: &str) -> Labels {
-    vec![
-        ("dependency", dep.into()),
-        ("from", from.into()),
-        ("to", to.into()),
-    ]
+    vec![("dependency", dep.into()), ("from", from.into()), ("to", to.into())]
 }
 
 #[cfg(test)]
@@ -275,17 +183,9 @@ mod tests {
         m.cache(true);
         m.on_transition("backend", BreakerState::Closed, BreakerState::Open);
         let text = m.render().unwrap();
-        assert!(
-            text.contains("multiagent_cache_hits_total{cache=\"backend\"} 1"),
-            "{text}"
-        );
-        assert!(
-            text.contains("multiagent_circuit_breaker_state{dependency=\"backend\"} 1"),
-            "{text}"
-        );
-        assert!(text.contains(
-            "multiagent_circuit_breaker_transitions_total{dependency=\"backend\",from=\"closed\",to=\"open\"} 1"
-        ));
+        assert!(text.contains("multiagent_cache_hits_total{cache=\"backend\"} 1"), "{text}");
+        assert!(text.contains("multiagent_circuit_breaker_state{dependency=\"backend\"} 1"), "{text}");
+        assert!(text.contains("multiagent_circuit_breaker_transitions_total{dependency=\"backend\",from=\"closed\",to=\"open\"} 1"));
         assert!(Metrics::disabled().render().is_none());
         Metrics::disabled().task("started");
     }
