@@ -129,7 +129,6 @@ impl AlertingServers {
     /// Writes both configs and starts Alertmanager, then Prometheus (as
     /// processes, or as containers on `docker`'s network); returns once both
     /// answer `/-/ready`.
-    #[allow(clippy::too_many_arguments)]
     pub async fn start(
         plan: &AlertingPlan,
         m: &ManagedAlerting,

@@ -5,6 +5,7 @@
 //! environment, which every process it starts inherits; afterwards no process
 //! in /proc may carry it.
 
+// Each test binary includes this module and uses only some of its helpers.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

@@ -97,6 +97,8 @@ impl ContainerStack {
         Ok(stack)
     }
 
+    // One container's whole context (network, plan, image, port, template vars, mount
+    // roots); a struct would only be built here to be taken apart again.
     #[allow(clippy::too_many_arguments)]
     async fn create(
         &self,
