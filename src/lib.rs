@@ -3,17 +3,27 @@
 //! The crate is laid out after its pipeline:
 //!
 //! ```text
-//! scenario  (YAML -> validated Plan, every error with file:line)
-//!   -> runtime     (start / stop the stack: child processes)
-//!   -> faults      (fault-injecting LLM and backend mocks, with journals)
+//! scenario + plan  (YAML -> validated Plan, every error with file:line)
+//!   -> runtime     (start / stop the stack: child processes or containers on
+//!                   a private Docker network; managed Prometheus + Alertmanager)
+//!   -> faults      (fault-injecting LLM and HTTP backend mocks, with journals;
+//!                   service faults kill / stop / pause / disconnect / restart)
 //!   -> load        (goose, open-model rate, per-phase stats)
-//!   -> collectors  (metrics scraper, health prober)
-//!   -> expect      (judge what collectors recorded; no I/O)
+//!   -> collectors  (metrics scraper, health prober, OTLP trace receiver, log
+//!                   capture, alert poller and webhook, CPU / memory sampler)
+//!   -> expect      (judge what collectors recorded; no I/O; one module per kind)
 //!   -> report      (report.json, junit.xml, terminal summary)
 //! ```
 //!
-//! `clock` is the single time base all stages share. `lint` checks alert rules
-//! and dashboards against the metrics, and labels, a stack really exports.
+//! `run` drives one scenario end to end (a timeline run, or the rounds of an
+//! overhead run) and always tears down what it started; `overhead` turns
+//! rounds into deltas with intervals, judges budgets and draws the chart.
+//! `clock` is the single time base all stages share. `lint` checks alert rules,
+//! dashboards and PromQL against the metrics, and labels, a stack really
+//! exports. `signals` owns SIGINT / SIGTERM.
+//!
+//! Compilation has floors, every arrow pointing down: `scenario` (sections and
+//! the compile toolkit) <- `expect::kinds` <- `expect::registry` <- `plan`.
 
 pub mod clock;
 pub mod collectors;
@@ -22,6 +32,7 @@ pub mod faults;
 pub mod lint;
 pub mod load;
 pub mod overhead;
+pub mod plan;
 pub mod report;
 pub mod run;
 pub mod runtime;

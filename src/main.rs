@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use ordeal::plan;
 use ordeal::report::{RunVerdict, summary};
 use ordeal::run::{RunOptions, run};
-use ordeal::scenario;
 
 /// Exit codes (also in `ordeal --help`).
 const PASS: u8 = 0;
@@ -122,11 +122,11 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-fn load_all(files: &[PathBuf]) -> Result<Vec<scenario::Plan>, u8> {
+fn load_all(files: &[PathBuf]) -> Result<Vec<ordeal::plan::Plan>, u8> {
     let mut plans = Vec::new();
     let mut bad = false;
     for f in files {
-        match scenario::load(f) {
+        match plan::load(f) {
             Ok(p) => plans.push(p),
             Err(d) => {
                 eprintln!("{d}");
@@ -183,7 +183,7 @@ fn list(dir: &Path) -> u8 {
         .collect();
     files.sort();
     for f in files {
-        match scenario::load(&f) {
+        match plan::load(&f) {
             Ok(p) => println!(
                 "{:<40} {:>6.1}s  {}",
                 f.display(),
@@ -208,7 +208,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, u8> {
 fn each_plan(
     files: &[PathBuf],
     report_dir: Option<PathBuf>,
-    mut f: impl FnMut(&tokio::runtime::Runtime, &scenario::Plan, Option<PathBuf>) -> u8,
+    mut f: impl FnMut(&tokio::runtime::Runtime, &ordeal::plan::Plan, Option<PathBuf>) -> u8,
 ) -> u8 {
     let plans = match load_all(files) {
         Ok(p) => p,

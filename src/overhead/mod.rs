@@ -11,8 +11,9 @@ pub mod stats;
 
 use std::collections::BTreeMap;
 
+use crate::expect::Expectation;
 use crate::expect::{Checked, Verdict, WindowInfo};
-use crate::scenario::{Budget, Decide, Expectation, OverheadMetric, OverheadPlan, format_confidence, format_value};
+use crate::scenario::{Budget, Decide, OverheadMetric, OverheadPlan, format_confidence, format_value};
 use stats::{Deltas, Interval};
 
 /// One variant measured in one round.
@@ -279,7 +280,7 @@ pub fn judge(expectations: &[Expectation], report: &OverheadReport) -> Vec<Check
     expectations
         .iter()
         .filter_map(|e| match &e.check {
-            crate::scenario::Check::Overhead(c) => Some((e, c)),
+            crate::expect::Check::Overhead(c) => Some((e, c)),
             _ => None,
         })
         .map(|(e, c)| {

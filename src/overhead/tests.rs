@@ -47,15 +47,16 @@ fn rounds(extra: f64, noise: f64) -> Vec<RoundMeasure> {
 
 fn check(budget: &str) -> Expectation {
     Expectation {
+        id: "expect[0]".into(),
         name: "b".into(),
         window: crate::scenario::WindowExpr::whole(),
-        check: crate::scenario::Check::Overhead(crate::scenario::OverheadCheck {
+        check: crate::expect::Check::Overhead(Box::new(crate::expect::kinds::overhead::OverheadCheck {
             variant: "logs".into(),
             source: None,
             budgets: vec![Budget::parse(OverheadMetric::Cpu, budget).unwrap()],
             decide: Decide::Bound,
             allow_inconclusive: false,
-        }),
+        })),
     }
 }
 
@@ -88,13 +89,13 @@ fn budgets_are_met_exceeded_or_inconclusive() {
     assert_eq!(c.verdict, Verdict::Inconclusive, "{}", c.observed);
     assert!(c.observed.contains("allow_inconclusive"));
     let mut allowed = check("< 20%");
-    if let crate::scenario::Check::Overhead(o) = &mut allowed.check {
+    if let crate::expect::Check::Overhead(o) = &mut allowed.check {
         o.allow_inconclusive = true;
     }
     assert_eq!(judge(&[allowed], &r)[0].verdict, Verdict::Pass);
     // Point decision: 20.0% point estimate against 25%.
     let mut point = check("< 25%");
-    if let crate::scenario::Check::Overhead(o) = &mut point.check {
+    if let crate::expect::Check::Overhead(o) = &mut point.check {
         o.decide = Decide::Point;
     }
     assert_eq!(judge(&[point], &r)[0].verdict, Verdict::Pass);

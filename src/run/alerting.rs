@@ -9,10 +9,13 @@ use super::{Live, RunError};
 use crate::clock::RunClock;
 use crate::collectors::alerts::AlertRecord;
 use crate::collectors::alerts::poller::AlertPoller;
-use crate::collectors::alerts::promapi::{PromApi, QuerySeries};
+use crate::collectors::alerts::promapi::PromApi;
 use crate::collectors::alerts::webhook::{WebhookSink, receiver_urls};
+use crate::expect::kinds::promql::PromqlMode;
+use crate::expect::{Check, PromqlAnswers};
+use crate::plan::Plan;
 use crate::runtime::alerting::AlertingServers;
-use crate::scenario::{AlertingMode, AlertingPlan, Check, Plan, PromqlMode, template};
+use crate::scenario::{AlertingMode, AlertingPlan, template};
 
 /// What the alerting part holds while the run goes on.
 #[derive(Default)]
@@ -89,24 +92,24 @@ async fn wait_scraped(api: &PromApi, jobs: &[String]) -> Result<(), RunError> {
 }
 
 /// Ask Prometheus every `kind: promql` query of the plan, over its window.
-async fn queries(plan: &Plan, api: &PromApi, origin: std::time::Duration) -> BTreeMap<usize, Result<Vec<QuerySeries>, String>> {
+async fn queries(plan: &Plan, api: &PromApi, origin: std::time::Duration) -> PromqlAnswers {
     let mut out = BTreeMap::new();
     let step_default = plan.alerting.as_ref().map_or(std::time::Duration::from_secs(1), |a| a.interval);
-    for (i, e) in plan.expectations.iter().enumerate() {
+    for e in &plan.expectations {
         let Check::Promql(q) = &e.check else { continue };
         let Some(w) = e.window.resolve_at(&plan.phases, origin) else { continue };
         let answer = match q.mode {
             PromqlMode::AtEnd => api.query(&q.query, w.end).await,
             _ => api.query_range(&q.query, w.start, w.end, q.step.unwrap_or(step_default)).await,
         };
-        out.insert(i, answer.map_err(|e| e.to_string()));
+        out.insert(e.id.clone(), answer.map_err(|e| e.to_string()));
     }
     out
 }
 
 /// Stop in order: queries and a last poll while Prometheus still runs, then
 /// the servers, then the webhook (which may still get resolved notifications).
-pub(super) async fn stop(plan: &Plan, live: &mut Live) -> (Option<AlertRecord>, BTreeMap<usize, Result<Vec<QuerySeries>, String>>) {
+pub(super) async fn stop(plan: &Plan, live: &mut Live) -> (Option<AlertRecord>, PromqlAnswers) {
     let l = &mut live.alerting;
     let promql = match (&l.prometheus, live.origin) {
         (Some(api), Some(origin)) if !crate::signals::interrupted() => queries(plan, api, origin).await,

@@ -9,10 +9,11 @@ use std::time::Duration;
 use super::{Live, RunError, RunOptions, preflight, scrape_targets, service_url, start_stack, teardown};
 use crate::clock::RunClock;
 use crate::collectors::scraper;
+use crate::expect::Check;
 use crate::lint::promtool::Promtool;
 use crate::lint::{ContractInput, ContractSpec, LintReport, collect_raw, gather};
+use crate::plan::Plan;
 use crate::runtime::StartedService;
-use crate::scenario::{Check, Plan};
 
 /// How long `ordeal lint` drives the scenario's load (no faults) before
 /// checking: many families (histograms, labelled counters) have no series
@@ -33,12 +34,12 @@ async fn gather_one(spec: &ContractSpec, services: &[StartedService]) -> Result<
     gather(spec, &raw, &Promtool::default()).await.map_err(|e| e.to_string())
 }
 
-/// For each `kind: contract` of the plan, by expectation index.
-pub(super) async fn gather_for_run(plan: &Plan, services: &[StartedService]) -> BTreeMap<usize, Result<ContractInput, String>> {
+/// For each `kind: contract` of the plan, by expectation id.
+pub(super) async fn gather_for_run(plan: &Plan, services: &[StartedService]) -> crate::expect::ContractInputs {
     let mut out = BTreeMap::new();
-    for (i, e) in plan.expectations.iter().enumerate() {
+    for e in &plan.expectations {
         if let Check::Contract(c) = &e.check {
-            out.insert(i, gather_one(&c.spec, services).await);
+            out.insert(e.id.clone(), gather_one(&c.spec, services).await);
         }
     }
     out
@@ -56,7 +57,7 @@ pub fn lint_spec(plan: &Plan) -> ContractSpec {
     ContractSpec {
         rules: plan.alerting.as_ref().map(|a| a.rules.clone()).unwrap_or_default(),
         dashboards: plan.alerting.as_ref().map(|a| a.dashboards.clone()).unwrap_or_default(),
-        queries: crate::scenario::promql_queries(&plan.expectations),
+        queries: crate::expect::promql_queries(&plan.expectations),
         naming: true,
         cardinality: Default::default(),
     }

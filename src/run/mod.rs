@@ -19,10 +19,11 @@ use crate::collectors::store::MetricStore;
 use crate::expect::{self, Recorded, Verdict};
 use crate::faults::{FaultError, JournalEntry, MockSet};
 use crate::load::{self, LoadError, LoadHandle, LoadRecord};
+use crate::plan::Plan;
 use crate::report::*;
 use crate::runtime::docker::DockerEnv;
 use crate::runtime::{self, LogStore, RunningStack, RuntimeError, StartedService};
-use crate::scenario::{Plan, RuntimeKind};
+use crate::scenario::RuntimeKind;
 
 mod alerting;
 mod lint;
@@ -107,8 +108,8 @@ struct Collected {
     alerts: Option<crate::collectors::alerts::AlertRecord>,
     resources: Vec<crate::collectors::resources::ResourceSample>,
     harness_cpu_seconds: f64,
-    promql: BTreeMap<usize, Result<Vec<crate::collectors::alerts::promapi::QuerySeries>, String>>,
-    contract: BTreeMap<usize, Result<crate::lint::ContractInput, String>>,
+    promql: expect::PromqlAnswers,
+    contract: expect::ContractInputs,
 }
 
 pub fn default_run_dir(plan: &Plan) -> PathBuf {
@@ -197,7 +198,7 @@ fn preflight(plan: &Plan, lint: bool) -> Result<(), RunError> {
     }
     if lint {
         needed.push(("promtool", "prometheus", "`ordeal lint` runs promtool"));
-    } else if plan.expectations.iter().any(|e| matches!(e.check, crate::scenario::Check::Contract(_))) {
+    } else if plan.expectations.iter().any(|e| matches!(e.check, crate::expect::Check::Contract(_))) {
         needed.push(("promtool", "prometheus", "`kind: contract` runs promtool"));
     }
     for (program, package, why) in needed {

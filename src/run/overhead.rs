@@ -17,10 +17,12 @@ use crate::clock::{RunClock, Window};
 use crate::collectors::resources::{self, ResourceSampler};
 use crate::collectors::scraper;
 use crate::collectors::store::MetricStore;
+use crate::expect::Check;
 use crate::overhead::{self, RoundMeasure};
+use crate::plan::Plan;
 use crate::report::{Report, RunVerdict};
 use crate::runtime::docker::DockerEnv;
-use crate::scenario::{Check, OverheadPlan, Plan, RuntimeKind, VariantPlan};
+use crate::scenario::{OverheadPlan, RuntimeKind, VariantPlan};
 
 /// RSS is sampled this often within the measured window.
 const RSS_INTERVAL: Duration = Duration::from_millis(250);

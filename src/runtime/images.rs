@@ -225,7 +225,7 @@ pub fn program_path(dir: &Path, s: &crate::scenario::ServicePlan) -> Result<Path
 /// The images a scenario needs: one per distinct service program (its
 /// `command`, with `{{env.*}}` rendered and made absolute), plus Prometheus
 /// and Alertmanager when the scenario runs them.
-pub fn specs_for(plan: &crate::scenario::Plan) -> Result<Vec<ImageSpec>, ImageError> {
+pub fn specs_for(plan: &crate::plan::Plan) -> Result<Vec<ImageSpec>, ImageError> {
     let mut programs: Vec<PathBuf> = Vec::new();
     for s in plan.stack.services.iter().filter(|s| s.image.is_none()) {
         programs.push(program_path(&plan.dir, s)?);

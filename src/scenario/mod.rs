@@ -1,54 +1,36 @@
-//! Scenario files: parse and validate YAML into an immutable [`Plan`].
+//! Scenario sections and the compile toolkit: the bottom floor of
+//! compilation. Each section is one module owning its raw serde types (as
+//! written, `deny_unknown_fields`; their `///` comments are the field
+//! reference), its plan types, and its compile step: `stack`, `mocks`,
+//! `load`, `timeline`, `alerting`, `overhead`.
 //!
-//! `raw` holds the serde types as written; `compile` turns them into a
-//! `Plan` in one pass that reports every problem with file:line, field path
-//! and a hint (`diag`, `locate`). `window`, `cmp` and `template` are the small
-//! languages used inside field values.
+//! The toolkit: `ctx` (error collector with file:line:col, field path and
+//! hint; what expectations may refer to; parsers shared by several kinds),
+//! `diag`, `locate` (field path -> line), and the small languages used inside
+//! field values: `window` (`outage+2s..recovery.end`), `cmp` (`"<= 3"`),
+//! `template` (`{{mocks.llm.url}}`).
+//!
+//! Expectation kinds build on this floor (`expect::kinds`), and `plan`
+//! assembles a whole file above them; nothing here knows a kind.
 
+pub mod alerting;
 pub mod cmp;
-mod compile;
-mod compile_alerting;
-mod compile_expect;
-mod compile_overhead;
-mod compile_traces;
+pub mod ctx;
 pub mod diag;
+pub mod load;
 mod locate;
-pub mod plan;
-mod plan_alerting;
-mod plan_overhead;
-pub mod raw;
-pub mod raw_alerting;
-pub mod raw_overhead;
+pub mod mocks;
+pub mod overhead;
+pub mod stack;
 pub mod template;
+pub mod timeline;
 pub mod window;
 
-use std::path::Path;
-
-pub use compile::compile;
+pub use alerting::{AlertingMode, AlertingPlan, ManagedAlerting};
+pub use ctx::{Ctx, Names, Scalar, check_route, cmp, matchers, one_of, parse_window, route};
 pub use diag::{Diagnostic, Diagnostics};
-pub use plan::*;
+pub use load::{LoadPlan, RequestPlan};
+pub use overhead::{Budget, Claim, Decide, OverheadMetric, OverheadPlan, VariantPlan, format_confidence, format_value, min_rounds};
+pub use stack::{ReadyProbe, RuntimeKind, ServicePlan, StackPlan};
+pub use timeline::{FaultPlan, ServiceAction, ServiceFaultPlan};
 pub use window::{PhaseSpan, WindowExpr};
-
-/// Read and compile a scenario file.
-pub fn load(path: &Path) -> Result<Plan, Diagnostics> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Diagnostics(vec![Diagnostic {
-            file: path.to_path_buf(),
-            line: 0,
-            col: 0,
-            path: String::new(),
-            message: format!("cannot read the scenario: {e}"),
-            hint: Some("check the path; `ordeal list` shows the scenarios in a directory".into()),
-        }])
-    })?;
-    compile(&text, path)
-}
-
-#[cfg(test)]
-mod tests;
-
-#[cfg(test)]
-mod tests_alerting;
-
-#[cfg(test)]
-mod tests_overhead;

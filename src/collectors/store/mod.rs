@@ -69,6 +69,17 @@ pub struct LabelMatcher {
     pub value: String,
 }
 
+/// `label="value"` / `label!="value"`, as PromQL writes it.
+impl std::fmt::Display for LabelMatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let op = match self.op {
+            MatchOp::Eq => "=",
+            MatchOp::Ne => "!=",
+        };
+        write!(f, "{}{op}\"{}\"", self.label, self.value)
+    }
+}
+
 impl LabelMatcher {
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         let actual = labels.get(&self.label).map_or("", String::as_str);

@@ -2,12 +2,98 @@
 //! expectation's window (`query_range`, or `query` at its end) during the
 //! run; here the recorded answer is compared.
 
+use std::time::Duration;
+
+use serde::Deserialize;
 use serde_json::json;
 
-use super::Judgement;
-use super::metric::fmt_num;
+use super::alerts::needs_alerting;
+use crate::clock::Window;
 use crate::collectors::alerts::promapi::QuerySeries;
-use crate::scenario::{PromqlCheck, PromqlMode};
+use crate::expect::kind::{Kind, Signals};
+use crate::expect::series::fmt_num;
+use crate::expect::{Judgement, Recorded};
+use crate::scenario::cmp::Comparison;
+use crate::scenario::{Ctx, Names, cmp};
+
+/// `kind: promql` — an expression evaluated by Prometheus over the window.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPromql {
+    pub query: String,
+    /// Comparison every value must satisfy, e.g. `"< 1"`.
+    pub value: String,
+    /// `always` (default), `eventually` or `at_end`.
+    pub mode: Option<String>,
+    #[serde(default, with = "humantime_serde")]
+    pub step: Option<Duration>,
+    #[serde(default)]
+    pub allow_empty: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromqlMode {
+    /// Every point of every series in the window (`query_range`).
+    Always,
+    /// At least one point (`query_range`).
+    Eventually,
+    /// Every series at the window's end (`query`).
+    AtEnd,
+}
+
+/// `kind: promql` — a PromQL expression evaluated by the real Prometheus.
+#[derive(Debug, Clone)]
+pub struct PromqlCheck {
+    pub query: String,
+    pub cmp: Comparison,
+    pub mode: PromqlMode,
+    /// Step of `query_range` (default: the alerting interval).
+    pub step: Option<Duration>,
+    /// An empty result passes (default: fails, "no data").
+    pub allow_empty: bool,
+}
+
+impl Kind for PromqlCheck {
+    const NAME: &'static str = "promql";
+    type Raw = RawPromql;
+
+    fn compile(cx: &mut Ctx, path: &str, r: RawPromql, names: &Names) -> Option<Self> {
+        compile(cx, path, r, names)
+    }
+
+    fn describe(&self) -> String {
+        format!("promql `{}` {}", self.query, self.cmp)
+    }
+
+    fn judge(&self, rec: &Recorded, _w: Window, id: &str) -> Judgement {
+        judge(self, rec.promql.get(id), rec.origin.as_secs_f64())
+    }
+
+    fn signals(&self) -> Signals {
+        let mut s = Signals::default();
+        s.promql.insert(self.query.clone());
+        s
+    }
+}
+
+fn compile(cx: &mut Ctx, path: &str, r: RawPromql, names: &Names) -> Option<PromqlCheck> {
+    needs_alerting(cx, path, names.alerting)?;
+    if r.query.trim().is_empty() {
+        cx.err_value(&format!("{path}.query"), "empty query", None);
+    }
+    let mode = match r.mode.as_deref().unwrap_or("always") {
+        "always" => PromqlMode::Always,
+        "eventually" => PromqlMode::Eventually,
+        "at_end" => PromqlMode::AtEnd,
+        other => {
+            cx.err_value(&format!("{path}.mode"), format!("unknown mode `{other}`"), Some("use `always`, `eventually` or `at_end`".into()));
+            return None;
+        }
+    };
+    let c = cmp(cx, &format!("{path}.value"), &r.value)?;
+    Some(PromqlCheck { query: r.query, cmp: c, mode, step: r.step, allow_empty: r.allow_empty })
+}
 
 pub(crate) fn judge(c: &PromqlCheck, result: Option<&Result<Vec<QuerySeries>, String>>, origin_secs: f64) -> Judgement {
     let how = match c.mode {

@@ -11,11 +11,159 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use serde::Deserialize;
 use serde_json::json;
 
-use super::{Judgement, Recorded, secs};
 use crate::clock::Window;
-use crate::scenario::BreakerCheck;
+use crate::collectors::store::LabelMatcher;
+use crate::expect::kind::{Kind, Signals};
+use crate::expect::series::describe;
+use crate::expect::{Judgement, Recorded, secs};
+use crate::scenario::{Ctx, Names, Scalar, WindowExpr, matchers, parse_window};
+
+/// `kind: breaker` — circuit-breaker states and their timing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBreaker {
+    pub service: String,
+    /// Gauge holding the state.
+    pub gauge: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, Scalar>,
+    /// Gauge value of each state (default closed: 0, open: 1, half_open: 2).
+    pub states: Option<BTreeMap<String, f64>>,
+    /// Optional transitions counter (labels `from`/`to` hold state names),
+    /// which catches states shorter than a scrape interval.
+    pub transitions: Option<RawTransitions>,
+    /// Window during which the dependency is failing, e.g. `outage`.
+    pub fault: String,
+    /// Expected order of states (default closed, open, half_open, closed).
+    pub sequence: Option<Vec<String>>,
+    #[serde(default, with = "humantime_serde")]
+    pub opens_within: Option<Duration>,
+    /// The breaker's reset timeout: first half_open this long after opening.
+    #[serde(default, with = "humantime_serde")]
+    pub half_open_after: Option<Duration>,
+    /// Closed again within this long of the fault's end.
+    #[serde(default, with = "humantime_serde")]
+    pub closes_within: Option<Duration>,
+    /// Timing tolerance (default two scrape intervals).
+    #[serde(default, with = "humantime_serde")]
+    pub tolerance: Option<Duration>,
+    /// No flapping: at most this many transitions in the window.
+    pub max_transitions: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTransitions {
+    pub metric: String,
+    #[serde(default = "from_label")]
+    pub from_label: String,
+    #[serde(default = "to_label")]
+    pub to_label: String,
+}
+
+fn from_label() -> String {
+    "from".into()
+}
+
+fn to_label() -> String {
+    "to".into()
+}
+
+#[derive(Debug, Clone)]
+pub struct BreakerCheck {
+    pub service: String,
+    pub gauge: String,
+    pub matchers: Vec<LabelMatcher>,
+    /// State name -> gauge value.
+    pub states: Vec<(String, f64)>,
+    pub transitions: Option<TransitionsSpec>,
+    pub fault: WindowExpr,
+    pub sequence: Vec<String>,
+    pub opens_within: Option<Duration>,
+    pub half_open_after: Option<Duration>,
+    pub closes_within: Option<Duration>,
+    pub tolerance: Duration,
+    pub max_transitions: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TransitionsSpec {
+    pub metric: String,
+    pub from_label: String,
+    pub to_label: String,
+}
+
+impl Kind for BreakerCheck {
+    const NAME: &'static str = "breaker";
+    type Raw = RawBreaker;
+
+    fn compile(cx: &mut Ctx, path: &str, r: RawBreaker, names: &Names) -> Option<Self> {
+        compile(cx, path, r, names)
+    }
+
+    fn describe(&self) -> String {
+        format!("breaker {} on {}", self.gauge, self.service)
+    }
+
+    fn judge(&self, rec: &Recorded, w: Window, _id: &str) -> Judgement {
+        judge(self, rec, w)
+    }
+
+    fn signals(&self) -> Signals {
+        let s = Signals::default().service(Some(&self.service)).metric(describe(None, &self.gauge, &self.matchers));
+        match &self.transitions {
+            Some(t) => s.metric(t.metric.clone()),
+            None => s,
+        }
+    }
+}
+
+fn compile(cx: &mut Ctx, path: &str, r: RawBreaker, names: &Names) -> Option<BreakerCheck> {
+    names.service(cx, &format!("{path}.service"), &r.service);
+    let fault = parse_window(cx, &format!("{path}.fault"), &r.fault, names.phases, false);
+    let states: Vec<(String, f64)> = match r.states {
+        Some(s) => s.into_iter().collect(),
+        None => vec![("closed".into(), 0.0), ("open".into(), 1.0), ("half_open".into(), 2.0)],
+    };
+    let sequence = r.sequence.unwrap_or_else(|| ["closed", "open", "half_open", "closed"].map(String::from).to_vec());
+    for (i, s) in sequence.iter().enumerate() {
+        if !states.iter().any(|(n, _)| n == s) {
+            let known: Vec<&str> = states.iter().map(|(n, _)| n.as_str()).collect();
+            cx.err_value(
+                &format!("{path}.sequence[{i}]"),
+                format!("state `{s}` is not in `states`"),
+                Some(format!("states are: {}", known.join(", "))),
+            );
+        }
+    }
+    for needed in ["closed", "open"] {
+        if !states.iter().any(|(n, _)| n == needed) {
+            cx.err(
+                &format!("{path}.states"),
+                format!("`states` must map `{needed}`"),
+                Some("e.g. `states: { closed: 0, open: 1, half_open: 2 }`".into()),
+            );
+        }
+    }
+    let interval = names.stack.map_or(Duration::from_millis(250), |s| s.scrape_interval);
+    Some(BreakerCheck {
+        service: r.service,
+        gauge: r.gauge,
+        matchers: matchers(&r.labels),
+        states,
+        transitions: r.transitions.map(|t| TransitionsSpec { metric: t.metric, from_label: t.from_label, to_label: t.to_label }),
+        fault: fault?,
+        sequence,
+        opens_within: r.opens_within,
+        half_open_after: r.half_open_after,
+        closes_within: r.closes_within,
+        tolerance: r.tolerance.unwrap_or(interval * 2),
+        max_transitions: r.max_transitions,
+    })
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Change {
@@ -159,8 +307,8 @@ pub(crate) fn check(
 
 pub(crate) fn judge(c: &BreakerCheck, rec: &Recorded, w: Window) -> Judgement {
     let store = &rec.metrics;
-    let sel = super::metric::selector(Some(&c.service), &c.gauge, &c.matchers);
-    let what = super::metric::describe(Some(&c.service), &c.gauge, &c.matchers);
+    let sel = crate::expect::series::selector(Some(&c.service), &c.gauge, &c.matchers);
+    let what = crate::expect::series::describe(Some(&c.service), &c.gauge, &c.matchers);
     let series: Vec<_> = store.select(&sel).collect();
     let gauge = match series.as_slice() {
         [(_, s)] => s.points.clone(),
@@ -169,7 +317,7 @@ pub(crate) fn judge(c: &BreakerCheck, rec: &Recorded, w: Window) -> Judgement {
                 pass: false,
                 expected: format!("breaker state in {what}"),
                 observed: format!("no series {what}"),
-                evidence: super::metric::missing(store, Some(&c.service), &c.gauge),
+                evidence: crate::expect::series::missing(store, Some(&c.service), &c.gauge),
             };
         }
         many => {
@@ -186,7 +334,7 @@ pub(crate) fn judge(c: &BreakerCheck, rec: &Recorded, w: Window) -> Judgement {
     let mut source = "gauge";
     let mut changes = from_gauge(&gauge, &c.states);
     if let Some(t) = &c.transitions {
-        let tsel = super::metric::selector(Some(&c.service), &t.metric, &c.matchers);
+        let tsel = crate::expect::series::selector(Some(&c.service), &t.metric, &c.matchers);
         let ts: Vec<TransitionSeries> = store
             .select(&tsel)
             .filter_map(|(k, s)| Some((k.labels.get(&t.from_label)?.clone(), k.labels.get(&t.to_label)?.clone(), s.points.clone())))

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use super::*;
+use crate::expect::Check;
+use crate::scenario::AlertingMode;
 
 /// A file in the repo's scenarios/ dir, so `../fixtures/...` resolves.
 fn file() -> PathBuf {

@@ -3,6 +3,8 @@
 use std::path::Path;
 
 use super::*;
+use crate::expect::Check;
+use crate::scenario::{Decide, OverheadMetric};
 
 const GOOD: &str = r#"
 name: cost
@@ -88,7 +90,7 @@ fn every_overhead_mistake_is_reported_with_its_field() {
 
 #[test]
 fn enough_rounds_for_the_confidence() {
-    use super::compile_overhead::min_rounds;
+    use crate::scenario::min_rounds;
     assert_eq!((min_rounds(0.5), min_rounds(0.9), min_rounds(0.95), min_rounds(0.99)), (3, 5, 6, 8));
     let p = paths(&errors(&GOOD.replace("  rounds: 6\n", "  rounds: 6\n  confidence: 0.99\n")));
     assert!(p.iter().any(|e| e.starts_with("overhead.rounds: 6 rounds cannot support a 99% confidence interval")), "{p:#?}");

@@ -6,13 +6,86 @@
 //! stack accepted and then dropped (a killed worker, a swallowed error)
 //! breaks one of the two.
 
+use serde::Deserialize;
 use serde_json::json;
 
-use super::Judgement;
 use crate::clock::Window;
 use crate::collectors::store::{MetricStore, Selector};
+use crate::expect::kind::{Kind, Signals};
+use crate::expect::{Judgement, Recorded};
 use crate::load::LoadRecord;
-use crate::scenario::NoTaskLostCheck;
+use crate::scenario::{Ctx, Names};
+
+/// `kind: no_task_lost` — every task the stack accepted completed or failed,
+/// and the load driver saw every completion (counted over the whole run).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNoTaskLost {
+    /// The service whose counter accounts for tasks (e.g. `coordinator`).
+    pub service: String,
+    /// Counter with one series per outcome, e.g. `tasks_total` (required).
+    pub metric: String,
+    /// The label holding the outcome (default `status`).
+    pub label: Option<String>,
+    /// Label values (defaults `started`, `completed`, `failed`).
+    pub accepted: Option<String>,
+    pub completed: Option<String>,
+    pub failed: Option<String>,
+    /// Mismatch allowed in each comparison (default 0).
+    #[serde(default)]
+    pub tolerance: u64,
+}
+
+/// Task accounting: `accepted == completed + failed` on the stack's counter,
+/// and the driver's 2xx answers `== completed`.
+#[derive(Debug, Clone)]
+pub struct NoTaskLostCheck {
+    pub service: String,
+    pub metric: String,
+    pub label: String,
+    pub accepted: String,
+    pub completed: String,
+    pub failed: String,
+    pub tolerance: u64,
+}
+
+impl Kind for NoTaskLostCheck {
+    const NAME: &'static str = "no_task_lost";
+    type Raw = RawNoTaskLost;
+
+    fn compile(cx: &mut Ctx, path: &str, r: RawNoTaskLost, names: &Names) -> Option<Self> {
+        names.service(cx, &format!("{path}.service"), &r.service);
+        if names.load.is_none() {
+            cx.err(
+                path,
+                "`no_task_lost` compares the stack's counters with the load driver's answers",
+                Some("add a `load:` section".into()),
+            );
+        }
+        let or = |v: Option<String>, d: &str| v.unwrap_or_else(|| d.to_string());
+        Some(NoTaskLostCheck {
+            service: r.service,
+            metric: r.metric,
+            label: or(r.label, "status"),
+            accepted: or(r.accepted, "started"),
+            completed: or(r.completed, "completed"),
+            failed: or(r.failed, "failed"),
+            tolerance: r.tolerance,
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("no task lost on {}", self.service)
+    }
+
+    fn judge(&self, rec: &Recorded, w: Window, _id: &str) -> Judgement {
+        no_task_lost(self, &rec.metrics, rec.load.as_ref(), w)
+    }
+
+    fn signals(&self) -> Signals {
+        Signals::default().service(Some(&self.service)).metric(format!("{}{{{}}}", self.metric, self.label)).load()
+    }
+}
 
 pub(crate) fn no_task_lost(c: &NoTaskLostCheck, store: &MetricStore, load: Option<&LoadRecord>, w: Window) -> Judgement {
     // Until the end of everything: tasks in flight at the timeline's end finish before the final scrape.
@@ -43,7 +116,7 @@ pub(crate) fn no_task_lost(c: &NoTaskLostCheck, store: &MetricStore, load: Optio
             pass: false,
             expected,
             observed: format!("no series for {} on {}", missing.join(", "), c.service),
-            evidence: json!({ "missing": missing, "load": driver_json, "closest": super::metric::missing(store, Some(&c.service), &c.metric) }),
+            evidence: json!({ "missing": missing, "load": driver_json, "closest": crate::expect::series::missing(store, Some(&c.service), &c.metric) }),
         };
     }
     let v = |i: Option<crate::collectors::store::Increase>| i.map_or(0.0, |i| i.value).round() as i64;

@@ -1,26 +1,115 @@
-//! Compiles the `alerting:` section (rule files, Alertmanager routes,
-//! managed or external mode) and the expectation kinds that need it:
-//! `alert`, `no_alert`, `alert_delivered`, `promql`.
+//! `alerting:` — a real Prometheus evaluates the scenario's alert rules and a
+//! real Alertmanager routes them to webhooks ordeal hosts (managed), or
+//! ordeal queries a Prometheus it did not start (external). Raw form, plan,
+//! compile step (rule files, routes, receivers). The alert expectation kinds
+//! live in `expect::kinds`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::Deserialize;
 use serde_norway::Value;
 
-use super::compile::Ctx;
-use super::compile_expect::cmp;
-use super::diag::did_you_mean;
-use super::plan::*;
-use super::raw_alerting::*;
+use super::ctx::Ctx;
 use super::template::{self, Scope};
-use super::window::{PhaseSpan, WindowExpr};
+
+/// `alerting:` — a real Prometheus evaluates the scenario's alert rules and a
+/// real Alertmanager routes them to webhooks ordeal hosts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerting {
+    /// Prometheus rule files (relative to the scenario), loaded as written.
+    #[serde(default)]
+    pub rules: Vec<String>,
+    /// Grafana dashboard JSON files whose queries the contract lint checks.
+    #[serde(default)]
+    pub dashboards: Vec<String>,
+    /// Scrape and rule-evaluation interval of the managed Prometheus (default 1s).
+    #[serde(default, with = "humantime_serde")]
+    pub interval: Option<Duration>,
+    /// How often ordeal polls the alert APIs (default 250ms).
+    #[serde(default, with = "humantime_serde")]
+    pub poll_interval: Option<Duration>,
+    /// Alertmanager routing (managed mode).
+    pub alertmanager: Option<RawAlertmanager>,
+    /// Query an already-running Prometheus / Alertmanager instead of starting them.
+    pub external: Option<RawExternal>,
+    /// Prometheus program (default `prometheus`, Debian package `prometheus`).
+    pub prometheus_bin: Option<String>,
+    /// Alertmanager program (default `prometheus-alertmanager`, Debian package of that name).
+    pub alertmanager_bin: Option<String>,
+}
+
+/// Where the routes come from: an Alertmanager config file (its `route` and
+/// `inhibit_rules` are kept; every receiver becomes an ordeal webhook) or an
+/// inline `route:`. Neither: every alert goes to receiver `ordeal`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlertmanager {
+    pub config: Option<String>,
+    pub route: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExternal {
+    /// Base URL, e.g. `http://127.0.0.1:9090`.
+    pub prometheus: String,
+    pub alertmanager: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AlertingPlan {
+    /// Prometheus rule files (absolute), used as written.
+    pub rules: Vec<PathBuf>,
+    /// Alert names the rule files define (for name checks and hints).
+    pub alert_names: Vec<String>,
+    /// Grafana dashboards checked by the contract lint (absolute).
+    pub dashboards: Vec<PathBuf>,
+    /// Scrape and rule-evaluation interval of the managed Prometheus.
+    pub interval: Duration,
+    /// How often ordeal polls the alert APIs.
+    pub poll_interval: Duration,
+    pub mode: AlertingMode,
+}
+
+#[derive(Debug, Clone)]
+pub enum AlertingMode {
+    /// ordeal runs Debian's `prometheus` and `prometheus-alertmanager`.
+    Managed(Box<ManagedAlerting>),
+    /// Already-running servers (templates such as `{{services.prom.url}}` allowed).
+    External { prometheus: String, alertmanager: Option<String> },
+}
+
+#[derive(Debug, Clone)]
+pub struct ManagedAlerting {
+    pub prometheus_bin: String,
+    pub alertmanager_bin: String,
+    /// Alertmanager `route:` as written (JSON form).
+    pub route: serde_json::Value,
+    /// Alertmanager `inhibit_rules:` as written (`null` when absent).
+    pub inhibit_rules: serde_json::Value,
+    /// Every receiver the route names; each becomes an ordeal webhook.
+    pub receivers: Vec<String>,
+}
+
+impl AlertingPlan {
+    pub fn managed(&self) -> Option<&ManagedAlerting> {
+        match &self.mode {
+            AlertingMode::Managed(m) => Some(m),
+            AlertingMode::External { .. } => None,
+        }
+    }
+}
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+
 const DEFAULT_POLL: Duration = Duration::from_millis(250);
+
 /// Receiver of the default route when the scenario gives none.
 pub const DEFAULT_RECEIVER: &str = "ordeal";
 
-pub(super) fn section(cx: &mut Ctx, v: Value, dir: &Path, services: &[String]) -> Option<AlertingPlan> {
+pub fn section(cx: &mut Ctx, v: Value, dir: &Path, services: &[String]) -> Option<AlertingPlan> {
     let raw: RawAlerting = cx.de("alerting", v)?;
     let abs = |p: &str| {
         let p = PathBuf::from(p);
@@ -172,136 +261,5 @@ fn collect_receivers(route: &serde_json::Value, out: &mut Vec<String>) {
     }
     for child in route.get("routes").and_then(|r| r.as_array()).map(Vec::as_slice).unwrap_or_default() {
         collect_receivers(child, out);
-    }
-}
-
-fn needs_alerting<'a>(cx: &mut Ctx, path: &str, alerting: Option<&'a AlertingPlan>) -> Option<&'a AlertingPlan> {
-    if alerting.is_none() {
-        cx.err(
-            &format!("{path}.kind"),
-            "this expectation needs an `alerting:` section",
-            Some("add `alerting: { rules: [rules.yaml] }` (ordeal then runs Prometheus and Alertmanager)".into()),
-        );
-    }
-    alerting
-}
-
-fn alert_name(cx: &mut Ctx, path: &str, name: &str, alerting: &AlertingPlan) {
-    if !alerting.alert_names.is_empty() && !alerting.alert_names.iter().any(|a| a == name) {
-        let hint = did_you_mean(name, alerting.alert_names.iter().map(String::as_str))
-            .map(|s| format!("did you mean `{s}`?"))
-            .unwrap_or_else(|| format!("the rule files define: {}", alerting.alert_names.join(", ")));
-        cx.err_value(path, format!("no alert named `{name}` in the rule files"), Some(hint));
-    }
-}
-
-fn labels(l: std::collections::BTreeMap<String, super::raw::Scalar>) -> Vec<(String, String)> {
-    l.into_iter().map(|(k, v)| (k, v.0)).collect()
-}
-
-pub(super) fn alert(cx: &mut Ctx, path: &str, r: RawAlert, alerting: Option<&AlertingPlan>, phases: &[PhaseSpan]) -> Option<Check> {
-    let alerting = needs_alerting(cx, path, alerting)?;
-    alert_name(cx, &format!("{path}.alert"), &r.alert, alerting);
-    let fault = super::compile::parse_window(cx, &format!("{path}.fault"), &r.fault, phases, false)?;
-    if let (Some(d), Some(w)) = (r.resolves_within, fault.resolve(phases)) {
-        let end = phases.last().map(|p| p.end).unwrap_or_default();
-        if w.end + d > end {
-            let left = end.saturating_sub(w.end);
-            cx.err_value(
-                &format!("{path}.resolves_within"),
-                format!("the run ends {left:?} after `{}` ends, so resolution within {d:?} cannot be observed", r.fault),
-                Some("lengthen the phase after the fault, or lower `resolves_within`".into()),
-            );
-        }
-    }
-    Some(Check::Alert(Box::new(AlertCheck {
-        alert: r.alert,
-        labels: labels(r.labels),
-        annotations: r.annotations,
-        fault,
-        pending_within: r.pending_within,
-        fires_within: r.fires_within,
-        resolves_within: r.resolves_within,
-    })))
-}
-
-pub(super) fn no_alert(cx: &mut Ctx, path: &str, r: RawNoAlert, alerting: Option<&AlertingPlan>) -> Option<Check> {
-    let alerting = needs_alerting(cx, path, alerting)?;
-    for (i, a) in r.alerts.iter().enumerate() {
-        alert_name(cx, &format!("{path}.alerts[{i}]"), a, alerting);
-    }
-    Some(Check::NoAlert(NoAlertCheck { alerts: r.alerts, include_pending: r.pending }))
-}
-
-pub(super) fn delivered(cx: &mut Ctx, path: &str, r: RawAlertDelivered, alerting: Option<&AlertingPlan>) -> Option<Check> {
-    let alerting = needs_alerting(cx, path, alerting)?;
-    alert_name(cx, &format!("{path}.alert"), &r.alert, alerting);
-    if let Some(m) = alerting.managed()
-        && !m.receivers.contains(&r.receiver)
-    {
-        let hint = did_you_mean(&r.receiver, m.receivers.iter().map(String::as_str))
-            .map(|s| format!("did you mean `{s}`?"))
-            .unwrap_or_else(|| format!("the route's receivers are: {}", m.receivers.join(", ")));
-        cx.err_value(&format!("{path}.receiver"), format!("no receiver named `{}` in the Alertmanager route", r.receiver), Some(hint));
-    }
-    let status = r.status.unwrap_or_else(|| "firing".into());
-    if status != "firing" && status != "resolved" {
-        cx.err_value(&format!("{path}.status"), format!("unknown status `{status}`"), Some("use `firing` or `resolved`".into()));
-        return None;
-    }
-    Some(Check::AlertDelivered(AlertDeliveredCheck {
-        alert: r.alert,
-        receiver: r.receiver,
-        status,
-        within: r.within,
-        labels: labels(r.labels),
-    }))
-}
-
-pub(super) fn promql(cx: &mut Ctx, path: &str, r: RawPromql, alerting: Option<&AlertingPlan>) -> Option<Check> {
-    needs_alerting(cx, path, alerting)?;
-    if r.query.trim().is_empty() {
-        cx.err_value(&format!("{path}.query"), "empty query", None);
-    }
-    let mode = match r.mode.as_deref().unwrap_or("always") {
-        "always" => PromqlMode::Always,
-        "eventually" => PromqlMode::Eventually,
-        "at_end" => PromqlMode::AtEnd,
-        other => {
-            cx.err_value(&format!("{path}.mode"), format!("unknown mode `{other}`"), Some("use `always`, `eventually` or `at_end`".into()));
-            return None;
-        }
-    };
-    let c = cmp(cx, &format!("{path}.value"), &r.value)?;
-    Some(Check::Promql(PromqlCheck { query: r.query, cmp: c, mode, step: r.step, allow_empty: r.allow_empty }))
-}
-
-/// The window of an alert check: from its fault's start to the end of the run.
-pub fn alert_window(fault: &WindowExpr) -> WindowExpr {
-    WindowExpr::parse(&format!("{}..end", fault.text())).unwrap_or_else(|_| fault.clone())
-}
-
-/// `kind: contract`; its `queries` are filled in once every expectation is
-/// compiled (see [`contract_queries`]).
-pub(super) fn contract(r: RawContract, alerting: Option<&AlertingPlan>) -> Check {
-    let spec = crate::lint::ContractSpec {
-        rules: if r.rules { alerting.map(|a| a.rules.clone()).unwrap_or_default() } else { Vec::new() },
-        dashboards: if r.dashboards { alerting.map(|a| a.dashboards.clone()).unwrap_or_default() } else { Vec::new() },
-        queries: Vec::new(),
-        naming: r.naming,
-        cardinality: r.cardinality,
-    };
-    Check::Contract(Box::new(ContractCheck { spec, with_queries: r.queries }))
-}
-
-/// Give every contract check that wants them the scenario's `kind: promql` queries.
-pub(super) fn contract_queries(out: &mut [Expectation]) {
-    let queries = super::plan_alerting::promql_queries(out);
-    for e in out.iter_mut() {
-        if let Check::Contract(c) = &mut e.check
-            && c.with_queries
-        {
-            c.spec.queries = queries.clone();
-        }
     }
 }

@@ -1,25 +1,160 @@
-//! `kind: logs` (structured-log checks on captured output) and
-//! `kind: no_leaks` (the load's canary secret appears in no log line, metric
-//! label or span attribute). Evidence never contains the canary itself.
+//! `kind: logs` — structured-log checks on captured stdout/stderr lines:
+//! the JSON ratio, required fields, counts of selected lines, and
+//! trace/log correlation (lines whose trace id the OTLP receiver saw).
 
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::Judgement;
 use crate::clock::Window;
-use crate::collectors::store::MetricStore;
+use crate::expect::kind::{Kind, Signals};
+use crate::expect::{Judgement, Recorded};
 use crate::runtime::{LogLine, Stream};
-use crate::scenario::{LeakPlace, LogCheck, LogStat, LogStreams, NoLeaksCheck};
+use crate::scenario::cmp::Comparison;
+use crate::scenario::{Ctx, Names, Scalar, cmp, one_of};
+
+/// `kind: logs` — structured-log checks on captured stdout/stderr lines.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLogs {
+    /// Only this service's output (default: all services).
+    pub service: Option<String>,
+    /// `stdout` (default), `stderr` or `both`.
+    pub stream: Option<String>,
+    /// Only JSON lines whose fields equal these values, e.g. `{ message: "task failed" }`.
+    #[serde(default, rename = "where")]
+    pub filter: BTreeMap<String, Scalar>,
+    /// Only lines at this level (compared case-insensitively with `level_field`).
+    pub level: Option<String>,
+    /// Field holding the level (default `level`).
+    pub level_field: Option<String>,
+    /// Fraction of lines that are JSON objects, e.g. `"== 1"`.
+    pub json_ratio: Option<String>,
+    /// Every selected JSON line has all these fields.
+    pub required_fields: Option<Vec<String>>,
+    /// Number of selected lines, e.g. `"> 0"` for error logs during a fault.
+    pub count: Option<String>,
+    /// Trace/log correlation: fraction of selected lines with a trace id
+    /// (`trace_field`) whose trace the OTLP receiver received, e.g. `">= 0.99"`.
+    pub correlated: Option<String>,
+    /// Field holding the trace id (default `trace_id`).
+    pub trace_field: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum LogStreams {
+    Stdout,
+    Stderr,
+    Both,
+}
+
+#[derive(Debug, Clone)]
+pub enum LogStat {
+    JsonRatio(Comparison),
+    Required(Vec<String>),
+    Count(Comparison),
+    /// Fraction of lines carrying a trace id (in this field) that the receiver saw.
+    Correlated(Comparison, String),
+}
+
+#[derive(Debug, Clone)]
+pub struct LogCheck {
+    pub service: Option<String>,
+    pub streams: LogStreams,
+    pub filter: Vec<(String, String)>,
+    pub level: Option<String>,
+    pub level_field: String,
+    pub stat: LogStat,
+}
+
+impl Kind for LogCheck {
+    const NAME: &'static str = "logs";
+    type Raw = RawLogs;
+
+    fn compile(cx: &mut Ctx, path: &str, r: RawLogs, names: &Names) -> Option<Self> {
+        compile(cx, path, r, names)
+    }
+
+    fn describe(&self) -> String {
+        format!("logs of {}", self.service.as_deref().unwrap_or("all services"))
+    }
+
+    fn judge(&self, rec: &Recorded, w: Window, _id: &str) -> Judgement {
+        let trace_ids: HashSet<&str> = rec.traces.spans.iter().map(|s| s.trace_id.as_str()).collect();
+        judge(self, &rec.logs, &trace_ids, w)
+    }
+
+    fn signals(&self) -> Signals {
+        let mut s = Signals::default().service(self.service.as_deref());
+        s.log_fields.extend(self.filter.iter().map(|(k, _)| k.clone()));
+        if self.level.is_some() {
+            s.log_fields.insert(self.level_field.clone());
+        }
+        match &self.stat {
+            LogStat::Required(fields) => s.log_fields.extend(fields.iter().cloned()),
+            LogStat::Correlated(_, field) => {
+                s.log_fields.insert(field.clone());
+            }
+            LogStat::JsonRatio(_) | LogStat::Count(_) => {}
+        }
+        s
+    }
+}
+
+fn compile(cx: &mut Ctx, path: &str, r: RawLogs, names: &Names) -> Option<LogCheck> {
+    if let Some(s) = &r.service {
+        names.service(cx, &format!("{path}.service"), s);
+    }
+    let streams = match r.stream.as_deref() {
+        None | Some("stdout") => LogStreams::Stdout,
+        Some("stderr") => LogStreams::Stderr,
+        Some("both") => LogStreams::Both,
+        Some(other) => {
+            cx.err_value(&format!("{path}.stream"), format!("unknown stream `{other}`"), Some("use `stdout`, `stderr` or `both`".into()));
+            return None;
+        }
+    };
+    let required = r.required_fields.as_ref().map(|f| f.join(","));
+    let (name, text) = one_of(
+        cx,
+        path,
+        vec![
+            ("json_ratio", r.json_ratio.as_ref()),
+            ("required_fields", required.as_ref()),
+            ("count", r.count.as_ref()),
+            ("correlated", r.correlated.as_ref()),
+        ],
+    )?;
+    let stat = match name {
+        "json_ratio" => LogStat::JsonRatio(cmp(cx, &format!("{path}.json_ratio"), text)?),
+        "count" => LogStat::Count(cmp(cx, &format!("{path}.count"), text)?),
+        "correlated" => {
+            LogStat::Correlated(cmp(cx, &format!("{path}.correlated"), text)?, r.trace_field.clone().unwrap_or_else(|| "trace_id".into()))
+        }
+        _ => {
+            let fields = r.required_fields.clone().unwrap_or_default();
+            if fields.is_empty() {
+                cx.err_value(&format!("{path}.required_fields"), "list at least one field", None);
+            }
+            LogStat::Required(fields)
+        }
+    };
+    Some(LogCheck {
+        service: r.service,
+        streams,
+        filter: r.filter.into_iter().map(|(k, v)| (k, v.0)).collect(),
+        level: r.level,
+        level_field: r.level_field.unwrap_or_else(|| "level".into()),
+        stat,
+    })
+}
 
 fn field_str(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-fn mask(line: &str, canary: &str) -> String {
-    let masked = line.replace(canary, "[CANARY]");
-    if masked.chars().count() > 400 { format!("{}…", masked.chars().take(400).collect::<String>()) } else { masked }
 }
 
 pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], trace_ids: &std::collections::HashSet<&str>, w: Window) -> Judgement {
@@ -108,60 +243,6 @@ pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], trace_ids: &std::collection
     }
 }
 
-/// Where the canary was found, as evidence.
-pub(crate) fn no_leaks(
-    c: &NoLeaksCheck,
-    canary: Option<&str>,
-    lines: &[LogLine],
-    metrics: &MetricStore,
-    spans: &[(String, String, Value)],
-) -> Judgement {
-    let Some(canary) = canary else {
-        return Judgement {
-            pass: false,
-            expected: "no canary leaks".into(),
-            observed: "no canary was sent (load did not run)".into(),
-            evidence: json!(null),
-        };
-    };
-    let mut found = Vec::new();
-    let mut looked = Vec::new();
-    if c.places.contains(&LeakPlace::Logs) {
-        looked.push(format!("{} log lines", lines.len()));
-        for l in lines.iter().filter(|l| l.line.contains(canary)).take(3) {
-            found.push(json!({ "place": "logs", "service": l.service, "at_ms": l.at.as_millis() as u64, "line": mask(&l.line, canary) }));
-        }
-        let n = lines.iter().filter(|l| l.line.contains(canary)).count();
-        if n > 3 {
-            found.push(json!({ "place": "logs", "more_lines": n - 3 }));
-        }
-    }
-    if c.places.contains(&LeakPlace::Metrics) {
-        let series: Vec<_> = metrics.all_series().collect();
-        looked.push(format!("{} series", series.len()));
-        for (k, _) in series.into_iter().filter(|(k, _)| k.labels.values().any(|v| v.contains(canary)) || k.name.contains(canary)).take(3) {
-            let labels: Vec<String> = k.labels.iter().map(|(n, v)| format!("{n}={}", mask(v, canary))).collect();
-            found.push(json!({ "place": "metrics", "service": k.service, "series": format!("{}{{{}}}", k.name, labels.join(",")) }));
-        }
-    }
-    if c.places.contains(&LeakPlace::Spans) {
-        looked.push(format!("{} span attributes", spans.len()));
-        for (span, key, v) in spans.iter().filter(|(_, _, v)| v.to_string().contains(canary)).take(3) {
-            found.push(json!({ "place": "spans", "span": span, "attribute": key, "value": mask(&v.to_string(), canary) }));
-        }
-    }
-    Judgement {
-        pass: found.is_empty(),
-        expected: "the canary secret appears in no log line, metric label or span attribute".into(),
-        observed: if found.is_empty() {
-            format!("not found in {}", looked.join(", "))
-        } else {
-            format!("canary leaked ({} places, first in {})", found.len(), found[0]["place"])
-        },
-        evidence: json!({ "searched": looked, "found": found }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -231,19 +312,5 @@ mod tests {
         assert_eq!(j.observed, "1/2 lines point at a received trace");
         assert_eq!(j.evidence["unknown_examples"][0], "t2");
         assert!(!judge(&c, &ls, &Default::default(), all()).pass);
-    }
-
-    #[test]
-    fn leaks_are_found_and_masked() {
-        let mut ls = lines();
-        ls.push(line("a", 500, r#"{"headers":{"authorization":"Bearer ordeal-canary-x"}}"#));
-        let c = NoLeaksCheck { places: vec![LeakPlace::Logs, LeakPlace::Metrics, LeakPlace::Spans] };
-        let spans = vec![("LLMCall".to_string(), "http.request.header.authorization".to_string(), Value::String("ordeal-canary-x".into()))];
-        let j = no_leaks(&c, Some("ordeal-canary-x"), &ls, &MetricStore::new(), &spans);
-        assert!(!j.pass);
-        let found = j.evidence["found"].as_array().unwrap();
-        assert_eq!(found.len(), 2);
-        assert!(!j.evidence.to_string().contains("ordeal-canary-x"), "evidence must not contain the canary");
-        assert!(no_leaks(&c, Some("ordeal-canary-x"), &lines(), &MetricStore::new(), &[]).pass);
     }
 }

@@ -1,0 +1,102 @@
+//! `kind: no_alert` — no (false) alarm in the window: none of the named
+//! alerts (or none at all) firing, or also pending when asked.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{alert_name, needs_alerting, no_data};
+use crate::clock::Window;
+use crate::collectors::alerts::AlertRecord;
+use crate::expect::kind::{Kind, Signals};
+use crate::expect::{Judgement, Recorded, secs};
+use crate::scenario::{Ctx, Names};
+
+/// `kind: no_alert` — nothing fires in the window (no false alarm).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNoAlert {
+    /// Only these alerts (default: any).
+    #[serde(default)]
+    pub alerts: Vec<String>,
+    /// Also fail on `pending` alerts (default false: firing only).
+    #[serde(default)]
+    pub pending: bool,
+}
+
+/// `kind: no_alert` — no (false) alarm in the window.
+#[derive(Debug, Clone)]
+pub struct NoAlertCheck {
+    /// Empty: any alert.
+    pub alerts: Vec<String>,
+    /// Also count `pending` (not only `firing`).
+    pub include_pending: bool,
+}
+
+impl Kind for NoAlertCheck {
+    const NAME: &'static str = "no_alert";
+    type Raw = RawNoAlert;
+
+    fn compile(cx: &mut Ctx, path: &str, r: RawNoAlert, names: &Names) -> Option<Self> {
+        let alerting = needs_alerting(cx, path, names.alerting)?;
+        for (i, a) in r.alerts.iter().enumerate() {
+            alert_name(cx, &format!("{path}.alerts[{i}]"), a, alerting);
+        }
+        Some(NoAlertCheck { alerts: r.alerts, include_pending: r.pending })
+    }
+
+    fn describe(&self) -> String {
+        if self.alerts.is_empty() { "no alert fires".to_string() } else { format!("{} never fire", self.alerts.join(", ")) }
+    }
+
+    fn judge(&self, rec: &Recorded, w: Window, _id: &str) -> Judgement {
+        no_alert(self, rec.alerts.as_ref(), w, rec.origin)
+    }
+
+    fn signals(&self) -> Signals {
+        let mut s = Signals::default();
+        s.alerts.extend(self.alerts.iter().cloned());
+        s.alerts_any = self.alerts.is_empty();
+        s
+    }
+}
+
+pub(crate) fn no_alert(c: &NoAlertCheck, rec: Option<&AlertRecord>, w: Window, origin: Duration) -> Judgement {
+    let which = if c.alerts.is_empty() { "no alert".to_string() } else { format!("none of {}", c.alerts.join(", ")) };
+    let expected = format!("{which} {} in the window", if c.include_pending { "pending or firing" } else { "firing" });
+    if let Some(j) = no_data(rec, expected.clone()) {
+        return j;
+    }
+    let rec = rec.expect("checked by no_data");
+    let polls: Vec<_> = rec.prometheus.iter().filter(|p| w.contains(p.at)).collect();
+    if polls.is_empty() {
+        return Judgement { pass: false, expected, observed: "Prometheus was not polled in the window".into(), evidence: json!(null) };
+    }
+    let mut offenders: std::collections::BTreeMap<String, serde_json::Value> = Default::default();
+    for p in &polls {
+        for a in &p.alerts {
+            let counted = (c.alerts.is_empty() || c.alerts.contains(&a.name)) && (a.firing() || c.include_pending);
+            if counted && !offenders.contains_key(&a.name) {
+                offenders.insert(
+                    a.name.clone(),
+                    json!({ "first_seen": secs(p.at, origin), "state": a.state, "value": a.value, "labels": a.labels }),
+                );
+            }
+        }
+    }
+    Judgement {
+        pass: offenders.is_empty(),
+        expected,
+        observed: if offenders.is_empty() {
+            format!("nothing fired in {} polls", polls.len())
+        } else {
+            let list: Vec<String> = offenders
+                .iter()
+                .map(|(n, v)| format!("{n} {} at {}", v["state"].as_str().unwrap_or(""), v["first_seen"].as_str().unwrap_or("")))
+                .collect();
+            format!("false alarm: {}", list.join(", "))
+        },
+        evidence: json!({ "polls": polls.len(), "alerts": offenders }),
+    }
+}

@@ -1,0 +1,79 @@
+//! `kind: fail_fast` — while a breaker is open, few calls reach the mock:
+//! the average rate over the window and the busiest one-second bucket.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{in_scope, journal};
+use crate::clock::Window;
+use crate::expect::kind::{Kind, Signals};
+use crate::expect::{Judgement, Recorded};
+use crate::faults::JournalEntry;
+use crate::scenario::{Ctx, Names, route};
+
+/// `kind: fail_fast` — few calls reach the mock while the breaker is open.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFailFast {
+    pub mock: String,
+    pub route: Option<String>,
+    /// At most this many calls per second (averaged over the window).
+    pub max_rate: f64,
+    /// And at most this many calls in any one-second bucket.
+    pub max_per_second: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FailFastCheck {
+    pub mock: String,
+    pub route: Option<String>,
+    pub max_rate: f64,
+    pub max_per_second: Option<u32>,
+}
+
+impl Kind for FailFastCheck {
+    const NAME: &'static str = "fail_fast";
+    type Raw = RawFailFast;
+
+    fn compile(cx: &mut Ctx, path: &str, r: RawFailFast, names: &Names) -> Option<Self> {
+        names.mock(cx, &format!("{path}.mock"), &r.mock);
+        route(cx, path, r.route.as_deref());
+        Some(FailFastCheck { mock: r.mock, route: r.route, max_rate: r.max_rate, max_per_second: r.max_per_second })
+    }
+
+    fn describe(&self) -> String {
+        format!("fail-fast at mock {}", self.mock)
+    }
+
+    fn judge(&self, rec: &Recorded, w: Window, _id: &str) -> Judgement {
+        fail_fast(self, journal(rec, &self.mock), w)
+    }
+
+    fn signals(&self) -> Signals {
+        Signals::default().mock(&self.mock)
+    }
+}
+
+pub(crate) fn fail_fast(c: &FailFastCheck, entries: &[JournalEntry], w: Window) -> Judgement {
+    let hits = in_scope(entries, c.route.as_deref(), w);
+    let secs = w.len().as_secs_f64();
+    let rate = if secs > 0.0 { hits.len() as f64 / secs } else { 0.0 };
+    let mut buckets: BTreeMap<u64, u32> = BTreeMap::new();
+    for e in &hits {
+        *buckets.entry((e.at - w.start).as_secs()).or_default() += 1;
+    }
+    let peak = buckets.values().copied().max().unwrap_or(0);
+    let pass = rate <= c.max_rate && c.max_per_second.is_none_or(|m| peak <= m);
+    let mut expected = format!("at most {} calls/s reach mock `{}`", c.max_rate, c.mock);
+    if let Some(m) = c.max_per_second {
+        expected.push_str(&format!(" and at most {m} in any second"));
+    }
+    Judgement {
+        pass,
+        expected,
+        observed: format!("{} calls in {:.1}s = {:.2}/s, peak {} in one second", hits.len(), secs, rate, peak),
+        evidence: json!({ "calls": hits.len(), "rate": rate, "per_second": buckets.values().collect::<Vec<_>>() }),
+    }
+}

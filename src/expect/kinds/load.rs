@@ -1,0 +1,135 @@
+//! `kind: load` — what the load driver saw: error ratio, achieved rate
+//! relative to the target, latency quantiles, request counts.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::clock::Window;
+use crate::expect::kind::{Kind, Signals};
+use crate::expect::{Judgement, Recorded};
+use crate::load::LoadRecord;
+use crate::scenario::cmp::Comparison;
+use crate::scenario::diag::did_you_mean;
+use crate::scenario::{Ctx, Names, cmp, one_of};
+
+/// `kind: load` — what the load driver saw.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLoadCheck {
+    /// Only this request of the mix (default all).
+    pub request: Option<String>,
+    /// Fraction of requests that failed (non-2xx or no answer), e.g. `"== 0"`.
+    pub error_ratio: Option<String>,
+    /// Achieved request rate relative to the target, e.g. `">= 0.9"`.
+    pub achieved_ratio: Option<String>,
+    pub p50: Option<String>,
+    pub p95: Option<String>,
+    pub p99: Option<String>,
+    pub requests: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub enum LoadStat {
+    ErrorRatio,
+    AchievedRatio,
+    Quantile(f64),
+    Requests,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadCheck {
+    pub request: Option<String>,
+    pub stat: LoadStat,
+    pub cmp: Comparison,
+}
+
+impl Kind for LoadCheck {
+    const NAME: &'static str = "load";
+    type Raw = RawLoadCheck;
+
+    fn compile(cx: &mut Ctx, path: &str, r: RawLoadCheck, names: &Names) -> Option<Self> {
+        compile(cx, path, r, names)
+    }
+
+    fn describe(&self) -> String {
+        format!("load {:?}", self.stat).to_lowercase()
+    }
+
+    fn judge(&self, rec: &Recorded, w: Window, _id: &str) -> Judgement {
+        load(self, rec.load.as_ref(), rec.load_rate, w)
+    }
+
+    fn signals(&self) -> Signals {
+        Signals::default().load()
+    }
+}
+
+fn compile(cx: &mut Ctx, path: &str, r: RawLoadCheck, names: &Names) -> Option<LoadCheck> {
+    match (names.load, &r.request) {
+        (None, _) => cx.err(path, "a `load` expectation needs a `load:` section", None),
+        (Some(l), Some(req)) if !l.requests.iter().any(|q| &q.name == req) => {
+            let hint = did_you_mean(req, l.requests.iter().map(|q| q.name.as_str())).map(|s| format!("did you mean `{s}`?"));
+            cx.err_value(&format!("{path}.request"), format!("no request named `{req}` in the load mix"), hint);
+        }
+        _ => {}
+    }
+    let (name, text) = one_of(
+        cx,
+        path,
+        vec![
+            ("error_ratio", r.error_ratio.as_ref()),
+            ("achieved_ratio", r.achieved_ratio.as_ref()),
+            ("p50", r.p50.as_ref()),
+            ("p95", r.p95.as_ref()),
+            ("p99", r.p99.as_ref()),
+            ("requests", r.requests.as_ref()),
+        ],
+    )?;
+    let stat = match name {
+        "error_ratio" => LoadStat::ErrorRatio,
+        "achieved_ratio" => LoadStat::AchievedRatio,
+        "p50" => LoadStat::Quantile(0.5),
+        "p95" => LoadStat::Quantile(0.95),
+        "p99" => LoadStat::Quantile(0.99),
+        _ => LoadStat::Requests,
+    };
+    let cmp = cmp(cx, &format!("{path}.{name}"), text)?;
+    Some(LoadCheck { request: r.request, stat, cmp })
+}
+
+pub(crate) fn load(c: &LoadCheck, rec: Option<&LoadRecord>, rate: f64, w: Window) -> Judgement {
+    let Some(rec) = rec else {
+        return Judgement { pass: false, expected: "load statistics".into(), observed: "no load ran".into(), evidence: json!(null) };
+    };
+    let idx = c.request.as_ref().and_then(|n| rec.names.iter().position(|x| x == n));
+    let st = rec.stats(w, idx);
+    let (name, v) = match c.stat {
+        LoadStat::ErrorRatio => ("error_ratio", Some(st.error_ratio)),
+        LoadStat::AchievedRatio => ("achieved_ratio", Some(if rate > 0.0 { st.achieved_rate / rate } else { 0.0 })),
+        LoadStat::Requests => ("requests", Some(st.requests as f64)),
+        LoadStat::Quantile(q) => {
+            let v = match q {
+                x if x <= 0.5 => st.p50_ms,
+                x if x <= 0.95 => st.p95_ms,
+                _ => st.p99_ms,
+            };
+            (
+                if q <= 0.5 {
+                    "p50"
+                } else if q <= 0.95 {
+                    "p95"
+                } else {
+                    "p99"
+                },
+                v.map(|ms| ms / 1000.0),
+            )
+        }
+    };
+    let scope = c.request.as_deref().map(|r| format!(" of `{r}`")).unwrap_or_default();
+    Judgement {
+        pass: v.is_some_and(|v| c.cmp.holds(v)),
+        expected: format!("{name}{scope} {}", c.cmp),
+        observed: v.map_or_else(|| "no requests in the window".into(), |v| format!("{name} = {}", crate::expect::series::fmt_num(v))),
+        evidence: json!(st),
+    }
+}

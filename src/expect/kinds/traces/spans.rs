@@ -1,0 +1,302 @@
+//! `kind: trace_spans` — count, ratio, duration quantiles or attributes of
+//! the spans a selector picks (name, service, kind, status, attributes,
+//! parent, ancestor, events), started in the window.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::clock::Window;
+use crate::collectors::otlp::{SpanKind, SpanRecord, SpanStatus, Trace, TraceStore};
+use crate::expect::kind::{Kind, Signals};
+use crate::expect::{Judgement, Recorded};
+use crate::scenario::cmp::Comparison;
+use crate::scenario::{Ctx, Names, Scalar, cmp, one_of};
+
+/// Which spans: every given condition must hold.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpanSelector {
+    pub name: Option<String>,
+    /// Resource `service.name`.
+    pub service: Option<String>,
+    /// `server`, `client`, `internal`, `producer` or `consumer`.
+    pub kind: Option<String>,
+    /// `ok`, `error` or `unset`.
+    pub status: Option<String>,
+    /// Attribute values; `"*"` only requires the attribute to be present.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, Scalar>,
+    /// Name of the direct parent span.
+    pub parent: Option<String>,
+    /// Name of any ancestor span.
+    pub ancestor: Option<String>,
+    /// The span has events with these names (e.g. `exception`).
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+/// `kind: trace_spans` — count, ratio, duration or attributes of selected spans.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTraceSpans {
+    pub span: RawSpanSelector,
+    /// Number of selected spans (started in the window).
+    pub count: Option<String>,
+    /// Selected spans as a fraction of the `of` spans.
+    pub ratio: Option<String>,
+    pub of: Option<RawSpanSelector>,
+    pub p50: Option<String>,
+    pub p95: Option<String>,
+    pub p99: Option<String>,
+    /// Every selected span has these attributes.
+    pub attributes_present: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpanStatusSel {
+    Ok,
+    Error,
+    Unset,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SpanSelector {
+    pub name: Option<String>,
+    pub service: Option<String>,
+    /// Lower-case OTLP kind name without prefix: `server`, `client`, ...
+    pub kind: Option<String>,
+    pub status: Option<SpanStatusSel>,
+    /// (name, value); value `None` means "present".
+    pub attributes: Vec<(String, Option<String>)>,
+    pub parent: Option<String>,
+    pub ancestor: Option<String>,
+    pub events: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum SpanStat {
+    Count(Comparison),
+    Ratio(Comparison, SpanSelector),
+    Quantile(f64, Comparison),
+    AttributesPresent(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct TraceSpansCheck {
+    pub span: SpanSelector,
+    pub stat: SpanStat,
+}
+
+impl Kind for TraceSpansCheck {
+    const NAME: &'static str = "trace_spans";
+    type Raw = RawTraceSpans;
+
+    fn compile(cx: &mut Ctx, path: &str, r: RawTraceSpans, _names: &Names) -> Option<Self> {
+        compile(cx, path, r)
+    }
+
+    fn describe(&self) -> String {
+        format!("spans {}", self.span.name.as_deref().unwrap_or("*"))
+    }
+
+    fn judge(&self, rec: &Recorded, w: Window, _id: &str) -> Judgement {
+        spans(self, &rec.traces, w)
+    }
+
+    fn signals(&self) -> Signals {
+        let s = Signals::default().span(self.span.name.as_deref());
+        match &self.stat {
+            SpanStat::Ratio(_, of) => s.span(of.name.as_deref()),
+            _ => s,
+        }
+    }
+}
+
+const SPAN_KINDS: [&str; 5] = ["server", "client", "internal", "producer", "consumer"];
+
+fn selector(cx: &mut Ctx, path: &str, r: RawSpanSelector) -> SpanSelector {
+    if let Some(k) = &r.kind
+        && !SPAN_KINDS.contains(&k.as_str())
+    {
+        cx.err_value(&format!("{path}.kind"), format!("unknown span kind `{k}`"), Some(format!("use one of {}", SPAN_KINDS.join(", "))));
+    }
+    let status = match r.status.as_deref() {
+        None => None,
+        Some("ok") => Some(SpanStatusSel::Ok),
+        Some("error") => Some(SpanStatusSel::Error),
+        Some("unset") => Some(SpanStatusSel::Unset),
+        Some(other) => {
+            cx.err_value(&format!("{path}.status"), format!("unknown span status `{other}`"), Some("use `ok`, `error` or `unset`".into()));
+            None
+        }
+    };
+    SpanSelector {
+        name: r.name,
+        service: r.service,
+        kind: r.kind,
+        status,
+        attributes: r.attributes.into_iter().map(|(k, v)| (k, (v.0 != "*").then_some(v.0))).collect(),
+        parent: r.parent,
+        ancestor: r.ancestor,
+        events: r.events,
+    }
+}
+
+fn compile(cx: &mut Ctx, path: &str, r: RawTraceSpans) -> Option<TraceSpansCheck> {
+    let span = selector(cx, &format!("{path}.span"), r.span);
+    let present = r.attributes_present.as_ref().map(|a| a.join(","));
+    let (name, text) = one_of(
+        cx,
+        path,
+        vec![
+            ("count", r.count.as_ref()),
+            ("ratio", r.ratio.as_ref()),
+            ("p50", r.p50.as_ref()),
+            ("p95", r.p95.as_ref()),
+            ("p99", r.p99.as_ref()),
+            ("attributes_present", present.as_ref()),
+        ],
+    )?;
+    let stat = match name {
+        "count" => SpanStat::Count(cmp(cx, &format!("{path}.count"), text)?),
+        "ratio" => {
+            let Some(of) = r.of else {
+                cx.err(path, "`ratio` needs `of:` (the spans it is a fraction of)", Some("e.g. `of: { name: LLMCall }`".into()));
+                return None;
+            };
+            let of = selector(cx, &format!("{path}.of"), of);
+            SpanStat::Ratio(cmp(cx, &format!("{path}.ratio"), text)?, of)
+        }
+        "p50" => SpanStat::Quantile(0.5, cmp(cx, &format!("{path}.p50"), text)?),
+        "p95" => SpanStat::Quantile(0.95, cmp(cx, &format!("{path}.p95"), text)?),
+        "p99" => SpanStat::Quantile(0.99, cmp(cx, &format!("{path}.p99"), text)?),
+        _ => SpanStat::AttributesPresent(r.attributes_present.unwrap_or_default()),
+    };
+    Some(TraceSpansCheck { span, stat })
+}
+
+fn kind_name(k: SpanKind) -> &'static str {
+    match k {
+        SpanKind::Internal => "internal",
+        SpanKind::Server => "server",
+        SpanKind::Client => "client",
+        SpanKind::Producer => "producer",
+        SpanKind::Consumer => "consumer",
+        SpanKind::Unspecified => "unspecified",
+    }
+}
+
+fn value_str(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub(crate) fn matches(sel: &SpanSelector, s: &SpanRecord, trace: &Trace) -> bool {
+    sel.name.as_deref().is_none_or(|n| n == s.name)
+        && sel.service.as_deref().is_none_or(|n| n == s.service)
+        && sel.kind.as_deref().is_none_or(|k| k == kind_name(s.kind))
+        && sel.status.is_none_or(|st| {
+            matches!(
+                (st, s.status),
+                (SpanStatusSel::Ok, SpanStatus::Ok) | (SpanStatusSel::Error, SpanStatus::Error) | (SpanStatusSel::Unset, SpanStatus::Unset)
+            )
+        })
+        && sel.attributes.iter().all(|(k, v)| s.attributes.get(k).is_some_and(|x| v.as_ref().is_none_or(|v| value_str(x) == *v)))
+        && sel.events.iter().all(|e| s.events.iter().any(|x| &x.name == e))
+        && sel.parent.as_deref().is_none_or(|p| trace.parent(s).is_some_and(|x| x.name == p))
+        && sel.ancestor.as_deref().is_none_or(|a| trace.ancestors(&s.span_id).iter().any(|x| x.name == a))
+}
+
+fn describe(sel: &SpanSelector) -> String {
+    let mut parts = Vec::new();
+    if let Some(n) = &sel.name {
+        parts.push(n.clone());
+    }
+    if let Some(s) = &sel.service {
+        parts.push(format!("service={s}"));
+    }
+    if let Some(k) = &sel.kind {
+        parts.push(format!("kind={k}"));
+    }
+    if let Some(st) = sel.status {
+        parts.push(format!("status={st:?}").to_lowercase());
+    }
+    for (k, v) in &sel.attributes {
+        parts.push(format!("{k}={}", v.as_deref().unwrap_or("*")));
+    }
+    if let Some(p) = &sel.parent {
+        parts.push(format!("parent={p}"));
+    }
+    if let Some(a) = &sel.ancestor {
+        parts.push(format!("ancestor={a}"));
+    }
+    for e in &sel.events {
+        parts.push(format!("event={e}"));
+    }
+    if parts.is_empty() { "all spans".into() } else { parts.join(" ") }
+}
+
+/// Spans started in the window that match, with their traces.
+fn select<'a>(traces: &'a [Trace<'a>], sel: &SpanSelector, w: Window) -> Vec<(&'a SpanRecord, &'a Trace<'a>)> {
+    traces
+        .iter()
+        .flat_map(|t| t.spans.iter().map(move |s| (*s, t)))
+        .filter(|(s, t)| s.start.is_some_and(|st| w.contains(st)) && matches(sel, s, t))
+        .collect()
+}
+
+pub(crate) fn spans(c: &TraceSpansCheck, store: &TraceStore, w: Window) -> Judgement {
+    let traces = store.traces();
+    let hits = select(&traces, &c.span, w);
+    let what = describe(&c.span);
+    let examples: Vec<&str> = hits.iter().take(3).map(|(s, _)| s.trace_id.as_str()).collect();
+    let received = json!({ "spans_received": store.spans.len(), "matched": hits.len(), "example_trace_ids": examples });
+    match &c.stat {
+        SpanStat::Count(cmp) => Judgement {
+            pass: cmp.holds(hits.len() as f64),
+            expected: format!("count({what}) {cmp}"),
+            observed: format!("{} spans", hits.len()),
+            evidence: received,
+        },
+        SpanStat::Ratio(cmp, of) => {
+            let base = select(&traces, of, w).len();
+            let ratio = if base == 0 { 0.0 } else { hits.len() as f64 / base as f64 };
+            Judgement {
+                pass: base > 0 && cmp.holds(ratio),
+                expected: format!("{what} among {} {cmp}", describe(of)),
+                observed: format!("{}/{base} = {ratio:.3}", hits.len()),
+                evidence: received,
+            }
+        }
+        SpanStat::Quantile(q, cmp) => {
+            let mut d: Vec<f64> = hits.iter().map(|(s, _)| s.duration.as_secs_f64()).collect();
+            d.sort_by(f64::total_cmp);
+            let v = crate::load::quantile(&d, *q);
+            Judgement {
+                pass: v.is_some_and(|v| cmp.holds(v)),
+                expected: format!("p{}({what} duration) {cmp}", (q * 100.0).round()),
+                observed: v.map_or_else(|| "no spans in the window".into(), |v| format!("{v:.4}s")),
+                evidence: received,
+            }
+        }
+        SpanStat::AttributesPresent(attrs) => {
+            let missing: Vec<_> = hits.iter().filter(|(s, _)| attrs.iter().any(|a| !s.attributes.contains_key(a))).collect();
+            let example = missing.first().map(|(s, _)| json!({ "trace_id": s.trace_id, "span": s.name, "missing": attrs.iter().filter(|a| !s.attributes.contains_key(*a)).collect::<Vec<_>>() }));
+            Judgement {
+                pass: !hits.is_empty() && missing.is_empty(),
+                expected: format!("every {what} has {}", attrs.join(", ")),
+                observed: if hits.is_empty() {
+                    "no spans in the window".into()
+                } else {
+                    format!("{}/{} spans lack an attribute", missing.len(), hits.len())
+                },
+                evidence: json!({ "matched": hits.len(), "example": example }),
+            }
+        }
+    }
+}

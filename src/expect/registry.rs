@@ -1,0 +1,200 @@
+//! The registry of expectation kinds: one line per kind in [`kinds!`] below,
+//! the only place besides its own module that names a kind. From that table
+//! come the [`Check`] enum, the `kind:` dispatch of the compile step, the
+//! judge dispatch ([`evaluate`]), default names and signals.
+//!
+//! Floors (every arrow points down): `scenario` (sections and the compile
+//! toolkit) <- `expect::kinds::*` <- this registry <- `plan` (a whole file).
+
+use serde_norway::Value;
+
+use super::kind::{Kind, Signals};
+use super::kinds;
+use super::{Checked, Judgement, Recorded, Verdict, WindowInfo};
+use crate::scenario::diag::did_you_mean;
+use crate::scenario::{Ctx, Names, WindowExpr, parse_window};
+
+macro_rules! kinds {
+    ($($variant:ident => $($ty:ident)::+),+ $(,)?) => {
+        /// A compiled expectation's check: one variant per kind.
+        #[derive(Debug, Clone)]
+        pub enum Check {
+            $($variant(Box<kinds::$($ty)::+>),)+
+        }
+
+        /// Every `kind:` value, in the order of the table.
+        pub const KINDS: &[&str] = &[$(<kinds::$($ty)::+ as Kind>::NAME),+];
+
+        impl Check {
+            /// The `kind:` value.
+            pub fn kind(&self) -> &'static str {
+                match self { $(Check::$variant(_) => <kinds::$($ty)::+ as Kind>::NAME,)+ }
+            }
+            /// Judged by an overhead run (not over a timeline window).
+            pub fn overhead(&self) -> bool {
+                match self { $(Check::$variant(_) => <kinds::$($ty)::+ as Kind>::OVERHEAD,)+ }
+            }
+            pub fn default_name(&self, w: &WindowExpr) -> String {
+                match self { $(Check::$variant(c) => c.default_name(w),)+ }
+            }
+            fn default_window(&self) -> WindowExpr {
+                match self { $(Check::$variant(c) => c.default_window(),)+ }
+            }
+            pub(crate) fn judge(&self, rec: &Recorded, w: crate::clock::Window, id: &str) -> Judgement {
+                match self { $(Check::$variant(c) => c.judge(rec, w, id),)+ }
+            }
+            /// The signals this check reads.
+            pub fn signals(&self) -> Signals {
+                match self { $(Check::$variant(c) => c.signals(),)+ }
+            }
+            fn link(&mut self, all: &[(String, Signals)]) {
+                match self { $(Check::$variant(c) => c.link(all),)+ }
+            }
+        }
+
+        /// Compile one expectation's kind-specific fields; `Err` for an unknown kind.
+        fn compile_check(kind: &str, cx: &mut Ctx, path: &str, rest: Value, names: &Names) -> Result<Option<Check>, ()> {
+            $(
+                if kind == <kinds::$($ty)::+ as Kind>::NAME {
+                    return Ok(cx
+                        .de::<<kinds::$($ty)::+ as Kind>::Raw>(path, rest)
+                        .and_then(|raw| <kinds::$($ty)::+ as Kind>::compile(cx, path, raw, names))
+                        .map(|c| Check::$variant(Box::new(c))));
+                }
+            )+
+            Err(())
+        }
+    };
+}
+
+kinds! {
+    Metric => metric::MetricCheck,
+    Breaker => breaker::BreakerCheck,
+    FailFast => journal::fail_fast::FailFastCheck,
+    Retries => journal::retries::RetriesCheck,
+    Health => health::HealthCheck,
+    Load => load::LoadCheck,
+    Logs => logs::LogCheck,
+    NoLeaks => no_leaks::NoLeaksCheck,
+    TraceSpans => traces::spans::TraceSpansCheck,
+    TraceComplete => traces::complete::TraceCompleteCheck,
+    TraceSampling => traces::sampling::TraceSamplingCheck,
+    Alert => alerts::alert::AlertCheck,
+    NoAlert => alerts::no_alert::NoAlertCheck,
+    AlertDelivered => alerts::delivered::AlertDeliveredCheck,
+    Promql => promql::PromqlCheck,
+    Contract => contract::ContractCheck,
+    NoTaskLost => no_task_lost::NoTaskLostCheck,
+    Overhead => overhead::OverheadCheck,
+}
+
+/// One compiled expectation.
+#[derive(Debug, Clone)]
+pub struct Expectation {
+    /// Where it is in the file (`expect[3]`): keys what was gathered for it
+    /// while the stack ran (PromQL answers, contract sources).
+    pub id: String,
+    pub name: String,
+    pub window: WindowExpr,
+    pub check: Check,
+}
+
+impl Expectation {
+    pub fn kind(&self) -> &'static str {
+        self.check.kind()
+    }
+}
+
+/// Compile the `expect:` list. Each item is dispatched on `kind` by hand (not
+/// a serde tagged enum) so that field paths and `deny_unknown_fields` errors
+/// stay precise for every kind.
+pub fn compile_expectations(cx: &mut Ctx, v: Option<Value>, names: &Names) -> Vec<Expectation> {
+    let Some(v) = v else { return Vec::new() };
+    let Some(items) = cx.de::<Vec<Value>>("expect", v) else { return Vec::new() };
+    let mut out = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let path = format!("expect[{i}]");
+        let Value::Mapping(mut m) = item else {
+            cx.err(&path, "an expectation must be a mapping with a `kind:`", None);
+            continue;
+        };
+        let mut take_str =
+            |cx: &mut Ctx, key: &str| -> Option<String> { m.remove(key).and_then(|v| cx.de::<String>(&format!("{path}.{key}"), v)) };
+        let kind = take_str(cx, "kind");
+        let (name, during, after) = (take_str(cx, "name"), take_str(cx, "during"), take_str(cx, "after"));
+        let rest = Value::Mapping(m);
+        let Some(kind) = kind else {
+            cx.err(&path, "missing field `kind`", Some(format!("add `kind:` with one of: {}", KINDS.join(", "))));
+            continue;
+        };
+        let window = match (&during, &after) {
+            (Some(_), Some(_)) => {
+                cx.err(&path, "both `during` and `after` are set", Some("keep one of them".into()));
+                None
+            }
+            (Some(d), None) => parse_window(cx, &format!("{path}.during"), d, names.phases, false),
+            (None, Some(a)) => parse_window(cx, &format!("{path}.after"), a, names.phases, true),
+            (None, None) => Some(WindowExpr::whole()),
+        };
+        let check = match compile_check(&kind, cx, &path, rest, names) {
+            Ok(check) => check,
+            Err(()) => {
+                let hint = did_you_mean(&kind, KINDS.iter().copied())
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .unwrap_or_else(|| format!("kinds: {}", KINDS.join(", ")));
+                cx.err_value(&format!("{path}.kind"), format!("unknown expectation kind `{kind}`"), Some(hint));
+                None
+            }
+        };
+        if names.overhead.is_some() && check.as_ref().is_some_and(|c| !c.overhead()) {
+            cx.err(
+                &format!("{path}.kind"),
+                format!("`kind: {kind}` needs a timeline; an overhead scenario only takes `kind: overhead` budgets"),
+                Some("move this expectation to a scenario with a `timeline:`".into()),
+            );
+            continue;
+        }
+        if names.overhead.is_some() && (during.is_some() || after.is_some()) {
+            cx.err(&path, "an overhead budget has no `during` / `after`: it covers every measured round", None);
+            continue;
+        }
+        let (Some(check), Some(window)) = (check, window) else { continue };
+        let window = if during.is_none() && after.is_none() { check.default_window() } else { window };
+        let name = name.unwrap_or_else(|| check.default_name(&window));
+        out.push(Expectation { id: path, name, window, check });
+    }
+    let all: Vec<(String, Signals)> = out.iter().map(|e| (e.name.clone(), e.check.signals())).collect();
+    for e in &mut out {
+        e.check.link(&all);
+    }
+    out
+}
+
+/// `(source, expr)` of every PromQL expression the expectations have Prometheus evaluate.
+pub fn promql_queries(expectations: &[Expectation]) -> Vec<(String, String)> {
+    expectations.iter().flat_map(|e| e.check.signals().promql.into_iter().map(|q| (format!("expectation `{}`", e.name), q))).collect()
+}
+
+/// Judge every expectation.
+pub fn evaluate(expectations: &[Expectation], rec: &Recorded) -> Vec<Checked> {
+    expectations.iter().map(|e| evaluate_one(e, rec)).collect()
+}
+
+/// Judge one expectation over its resolved window.
+pub fn evaluate_one(e: &Expectation, rec: &Recorded) -> Checked {
+    let w = rec.window(&e.window);
+    let j = e.check.judge(rec, w, &e.id);
+    Checked {
+        kind: e.kind(),
+        name: e.name.clone(),
+        verdict: if j.pass { Verdict::Pass } else { Verdict::Fail },
+        expected: j.expected,
+        observed: j.observed,
+        window: WindowInfo {
+            expr: e.window.text().to_string(),
+            start_ms: (w.start.saturating_sub(rec.origin)).as_secs_f64() * 1000.0,
+            end_ms: (w.end.saturating_sub(rec.origin)).as_secs_f64() * 1000.0,
+        },
+        evidence: j.evidence,
+    }
+}

@@ -1,0 +1,241 @@
+//! The compile toolkit every section and expectation kind uses: [`Ctx`]
+//! collects located errors (file:line:col, field path, hint) and deserializes
+//! values with precise paths; [`Names`] says what an expectation may refer to;
+//! small parsers shared by several kinds (windows, comparisons, label
+//! matchers, routes, "exactly one of these fields").
+//!
+//! This is the bottom floor of compilation: it knows the section plans
+//! (stack, mocks, load, timeline, alerting, overhead) and nothing of the
+//! expectation kinds, which build on it (see `expect::kinds`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_norway::Value;
+
+use super::alerting::AlertingPlan;
+use super::cmp::Comparison;
+use super::diag::{Diagnostic, did_you_mean};
+use super::load::LoadPlan;
+use super::locate::LineIndex;
+use super::overhead::OverheadPlan;
+use super::stack::StackPlan;
+use super::window::{PhaseSpan, WindowExpr};
+use crate::collectors::store::{LabelMatcher, MatchOp};
+
+/// A YAML scalar accepted as a string (`5`, `true` and `"x"` all work), for env
+/// values and headers where users naturally write numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scalar(pub String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Any {
+            S(String),
+            I(i64),
+            U(u64),
+            F(f64),
+            B(bool),
+        }
+        Ok(Scalar(match Any::deserialize(d).map_err(|_| serde::de::Error::custom("expected a string, number or boolean"))? {
+            Any::S(s) => s,
+            Any::I(i) => i.to_string(),
+            Any::U(u) => u.to_string(),
+            Any::F(f) => f.to_string(),
+            Any::B(b) => b.to_string(),
+        }))
+    }
+}
+
+/// Error collector with the file's line index.
+pub struct Ctx<'a> {
+    pub file: &'a Path,
+    pub index: LineIndex,
+    pub diags: Vec<Diagnostic>,
+}
+
+impl<'a> Ctx<'a> {
+    /// A collector for `file`, whose `text` locates field paths.
+    pub fn new(file: &'a Path, text: &str) -> Self {
+        Ctx { file, index: LineIndex::build(text), diags: Vec::new() }
+    }
+
+    pub fn err(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
+        let pos = self.index.locate(path);
+        self.push(path, pos, message.into(), hint);
+    }
+
+    /// Like `err` but points at the value rather than its key.
+    pub fn err_value(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
+        let pos = self.index.locate_value(path);
+        self.push(path, pos, message.into(), hint);
+    }
+
+    fn push(&mut self, path: &str, pos: Option<super::locate::Pos>, message: String, hint: Option<String>) {
+        self.diags.push(Diagnostic {
+            file: self.file.to_path_buf(),
+            line: pos.map_or(0, |p| p.line),
+            col: pos.map_or(0, |p| p.col),
+            path: path.to_string(),
+            message,
+            hint,
+        });
+    }
+
+    /// Deserialize `value` (found at `path`) into `T`, recording a located error on failure.
+    pub fn de<T: DeserializeOwned>(&mut self, path: &str, value: Value) -> Option<T> {
+        match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let inner = e.inner().to_string();
+                let inner = inner.split(" at line ").next().unwrap_or(&inner).to_string();
+                let sub = e.path().to_string();
+                let mut full = match sub.as_str() {
+                    "." => path.to_string(),
+                    s if path.is_empty() => s.to_string(),
+                    s if s.starts_with('[') => format!("{path}{s}"),
+                    s => format!("{path}.{s}"),
+                };
+                let mut hint = None;
+                if let Some(field) = between(&inner, "unknown field `", "`") {
+                    // serde leaves the unknown field itself out of the path.
+                    if !full.ends_with(field) {
+                        full = if full.is_empty() { field.to_string() } else { format!("{full}.{field}") };
+                    }
+                    let expected = expected_fields(&inner);
+                    hint = Some(match did_you_mean(field, expected.iter().map(String::as_str)) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None if !expected.is_empty() => format!("valid fields here: {}", expected.join(", ")),
+                        None => "remove this field".to_string(),
+                    });
+                } else if let Some(field) = between(&inner, "missing field `", "`") {
+                    hint = Some(format!("add `{field}:` here (see the scenario reference in README.md)"));
+                } else if inner.contains("invalid type") {
+                    hint = Some("check the value's type against the scenario reference in README.md".into());
+                }
+                self.err(&full, inner, hint);
+                None
+            }
+        }
+    }
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let i = s.find(start)? + start.len();
+    let j = s[i..].find(end)?;
+    Some(&s[i..i + j])
+}
+
+fn expected_fields(msg: &str) -> Vec<String> {
+    msg.split_once("expected one of ")
+        .map(|(_, list)| list.split(", ").map(|f| f.trim_matches('`').to_string()).collect())
+        .unwrap_or_default()
+}
+
+pub fn parse_window(cx: &mut Ctx, path: &str, text: &str, phases: &[PhaseSpan], after: bool) -> Option<WindowExpr> {
+    let parsed = if after { WindowExpr::after(text) } else { WindowExpr::parse(text) };
+    let w = match parsed {
+        Ok(w) => w,
+        Err(e) => {
+            cx.err_value(
+                path,
+                format!("bad window `{text}`: {e}"),
+                Some("e.g. `outage`, `outage+2s..recovery`, `recovery.start+5s..end`".into()),
+            );
+            return None;
+        }
+    };
+    let mut ok = true;
+    for p in w.phases() {
+        if !phases.iter().any(|s| s.name == p) {
+            ok = false;
+            let names: Vec<&str> = phases.iter().map(|s| s.name.as_str()).collect();
+            let hint = did_you_mean(p, names.iter().copied())
+                .map(|s| format!("did you mean `{s}`?"))
+                .unwrap_or_else(|| format!("phases are: {}", names.join(", ")));
+            cx.err_value(path, format!("unknown phase `{p}` in window `{text}`"), Some(hint));
+        }
+    }
+    ok.then_some(w)
+}
+
+pub fn check_route(r: &str) -> Result<(), String> {
+    r.parse::<crate::faults::RouteFilter>().map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// What expectations may refer to.
+pub struct Names<'a> {
+    pub phases: &'a [PhaseSpan],
+    pub stack: Option<&'a StackPlan>,
+    pub mocks: &'a BTreeMap<String, crate::faults::MockConfig>,
+    pub load: Option<&'a LoadPlan>,
+    pub alerting: Option<&'a AlertingPlan>,
+    pub overhead: Option<&'a OverheadPlan>,
+}
+
+impl Names<'_> {
+    pub fn service(&self, cx: &mut Ctx, path: &str, name: &str) -> bool {
+        let Some(stack) = self.stack else { return true };
+        if stack.services.iter().any(|s| s.name == name) {
+            return true;
+        }
+        let hint = did_you_mean(name, stack.services.iter().map(|s| s.name.as_str())).map(|s| format!("did you mean `{s}`?"));
+        cx.err_value(path, format!("no service named `{name}`"), hint);
+        false
+    }
+
+    pub fn mock(&self, cx: &mut Ctx, path: &str, name: &str) {
+        if !self.mocks.contains_key(name) {
+            let hint = did_you_mean(name, self.mocks.keys().map(String::as_str)).map(|s| format!("did you mean `{s}`?"));
+            cx.err_value(path, format!("no mock named `{name}`"), hint.or(Some("declare it under `mocks:`".into())));
+        }
+    }
+}
+
+pub fn cmp(cx: &mut Ctx, path: &str, text: &str) -> Option<Comparison> {
+    Comparison::parse(text)
+        .map_err(|e| cx.err_value(path, e, Some("write an operator and a number, e.g. `\"> 0\"`, `\"<= 3\"`, `\"< 250ms\"`".into())))
+        .ok()
+}
+
+pub fn matchers(labels: &BTreeMap<String, Scalar>) -> Vec<LabelMatcher> {
+    labels
+        .iter()
+        .map(|(k, v)| match v.0.strip_prefix('!') {
+            Some(rest) => LabelMatcher { label: k.clone(), op: MatchOp::Ne, value: rest.to_string() },
+            None => LabelMatcher { label: k.clone(), op: MatchOp::Eq, value: v.0.clone() },
+        })
+        .collect()
+}
+
+/// Exactly one of the named optional checks must be set.
+pub fn one_of<'a, T>(cx: &mut Ctx, path: &str, options: Vec<(&'static str, Option<&'a T>)>) -> Option<(&'static str, &'a T)> {
+    let set: Vec<_> = options.iter().filter_map(|(n, v)| v.map(|v| (*n, v))).collect();
+    let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+    match set.as_slice() {
+        [one] => Some(*one),
+        [] => {
+            cx.err(path, "no check given", Some(format!("add one of: {}", names.join(", "))));
+            None
+        }
+        many => {
+            let given: Vec<&str> = many.iter().map(|(n, _)| *n).collect();
+            cx.err(
+                path,
+                format!("several checks in one expectation: {}", given.join(", ")),
+                Some("split them into separate expectations".into()),
+            );
+            None
+        }
+    }
+}
+
+pub fn route(cx: &mut Ctx, path: &str, r: Option<&str>) {
+    if let Some(Err(e)) = r.map(check_route) {
+        cx.err_value(&format!("{path}.route"), e, Some("write `METHOD /path`, e.g. `POST /v1/chat/completions`".into()));
+    }
+}
