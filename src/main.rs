@@ -21,13 +21,17 @@ const INTERRUPTED: u8 = 130;
 #[command(
     name = "ordeal",
     version,
-    about = "Chaos and load tests that verify observability: start a stack, inject faults, drive load, check metrics, breakers, retries and health.",
-    long_about = "ordeal runs scenario files. A scenario says which services to start (local processes), \
-which fault-injecting mocks to put in front of their dependencies (an OpenAI-compatible LLM, an HTTP backend), \
-what load to drive, which faults to switch on and off along a timeline of named phases, and what must be \
-observed: metrics, circuit-breaker transitions, retries, health probes, load statistics.\n\n\
+    about = "Chaos and load tests that verify observability: start a stack, inject faults, drive load, check metrics, traces, logs, breakers, retries, health and alerts.",
+    long_about = "ordeal runs scenario files. A scenario says which services to start (local processes, or containers \
+on a private Docker network with --runtime docker), which fault-injecting mocks to put in front of their dependencies \
+(an OpenAI-compatible LLM, an HTTP backend), what load to drive, which faults to switch on and off along a timeline \
+of named phases (on the mocks, or kill / stop / pause / disconnect / restart on the services themselves), and what \
+must be observed: metrics, circuit-breaker transitions, retries, health probes, load statistics, OpenTelemetry \
+traces (received by ordeal's own OTLP receiver), structured logs and canary-secret leaks, alerts evaluated by a \
+real Prometheus and delivered by a real Alertmanager, PromQL, and task accounting. An overhead scenario compares \
+variants of the stack in interleaved rounds instead and judges CPU, memory, latency and throughput budgets.\n\n\
 Start with:  ordeal validate scenarios/llm-outage.yaml   then   ordeal run scenarios/llm-outage.yaml",
-    after_help = "Exit codes:\n  0  every expectation met (lint: no findings)\n  1  an expectation failed or was inconclusive (lint: findings)\n  2  invalid scenario or usage\n  3  the harness could not run the stack (command missing, port in use, not ready, ...)\n  130 interrupted\n\nReports: report.json and junit.xml in --report-dir (default reports/<scenario>-<time>/), service logs under logs/."
+    after_help = "Exit codes:\n  0  every expectation met (lint: no findings)\n  1  an expectation failed or was inconclusive (lint: findings)\n  2  invalid scenario or usage\n  3  the harness could not run the stack (command missing, port in use, not ready, Prometheus or Docker missing, ...)\n  130 interrupted\n\nReports: report.json and junit.xml in --report-dir (default reports/<scenario>-<time>/), service logs under logs/."
 )]
 struct Cli {
     /// More harness logging (repeat for more); also honours RUST_LOG.

@@ -63,6 +63,8 @@ pub struct Signals {
     pub metrics: BTreeSet<String>,
     /// Span names selected.
     pub spans: BTreeSet<String>,
+    /// Captured log lines (of `services`, or of every service when it is empty).
+    pub logs: bool,
     /// Log fields required or filtered on.
     pub log_fields: BTreeSet<String>,
     /// Alert names (empty with `alerts_any`: every alert).

@@ -22,10 +22,6 @@ mod validate;
 
 #[cfg(test)]
 mod test_util;
-#[cfg(test)]
-mod tests_backend;
-#[cfg(test)]
-mod tests_llm;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -22,8 +22,15 @@ pub use record::{LoadRecord, LoadSample, LoadStats, quantile};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// goose refused the configuration or failed while running.
     #[error("load driver: {0}")]
-    Goose(String),
+    Goose(#[source] GooseError),
+    /// The task driving goose panicked or was cancelled.
+    #[error("load driver: load task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
+    /// The users did not stop after the killswitch.
+    #[error("load driver: load did not stop within {0:?}")]
+    StopTimeout(Duration),
 }
 
 struct Ctx {
@@ -132,13 +139,10 @@ pub fn start(
             run_id: run_id.to_string(),
         });
         scenario = scenario.register_transaction(
-            Transaction::new(transaction(ctx))
-                .set_name(&req.name)
-                .set_weight(req.weight as usize)
-                .map_err(|e| LoadError::Goose(e.to_string()))?,
+            Transaction::new(transaction(ctx)).set_name(&req.name).set_weight(req.weight as usize).map_err(LoadError::Goose)?,
         );
     }
-    let g = |e: GooseError| LoadError::Goose(e.to_string());
+    let g = LoadError::Goose;
     let users = plan.users;
     let attack = GooseAttack::initialize_with_config(GooseConfiguration::default())
         .map_err(g)?
@@ -165,7 +169,7 @@ pub fn start(
         .map_err(g)?
         .set_default(GooseDefault::Quiet, 1)
         .map_err(g)?;
-    let task = tokio::spawn(async move { attack.execute().await.map(|_| ()).map_err(|e| LoadError::Goose(e.to_string())) });
+    let task = tokio::spawn(async move { attack.execute().await.map(|_| ()).map_err(LoadError::Goose) });
     Ok(LoadHandle { task, record })
 }
 
@@ -173,10 +177,11 @@ impl LoadHandle {
     /// Stop the users (goose's killswitch) and wait for them to finish.
     pub async fn stop(self) -> Result<LoadRecord, LoadError> {
         goose::trigger_killswitch("ordeal: timeline finished");
-        match tokio::time::timeout(Duration::from_secs(30), self.task).await {
+        const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+        match tokio::time::timeout(STOP_TIMEOUT, self.task).await {
             Ok(Ok(r)) => r?,
-            Ok(Err(e)) => return Err(LoadError::Goose(format!("load task failed: {e}"))),
-            Err(_) => return Err(LoadError::Goose("load did not stop within 30s".into())),
+            Ok(Err(e)) => return Err(LoadError::Task(e)),
+            Err(_) => return Err(LoadError::StopTimeout(STOP_TIMEOUT)),
         }
         Ok(self.record)
     }

@@ -76,37 +76,7 @@ const TOP_LEVEL: [&str; 11] =
 /// Compile scenario text. `file` is used for messages and relative paths.
 pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
     let mut cx = Ctx::new(file, text);
-    let root: Value = match serde_norway::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            let (line, col) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-            return Err(Diagnostics(vec![Diagnostic {
-                file: file.to_path_buf(),
-                line,
-                col,
-                path: String::new(),
-                message: format!("not valid YAML: {e}"),
-                hint: Some("check indentation and quoting around this line".into()),
-            }]));
-        }
-    };
-    let Value::Mapping(map) = root else {
-        cx.err("", "the scenario must be a YAML mapping (name:, stack:, timeline:, ...)", None);
-        return Err(Diagnostics(cx.diags));
-    };
-    let mut sections: BTreeMap<String, Value> = BTreeMap::new();
-    for (k, v) in map {
-        let key = match k {
-            Value::String(s) => s,
-            other => format!("{other:?}"),
-        };
-        if !TOP_LEVEL.contains(&key.as_str()) {
-            let hint = did_you_mean(&key, TOP_LEVEL).map(|s| format!("did you mean `{s}`?"));
-            cx.err(&key, format!("unknown top-level field `{key}`"), hint.or(Some(format!("valid: {}", TOP_LEVEL.join(", ")))));
-            continue;
-        }
-        sections.insert(key, v);
-    }
+    let mut sections = top_level(&mut cx, text, file)?;
     let dir = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
 
@@ -146,33 +116,17 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
     let alerting = sections.remove("alerting").and_then(|v| alerting::section(&mut cx, v, &dir, &service_names));
     let overhead = overhead_raw.and_then(|v| overhead::section(&mut cx, v, &service_names));
     if overhead.is_some() {
-        if load.is_none() && !cx.diags.iter().any(|d| d.path.starts_with("load")) {
-            cx.err(
-                "",
-                "an overhead scenario needs a `load:` section",
-                Some("every round drives the same load; declare it under `load:`".into()),
-            );
-        }
-        if alerting.is_some() {
-            cx.err(
-                "alerting",
-                "`alerting:` does not apply to an overhead scenario",
-                Some("remove it; overhead rounds measure the stack alone".into()),
-            );
-        }
+        overhead_scenario_rules(&mut cx, load.is_some(), alerting.is_some());
     }
-    let expectations = compile_expectations(
-        &mut cx,
-        sections.remove("expect"),
-        &Names {
-            phases: &phases,
-            stack: stack.as_ref(),
-            mocks: &mocks,
-            load: load.as_ref(),
-            alerting: alerting.as_ref(),
-            overhead: overhead.as_ref(),
-        },
-    );
+    let names = Names {
+        phases: &phases,
+        stack: stack.as_ref(),
+        mocks: &mocks,
+        load: load.as_ref(),
+        alerting: alerting.as_ref(),
+        overhead: overhead.as_ref(),
+    };
+    let expectations = compile_expectations(&mut cx, sections.remove("expect"), &names);
 
     if !cx.diags.is_empty() {
         cx.diags.sort_by_key(|d| (d.line, d.col));
@@ -197,11 +151,439 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
     })
 }
 
-#[cfg(test)]
-mod tests;
+/// The document's top-level sections by name; unknown names are reported.
+/// Text that is not YAML, or not a mapping, stops compilation here.
+fn top_level(cx: &mut Ctx, text: &str, file: &Path) -> Result<BTreeMap<String, Value>, Diagnostics> {
+    let root: Value = serde_norway::from_str(text).map_err(|e| {
+        let (line, col) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        Diagnostics(vec![Diagnostic {
+            file: file.to_path_buf(),
+            line,
+            col,
+            path: String::new(),
+            message: format!("not valid YAML: {e}"),
+            hint: Some("check indentation and quoting around this line".into()),
+        }])
+    })?;
+    let Value::Mapping(map) = root else {
+        cx.err("", "the scenario must be a YAML mapping (name:, stack:, timeline:, ...)", None);
+        return Err(Diagnostics(std::mem::take(&mut cx.diags)));
+    };
+    let mut sections = BTreeMap::new();
+    for (k, v) in map {
+        let key = match k {
+            Value::String(s) => s,
+            other => format!("{other:?}"),
+        };
+        if !TOP_LEVEL.contains(&key.as_str()) {
+            let hint = did_you_mean(&key, TOP_LEVEL).map(|s| format!("did you mean `{s}`?"));
+            cx.err(&key, format!("unknown top-level field `{key}`"), hint.or(Some(format!("valid: {}", TOP_LEVEL.join(", ")))));
+            continue;
+        }
+        sections.insert(key, v);
+    }
+    Ok(sections)
+}
+
+/// An overhead scenario drives a load in every round and runs no alerting.
+fn overhead_scenario_rules(cx: &mut Ctx, has_load: bool, has_alerting: bool) {
+    if !has_load && !cx.diags.iter().any(|d| d.path.starts_with("load")) {
+        cx.err(
+            "",
+            "an overhead scenario needs a `load:` section",
+            Some("every round drives the same load; declare it under `load:`".into()),
+        );
+    }
+    if has_alerting {
+        cx.err(
+            "alerting",
+            "`alerting:` does not apply to an overhead scenario",
+            Some("remove it; overhead rounds measure the stack alone".into()),
+        );
+    }
+}
 
 #[cfg(test)]
-mod tests_alerting;
+mod tests {
+    //! Compiler tests on whole documents: valid plans, and every error reported at once.
+
+    use std::path::Path;
+
+    use super::*;
+
+    const GOOD: &str = r#"
+name: demo
+seed: 7
+stack:
+  services:
+    worker:
+      command: ../bin/worker
+      env: { LISTEN: "127.0.0.1:{{self.port}}", LLM: "{{mocks.llm.url}}/v1", RETRIES: 3 }
+      ready: { path: /health/live }
+      metrics: /metrics
+      health: { live: /health/live, ready: /health/ready }
+    coordinator:
+      command: coord
+      env: { WORKERS: "{{services.worker.url}}" }
+      depends_on: [worker]
+      health: { ready: /health/ready }
+mocks:
+  llm: { kind: openai }
+load:
+  target: coordinator
+  rate: 10
+  requests:
+    - { name: task, method: POST, path: /v1/tasks, body: { type: analysis } }
+timeline:
+  phases:
+    - { name: steady, duration: 2s }
+    - { name: outage, duration: 3s }
+    - { name: recovery, duration: 5s }
+  faults:
+    - { mock: llm, during: outage, fault: { error: { status: 503 } } }
+expect:
+  - kind: metric
+    metric: tasks_total
+    labels: { status: failed }
+    increase: "> 0"
+    during: outage
+  - kind: breaker
+    service: coordinator
+    gauge: breaker_state
+    fault: outage
+    opens_within: 2s
+  - kind: health
+    service: coordinator
+    endpoint: ready
+    state: up
+    after: recovery+3s
+  - kind: load
+    error_ratio: "== 0"
+    during: steady
+"#;
+
+    fn errors(text: &str) -> Vec<Diagnostic> {
+        compile(text, Path::new("dir/s.yaml")).unwrap_err().0
+    }
+
+    #[test]
+    fn compiles_a_full_scenario() {
+        let plan = compile(GOOD, Path::new("scenarios/demo.yaml")).unwrap();
+        assert_eq!(plan.name, "demo");
+        assert_eq!(plan.seed, 7);
+        let order: Vec<&str> = plan.stack.services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(order, ["worker", "coordinator"]);
+        assert_eq!(plan.stack.services[0].command, "../bin/worker");
+        assert_eq!(plan.stack.services[1].command, "coord");
+        assert_eq!(plan.stack.services[0].env["RETRIES"], "3");
+        assert_eq!(plan.duration().as_secs(), 10);
+        assert_eq!(plan.expectations.len(), 4);
+        assert_eq!(plan.expectations[1].kind(), "breaker");
+        let load = plan.load.unwrap();
+        assert_eq!(load.users, 100, "rate 10 x timeout 10s");
+        assert_eq!(load.requests[0].body.as_deref(), Some(br#"{"type":"analysis"}"#.as_slice()));
+    }
+
+    #[test]
+    fn misspelled_field_names_line_field_and_suggestion() {
+        let bad = GOOD.replace("      metrics: /metrics", "      metrcs: /metrics");
+        let errs = errors(&bad);
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        let e = &errs[0];
+        assert_eq!(e.line, 10);
+        assert_eq!(e.path, "stack.services.worker.metrcs");
+        assert_eq!(e.hint.as_deref(), Some("did you mean `metrics`?"));
+        assert!(e.to_string().starts_with("dir/s.yaml:10:"), "{e}");
+    }
+
+    #[test]
+    fn reports_all_errors_at_once() {
+        let bad = GOOD
+            .replace("rate: 10", "rate: -1")
+            .replace("during: outage\n  - kind: breaker", "during: outgae\n  - kind: breaker")
+            .replace("endpoint: ready", "endpoint: live")
+            .replace("{{mocks.llm.url}}", "{{mocks.lm.url}}")
+            .replace("kind: load", "kind: lod");
+        let errs = errors(&bad);
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(errs.len(), 5, "{paths:?}");
+        for (want, line) in [
+            ("stack.services.worker.env.LLM", 8),
+            ("load.rate", 21),
+            ("expect[0].during", 36),
+            ("expect[2].endpoint", 44),
+            ("expect[3].kind", 47),
+        ] {
+            let e = errs.iter().find(|e| e.path == want).unwrap_or_else(|| panic!("no error for {want}: {paths:?}"));
+            assert_eq!(e.line, line, "{e}");
+        }
+        let window = errs.iter().find(|e| e.path == "expect[0].during").unwrap();
+        assert_eq!(window.hint.as_deref(), Some("did you mean `outage`?"));
+    }
+
+    #[test]
+    fn unknown_top_level_and_missing_sections() {
+        let errs = errors("name: x\nstak: {}\n");
+        assert!(errs.iter().any(|e| e.path == "stak" && e.hint.as_deref() == Some("did you mean `stack`?")), "{errs:#?}");
+        assert!(errs.iter().any(|e| e.message.contains("missing `timeline:`")));
+    }
+
+    #[test]
+    fn yaml_syntax_error_has_a_position() {
+        let errs = errors("name: [unclosed\n");
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].line >= 1 && errs[0].message.contains("not valid YAML"));
+    }
+
+    #[test]
+    fn dependency_cycle_is_an_error() {
+        let bad = GOOD.replace(
+            "    worker:\n      command: ../bin/worker",
+            "    worker:\n      depends_on: [coordinator]\n      command: ../bin/worker",
+        );
+        assert!(errors(&bad).iter().any(|e| e.message.contains("dependency cycle")));
+    }
+
+    #[test]
+    fn metric_needs_exactly_one_check() {
+        let bad = GOOD.replace("increase: \"> 0\"", "increase: \"> 0\"\n    rate: \"> 1\"");
+        let errs = errors(&bad);
+        assert!(errs[0].message.contains("several checks"), "{errs:#?}");
+        let bad = GOOD.replace("increase: \"> 0\"", "increase: \"lots\"");
+        assert_eq!(errors(&bad)[0].path, "expect[0].increase");
+    }
+}
 
 #[cfg(test)]
-mod tests_overhead;
+mod tests_alerting {
+    //! Compiler tests for `alerting:` and the alert expectation kinds.
+
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::expect::Check;
+    use crate::scenario::AlertingMode;
+
+    /// A file in the repo's scenarios/ dir, so `../fixtures/...` resolves.
+    fn file() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/test.yaml")
+    }
+
+    fn doc(alerting: &str, expect: &str) -> String {
+        format!(
+            r#"
+stack:
+  services:
+    app: {{ command: app, metrics: /metrics }}
+timeline:
+  phases:
+    - {{ name: steady, duration: 5s }}
+    - {{ name: outage, duration: 5s }}
+    - {{ name: recovery, duration: 10s }}
+{alerting}
+expect:
+{expect}
+"#
+        )
+    }
+
+    const ALERTING: &str =
+        "alerting:\n  rules: [../fixtures/alerts/multiagent-rules.yaml]\n  alertmanager: { config: ../fixtures/alertmanager.yml }";
+
+    fn errors(text: &str) -> Vec<String> {
+        compile(text, &file())
+            .unwrap_err()
+            .0
+            .iter()
+            .map(|d| format!("{}: {} ({})", d.path, d.message, d.hint.clone().unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn compiles_alerting_and_reads_receivers_and_alert_names() {
+        let text = doc(
+            ALERTING,
+            "  - { kind: alert, alert: HighErrorRate, fault: outage, fires_within: 5s, resolves_within: 10s }\n  - { kind: alert_delivered, alert: HighErrorRate, receiver: pager }\n  - { kind: no_alert, during: steady }\n  - { kind: promql, query: 'sum(up)', value: '> 0' }\n  - { kind: contract }",
+        );
+        let plan = compile(&text, &file()).unwrap();
+        let a = plan.alerting.unwrap();
+        assert!(a.alert_names.contains(&"HighErrorRate".to_string()));
+        assert_eq!(a.interval, std::time::Duration::from_secs(1));
+        let m = a.managed().unwrap();
+        assert_eq!(m.receivers, ["default", "pager", "chat"]);
+        assert_eq!(m.prometheus_bin, "prometheus");
+        let Check::Contract(c) = &plan.expectations[4].check else { panic!() };
+        assert_eq!(c.spec.queries.len(), 1, "the promql query is linted too");
+        assert_eq!(c.spec.rules.len(), 1);
+    }
+
+    #[test]
+    fn unknown_alert_receiver_and_unobservable_resolution_are_errors() {
+        let text = doc(
+            ALERTING,
+            "  - { kind: alert, alert: HighErorRate, fault: outage, fires_within: 5s, resolves_within: 15s }\n  - { kind: alert_delivered, alert: HighErrorRate, receiver: pagr }",
+        );
+        let e = errors(&text).join("\n");
+        assert!(e.contains("no alert named `HighErorRate` in the rule files (did you mean `HighErrorRate`?)"), "{e}");
+        assert!(e.contains("resolution within 15s cannot be observed"), "{e}");
+        assert!(e.contains("no receiver named `pagr`") && e.contains("did you mean `pager`?"), "{e}");
+    }
+
+    #[test]
+    fn alert_kinds_need_an_alerting_section_and_bad_files_are_named() {
+        let e = errors(&doc("", "  - { kind: no_alert }")).join("\n");
+        assert!(e.contains("needs an `alerting:` section"), "{e}");
+        let e = errors(&doc("alerting:\n  rules: [nope.yaml]\n  dashboards: [nope.json]", "  - { kind: no_alert }")).join("\n");
+        assert!(e.contains("alerting.rules[0]: cannot read rule file `nope.yaml`"), "{e}");
+        assert!(e.contains("alerting.dashboards[0]: cannot read dashboard `nope.json`"), "{e}");
+        let e = errors(&doc("alerting:\n  rules: [../fixtures/alerts/multiagent-rules.yaml]\n  external: { prometheus: 'prom:9090' }\n  alertmanager: { route: { receiver: x } }", "  - { kind: no_alert }")).join("\n");
+        assert!(e.contains("applies to managed mode only"), "{e}");
+    }
+
+    #[test]
+    fn external_mode_takes_templated_urls() {
+        let text = doc(
+            "alerting:\n  rules: [../fixtures/alerts/multiagent-rules.yaml]\n  external: { prometheus: '{{services.app.url}}' }",
+            "  - { kind: no_alert }",
+        );
+        let plan = compile(&text, &file()).unwrap();
+        assert!(matches!(plan.alerting.unwrap().mode, AlertingMode::External { .. }));
+        let e = errors(&doc("alerting:\n  external: { prometheus: '{{services.nope.url}}' }", "  - { kind: no_alert }")).join("\n");
+        assert!(e.contains("alerting.external.prometheus"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod tests_overhead {
+    //! The `overhead:` section and `kind: overhead` budgets: valid plans and errors.
+
+    use std::path::Path;
+
+    use super::*;
+    use crate::expect::Check;
+    use crate::scenario::{Decide, OverheadMetric};
+
+    const GOOD: &str = r#"
+name: cost
+stack:
+  services:
+    api:
+      command: ../bin/api
+load:
+  target: api
+  rate: 10
+  requests:
+    - { name: task, method: GET, path: / }
+overhead:
+  baseline: bare
+  rounds: 6
+  measure: 3s
+  variants:
+    bare: { env: { LOGS: "off" } }
+    logs: { env: { LOGS: "on" }, pillar: logging, service_env: { api: { LEVEL: info } } }
+  claims:
+    - { variant: logs, source: design, cpu: "< 1%", memory: "< 10MB" }
+expect:
+  - kind: overhead
+    variant: logs
+    cpu: "< 5%"
+    memory: "< 10MiB"
+    p99: "< 2ms"
+    throughput: "> -5%"
+    decide: point
+"#;
+
+    fn errors(text: &str) -> Vec<Diagnostic> {
+        compile(text, Path::new("dir/s.yaml")).unwrap_err().0
+    }
+
+    fn paths(errs: &[Diagnostic]) -> Vec<String> {
+        errs.iter().map(|e| format!("{}: {}", e.path, e.message)).collect()
+    }
+
+    #[test]
+    fn compiles_an_overhead_scenario() {
+        let plan = compile(GOOD, Path::new("s.yaml")).unwrap();
+        assert!(plan.phases.is_empty());
+        let o = plan.overhead.unwrap();
+        assert_eq!(o.variants.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(), ["bare", "logs"]);
+        assert_eq!((o.rounds, o.measure, o.warmup), (6, std::time::Duration::from_secs(3), std::time::Duration::from_secs(2)));
+        assert_eq!(o.variants[1].env_for("api").get("LEVEL").map(String::as_str), Some("info"));
+        assert_eq!(o.claims[0].budgets.len(), 2);
+        let Check::Overhead(c) = &plan.expectations[0].check else { panic!() };
+        assert_eq!(c.decide, Decide::Point);
+        let b: Vec<(OverheadMetric, bool, f64)> = c.budgets.iter().map(|b| (b.metric, b.relative, b.cmp.value)).collect();
+        assert_eq!(b[0], (OverheadMetric::Cpu, true, 0.05));
+        assert_eq!(b[1], (OverheadMetric::Memory, false, 10.0 * 1024.0 * 1024.0));
+        assert_eq!(b[2], (OverheadMetric::P99, false, 0.002));
+        assert_eq!(b[3], (OverheadMetric::Throughput, true, -0.05));
+        assert_eq!(plan.expectations[0].name, "logs overhead: cpu < 5.0%, memory < 10.49 MB, p99 < 2.00 ms, throughput > -5.0%");
+    }
+
+    #[test]
+    fn every_overhead_mistake_is_reported_with_its_field() {
+        let bad = GOOD
+            .replace("baseline: bare", "baseline: bar")
+            .replace("rounds: 6", "rounds: 5")
+            .replace("api: { LEVEL: info }", "apu: { LEVEL: info }")
+            .replace(r#"memory: "< 10MiB""#, r#"memory: "< 10 parsecs""#)
+            .replace(r#"throughput: "> -5%""#, r#"throughput: "== 0""#)
+            .replace("decide: point", "decide: maybe")
+            .replace("- { variant: logs, source", "- { variant: log, source");
+        let errs = errors(&bad);
+        let p = paths(&errs);
+        for want in [
+            "overhead.baseline: no variant named `bar`",
+            "overhead.rounds: 5 rounds cannot support a 95% confidence interval: without assuming how the rounds are distributed, 5 paired rounds bound a delta with at most 93.8% confidence (the chance that it lies within their range)",
+            "overhead.variants.logs.service_env.apu: no service named `apu`",
+            "overhead.claims[0].variant: no variant named `log`",
+        ] {
+            assert!(p.iter().any(|e| e == want), "no `{want}` in {p:#?}");
+        }
+        let hint = errs.iter().find(|e| e.path == "overhead.baseline").unwrap().hint.clone();
+        assert_eq!(hint.as_deref(), Some("did you mean `bare`?"));
+        assert!(errs.iter().all(|e| e.line > 0), "every error has a line: {p:#?}");
+    }
+
+    #[test]
+    fn enough_rounds_for_the_confidence() {
+        use crate::scenario::min_rounds;
+        assert_eq!((min_rounds(0.5), min_rounds(0.9), min_rounds(0.95), min_rounds(0.99)), (3, 5, 6, 8));
+        let p = paths(&errors(&GOOD.replace("  rounds: 6\n", "  rounds: 6\n  confidence: 0.99\n")));
+        assert!(p.iter().any(|e| e.starts_with("overhead.rounds: 6 rounds cannot support a 99% confidence interval")), "{p:#?}");
+        let plan = compile(&GOOD.replace("  rounds: 6\n", "  confidence: 0.99\n"), Path::new("s.yaml")).unwrap();
+        assert_eq!(plan.overhead.unwrap().rounds, 8, "the default follows the confidence");
+    }
+
+    #[test]
+    fn budgets_are_checked_even_when_the_section_is_fine() {
+        let bad = GOOD
+            .replace(r#"memory: "< 10MiB""#, r#"memory: "< 10 parsecs""#)
+            .replace(r#"throughput: "> -5%""#, r#"throughput: "== 0""#)
+            .replace("decide: point", "decide: maybe");
+        let p = paths(&errors(&bad));
+        assert!(p.iter().any(|e| e.starts_with("expect[0].memory: unknown memory unit `parsecs`")), "{p:#?}");
+        assert!(p.iter().any(|e| e.starts_with("expect[0].throughput: `== 0`: a budget is a bound")), "{p:#?}");
+        assert!(p.iter().any(|e| e.starts_with("expect[0].decide: unknown decision rule `maybe`")), "{p:#?}");
+        let p = paths(&errors(&GOOD.replace("    variant: logs\n    cpu", "    variant: bare\n    cpu")));
+        assert!(p.iter().any(|e| e.contains("`bare` is the baseline")), "{p:#?}");
+    }
+
+    #[test]
+    fn overhead_and_timelines_do_not_mix() {
+        let with_timeline = format!("{GOOD}timeline:\n  phases: [{{ name: steady, duration: 1s }}]\n");
+        let p = paths(&errors(&with_timeline));
+        assert!(p.iter().any(|e| e == "timeline: an overhead scenario has no timeline"), "{p:#?}");
+        let other_kind = GOOD
+            .replace("  - kind: overhead\n    variant: logs", "  - kind: load\n    p95: \"< 1s\"\n  - kind: overhead\n    variant: logs");
+        let p = paths(&errors(&other_kind));
+        assert!(p.iter().any(|e| e.starts_with("expect[0].kind: `kind: load` needs a timeline")), "{p:#?}");
+        // A budget without an overhead section.
+        let no_section = "name: x\nstack: { services: { api: { command: a } } }\ntimeline: { phases: [{ name: s, duration: 1s }] }\nexpect:\n  - { kind: overhead, variant: logs, cpu: \"< 5%\" }\n";
+        let p = paths(&errors(no_section));
+        assert!(p.iter().any(|e| e == "expect[0]: `kind: overhead` needs an `overhead:` section"), "{p:#?}");
+        let no_load = GOOD.replace("load:\n  target: api\n  rate: 10\n  requests:\n    - { name: task, method: GET, path: / }\n", "");
+        let p = paths(&errors(&no_load));
+        assert!(p.iter().any(|e| e.contains("needs a `load:` section")), "{p:#?}");
+    }
+}

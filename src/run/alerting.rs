@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::{Live, RunError};
+use super::{AlertingError, Live, RunError};
 use crate::clock::RunClock;
 use crate::collectors::alerts::AlertRecord;
 use crate::collectors::alerts::poller::AlertPoller;
@@ -32,8 +32,7 @@ pub(super) struct LiveAlerting {
 pub(super) async fn start(a: &AlertingPlan, run_dir: &Path, clock: RunClock, live: &mut Live) -> Result<(), RunError> {
     let (prom_url, am_url) = match &a.mode {
         AlertingMode::Managed(m) => {
-            let sink = WebhookSink::start_on(clock, live.bind())
-                .map_err(|e| RunError::Alerting(format!("cannot start the alert webhook receiver: {e}")))?;
+            let sink = WebhookSink::start_on(clock, live.bind()).map_err(AlertingError::Webhook)?;
             let hooks = receiver_urls(&sink, &m.receivers);
             live.alerting.webhook = Some(sink);
             let servers = AlertingServers::start(a, m, &live.services, &hooks, run_dir, clock, live.docker.as_ref()).await?;
@@ -46,7 +45,7 @@ pub(super) async fn start(a: &AlertingPlan, run_dir: &Path, clock: RunClock, liv
         AlertingMode::External { prometheus, alertmanager } => {
             let vars: BTreeMap<String, String> =
                 live.services.iter().flat_map(|s| crate::runtime::service_vars(&s.name, "127.0.0.1", s.port)).collect();
-            let render = |t: &str| template::render(t, &vars).map_err(|e| RunError::Alerting(format!("alerting.external: {e}")));
+            let render = |t: &str| template::render(t, &vars).map_err(AlertingError::External);
             (render(prometheus)?, alertmanager.as_deref().map(render).transpose()?)
         }
     };
@@ -85,7 +84,7 @@ async fn wait_scraped(api: &PromApi, jobs: &[String]) -> Result<(), RunError> {
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(RunError::Alerting(format!("Prometheus did not scrape every service within {TIMEOUT:?}: {}", pending.join(", "))));
+            return Err(AlertingError::NotScraped { timeout: TIMEOUT, pending }.into());
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }

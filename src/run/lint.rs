@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Live, RunError, RunOptions, preflight, scrape_targets, service_url, start_stack, teardown};
+use super::{GatherError, Live, RunError, RunOptions, preflight, scrape_targets, service_url, start_stack, teardown};
 use crate::clock::RunClock;
 use crate::collectors::scraper;
 use crate::expect::Check;
@@ -28,10 +28,10 @@ pub struct LintOutcome {
     pub run_dir: PathBuf,
 }
 
-async fn gather_one(spec: &ContractSpec, services: &[StartedService]) -> Result<ContractInput, String> {
-    let client = scraper::client(Duration::from_secs(5)).map_err(|e| e.to_string())?;
+async fn gather_one(spec: &ContractSpec, services: &[StartedService]) -> Result<ContractInput, GatherError> {
+    let client = scraper::client(Duration::from_secs(5))?;
     let raw = if spec.naming { collect_raw(&client, &scrape_targets(services)).await } else { BTreeMap::new() };
-    gather(spec, &raw, &Promtool::default()).await.map_err(|e| e.to_string())
+    Ok(gather(spec, &raw, &Promtool::default()).await?)
 }
 
 /// For each `kind: contract` of the plan, by expectation id.
@@ -39,7 +39,7 @@ pub(super) async fn gather_for_run(plan: &Plan, services: &[StartedService]) -> 
     let mut out = BTreeMap::new();
     for e in &plan.expectations {
         if let Check::Contract(c) = &e.check {
-            out.insert(e.id.clone(), gather_one(&c.spec, services).await);
+            out.insert(e.id.clone(), gather_one(&c.spec, services).await.map_err(|e| e.to_string()));
         }
     }
     out
@@ -106,7 +106,7 @@ async fn check_live(
         waited?;
     }
     scraper.scrape_now().await;
-    let input = gather_one(&spec, &live.services).await.map_err(RunError::Lint)?;
+    let input = gather_one(&spec, &live.services).await?;
     let store = scraper.stop().await;
     let report = crate::lint::judge(&input, &store, &spec.cardinality);
     Ok((report, input.sources.references.len()))

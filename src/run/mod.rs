@@ -23,7 +23,7 @@ use crate::plan::Plan;
 use crate::report::*;
 use crate::runtime::docker::DockerEnv;
 use crate::runtime::{self, LogStore, RunningStack, RuntimeError, StartedService};
-use crate::scenario::RuntimeKind;
+use crate::scenario::{FaultPlan, RuntimeKind, ServiceFaultPlan};
 
 mod alerting;
 mod lint;
@@ -53,15 +53,51 @@ pub enum RunError {
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error("OTLP receiver: {0}")]
-    Otlp(String),
+    Otlp(#[from] crate::collectors::otlp::OtlpError),
     #[error("alerting: {0}")]
-    Alerting(String),
+    Alerting(#[from] AlertingError),
     #[error("lint: {0}")]
-    Lint(String),
-    #[error("{0}")]
-    Config(String),
+    Lint(#[from] GatherError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error("cannot create the run directory {0}: {1}")]
     RunDir(PathBuf, std::io::Error),
+}
+
+/// Starting or reaching Prometheus and Alertmanager went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertingError {
+    #[error("cannot start the alert webhook receiver: {0}")]
+    Webhook(#[source] std::io::Error),
+    /// A template in `alerting.external` did not render.
+    #[error("alerting.external: {0}")]
+    External(String),
+    #[error("Prometheus did not scrape every service within {timeout:?}: {}", pending.join(", "))]
+    NotScraped { timeout: Duration, pending: Vec<String> },
+}
+
+/// Gathering the contract lint's sources while the stack ran went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum GatherError {
+    #[error(transparent)]
+    Client(#[from] crate::collectors::scraper::ScrapeFailure),
+    #[error(transparent)]
+    Lint(#[from] crate::lint::LintError),
+}
+
+/// The scenario cannot run as configured (found only once running it).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "fault `{id}` (`action: {action}` on service `{service}`) needs the docker runtime: add `runtime: docker` to the scenario or pass `--runtime docker`"
+    )]
+    ServiceFaultNeedsDocker { id: String, action: &'static str, service: String },
+    #[error("variant `{variant}`: {warning}; see {}", logs.display())]
+    VariantExited { variant: String, warning: String, logs: PathBuf },
+    #[error("the stack did not start")]
+    StackNotStarted,
+    #[error("an overhead run needs `load:`")]
+    NoLoad,
 }
 
 /// Everything started so far, so teardown can stop exactly that.
@@ -132,9 +168,18 @@ pub async fn run(plan: &Plan, opts: &RunOptions) -> Report {
         Err(e) => Err(RunError::RunDir(run_dir.clone(), e)),
     };
     let collected = teardown(plan, &mut live, clock).await;
-    let mut report = build_report(plan, &run_dir, seed, started_at, clock, &live, result, collected);
-    report.runtime = runtime.as_str();
-    report
+    let header = RunHeader { plan, run_dir: &run_dir, seed, runtime, started_at, clock };
+    build_report(&header, &live, result, collected)
+}
+
+/// What identifies a run in its report, fixed before it starts.
+struct RunHeader<'a> {
+    plan: &'a Plan,
+    run_dir: &'a std::path::Path,
+    seed: u64,
+    runtime: RuntimeKind,
+    started_at: String,
+    clock: RunClock,
 }
 
 async fn execute(
@@ -149,12 +194,7 @@ async fn execute(
     if runtime == RuntimeKind::Process
         && let Some(f) = plan.service_faults.first()
     {
-        return Err(RunError::Config(format!(
-            "fault `{}` (`action: {}` on service `{}`) needs the docker runtime: add `runtime: docker` to the scenario or pass `--runtime docker`",
-            f.id,
-            f.action.as_str(),
-            f.service
-        )));
+        return Err(ConfigError::ServiceFaultNeedsDocker { id: f.id.clone(), action: f.action.as_str(), service: f.service.clone() }.into());
     }
     if runtime == RuntimeKind::Docker {
         live.docker = Some(interruptible(DockerEnv::open()).await??);
@@ -238,7 +278,7 @@ async fn start_stack(plan: &Plan, run_dir: &std::path::Path, seed: u64, clock: R
     }
     live.mocks = Some(mocks);
     let options = crate::collectors::otlp::OtlpOptions { bind, ..Default::default() };
-    let otlp = OtlpReceiver::start_with(clock, options).map_err(|e| RunError::Otlp(e.to_string()))?;
+    let otlp = OtlpReceiver::start_with(clock, options)?;
     vars.insert("otlp.grpc".into(), otlp.grpc_endpoint());
     vars.insert("otlp.http".into(), otlp.http_endpoint());
     live.otlp = Some(otlp);
@@ -253,43 +293,63 @@ async fn start_stack(plan: &Plan, run_dir: &std::path::Path, seed: u64, clock: R
     Ok(())
 }
 
-/// Apply and clear faults at their offsets, then wait for the timeline's end.
-/// Indices past the mock faults are service faults.
-async fn drive_timeline(plan: &Plan, clock: RunClock, origin: Duration, live: &mut Live) -> Result<(), RunError> {
-    let mut events: Vec<(Duration, bool, usize)> = Vec::new();
-    let windows = plan.faults.iter().map(|f| &f.window).chain(plan.service_faults.iter().map(|f| &f.window));
-    for (i, window) in windows.enumerate() {
-        if let Some(w) = window.resolve(&plan.phases)
-            && !w.is_empty()
-        {
-            events.push((w.start, true, i));
-            events.push((w.end, false, i));
+/// What happens at one instant of the timeline.
+enum Step<'a> {
+    /// A fault on a mock switched on (`true`) or off.
+    Mock(&'a FaultPlan, bool),
+    /// A fault on a stack service applied (`true`) or undone.
+    Service(&'a ServiceFaultPlan, bool),
+    /// The timeline's end.
+    End,
+}
+
+impl Step<'_> {
+    /// At one instant, faults are cleared before others are applied.
+    fn order(&self) -> u8 {
+        match self {
+            Step::Mock(_, false) | Step::Service(_, false) => 0,
+            Step::Mock(_, true) | Step::Service(_, true) => 1,
+            Step::End => 2,
         }
     }
-    events.sort_by_key(|(t, apply, _)| (*t, *apply)); // clear before apply at the same instant
-    events.push((plan.duration(), false, usize::MAX));
-    for (at, apply, i) in events {
-        interruptible(tokio::time::sleep_until(clock.instant_at(origin + at).into())).await?;
-        if let (Some(f), Some(stack)) = (i.checked_sub(plan.faults.len()).and_then(|j| plan.service_faults.get(j)), live.stack.as_mut()) {
-            tracing::info!(
-                "t={:.1}s fault `{}`: {} `{}`{}",
-                at.as_secs_f64(),
-                f.id,
-                f.action.as_str(),
-                f.service,
-                if apply { "" } else { " undone" }
-            );
-            stack.fault(&f.service, f.action, f.restart, !apply).await?;
-            continue;
+}
+
+/// Apply and clear faults at their offsets, then wait for the timeline's end.
+async fn drive_timeline(plan: &Plan, clock: RunClock, origin: Duration, live: &mut Live) -> Result<(), RunError> {
+    let mut steps: Vec<(Duration, Step)> = Vec::new();
+    for f in &plan.faults {
+        if let Some(w) = f.window.resolve(&plan.phases).filter(|w| !w.is_empty()) {
+            steps.extend([(w.start, Step::Mock(f, true)), (w.end, Step::Mock(f, false))]);
         }
-        let (Some(f), Some(mocks)) = (plan.faults.get(i), live.mocks.as_ref()) else { continue };
-        if apply {
-            tracing::info!("t={:.1}s fault `{}` on mock `{}` on", at.as_secs_f64(), f.id, f.mock);
-            let route = f.route.as_deref().and_then(|r| r.parse().ok());
-            mocks.apply(&f.mock, &f.id, route, &f.spec)?;
-        } else {
-            tracing::info!("t={:.1}s fault `{}` off", at.as_secs_f64(), f.id);
-            mocks.clear(&f.mock, &f.id)?;
+    }
+    for f in &plan.service_faults {
+        if let Some(w) = f.window.resolve(&plan.phases).filter(|w| !w.is_empty()) {
+            steps.extend([(w.start, Step::Service(f, true)), (w.end, Step::Service(f, false))]);
+        }
+    }
+    steps.push((plan.duration(), Step::End));
+    steps.sort_by_key(|(t, step)| (*t, step.order()));
+    for (at, step) in steps {
+        interruptible(tokio::time::sleep_until(clock.instant_at(origin + at).into())).await?;
+        match step {
+            Step::Service(f, apply) => {
+                let Some(stack) = live.stack.as_mut() else { continue };
+                let undone = if apply { "" } else { " undone" };
+                tracing::info!("t={:.1}s fault `{}`: {} `{}`{undone}", at.as_secs_f64(), f.id, f.action.as_str(), f.service);
+                stack.fault(&f.service, f.action, f.restart, !apply).await?;
+            }
+            Step::Mock(f, apply) => {
+                let Some(mocks) = live.mocks.as_ref() else { continue };
+                if apply {
+                    tracing::info!("t={:.1}s fault `{}` on mock `{}` on", at.as_secs_f64(), f.id, f.mock);
+                    let route = f.route.as_deref().and_then(|r| r.parse().ok());
+                    mocks.apply(&f.mock, &f.id, route, &f.spec)?;
+                } else {
+                    tracing::info!("t={:.1}s fault `{}` off", at.as_secs_f64(), f.id);
+                    mocks.clear(&f.mock, &f.id)?;
+                }
+            }
+            Step::End => {}
         }
     }
     Ok(())
@@ -360,34 +420,31 @@ async fn teardown(plan: &Plan, live: &mut Live, clock: RunClock) -> Collected {
     c
 }
 
-#[allow(clippy::too_many_arguments)]
-fn build_report(
-    plan: &Plan,
-    run_dir: &std::path::Path,
-    seed: u64,
-    started_at: String,
-    clock: RunClock,
-    live: &Live,
-    result: Result<(), RunError>,
-    c: Collected,
-) -> Report {
-    let origin = live.origin.unwrap_or_default();
-    let recorded = Recorded {
-        origin,
+/// What the expectations judge: the collected records, on the run clock.
+fn recorded(plan: &Plan, live: &Live, c: &mut Collected) -> Recorded {
+    use std::mem::take;
+    Recorded {
+        origin: live.origin.unwrap_or_default(),
         phases: plan.phases.clone(),
-        metrics: c.metrics,
-        journals: c.journals,
-        health: c.health,
-        load: c.load,
+        metrics: take(&mut c.metrics),
+        journals: take(&mut c.journals),
+        health: take(&mut c.health),
+        load: c.load.take(),
         load_rate: plan.load.as_ref().map_or(0.0, |l| l.rate),
         logs: c.logs.lines(),
         canary: live.canary.clone(),
-        traces: c.traces,
+        traces: take(&mut c.traces),
         traces_end: c.traces_end,
-        alerts: c.alerts,
-        promql: c.promql,
-        contract: c.contract,
-    };
+        alerts: c.alerts.take(),
+        promql: take(&mut c.promql),
+        contract: take(&mut c.contract),
+    }
+}
+
+fn build_report(h: &RunHeader, live: &Live, result: Result<(), RunError>, mut c: Collected) -> Report {
+    let plan = h.plan;
+    let origin = live.origin.unwrap_or_default();
+    let recorded = recorded(plan, live, &mut c);
     let (verdict, error, expectations) = match &result {
         Ok(()) => {
             let checked = expect::evaluate(&plan.expectations, &recorded);
@@ -415,33 +472,13 @@ fn build_report(
         users: p.users,
         overall: l.stats(crate::clock::Window::new(origin, origin + plan.duration()), None),
     });
-    let mocks = recorded
-        .journals
-        .iter()
-        .map(|(name, entries)| {
-            let mut by_outcome = BTreeMap::new();
-            for e in entries {
-                *by_outcome
-                    .entry(serde_json::to_value(e.outcome).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default())
-                    .or_insert(0) += 1;
-            }
-            (name.clone(), MockReport { url: c.mock_urls.get(name).cloned().unwrap_or_default(), requests: entries.len(), by_outcome })
-        })
-        .collect();
+    let mocks = mock_reports(&recorded.journals, &c.mock_urls);
     let services = live
         .services
         .iter()
         .map(|s| ServiceReport { name: s.name.clone(), url: s.url.clone(), pid: s.pid, exit: c.exits.get(&s.name).cloned() })
         .collect();
-    let collectors = CollectorReport {
-        scrapes: recorded.metrics.services().map(|s| (s.to_string(), recorded.metrics.scrape_times(s).len())).collect(),
-        scrape_errors: recorded.metrics.scrape_errors().len(),
-        parse_errors: recorded.metrics.parse_errors().len(),
-        health_probes: recorded.health.len(),
-        log_lines: recorded.logs.len(),
-        spans: recorded.traces.spans.len(),
-        rejected_otlp_requests: recorded.traces.rejected_requests() as usize,
-    };
+    let collectors = collector_report(&recorded);
     let mut warnings = c.warnings;
     if let Some(first) = recorded.metrics.parse_errors().first() {
         warnings.push(format!(
@@ -459,10 +496,10 @@ fn build_report(
         description: plan.description.clone(),
         verdict,
         error,
-        seed,
-        runtime: plan.runtime.as_str(),
-        started_at,
-        duration_ms: clock.now().as_millis() as u64,
+        seed: h.seed,
+        runtime: h.runtime.as_str(),
+        started_at: h.started_at.clone(),
+        duration_ms: h.clock.now().as_millis() as u64,
         phases,
         load,
         expectations,
@@ -477,6 +514,35 @@ fn build_report(
         alerting: recorded.alerts.as_ref().map(|a| alerting::report(a, &live.alerting.urls, origin)),
         overhead: None,
         warnings,
-        run_dir: run_dir.to_path_buf(),
+        run_dir: h.run_dir.to_path_buf(),
+    }
+}
+
+/// Requests each mock received, by outcome.
+fn mock_reports(journals: &BTreeMap<String, Vec<JournalEntry>>, urls: &BTreeMap<String, String>) -> BTreeMap<String, MockReport> {
+    journals
+        .iter()
+        .map(|(name, entries)| {
+            let mut by_outcome = BTreeMap::new();
+            for e in entries {
+                *by_outcome
+                    .entry(serde_json::to_value(e.outcome).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default())
+                    .or_insert(0) += 1;
+            }
+            (name.clone(), MockReport { url: urls.get(name).cloned().unwrap_or_default(), requests: entries.len(), by_outcome })
+        })
+        .collect()
+}
+
+/// How much each collector recorded.
+fn collector_report(recorded: &Recorded) -> CollectorReport {
+    CollectorReport {
+        scrapes: recorded.metrics.services().map(|s| (s.to_string(), recorded.metrics.scrape_times(s).len())).collect(),
+        scrape_errors: recorded.metrics.scrape_errors().len(),
+        parse_errors: recorded.metrics.parse_errors().len(),
+        health_probes: recorded.health.len(),
+        log_lines: recorded.logs.len(),
+        spans: recorded.traces.spans.len(),
+        rejected_otlp_requests: recorded.traces.rejected_requests() as usize,
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
-use super::{Live, RunError, RunOptions, interruptible, preflight, scrape_targets, service_url, start_stack, teardown};
+use super::{ConfigError, Live, RunError, RunOptions, interruptible, preflight, scrape_targets, service_url, start_stack, teardown};
 use crate::clock::{RunClock, Window};
 use crate::collectors::resources::{self, ResourceSampler};
 use crate::collectors::scraper;
@@ -164,7 +164,7 @@ impl Rounds<'_> {
         let collected = teardown(&variant, &mut live, self.clock).await;
         let m = result?;
         if let Some(w) = collected.warnings.iter().find(|w| w.contains("exited during the run")) {
-            return Err(RunError::Config(format!("variant `{}`: {w}; see {}", v.name, dir.join("logs").display())));
+            return Err(ConfigError::VariantExited { variant: v.name.clone(), warning: w.clone(), logs: dir.join("logs") }.into());
         }
         Ok((m, collected.metrics.scrape_errors().first().map(|e| format!("{}: {}", e.service, e.message))))
     }
@@ -172,14 +172,10 @@ impl Rounds<'_> {
     async fn measure(&self, plan: &Plan, v: &VariantPlan, dir: &std::path::Path, live: &mut Live) -> Result<RoundMeasure, RunError> {
         let (o, clock) = (self.o, self.clock);
         start_stack(plan, dir, self.seed, clock, live).await?;
-        let source = live
-            .stack
-            .as_ref()
-            .map(|s| s.resource_source().only(&o.services))
-            .ok_or_else(|| RunError::Config("the stack did not start".into()))?;
+        let source = live.stack.as_ref().map(|s| s.resource_source().only(&o.services)).ok_or(ConfigError::StackNotStarted)?;
         live.scraper =
             Some(scraper::spawn_into(scrape_targets(&live.services), plan.stack.scrape_interval, clock, MetricStore::with_quiet_errors()));
-        let Some(l) = &plan.load else { return Err(RunError::Config("an overhead run needs `load:`".into())) };
+        let Some(l) = &plan.load else { return Err(ConfigError::NoLoad.into()) };
         let target = service_url(&live.services, &l.target);
         let run_id = format!("{}-{:08x}", v.name, rand::random::<u32>());
         let handle = crate::load::start(l, &target, clock, &run_id, None, o.warmup + o.measure + Duration::from_secs(10))?;

@@ -110,6 +110,40 @@ pub async fn prepare(commands: &[Vec<String>], dir: &Path, run_dir: &Path) -> Re
     Ok(())
 }
 
+/// The service's command line and environment, rendered, in its own process
+/// group, killed with ordeal (`PR_SET_PDEATHSIG`); and the program's path.
+fn command(s: &ServicePlan, port: u16, vars: &BTreeMap<String, String>, dir: &Path) -> Result<(Command, String), RuntimeError> {
+    let mut vars = vars.clone();
+    vars.insert("self.port".into(), port.to_string());
+    vars.insert("self.host".into(), "127.0.0.1".into());
+    vars.insert("self.bind".into(), "127.0.0.1".into());
+    vars.insert("self.url".into(), format!("http://127.0.0.1:{port}"));
+    vars.insert("self.name".into(), s.name.clone());
+    let render = |t: &str| template::render(t, &vars).map_err(|message| RuntimeError::Template { service: s.name.clone(), message });
+    let mut command = render(&s.command)?;
+    if command.contains('/') && Path::new(&command).is_relative() {
+        // Absolute: the child is exec'd after chdir into `dir`.
+        let joined = dir.join(&command);
+        command = std::path::absolute(&joined).unwrap_or(joined).to_string_lossy().into_owned();
+    }
+    let mut cmd = Command::new(&command);
+    for a in &s.args {
+        cmd.arg(render(a)?);
+    }
+    for (k, v) in &s.env {
+        cmd.env(k, render(v)?);
+    }
+    cmd.current_dir(dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+    // SAFETY: prctl only sets a flag on the child between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    Ok((cmd, command))
+}
+
 impl Stack {
     /// Start every service in order. `vars` holds the template values known
     /// before the stack exists (`mocks.*`, `run.*`, `scenario.dir`).
@@ -147,34 +181,7 @@ impl Stack {
         log_dir: &Path,
         clock: RunClock,
     ) -> Result<Proc, RuntimeError> {
-        let mut vars = vars.clone();
-        vars.insert("self.port".into(), port.to_string());
-        vars.insert("self.host".into(), "127.0.0.1".into());
-        vars.insert("self.bind".into(), "127.0.0.1".into());
-        vars.insert("self.url".into(), format!("http://127.0.0.1:{port}"));
-        vars.insert("self.name".into(), s.name.clone());
-        let render = |t: &str| template::render(t, &vars).map_err(|message| RuntimeError::Template { service: s.name.clone(), message });
-        let mut command = render(&s.command)?;
-        if command.contains('/') && Path::new(&command).is_relative() {
-            // Absolute: the child is exec'd after chdir into `dir`.
-            let joined = dir.join(&command);
-            command = std::path::absolute(&joined).unwrap_or(joined).to_string_lossy().into_owned();
-        }
-        let mut cmd = Command::new(&command);
-        for a in &s.args {
-            cmd.arg(render(a)?);
-        }
-        for (k, v) in &s.env {
-            cmd.env(k, render(v)?);
-        }
-        cmd.current_dir(dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
-        // SAFETY: prctl only sets a flag on the child between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        let (mut cmd, command) = command(s, port, vars, dir)?;
         let mut child = cmd.spawn().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => RuntimeError::CommandNotFound {
                 service: s.name.clone(),

@@ -161,20 +161,7 @@ pub fn section(cx: &mut Ctx, v: Value, dir: &Path, services: &[String]) -> Optio
             return None;
         }
         (Some(ext), None) => {
-            let scope = Scope { services: services.to_vec(), mocks: Vec::new(), extra: Vec::new() };
-            for (field, text) in [("prometheus", Some(&ext.prometheus)), ("alertmanager", ext.alertmanager.as_ref())] {
-                let Some(text) = text else { continue };
-                let bad = template::refs(text).and_then(|refs| refs.iter().try_for_each(|r| scope.check(r)));
-                if let Err(e) = bad {
-                    cx.err_value(&format!("alerting.external.{field}"), e, None);
-                } else if !text.starts_with("http://") && !text.starts_with("https://") && !text.starts_with("{{") {
-                    cx.err_value(
-                        &format!("alerting.external.{field}"),
-                        format!("`{text}` is not an http(s) URL"),
-                        Some("e.g. `http://127.0.0.1:9090`".into()),
-                    );
-                }
-            }
+            check_external(cx, &ext, services);
             AlertingMode::External { prometheus: ext.prometheus, alertmanager: ext.alertmanager }
         }
         (None, am) => {
@@ -197,6 +184,24 @@ pub fn section(cx: &mut Ctx, v: Value, dir: &Path, services: &[String]) -> Optio
         cx.err("alerting", "managed mode needs at least one rule file", Some("add `rules: [path/to/rules.yaml]`".into()));
     }
     Some(AlertingPlan { rules, alert_names, dashboards, interval, poll_interval: raw.poll_interval.unwrap_or(DEFAULT_POLL), mode })
+}
+
+/// `alerting.external`: each URL an http(s) URL or a template naming a service.
+fn check_external(cx: &mut Ctx, ext: &RawExternal, services: &[String]) {
+    let scope = Scope { services: services.to_vec(), mocks: Vec::new(), extra: Vec::new() };
+    for (field, text) in [("prometheus", Some(&ext.prometheus)), ("alertmanager", ext.alertmanager.as_ref())] {
+        let Some(text) = text else { continue };
+        let bad = template::refs(text).and_then(|refs| refs.iter().try_for_each(|r| scope.check(r)));
+        if let Err(e) = bad {
+            cx.err_value(&format!("alerting.external.{field}"), e, None);
+        } else if !text.starts_with("http://") && !text.starts_with("https://") && !text.starts_with("{{") {
+            cx.err_value(
+                &format!("alerting.external.{field}"),
+                format!("`{text}` is not an http(s) URL"),
+                Some("e.g. `http://127.0.0.1:9090`".into()),
+            );
+        }
+    }
 }
 
 fn read_yaml(path: &Path) -> Result<serde_json::Value, String> {

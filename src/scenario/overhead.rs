@@ -353,8 +353,8 @@ pub fn min_rounds(confidence: f64) -> usize {
     (3..64).find(|n| 1.0 - 2f64.powi(1 - *n as i32) >= confidence - 1e-12).unwrap_or(64)
 }
 
-pub fn section(cx: &mut Ctx, v: Value, services: &[String]) -> Option<OverheadPlan> {
-    let r = cx.de::<RawOverhead>("overhead", v)?;
+/// The baseline, at least two variants, and the services named exist.
+fn check_names(cx: &mut Ctx, r: &RawOverhead, services: &[String]) -> bool {
     let mut ok = true;
     if !r.variants.contains_key(&r.baseline) {
         let hint = did_you_mean(&r.baseline, r.variants.keys().map(String::as_str)).map(|s| format!("did you mean `{s}`?"));
@@ -389,6 +389,32 @@ pub fn section(cx: &mut Ctx, v: Value, services: &[String]) -> Option<OverheadPl
             ok = false;
         }
     }
+    ok
+}
+
+/// `claims:` — budgets reported and charted, never gating.
+fn claims(cx: &mut Ctx, r: &RawOverhead, ok: &mut bool) -> Vec<Claim> {
+    let names: Vec<&str> = r.variants.keys().map(String::as_str).collect();
+    let mut claims = Vec::new();
+    for (i, c) in r.claims.iter().enumerate() {
+        let path = format!("overhead.claims[{i}]");
+        *ok &= compared_variant(cx, &format!("{path}.variant"), &c.variant, &names, &r.baseline);
+        if c.decide.is_some() || c.allow_inconclusive.is_some() {
+            cx.err(
+                &path,
+                "a claim is always held against the whole interval and never fails the run",
+                Some("remove `decide` / `allow_inconclusive`; to gate on a budget, write a `kind: overhead` expectation".into()),
+            );
+        }
+        let b = budgets(cx, &path, c.given());
+        claims.push(Claim { variant: c.variant.clone(), source: c.source.clone(), budgets: b });
+    }
+    claims
+}
+
+pub fn section(cx: &mut Ctx, v: Value, services: &[String]) -> Option<OverheadPlan> {
+    let r = cx.de::<RawOverhead>("overhead", v)?;
+    let mut ok = check_names(cx, &r, services);
     let confidence = r.confidence.unwrap_or(0.95);
     if !(0.5..1.0).contains(&confidence) {
         cx.err_value("overhead.confidence", format!("confidence {confidence} is not in [0.5, 1)"), Some("e.g. `0.95`".into()));
@@ -416,21 +442,7 @@ pub fn section(cx: &mut Ctx, v: Value, services: &[String]) -> Option<OverheadPl
         ok = false;
     }
     let decide = decide(cx, "overhead.decide", r.decide.as_deref(), Decide::Bound);
-    let names: Vec<&str> = r.variants.keys().map(String::as_str).collect();
-    let mut claims = Vec::new();
-    for (i, c) in r.claims.iter().enumerate() {
-        let path = format!("overhead.claims[{i}]");
-        ok &= compared_variant(cx, &format!("{path}.variant"), &c.variant, &names, &r.baseline);
-        if c.decide.is_some() || c.allow_inconclusive.is_some() {
-            cx.err(
-                &path,
-                "a claim is always held against the whole interval and never fails the run",
-                Some("remove `decide` / `allow_inconclusive`; to gate on a budget, write a `kind: overhead` expectation".into()),
-            );
-        }
-        let b = budgets(cx, &path, c.given());
-        claims.push(Claim { variant: c.variant.clone(), source: c.source.clone(), budgets: b });
-    }
+    let claims = claims(cx, &r, &mut ok);
     let strings = |m: std::collections::BTreeMap<String, Scalar>| m.into_iter().map(|(k, v)| (k, v.0)).collect();
     let mut variants: Vec<VariantPlan> = r
         .variants

@@ -157,53 +157,7 @@ pub fn compile_stack(cx: &mut Ctx, v: Value, mocks: &BTreeMap<String, crate::fau
     let mut services = Vec::new();
     let mut ports = BTreeSet::new();
     for (name, s) in &raw.services {
-        let path = format!("stack.services.{name}");
-        let check_templates = |cx: &mut Ctx, field: String, text: &str| match template::refs(text) {
-            Ok(refs) => {
-                for r in refs {
-                    if let Err(e) = scope.check(&r) {
-                        cx.err_value(&field, e, None);
-                    }
-                }
-            }
-            Err(e) => cx.err_value(&field, e, None),
-        };
-        check_templates(cx, format!("{path}.command"), &s.command);
-        for (i, a) in s.args.iter().enumerate() {
-            check_templates(cx, format!("{path}.args[{i}]"), a);
-        }
-        for (k, v) in &s.env {
-            check_templates(cx, format!("{path}.env.{k}"), &v.0);
-        }
-        if s.command.trim().is_empty() {
-            cx.err_value(&format!("{path}.command"), "empty command", None);
-        }
-        for d in &s.depends_on {
-            if !raw.services.contains_key(d) {
-                let hint = did_you_mean(d, raw.services.keys().map(String::as_str)).map(|s| format!("did you mean `{s}`?"));
-                cx.err(&format!("{path}.depends_on"), format!("no service named `{d}`"), hint);
-            }
-        }
-        if let Some(p) = s.port
-            && !ports.insert(p)
-        {
-            cx.err_value(&format!("{path}.port"), format!("port {p} is used by another service"), None);
-        }
-        let http_paths = s
-            .ready
-            .iter()
-            .map(|r| ("ready.path".to_string(), r.path.clone()))
-            .chain(s.metrics.iter().map(|m| ("metrics".to_string(), m.clone())))
-            .chain(s.health.iter().map(|(k, v)| (format!("health.{k}"), v.clone())));
-        for (field, p) in http_paths {
-            if !p.starts_with('/') {
-                cx.err_value(
-                    &format!("{path}.{field}"),
-                    format!("`{p}` is not an HTTP path"),
-                    Some(format!("start it with `/`, e.g. `/{p}`")),
-                );
-            }
-        }
+        check_service(cx, name, s, &raw.services, &scope, &mut ports);
         services.push(ServicePlan {
             name: name.clone(),
             command: s.command.clone(),
@@ -237,6 +191,53 @@ pub fn compile_stack(cx: &mut Ctx, v: Value, mocks: &BTreeMap<String, crate::fau
         probe_interval: raw.probe_interval.unwrap_or(DEFAULT_INTERVAL),
         probe_timeout: raw.probe_timeout.unwrap_or(Duration::from_secs(2)),
     })
+}
+
+/// One service's templates, command, dependencies, port and HTTP paths.
+fn check_service(cx: &mut Ctx, name: &str, s: &RawService, all: &BTreeMap<String, RawService>, scope: &Scope, ports: &mut BTreeSet<u16>) {
+    let path = format!("stack.services.{name}");
+    let check_templates = |cx: &mut Ctx, field: String, text: &str| match template::refs(text) {
+        Ok(refs) => {
+            for r in refs {
+                if let Err(e) = scope.check(&r) {
+                    cx.err_value(&field, e, None);
+                }
+            }
+        }
+        Err(e) => cx.err_value(&field, e, None),
+    };
+    check_templates(cx, format!("{path}.command"), &s.command);
+    for (i, a) in s.args.iter().enumerate() {
+        check_templates(cx, format!("{path}.args[{i}]"), a);
+    }
+    for (k, v) in &s.env {
+        check_templates(cx, format!("{path}.env.{k}"), &v.0);
+    }
+    if s.command.trim().is_empty() {
+        cx.err_value(&format!("{path}.command"), "empty command", None);
+    }
+    for d in &s.depends_on {
+        if !all.contains_key(d) {
+            let hint = did_you_mean(d, all.keys().map(String::as_str)).map(|s| format!("did you mean `{s}`?"));
+            cx.err(&format!("{path}.depends_on"), format!("no service named `{d}`"), hint);
+        }
+    }
+    if let Some(p) = s.port
+        && !ports.insert(p)
+    {
+        cx.err_value(&format!("{path}.port"), format!("port {p} is used by another service"), None);
+    }
+    let http_paths = s
+        .ready
+        .iter()
+        .map(|r| ("ready.path".to_string(), r.path.clone()))
+        .chain(s.metrics.iter().map(|m| ("metrics".to_string(), m.clone())))
+        .chain(s.health.iter().map(|(k, v)| (format!("health.{k}"), v.clone())));
+    for (field, p) in http_paths {
+        if !p.starts_with('/') {
+            cx.err_value(&format!("{path}.{field}"), format!("`{p}` is not an HTTP path"), Some(format!("start it with `/`, e.g. `/{p}`")));
+        }
+    }
 }
 
 /// Topological order by `depends_on` (unknown names ignored: reported elsewhere).

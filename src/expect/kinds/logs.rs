@@ -87,6 +87,7 @@ impl Kind for LogCheck {
 
     fn signals(&self) -> Signals {
         let mut s = Signals::default().service(self.service.as_deref());
+        s.logs = true;
         s.log_fields.extend(self.filter.iter().map(|(k, _)| k.clone()));
         if self.level.is_some() {
             s.log_fields.insert(self.level_field.clone());
@@ -157,9 +158,9 @@ fn field_str(v: &Value) -> String {
     }
 }
 
-pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], trace_ids: &std::collections::HashSet<&str>, w: Window) -> Judgement {
-    let scope = c.service.as_deref().unwrap_or("all services");
-    let selected: Vec<(&LogLine, Option<Map<String, Value>>)> = lines
+/// The lines of the window, service and stream that pass `level` and `where`, parsed when JSON.
+fn select<'a>(c: &LogCheck, lines: &'a [LogLine], w: Window) -> Vec<(&'a LogLine, Option<Map<String, Value>>)> {
+    lines
         .iter()
         .filter(|l| w.contains(l.at) && c.service.as_deref().is_none_or(|s| s == l.service))
         .filter(|l| match c.streams {
@@ -175,14 +176,22 @@ pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], trace_ids: &std::collection
             let where_ok = c.filter.iter().all(|(k, v)| json.as_ref().and_then(|j| j.get(k)).is_some_and(|x| field_str(x) == *v));
             level_ok && where_ok
         })
-        .collect();
-    let filter_note = {
-        let mut parts: Vec<String> = c.filter.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        if let Some(l) = &c.level {
-            parts.push(format!("{}={l}", c.level_field));
-        }
-        if parts.is_empty() { String::new() } else { format!(" where {}", parts.join(", ")) }
-    };
+        .collect()
+}
+
+/// ` where k=v, level=error` for people.
+fn filter_note(c: &LogCheck) -> String {
+    let mut parts: Vec<String> = c.filter.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if let Some(l) = &c.level {
+        parts.push(format!("{}={l}", c.level_field));
+    }
+    if parts.is_empty() { String::new() } else { format!(" where {}", parts.join(", ")) }
+}
+
+pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], trace_ids: &std::collections::HashSet<&str>, w: Window) -> Judgement {
+    let scope = c.service.as_deref().unwrap_or("all services");
+    let selected = select(c, lines, w);
+    let filter_note = filter_note(c);
     match &c.stat {
         LogStat::JsonRatio(cmp) => {
             let json = selected.iter().filter(|(_, j)| j.is_some()).count();

@@ -51,8 +51,11 @@ impl Kind for NoLeaksCheck {
         no_leaks(self, rec.canary.as_deref(), &rec.logs, &rec.metrics, &attrs)
     }
 
+    /// The canary the load sent, searched in the places asked for.
     fn signals(&self) -> Signals {
-        Signals::default().load()
+        let mut s = Signals::default().load();
+        s.logs = self.places.contains(&LeakPlace::Logs);
+        s
     }
 }
 

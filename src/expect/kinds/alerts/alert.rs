@@ -104,7 +104,7 @@ fn compile(cx: &mut Ctx, path: &str, r: RawAlert, names: &Names) -> Option<Alert
     })
 }
 
-pub(crate) fn alert(c: &AlertCheck, rec: Option<&AlertRecord>, fault: Window, origin: Duration) -> Judgement {
+fn expected(c: &AlertCheck) -> String {
     let mut expected = format!("{} firing within {:?} of the fault's start", c.alert, c.fires_within);
     if let Some(p) = c.pending_within {
         expected = format!("{} pending within {p:?} and {expected}", c.alert);
@@ -112,6 +112,30 @@ pub(crate) fn alert(c: &AlertCheck, rec: Option<&AlertRecord>, fault: Window, or
     if let Some(r) = c.resolves_within {
         expected.push_str(&format!(", resolved within {r:?} of its end"));
     }
+    expected
+}
+
+/// The annotations Prometheus rendered on the latest poll that had the
+/// alert, and a problem for each expected one that is missing or empty.
+fn annotations(c: &AlertCheck, rec: &AlertRecord, problems: &mut Vec<String>) -> BTreeMap<String, String> {
+    let annotations = rec
+        .prometheus
+        .iter()
+        .rev()
+        .flat_map(|p| &p.alerts)
+        .find(|a| a.name == c.alert && has_labels(&a.labels, &c.labels))
+        .map(|a| a.annotations.clone())
+        .unwrap_or_default();
+    for a in &c.annotations {
+        if annotations.get(a).is_none_or(|v| v.trim().is_empty()) {
+            problems.push(format!("annotation `{a}` missing or empty"));
+        }
+    }
+    annotations
+}
+
+pub(crate) fn alert(c: &AlertCheck, rec: Option<&AlertRecord>, fault: Window, origin: Duration) -> Judgement {
+    let expected = expected(c);
     if let Some(j) = no_data(rec, expected.clone()) {
         return j;
     }
@@ -161,20 +185,7 @@ pub(crate) fn alert(c: &AlertCheck, rec: Option<&AlertRecord>, fault: Window, or
             problems.push(format!("resolved {:.2}s after the fault ended (limit {limit:?})", d.as_secs_f64()));
         }
     }
-    // Annotations as Prometheus rendered them on the latest poll that had the alert.
-    let annotations = rec
-        .prometheus
-        .iter()
-        .rev()
-        .flat_map(|p| &p.alerts)
-        .find(|a| a.name == c.alert && has_labels(&a.labels, &c.labels))
-        .map(|a| a.annotations.clone())
-        .unwrap_or_default();
-    for a in &c.annotations {
-        if annotations.get(a).is_none_or(|v| v.trim().is_empty()) {
-            problems.push(format!("annotation `{a}` missing or empty"));
-        }
-    }
+    let annotations = annotations(c, rec, &mut problems);
     let t = |d: Option<Duration>| d.map(|d| secs(d, origin));
     let observed = match (firing_after, resolved_after) {
         (Some(f), Some(r)) if !still_active => {
@@ -193,5 +204,61 @@ pub(crate) fn alert(c: &AlertCheck, rec: Option<&AlertRecord>, fault: Window, or
             "resolved_after_fault_end_ms": resolved_after.map(ms), "still_active_at_end": still_active,
             "instances": inst.iter().map(|t| &t.labels).collect::<Vec<_>>(), "annotations": annotations,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::*;
+    use crate::clock::Window;
+    use crate::collectors::alerts::AlertRecord;
+
+    use std::time::Duration;
+
+    #[test]
+    fn alert_fires_and_resolves_in_time() {
+        let j = alert(&check(4.0, Some(6.0)), Some(&record()), FAULT, Duration::ZERO);
+        assert!(j.pass, "{}", j.observed);
+        assert_eq!(j.evidence["firing_after_fault_ms"], 3000);
+        assert_eq!(j.evidence["resolved_after_fault_end_ms"], 5000);
+    }
+
+    #[test]
+    fn late_firing_slow_resolution_and_missing_annotation_fail() {
+        let j = alert(&check(2.0, None), Some(&record()), FAULT, Duration::ZERO);
+        assert!(!j.pass && j.observed.contains("firing 3.00s after the fault started (limit 2s)"), "{}", j.observed);
+        let j = alert(&check(4.0, Some(4.0)), Some(&record()), FAULT, Duration::ZERO);
+        assert!(!j.pass && j.observed.contains("resolved 5.00s after the fault ended"), "{}", j.observed);
+        let mut c = check(4.0, None);
+        c.annotations.push("runbook_url".into());
+        let j = alert(&c, Some(&record()), FAULT, Duration::ZERO);
+        assert!(!j.pass && j.observed.contains("annotation `runbook_url` missing"), "{}", j.observed);
+        c.labels = vec![("severity".into(), "warning".into())];
+        let j = alert(&c, Some(&record()), FAULT, Duration::ZERO);
+        assert!(!j.pass && j.observed.contains("without the labels"), "{}", j.observed);
+    }
+
+    #[test]
+    fn an_alert_that_never_fires_or_was_never_polled_fails() {
+        let mut c = check(4.0, None);
+        c.alert = "B".into();
+        let j = alert(&c, Some(&record()), FAULT, Duration::ZERO);
+        assert!(!j.pass && j.observed.contains("never became pending or firing"), "{}", j.observed);
+        let j = alert(
+            &check(4.0, None),
+            Some(&AlertRecord { poll_errors: 3, first_poll_error: Some("refused".into()), ..Default::default() }),
+            FAULT,
+            Duration::ZERO,
+        );
+        assert!(!j.pass && j.observed.contains("never polled successfully"), "{}", j.observed);
+        assert!(!alert(&check(4.0, None), None, FAULT, Duration::ZERO).pass);
+    }
+
+    #[test]
+    fn an_alert_active_before_the_fault_is_a_false_alarm() {
+        let late_fault = Window { start: s(11.0), end: s(15.0) };
+        let j = alert(&check(4.0, None), Some(&record()), late_fault, Duration::ZERO);
+        assert!(!j.pass && j.observed.contains("before the fault started"), "{}", j.observed);
     }
 }

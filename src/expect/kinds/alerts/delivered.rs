@@ -193,3 +193,32 @@ fn routed_externally(c: &AlertDeliveredCheck, rec: &AlertRecord, expected: Strin
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::*;
+    use crate::clock::Window;
+
+    use std::time::Duration;
+
+    #[test]
+    fn delivery_is_timed_and_a_wrong_receiver_is_named() {
+        let whole = Window { start: Duration::ZERO, end: s(30.0) };
+        let c = |receiver: &str, status: &str, within: f64| AlertDeliveredCheck {
+            alert: "A".into(),
+            receiver: receiver.into(),
+            status: status.into(),
+            within: Some(s(within)),
+            labels: vec![],
+        };
+        let j = delivered(&c("pager", "firing", 2.0), Some(&record()), whole, Duration::ZERO);
+        assert!(j.pass, "{}", j.observed);
+        assert_eq!(j.evidence["latency_ms"], 1000);
+        assert!(delivered(&c("pager", "resolved", 2.0), Some(&record()), whole, Duration::ZERO).pass);
+        let j = delivered(&c("pager", "firing", 0.5), Some(&record()), whole, Duration::ZERO);
+        assert!(!j.pass, "{}", j.observed);
+        let j = delivered(&c("chat", "firing", 2.0), Some(&record()), whole, Duration::ZERO);
+        assert!(!j.pass && j.observed.contains("delivered to `pager` instead"), "{}", j.observed);
+    }
+}

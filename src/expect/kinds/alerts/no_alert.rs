@@ -100,3 +100,27 @@ pub(crate) fn no_alert(c: &NoAlertCheck, rec: Option<&AlertRecord>, w: Window, o
         evidence: json!({ "polls": polls.len(), "alerts": offenders }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::*;
+    use crate::clock::Window;
+
+    use std::time::Duration;
+
+    #[test]
+    fn no_alert_passes_when_quiet_and_names_the_false_alarm() {
+        let quiet = NoAlertCheck { alerts: vec![], include_pending: false };
+        assert!(no_alert(&quiet, Some(&record()), Window { start: s(0.0), end: s(10.0) }, Duration::ZERO).pass);
+        // Pending alone is not firing, unless asked.
+        assert!(no_alert(&quiet, Some(&record()), Window { start: s(10.0), end: s(12.0) }, Duration::ZERO).pass);
+        let strict = NoAlertCheck { alerts: vec!["A".into()], include_pending: true };
+        let j = no_alert(&strict, Some(&record()), Window { start: s(10.0), end: s(12.0) }, Duration::ZERO);
+        assert!(!j.pass && j.observed.contains("false alarm: A pending at 10.00s"), "{}", j.observed);
+        let j = no_alert(&quiet, Some(&record()), Window { start: s(5.0), end: s(25.0) }, Duration::ZERO);
+        assert!(!j.pass && j.observed.contains("A firing at 12.00s"), "{}", j.observed);
+        let j = no_alert(&quiet, Some(&record()), Window { start: s(40.0), end: s(50.0) }, Duration::ZERO);
+        assert!(!j.pass && j.observed.contains("not polled in the window"), "{}", j.observed);
+    }
+}

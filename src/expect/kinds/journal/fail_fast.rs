@@ -77,3 +77,23 @@ pub(crate) fn fail_fast(c: &FailFastCheck, entries: &[JournalEntry], w: Window) 
         evidence: json!({ "calls": hits.len(), "rate": rate, "per_second": buckets.values().collect::<Vec<_>>() }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::*;
+    use crate::clock::Window;
+    use crate::faults::Outcome;
+
+    use std::time::Duration;
+
+    #[test]
+    fn fail_fast_counts_rate_and_peak() {
+        let c = FailFastCheck { mock: "llm".into(), route: None, max_rate: 1.0, max_per_second: Some(2) };
+        let few = vec![e("a", 100, 101, Outcome::Error), e("b", 2100, 2101, Outcome::Error)];
+        assert!(fail_fast(&c, &few, Window::new(Duration::ZERO, Duration::from_secs(4))).pass);
+        let many: Vec<_> = (0..20).map(|i| e("x", i * 50, i * 50 + 1, Outcome::Error)).collect();
+        let r = fail_fast(&c, &many, Window::new(Duration::ZERO, Duration::from_secs(4)));
+        assert!(!r.pass, "{}", r.observed);
+    }
+}

@@ -186,3 +186,55 @@ pub(crate) fn retries(c: &RetriesCheck, entries: &[JournalEntry], w: Window) -> 
         evidence: json!({ "requests": chains.len(), "retried": retried.len(), "max_attempts": max_seen, "examples": examples }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::*;
+
+    use crate::faults::Outcome;
+
+    use std::time::Duration;
+
+    #[test]
+    fn exponential_backoff_passes() {
+        let j = vec![e("a", 0, 5, Outcome::Error), e("a", 80, 85, Outcome::Error), e("a", 250, 255, Outcome::Ok)];
+        let r = retries(&check(), &j, all());
+        assert!(r.pass, "{}", r.observed);
+    }
+
+    #[test]
+    fn immediate_retries_fail_min_backoff() {
+        let j = vec![e("a", 0, 5, Outcome::Error), e("a", 6, 10, Outcome::Error), e("a", 11, 15, Outcome::Error)];
+        let r = retries(&check(), &j, all());
+        assert!(!r.pass);
+        assert!(r.observed.contains("1ms after"), "{}", r.observed);
+    }
+
+    #[test]
+    fn separate_calls_of_one_request_are_not_retries() {
+        // planner call answered, then the worker's call for the same request id
+        let j = vec![e("a", 0, 5, Outcome::Ok), e("a", 20, 25, Outcome::Ok)];
+        let r = retries(&check(), &j, all());
+        assert!(r.observed.contains("no request retried") || !r.pass);
+        assert_eq!(r.evidence["retried"], 0);
+        assert_eq!(r.evidence["max_attempts"], 1);
+    }
+
+    #[test]
+    fn too_many_attempts_fail() {
+        let j: Vec<_> = (0..4).map(|i| e("a", i * 100, i * 100 + 5, Outcome::Error)).collect();
+        assert!(!retries(&check(), &j, all()).pass);
+    }
+
+    #[test]
+    fn abandoned_attempts_use_the_client_timeout() {
+        let mut c = check();
+        c.client_timeout = Some(Duration::from_millis(500));
+        // mock answers after 800ms, but the client gave up at 500ms and retried after backoff
+        let j = [e("a", 0, 800, Outcome::Ok), e("a", 600, 1400, Outcome::Ok), e("a", 1300, 1310, Outcome::Ok)];
+        let chains = chains(&j.iter().collect::<Vec<_>>(), c.client_timeout);
+        assert_eq!(chains.len(), 1);
+        assert_eq!(chains[0].gaps, vec![Duration::from_millis(100), Duration::from_millis(200)]);
+    }
+}

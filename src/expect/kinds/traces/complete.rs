@@ -210,3 +210,43 @@ fn tree_text(t: &SpanTree) -> String {
         format!("{} > ({})", t.name, t.children.iter().map(tree_text).collect::<Vec<_>>().join(", "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::*;
+
+    #[test]
+    fn complete_traces_pass_and_the_loads_own_parent_is_not_an_orphan() {
+        let mut spans = full("t1");
+        spans.extend(full("t2"));
+        let j = complete(&complete_check(), &store(spans), Some(&load(&["t1", "t2"])), all(), ms(5000));
+        assert!(j.pass, "{} {}", j.observed, j.evidence);
+    }
+
+    #[test]
+    fn a_missing_span_or_a_broken_link_is_incomplete() {
+        let mut spans = full("t1");
+        spans.retain(|s| s.name != "LLMCall"); // drop_span
+        let mut t2 = full("t2");
+        t2[4].trace_id = "other".into(); // no_propagation: the worker started its own trace
+        spans.extend(t2);
+        let j = complete(&complete_check(), &store(spans), Some(&load(&["t1", "t2", "t3"])), all(), ms(5000));
+        assert!(!j.pass);
+        assert_eq!(j.observed, "0/3 complete (0.000)");
+        let p = &j.evidence["problems"];
+        assert_eq!(p["span tree incomplete"]["traces"], 2);
+        assert_eq!(p["does not cross every service"]["traces"], 1);
+        assert_eq!(p["no trace"]["examples"][0], "t3");
+    }
+
+    #[test]
+    fn orphans_fail_and_late_traces_are_reported_open() {
+        let mut spans = full("t1");
+        spans.push(span("t1", "z", Some("never-sent"), "SendResult", "worker"));
+        let j = complete(&complete_check(), &store(spans), Some(&load(&["t1"])), all(), ms(250));
+        assert!(!j.pass);
+        assert_eq!(j.evidence["problems"]["orphan spans"]["traces"], 1);
+        assert_eq!(j.evidence["open_at_end"], 1, "last span arrived 50ms before the end, quiet is 100ms");
+    }
+}

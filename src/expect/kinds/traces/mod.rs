@@ -12,12 +12,11 @@ pub mod complete;
 pub mod sampling;
 pub mod spans;
 
+/// Synthetic records shared by the tests of this family's kinds.
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
+pub(crate) mod fixtures {
     use super::complete::*;
-    use super::sampling::*;
+
     use super::spans::*;
     use crate::clock::Window;
     use crate::collectors::otlp::Transport;
@@ -25,12 +24,13 @@ mod tests {
     use crate::load::LoadRecord;
     use crate::load::LoadSample;
     use crate::scenario::cmp::Comparison;
+    use std::time::Duration;
 
-    fn ms(v: u64) -> Duration {
+    pub(crate) fn ms(v: u64) -> Duration {
         Duration::from_millis(v)
     }
 
-    fn span(trace: &str, id: &str, parent: Option<&str>, name: &str, service: &str) -> SpanRecord {
+    pub(crate) fn span(trace: &str, id: &str, parent: Option<&str>, name: &str, service: &str) -> SpanRecord {
         SpanRecord {
             trace_id: trace.into(),
             span_id: id.into(),
@@ -53,7 +53,7 @@ mod tests {
     }
 
     /// A request's full trace: ExecuteTask (parent = the load's span) > PlanTask > LLMCall, AssignToWorker > WorkerProcessTask.
-    fn full(trace: &str) -> Vec<SpanRecord> {
+    pub(crate) fn full(trace: &str) -> Vec<SpanRecord> {
         vec![
             span(trace, "a", Some(&format!("load-{trace}")), "ExecuteTask", "coord"),
             span(trace, "b", Some("a"), "PlanTask", "coord"),
@@ -63,13 +63,13 @@ mod tests {
         ]
     }
 
-    fn store(spans: Vec<SpanRecord>) -> TraceStore {
+    pub(crate) fn store(spans: Vec<SpanRecord>) -> TraceStore {
         let mut s = TraceStore::default();
         s.record(Transport::Grpc, false, spans);
         s
     }
 
-    fn load(traces: &[&str]) -> LoadRecord {
+    pub(crate) fn load(traces: &[&str]) -> LoadRecord {
         let rec = LoadRecord::new(vec!["r".into()]);
         for (i, t) in traces.iter().enumerate() {
             rec.push(LoadSample {
@@ -86,7 +86,7 @@ mod tests {
         rec
     }
 
-    fn tree() -> Vec<SpanTree> {
+    pub(crate) fn tree() -> Vec<SpanTree> {
         let leaf = |n: &str| SpanTree { name: n.into(), children: vec![] };
         vec![SpanTree {
             name: "ExecuteTask".into(),
@@ -97,7 +97,7 @@ mod tests {
         }]
     }
 
-    fn complete_check() -> TraceCompleteCheck {
+    pub(crate) fn complete_check() -> TraceCompleteCheck {
         TraceCompleteCheck {
             roots: tree(),
             ratio: Comparison::parse("== 1").unwrap(),
@@ -108,82 +108,11 @@ mod tests {
         }
     }
 
-    fn all() -> Window {
+    pub(crate) fn all() -> Window {
         Window::new(Duration::ZERO, Duration::from_secs(10))
     }
 
-    #[test]
-    fn complete_traces_pass_and_the_loads_own_parent_is_not_an_orphan() {
-        let mut spans = full("t1");
-        spans.extend(full("t2"));
-        let j = complete(&complete_check(), &store(spans), Some(&load(&["t1", "t2"])), all(), ms(5000));
-        assert!(j.pass, "{} {}", j.observed, j.evidence);
-    }
-
-    #[test]
-    fn a_missing_span_or_a_broken_link_is_incomplete() {
-        let mut spans = full("t1");
-        spans.retain(|s| s.name != "LLMCall"); // drop_span
-        let mut t2 = full("t2");
-        t2[4].trace_id = "other".into(); // no_propagation: the worker started its own trace
-        spans.extend(t2);
-        let j = complete(&complete_check(), &store(spans), Some(&load(&["t1", "t2", "t3"])), all(), ms(5000));
-        assert!(!j.pass);
-        assert_eq!(j.observed, "0/3 complete (0.000)");
-        let p = &j.evidence["problems"];
-        assert_eq!(p["span tree incomplete"]["traces"], 2);
-        assert_eq!(p["does not cross every service"]["traces"], 1);
-        assert_eq!(p["no trace"]["examples"][0], "t3");
-    }
-
-    #[test]
-    fn orphans_fail_and_late_traces_are_reported_open() {
-        let mut spans = full("t1");
-        spans.push(span("t1", "z", Some("never-sent"), "SendResult", "worker"));
-        let j = complete(&complete_check(), &store(spans), Some(&load(&["t1"])), all(), ms(250));
-        assert!(!j.pass);
-        assert_eq!(j.evidence["problems"]["orphan spans"]["traces"], 1);
-        assert_eq!(j.evidence["open_at_end"], 1, "last span arrived 50ms before the end, quiet is 100ms");
-    }
-
-    #[test]
-    fn selectors_count_ratio_attributes_and_durations() {
-        let mut spans = full("t1");
-        spans[2].status = SpanStatus::Error;
-        spans[2].events.push(crate::collectors::otlp::SpanEvent { name: "exception".into(), at: None, attributes: Default::default() });
-        spans[2].attributes.insert("llm.model".into(), "gpt".into());
-        let st = store(spans);
-        let sel = |name: &str| SpanSelector { name: Some(name.into()), ..Default::default() };
-        let errors = SpanSelector {
-            status: Some(SpanStatusSel::Error),
-            events: vec!["exception".into()],
-            ancestor: Some("ExecuteTask".into()),
-            parent: Some("PlanTask".into()),
-            ..sel("LLMCall")
-        };
-        let count =
-            |s: SpanSelector, c: &str| spans_judge(TraceSpansCheck { span: s, stat: SpanStat::Count(Comparison::parse(c).unwrap()) }, &st);
-        assert!(count(errors.clone(), "== 1"));
-        assert!(count(SpanSelector { parent: Some("AssignToWorker".into()), ..errors.clone() }, "== 0"));
-        assert!(count(SpanSelector { service: Some("worker".into()), ..Default::default() }, "== 1"));
-        let ratio = TraceSpansCheck { span: errors, stat: SpanStat::Ratio(Comparison::parse("== 1").unwrap(), sel("LLMCall")) };
-        assert!(spans_judge(ratio, &st));
-        let attrs = |a: &str| TraceSpansCheck { span: sel("LLMCall"), stat: SpanStat::AttributesPresent(vec![a.into()]) };
-        assert!(spans_judge(attrs("llm.model"), &st));
-        assert!(!spans_judge(attrs("task.id"), &st));
-        let p95 = TraceSpansCheck { span: SpanSelector::default(), stat: SpanStat::Quantile(0.95, Comparison::parse("< 60ms").unwrap()) };
-        assert!(spans_judge(p95, &st));
-    }
-
-    fn spans_judge(c: TraceSpansCheck, st: &TraceStore) -> bool {
+    pub(crate) fn spans_judge(c: TraceSpansCheck, st: &TraceStore) -> bool {
         spans(&c, st, all()).pass
-    }
-
-    #[test]
-    fn sampling_compares_traced_requests_with_the_ratio() {
-        let st = store(full("t1"));
-        let c = TraceSamplingCheck { ratio: 0.5, tolerance: 0.1 };
-        assert!(sampling(&c, &st, Some(&load(&["t1", "t2"])), all()).pass);
-        assert!(!sampling(&c, &st, Some(&load(&["t1"])), all()).pass);
     }
 }

@@ -70,3 +70,17 @@ pub(crate) fn sampling(c: &TraceSamplingCheck, store: &TraceStore, load: Option<
         evidence: json!({ "requests": samples.len(), "traced": traced }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::*;
+
+    #[test]
+    fn sampling_compares_traced_requests_with_the_ratio() {
+        let st = store(full("t1"));
+        let c = TraceSamplingCheck { ratio: 0.5, tolerance: 0.1 };
+        assert!(sampling(&c, &st, Some(&load(&["t1", "t2"])), all()).pass);
+        assert!(!sampling(&c, &st, Some(&load(&["t1"])), all()).pass);
+    }
+}

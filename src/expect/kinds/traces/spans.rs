@@ -300,3 +300,42 @@ pub(crate) fn spans(c: &TraceSpansCheck, store: &TraceStore, w: Window) -> Judge
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::*;
+
+    use crate::collectors::otlp::SpanStatus;
+
+    use crate::scenario::cmp::Comparison;
+
+    #[test]
+    fn selectors_count_ratio_attributes_and_durations() {
+        let mut spans = full("t1");
+        spans[2].status = SpanStatus::Error;
+        spans[2].events.push(crate::collectors::otlp::SpanEvent { name: "exception".into(), at: None, attributes: Default::default() });
+        spans[2].attributes.insert("llm.model".into(), "gpt".into());
+        let st = store(spans);
+        let sel = |name: &str| SpanSelector { name: Some(name.into()), ..Default::default() };
+        let errors = SpanSelector {
+            status: Some(SpanStatusSel::Error),
+            events: vec!["exception".into()],
+            ancestor: Some("ExecuteTask".into()),
+            parent: Some("PlanTask".into()),
+            ..sel("LLMCall")
+        };
+        let count =
+            |s: SpanSelector, c: &str| spans_judge(TraceSpansCheck { span: s, stat: SpanStat::Count(Comparison::parse(c).unwrap()) }, &st);
+        assert!(count(errors.clone(), "== 1"));
+        assert!(count(SpanSelector { parent: Some("AssignToWorker".into()), ..errors.clone() }, "== 0"));
+        assert!(count(SpanSelector { service: Some("worker".into()), ..Default::default() }, "== 1"));
+        let ratio = TraceSpansCheck { span: errors, stat: SpanStat::Ratio(Comparison::parse("== 1").unwrap(), sel("LLMCall")) };
+        assert!(spans_judge(ratio, &st));
+        let attrs = |a: &str| TraceSpansCheck { span: sel("LLMCall"), stat: SpanStat::AttributesPresent(vec![a.into()]) };
+        assert!(spans_judge(attrs("llm.model"), &st));
+        assert!(!spans_judge(attrs("task.id"), &st));
+        let p95 = TraceSpansCheck { span: SpanSelector::default(), stat: SpanStat::Quantile(0.95, Comparison::parse("< 60ms").unwrap()) };
+        assert!(spans_judge(p95, &st));
+    }
+}

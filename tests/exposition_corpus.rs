@@ -3,8 +3,10 @@
 //! and family counts, spot-checked samples). Also records why we parse
 //! ourselves: prometheus-parse 0.2.5 loses samples on `edge-cases.txt`.
 
-use super::*;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use ordeal::collectors::exposition::*;
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/expositions")
