@@ -23,7 +23,8 @@
 //! exports. `signals` owns SIGINT / SIGTERM.
 //!
 //! Compilation has floors, every arrow pointing down: `scenario` (sections and
-//! the compile toolkit) <- `expect::kinds` <- `expect::registry` <- `plan`.
+//! the compile toolkit) <- `expect::kinds` (one module per kind, and the
+//! registry table) <- `expect::expectations` <- `plan`.
 
 pub mod clock;
 pub mod collectors;

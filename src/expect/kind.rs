@@ -3,7 +3,7 @@
 //! `deny_unknown_fields`), its compile step (raw -> checked plan item, with
 //! the shared diagnostics of `scenario::ctx`), its judge (a pure function of
 //! [`Recorded`]), the signals it reads, and its unit tests. The registry
-//! (`expect::registry`) is the only other place that names it.
+//! (the table in `expect/kinds/mod.rs`) is the only other place that names it.
 
 use std::collections::BTreeSet;
 

@@ -11,11 +11,13 @@
 //! - `kind`: the [`Kind`](kind::Kind) trait every kind implements;
 //! - `kinds::*`: one module per expectation kind (its fields, compile step,
 //!   judge, signals and tests), on top of `scenario`'s compile toolkit;
-//! - `registry`: the table of kinds, the [`Check`] enum and the dispatch.
+//! - `kinds/mod.rs`: the registry, a table with one line per kind, from which
+//!   come the [`Check`] enum and the dispatch;
+//! - `expectations`: the `expect:` list, compiled item by item and judged.
 
+pub mod expectations;
 pub mod kind;
 pub mod kinds;
-pub mod registry;
 pub(crate) mod series;
 
 use std::collections::BTreeMap;
@@ -33,7 +35,8 @@ pub type PromqlAnswers = BTreeMap<String, Result<Vec<crate::collectors::alerts::
 /// What `kind: contract` gathered while the stack was up, by expectation id.
 pub type ContractInputs = BTreeMap<String, Result<crate::lint::ContractInput, String>>;
 
-pub use registry::{Check, Expectation, KINDS, evaluate, evaluate_one, promql_queries};
+pub use expectations::{Expectation, evaluate, evaluate_one, promql_queries};
+pub use kinds::{Check, KINDS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

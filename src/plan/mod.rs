@@ -1,7 +1,8 @@
 //! A whole scenario file -> an immutable [`Plan`]: what every later stage
 //! consumes. The top floor of compilation: it calls each section's compile
 //! step (`scenario::{stack, mocks, load, timeline, alerting, overhead}`) and
-//! the expectation registry (`expect::registry`), collecting every error.
+//! the `expect:` list (`expect::expectations`, through the registry of kinds),
+//! collecting every error.
 //!
 //! Sections are deserialized separately (and list items one by one) with
 //! `serde_path_to_error`, so one typo does not hide the next; field paths
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use serde_norway::Value;
 
-use crate::expect::registry::{Expectation, compile_expectations};
+use crate::expect::expectations::{Expectation, compile_expectations};
 use crate::faults::MockConfig;
 use crate::scenario::alerting::{self, AlertingPlan};
 use crate::scenario::diag::{Diagnostic, Diagnostics, did_you_mean};

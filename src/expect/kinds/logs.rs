@@ -253,17 +253,18 @@ pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], trace_ids: &std::collection
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use super::*;
     use crate::scenario::cmp::Comparison;
 
-    fn line(service: &str, at_ms: u64, text: &str) -> LogLine {
+    pub(crate) fn line(service: &str, at_ms: u64, text: &str) -> LogLine {
         LogLine { service: service.into(), stream: Stream::Stdout, at: Duration::from_millis(at_ms), line: text.into() }
     }
 
-    fn lines() -> Vec<LogLine> {
+    /// JSON and plain lines of two services, at 100-400 ms.
+    pub(crate) fn lines() -> Vec<LogLine> {
         vec![
             line("a", 100, r#"{"level":"info","message":"started","timestamp":"t"}"#),
             line("a", 200, r#"{"level":"ERROR","message":"task failed","timestamp":"t","request_id":"r1"}"#),

@@ -143,23 +143,8 @@ pub(crate) fn no_leaks(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-    use crate::runtime::Stream;
-
-    fn line(service: &str, at_ms: u64, text: &str) -> LogLine {
-        LogLine { service: service.into(), stream: Stream::Stdout, at: Duration::from_millis(at_ms), line: text.into() }
-    }
-
-    fn lines() -> Vec<LogLine> {
-        vec![
-            line("a", 100, r#"{"level":"info","message":"started","timestamp":"t"}"#),
-            line("a", 200, r#"{"level":"ERROR","message":"task failed","timestamp":"t","request_id":"r1"}"#),
-            line("b", 300, "plain text panic"),
-            line("b", 400, r#"{"level":"error","message":"task failed","timestamp":"t"}"#),
-        ]
-    }
+    use crate::expect::kinds::logs::tests::{line, lines};
 
     #[test]
     fn leaks_are_found_and_masked() {

@@ -1,92 +1,17 @@
-//! The registry of expectation kinds: one line per kind in [`kinds!`] below,
-//! the only place besides its own module that names a kind. From that table
-//! come the [`Check`] enum, the `kind:` dispatch of the compile step, the
-//! judge dispatch ([`evaluate`]), default names and signals.
+//! The `expect:` list: each item compiled by its kind (dispatched through the
+//! registry in `kinds`), then judged over its resolved window.
 //!
 //! Floors (every arrow points down): `scenario` (sections and the compile
-//! toolkit) <- `expect::kinds::*` <- this registry <- `plan` (a whole file).
+//! toolkit) <- `expect::kinds::*` <- the registry (`kinds/mod.rs`) <- this
+//! file <- `plan` (a whole file).
 
 use serde_norway::Value;
 
-use super::kind::{Kind, Signals};
-use super::kinds;
-use super::{Checked, Judgement, Recorded, Verdict, WindowInfo};
+use super::kind::Signals;
+use super::kinds::{Check, KINDS, compile_check};
+use super::{Checked, Recorded, Verdict, WindowInfo};
 use crate::scenario::diag::did_you_mean;
 use crate::scenario::{Ctx, Names, WindowExpr, parse_window};
-
-macro_rules! kinds {
-    ($($variant:ident => $($ty:ident)::+),+ $(,)?) => {
-        /// A compiled expectation's check: one variant per kind.
-        #[derive(Debug, Clone)]
-        pub enum Check {
-            $($variant(Box<kinds::$($ty)::+>),)+
-        }
-
-        /// Every `kind:` value, in the order of the table.
-        pub const KINDS: &[&str] = &[$(<kinds::$($ty)::+ as Kind>::NAME),+];
-
-        impl Check {
-            /// The `kind:` value.
-            pub fn kind(&self) -> &'static str {
-                match self { $(Check::$variant(_) => <kinds::$($ty)::+ as Kind>::NAME,)+ }
-            }
-            /// Judged by an overhead run (not over a timeline window).
-            pub fn overhead(&self) -> bool {
-                match self { $(Check::$variant(_) => <kinds::$($ty)::+ as Kind>::OVERHEAD,)+ }
-            }
-            pub fn default_name(&self, w: &WindowExpr) -> String {
-                match self { $(Check::$variant(c) => c.default_name(w),)+ }
-            }
-            fn default_window(&self) -> WindowExpr {
-                match self { $(Check::$variant(c) => c.default_window(),)+ }
-            }
-            pub(crate) fn judge(&self, rec: &Recorded, w: crate::clock::Window, id: &str) -> Judgement {
-                match self { $(Check::$variant(c) => c.judge(rec, w, id),)+ }
-            }
-            /// The signals this check reads.
-            pub fn signals(&self) -> Signals {
-                match self { $(Check::$variant(c) => c.signals(),)+ }
-            }
-            fn link(&mut self, all: &[(String, Signals)]) {
-                match self { $(Check::$variant(c) => c.link(all),)+ }
-            }
-        }
-
-        /// Compile one expectation's kind-specific fields; `Err` for an unknown kind.
-        fn compile_check(kind: &str, cx: &mut Ctx, path: &str, rest: Value, names: &Names) -> Result<Option<Check>, ()> {
-            $(
-                if kind == <kinds::$($ty)::+ as Kind>::NAME {
-                    return Ok(cx
-                        .de::<<kinds::$($ty)::+ as Kind>::Raw>(path, rest)
-                        .and_then(|raw| <kinds::$($ty)::+ as Kind>::compile(cx, path, raw, names))
-                        .map(|c| Check::$variant(Box::new(c))));
-                }
-            )+
-            Err(())
-        }
-    };
-}
-
-kinds! {
-    Metric => metric::MetricCheck,
-    Breaker => breaker::BreakerCheck,
-    FailFast => journal::fail_fast::FailFastCheck,
-    Retries => journal::retries::RetriesCheck,
-    Health => health::HealthCheck,
-    Load => load::LoadCheck,
-    Logs => logs::LogCheck,
-    NoLeaks => no_leaks::NoLeaksCheck,
-    TraceSpans => traces::spans::TraceSpansCheck,
-    TraceComplete => traces::complete::TraceCompleteCheck,
-    TraceSampling => traces::sampling::TraceSamplingCheck,
-    Alert => alerts::alert::AlertCheck,
-    NoAlert => alerts::no_alert::NoAlertCheck,
-    AlertDelivered => alerts::delivered::AlertDeliveredCheck,
-    Promql => promql::PromqlCheck,
-    Contract => contract::ContractCheck,
-    NoTaskLost => no_task_lost::NoTaskLostCheck,
-    Overhead => overhead::OverheadCheck,
-}
 
 /// One compiled expectation.
 #[derive(Debug, Clone)]
