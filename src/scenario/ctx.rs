@@ -160,7 +160,27 @@ pub fn parse_window(cx: &mut Ctx, path: &str, text: &str, phases: &[PhaseSpan], 
             cx.err_value(path, format!("unknown phase `{p}` in window `{text}`"), Some(hint));
         }
     }
+    if ok && let Some((from, to)) = w.bounds_ms(phases).filter(|_| !phases.is_empty()) {
+        // An empty window has no data to judge: every check on it would pass or fail vacuously.
+        let total = phases.last().map_or(0, |p| p.end.as_millis() as i64);
+        let s = |ms: i64| format!("{:.1}s", ms as f64 / 1000.0);
+        let hint = Some(format!("the timeline runs from 0s to {}; phases: {}", s(total), phase_list(phases)));
+        if from >= total {
+            cx.err_value(path, format!("window `{text}` starts at {}, at or past the end of the timeline", s(from)), hint);
+            return None;
+        }
+        if to <= from {
+            cx.err_value(path, format!("window `{text}` is empty or reversed ({} to {})", s(from), s(to)), hint);
+            return None;
+        }
+    }
     ok.then_some(w)
+}
+
+/// `warmup 0-3s, steady 3-9s`, for hints.
+fn phase_list(phases: &[PhaseSpan]) -> String {
+    let s = |d: std::time::Duration| format!("{}", d.as_secs_f64());
+    phases.iter().map(|p| format!("{} {}-{}s", p.name, s(p.start), s(p.end))).collect::<Vec<_>>().join(", ")
 }
 
 pub fn check_route(r: &str) -> Result<(), String> {
@@ -237,5 +257,38 @@ pub fn one_of<'a, T>(cx: &mut Ctx, path: &str, options: Vec<(&'static str, Optio
 pub fn route(cx: &mut Ctx, path: &str, r: Option<&str>) {
     if let Some(Err(e)) = r.map(check_route) {
         cx.err_value(&format!("{path}.route"), e, Some("write `METHOD /path`, e.g. `POST /v1/chat/completions`".into()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn phases() -> Vec<PhaseSpan> {
+        let s = |n: &str, a: u64, b: u64| PhaseSpan { name: n.into(), start: Duration::from_secs(a), end: Duration::from_secs(b) };
+        vec![s("steady", 0, 6), s("outage", 6, 12), s("recovery", 12, 20)]
+    }
+
+    /// The errors `parse_window` reports for `text`.
+    fn errors(text: &str, after: bool) -> Vec<String> {
+        let file = Path::new("s.yaml");
+        let mut cx = Ctx::new(file, "expect:\n  - during: x\n");
+        let w = parse_window(&mut cx, "expect[0].during", text, &phases(), after);
+        assert_eq!(w.is_some(), cx.diags.is_empty(), "{text}");
+        cx.diags.iter().map(|d| d.message.clone()).collect()
+    }
+
+    #[test]
+    fn empty_reversed_and_past_the_end_windows_are_errors() {
+        for ok in ["outage", "outage+2s..outage.end", "steady..end", "recovery+7s..end"] {
+            assert!(errors(ok, false).is_empty(), "{ok}: {:?}", errors(ok, false));
+        }
+        assert!(errors("recovery+4s", true).is_empty());
+        assert_eq!(errors("outage+2s..outage.start", false), ["window `outage+2s..outage.start` is empty or reversed (8.0s to 6.0s)"]);
+        assert_eq!(errors("outage.end..outage.end", false), ["window `outage.end..outage.end` is empty or reversed (12.0s to 12.0s)"]);
+        assert_eq!(errors("recovery+8s", true), ["window `recovery+8s` starts at 20.0s, at or past the end of the timeline"]);
+        assert_eq!(errors("end+1s..end+5s", false), ["window `end+1s..end+5s` starts at 21.0s, at or past the end of the timeline"]);
     }
 }

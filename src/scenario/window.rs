@@ -127,18 +127,26 @@ impl WindowExpr {
 
     /// Resolve to timeline-relative offsets; `None` if a phase is unknown.
     pub fn resolve(&self, phases: &[PhaseSpan]) -> Option<Window> {
+        let total = phases.last().map(|p| p.end).unwrap_or_default().as_millis() as i64;
+        let (from, to) = self.bounds_ms(phases)?;
+        let at = |ms: i64| Duration::from_millis(ms.clamp(0, total) as u64);
+        Some(Window::new(at(from), at(to)))
+    }
+
+    /// Both ends in ms from the timeline's start, before clamping to it (so
+    /// a reversed window or one past the end can be reported as such).
+    pub fn bounds_ms(&self, phases: &[PhaseSpan]) -> Option<(i64, i64)> {
         let total = phases.last().map(|p| p.end).unwrap_or_default();
-        let point = |r: &Ref| -> Option<Duration> {
+        let point = |r: &Ref| -> Option<i64> {
             let base = match &r.anchor {
                 Anchor::Start => Duration::ZERO,
                 Anchor::End => total,
                 Anchor::PhaseStart(p) => phases.iter().find(|s| &s.name == p)?.start,
                 Anchor::PhaseEnd(p) => phases.iter().find(|s| &s.name == p)?.end,
             };
-            let ms = (base.as_millis() as i64 + r.offset_ms).clamp(0, total.as_millis() as i64);
-            Some(Duration::from_millis(ms as u64))
+            Some(base.as_millis() as i64 + r.offset_ms)
         };
-        Some(Window::new(point(&self.from)?, point(&self.to)?))
+        Some((point(&self.from)?, point(&self.to)?))
     }
 
     /// Shift a timeline-relative window onto the run clock.

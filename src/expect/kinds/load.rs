@@ -26,6 +26,10 @@ pub struct RawLoadCheck {
     pub p95: Option<String>,
     pub p99: Option<String>,
     pub requests: Option<String>,
+    /// Pass on a window in which no request finished (default false: an
+    /// error ratio, achieved ratio or latency of nothing fails with "no data").
+    #[serde(default)]
+    pub allow_empty: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -41,6 +45,7 @@ pub struct LoadCheck {
     pub request: Option<String>,
     pub stat: LoadStat,
     pub cmp: Comparison,
+    pub allow_empty: bool,
 }
 
 impl Kind for LoadCheck {
@@ -94,7 +99,18 @@ fn compile(cx: &mut Ctx, path: &str, r: RawLoadCheck, names: &Names) -> Option<L
         _ => LoadStat::Requests,
     };
     let cmp = cmp(cx, &format!("{path}.{name}"), text)?;
-    Some(LoadCheck { request: r.request, stat, cmp })
+    Some(LoadCheck { request: r.request, stat, cmp, allow_empty: r.allow_empty })
+}
+
+fn stat_name(stat: LoadStat) -> &'static str {
+    match stat {
+        LoadStat::ErrorRatio => "error_ratio",
+        LoadStat::AchievedRatio => "achieved_ratio",
+        LoadStat::Requests => "requests",
+        LoadStat::Quantile(q) if q <= 0.5 => "p50",
+        LoadStat::Quantile(q) if q <= 0.95 => "p95",
+        LoadStat::Quantile(_) => "p99",
+    }
 }
 
 pub(crate) fn load(c: &LoadCheck, rec: Option<&LoadRecord>, rate: f64, w: Window) -> Judgement {
@@ -103,6 +119,16 @@ pub(crate) fn load(c: &LoadCheck, rec: Option<&LoadRecord>, rate: f64, w: Window
     };
     let idx = c.request.as_ref().and_then(|n| rec.names.iter().position(|x| x == n));
     let st = rec.stats(w, idx);
+    let scope = c.request.as_deref().map(|r| format!(" of `{r}`")).unwrap_or_default();
+    // A ratio or latency of no request is no measurement: it must not pass vacuously.
+    if st.ok + st.failed == 0 && c.stat != LoadStat::Requests {
+        return Judgement {
+            pass: c.allow_empty,
+            expected: format!("{}{scope} {}", stat_name(c.stat), c.cmp),
+            observed: format!("no data in the window: no request{scope} finished in it ({} sent)", st.requests),
+            evidence: json!({ "stats": st, "allow_empty": c.allow_empty, "hint": "check that the load reaches the target (headers, path), or set `allow_empty: true` if an empty window is fine" }),
+        };
+    }
     let (name, v) = match c.stat {
         LoadStat::ErrorRatio => ("error_ratio", Some(st.error_ratio)),
         LoadStat::AchievedRatio => ("achieved_ratio", Some(if rate > 0.0 { st.achieved_rate / rate } else { 0.0 })),
@@ -125,11 +151,36 @@ pub(crate) fn load(c: &LoadCheck, rec: Option<&LoadRecord>, rate: f64, w: Window
             )
         }
     };
-    let scope = c.request.as_deref().map(|r| format!(" of `{r}`")).unwrap_or_default();
     Judgement {
         pass: v.is_some_and(|v| c.cmp.holds(v)),
         expected: format!("{name}{scope} {}", c.cmp),
         observed: v.map_or_else(|| "no requests in the window".into(), |v| format!("{name} = {}", crate::expect::series::fmt_num(v))),
         evidence: json!(st),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn check(stat: LoadStat, cmp: &str, allow_empty: bool) -> LoadCheck {
+        LoadCheck { request: None, stat, cmp: Comparison::parse(cmp).unwrap(), allow_empty }
+    }
+
+    #[test]
+    fn an_empty_window_is_no_data_not_a_pass() {
+        // Regression: `error_ratio: "== 0"` passed when no request was sent (0 of 0 failed).
+        let rec = LoadRecord::new(vec!["a".into()]);
+        let w = Window::new(Duration::ZERO, Duration::from_secs(5));
+        for (stat, cmp) in [(LoadStat::ErrorRatio, "== 0"), (LoadStat::AchievedRatio, "< 2"), (LoadStat::Quantile(0.99), "< 1s")] {
+            let j = load(&check(stat, cmp, false), Some(&rec), 10.0, w);
+            assert!(!j.pass, "{stat:?}: {}", j.observed);
+            assert!(j.observed.starts_with("no data in the window"), "{}", j.observed);
+            assert!(load(&check(stat, cmp, true), Some(&rec), 10.0, w).pass, "{stat:?} with allow_empty");
+        }
+        // A count of nothing is a measurement.
+        assert!(load(&check(LoadStat::Requests, "== 0", false), Some(&rec), 10.0, w).pass);
     }
 }
