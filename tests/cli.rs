@@ -105,3 +105,48 @@ fn validate_describes_an_overhead_scenario_by_its_rounds() {
     assert!(text.contains("overhead run, 5 variants x 6 rounds of 2.0s warm-up + 6.0s measured"), "{text}");
     assert!(!text.contains("phases"), "{text}");
 }
+
+#[test]
+fn validate_rejects_what_a_run_would_trip_on() {
+    // Regressions: each of these passed validation and then panicked (huge
+    // durations), hung (zero intervals), wrote outside reports/ (`name: ../..`)
+    // or sent no request at all (a CR/LF header value).
+    let text = r#"name: ../../x
+stack:
+  scrape_interval: 0s
+  services:
+    a:
+      command: x
+      env: { "A=B": 1 }
+      ready: { path: /r, timeout: 18446744073709551615s }
+load: { target: a, rate: 1, headers: { X-A: "a\r\nb" }, requests: [{ name: r, path: / }] }
+timeline: { phases: [{ name: p, duration: 18446744073709551615s }, { name: q, duration: 1s }] }
+expect:
+  - { kind: load, during: "q+100000h..end", error_ratio: "== 0" }
+  - { kind: load, during: "q.end..q.end", error_ratio: "== 0" }
+"#;
+    let (_dir, path) = temp_scenario(text);
+    let out = ordeal().arg("validate").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        ":1:7: error in `name`: `../../x` cannot name a scenario",
+        "error in `stack.scrape_interval`: must be longer than zero",
+        "error in `stack.services.a.env.A=B`: `A=B` cannot name an environment variable",
+        "error in `stack.services.a.ready.timeout`: 584542046090years",
+        "error in `load.headers.X-A`: the value of header `X-A` cannot be sent",
+        "error in `timeline.phases[0].duration`: 584542046090years",
+        "error in `expect[0].during`: bad window `q+100000h..end`: offset `100000h` is longer than 24h",
+    ] {
+        assert!(err.contains(expected), "no `{expected}` in:\n{err}");
+    }
+}
+
+#[test]
+fn validate_accepts_a_byte_order_mark() {
+    let (_dir, path) = variant("steady-state.yaml", &[]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("\u{feff}{text}")).unwrap();
+    let out = ordeal().arg("validate").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}

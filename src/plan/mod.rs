@@ -11,18 +11,19 @@
 //! `Plan` exists only if the file had no errors; names it holds are known to
 //! refer to declared services, mocks and phases.
 
+mod document;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_norway::Value;
-
 use crate::expect::expectations::{Expectation, compile_expectations};
 use crate::faults::MockConfig;
 use crate::scenario::alerting::{self, AlertingPlan};
-use crate::scenario::diag::{Diagnostic, Diagnostics, did_you_mean};
+use crate::scenario::diag::{Diagnostic, Diagnostics};
 use crate::scenario::overhead::{self, OverheadPlan};
 use crate::scenario::{Ctx, FaultPlan, LoadPlan, Names, PhaseSpan, RuntimeKind, ServiceFaultPlan, StackPlan, load, mocks, stack, timeline};
+use document::{overhead_scenario_rules, scenario_name, top_level};
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -71,20 +72,15 @@ pub fn load(path: &Path) -> Result<Plan, Diagnostics> {
     compile(&text, path)
 }
 
-const TOP_LEVEL: [&str; 11] =
-    ["name", "description", "seed", "runtime", "stack", "mocks", "load", "timeline", "alerting", "overhead", "expect"];
-
 /// Compile scenario text. `file` is used for messages and relative paths.
 pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text); // a UTF-8 byte order mark
     let mut cx = Ctx::new(file, text);
     let mut sections = top_level(&mut cx, text, file)?;
     let dir = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
 
-    let name = sections
-        .remove("name")
-        .and_then(|v| cx.de::<String>("name", v))
-        .unwrap_or_else(|| file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "scenario".into()));
+    let name = scenario_name(&mut cx, sections.remove("name"), file);
     let description = sections.remove("description").and_then(|v| cx.de::<String>("description", v));
     let seed = sections.remove("seed").and_then(|v| cx.de::<u64>("seed", v)).unwrap_or(1);
     let runtime = sections.remove("runtime").and_then(|v| cx.de::<RuntimeKind>("runtime", v)).unwrap_or_default();
@@ -150,58 +146,6 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
         alerting,
         overhead,
     })
-}
-
-/// The document's top-level sections by name; unknown names are reported.
-/// Text that is not YAML, or not a mapping, stops compilation here.
-fn top_level(cx: &mut Ctx, text: &str, file: &Path) -> Result<BTreeMap<String, Value>, Diagnostics> {
-    let root: Value = serde_norway::from_str(text).map_err(|e| {
-        let (line, col) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-        Diagnostics(vec![Diagnostic {
-            file: file.to_path_buf(),
-            line,
-            col,
-            path: String::new(),
-            message: format!("not valid YAML: {e}"),
-            hint: Some("check indentation and quoting around this line".into()),
-        }])
-    })?;
-    let Value::Mapping(map) = root else {
-        cx.err("", "the scenario must be a YAML mapping (name:, stack:, timeline:, ...)", None);
-        return Err(Diagnostics(std::mem::take(&mut cx.diags)));
-    };
-    let mut sections = BTreeMap::new();
-    for (k, v) in map {
-        let key = match k {
-            Value::String(s) => s,
-            other => format!("{other:?}"),
-        };
-        if !TOP_LEVEL.contains(&key.as_str()) {
-            let hint = did_you_mean(&key, TOP_LEVEL).map(|s| format!("did you mean `{s}`?"));
-            cx.err(&key, format!("unknown top-level field `{key}`"), hint.or(Some(format!("valid: {}", TOP_LEVEL.join(", ")))));
-            continue;
-        }
-        sections.insert(key, v);
-    }
-    Ok(sections)
-}
-
-/// An overhead scenario drives a load in every round and runs no alerting.
-fn overhead_scenario_rules(cx: &mut Ctx, has_load: bool, has_alerting: bool) {
-    if !has_load && !cx.diags.iter().any(|d| d.path.starts_with("load")) {
-        cx.err(
-            "",
-            "an overhead scenario needs a `load:` section",
-            Some("every round drives the same load; declare it under `load:`".into()),
-        );
-    }
-    if has_alerting {
-        cx.err(
-            "alerting",
-            "`alerting:` does not apply to an overhead scenario",
-            Some("remove it; overhead rounds measure the stack alone".into()),
-        );
-    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -51,6 +52,9 @@ impl<'de> Deserialize<'de> for Scalar {
     }
 }
 
+/// The longest duration a scenario field may hold.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
 /// Error collector with the file's line index.
 pub struct Ctx<'a> {
     pub file: &'a Path,
@@ -67,6 +71,36 @@ impl<'a> Ctx<'a> {
     pub fn err(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
         let pos = self.index.locate(path);
         self.push(path, pos, message.into(), hint);
+    }
+
+    /// A duration field: longer than zero unless `zero_ok`, and at most
+    /// [`MAX_DURATION`] (beyond that no timeline or timeout makes sense, and
+    /// arithmetic on it would overflow). `false` when it is out of range.
+    pub fn duration(&mut self, path: &str, d: Duration, zero_ok: bool) -> bool {
+        if d > MAX_DURATION {
+            self.err_value(
+                path,
+                format!("{} is longer than 24h", humantime::format_duration(d)),
+                Some("durations in a scenario are seconds to hours".into()),
+            );
+            return false;
+        }
+        if d.is_zero() && !zero_ok {
+            self.err_value(path, "must be longer than zero", None);
+            return false;
+        }
+        true
+    }
+
+    /// [`Ctx::duration`] on each `(field, value)` under `path`; `false` if one is out of range.
+    pub fn durations(&mut self, path: &str, fields: &[(&str, Option<Duration>)], zero_ok: bool) -> bool {
+        let mut ok = true;
+        for (field, d) in fields {
+            if let Some(d) = d {
+                ok &= self.duration(&format!("{path}.{field}"), *d, zero_ok);
+            }
+        }
+        ok
     }
 
     /// Like `err` but points at the value rather than its key.

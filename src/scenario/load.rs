@@ -100,6 +100,8 @@ pub fn compile_load(cx: &mut Ctx, v: Value, dir: &Path, stack: Option<&StackPlan
         cx.err("load.requests", "the request mix is empty", Some("add at least one `- { name: ..., method: POST, path: /... }`".into()));
     }
     let timeout = raw.timeout.unwrap_or(Duration::from_secs(10));
+    cx.duration("load.timeout", timeout, false);
+    check_headers(cx, "load.headers", &raw.headers);
     let common: Vec<(String, String)> = raw.headers.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect();
     let mut requests = Vec::new();
     for (i, r) in raw.requests.into_iter().enumerate() {
@@ -140,6 +142,7 @@ pub fn compile_load(cx: &mut Ctx, v: Value, dir: &Path, stack: Option<&StackPlan
             }
             (None, None) => None,
         };
+        check_headers(cx, &format!("{path}.headers"), &r.headers);
         let mut headers = common.clone();
         headers.extend(r.headers.iter().map(|(k, v)| (k.clone(), v.0.clone())));
         requests.push(RequestPlan { name: r.name, weight: r.weight, method: r.method.to_ascii_uppercase(), path: r.path, headers, body });
@@ -147,4 +150,23 @@ pub fn compile_load(cx: &mut Ctx, v: Value, dir: &Path, stack: Option<&StackPlan
     // Enough users to hold the rate even if every request takes the full timeout.
     let users = raw.users.unwrap_or_else(|| ((raw.rate * timeout.as_secs_f64()).ceil() as usize).clamp(4, 2000));
     Some(LoadPlan { target: raw.target, rate: raw.rate, users, timeout, requests, canary: raw.canary })
+}
+
+/// Header names and values that could not be sent (every request would fail to build).
+fn check_headers(cx: &mut Ctx, path: &str, headers: &BTreeMap<String, Scalar>) {
+    for (k, v) in headers {
+        if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+            cx.err(
+                &format!("{path}.{k}"),
+                format!("`{k}` is not a valid HTTP header name"),
+                Some("letters, digits and `-`, e.g. `X-Tenant`".into()),
+            );
+        } else if reqwest::header::HeaderValue::from_str(&v.0).is_err() {
+            cx.err_value(
+                &format!("{path}.{k}"),
+                format!("the value of header `{k}` cannot be sent (control characters such as CR or LF)"),
+                Some("remove line breaks and control characters".into()),
+            );
+        }
+    }
 }

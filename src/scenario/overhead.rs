@@ -436,6 +436,7 @@ pub fn section(cx: &mut Ctx, v: Value, services: &[String]) -> Option<OverheadPl
         cx.err_value("overhead.resamples", format!("{resamples} resamples"), Some("use between 100 and 1000000 (default 4000)".into()));
         ok = false;
     }
+    ok &= cx.durations("overhead", &[("warmup", r.warmup), ("measure", r.measure)], true);
     let measure = r.measure.unwrap_or(std::time::Duration::from_secs(5));
     if measure < std::time::Duration::from_secs(1) {
         cx.err_value("overhead.measure", "the measured window must be at least 1s", Some("e.g. `measure: 5s`".into()));

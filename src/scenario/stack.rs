@@ -154,6 +154,13 @@ pub fn compile_stack(cx: &mut Ctx, v: Value, mocks: &BTreeMap<String, crate::fau
             );
         }
     }
+    for (field, d) in
+        [("scrape_interval", raw.scrape_interval), ("probe_interval", raw.probe_interval), ("probe_timeout", raw.probe_timeout)]
+    {
+        if let Some(d) = d {
+            cx.duration(&format!("stack.{field}"), d, false);
+        }
+    }
     let mut services = Vec::new();
     let mut ports = BTreeSet::new();
     for (name, s) in &raw.services {
@@ -196,6 +203,19 @@ pub fn compile_stack(cx: &mut Ctx, v: Value, mocks: &BTreeMap<String, crate::fau
 /// One service's templates, command, dependencies, port and HTTP paths.
 fn check_service(cx: &mut Ctx, name: &str, s: &RawService, all: &BTreeMap<String, RawService>, scope: &Scope, ports: &mut BTreeSet<u16>) {
     let path = format!("stack.services.{name}");
+    if let Some(t) = s.ready.as_ref().and_then(|r| r.timeout) {
+        cx.duration(&format!("{path}.ready.timeout"), t, false);
+    }
+    if let Some(t) = s.stop_timeout {
+        cx.duration(&format!("{path}.stop_timeout"), t, true);
+    }
+    for k in s.env.keys().filter(|k| k.is_empty() || k.contains(['=', '\0'])) {
+        cx.err(
+            &format!("{path}.env.{k}"),
+            format!("`{k}` cannot name an environment variable"),
+            Some("a name is non-empty, without `=` or NUL".into()),
+        );
+    }
     let check_templates = |cx: &mut Ctx, field: String, text: &str| match template::refs(text) {
         Ok(refs) => {
             for r in refs {

@@ -119,6 +119,8 @@ pub fn compile_phases(cx: &mut Ctx, timeline: Option<&Value>) -> Vec<PhaseSpan> 
         let Some(p) = cx.de::<RawPhase>(&path, item) else { continue };
         if p.duration.is_zero() {
             cx.err_value(&format!("{path}.duration"), "a phase must last longer than zero", None);
+        } else if !cx.duration(&format!("{path}.duration"), p.duration, false) {
+            continue;
         }
         if ["start", "end"].contains(&p.name.as_str()) || p.name.contains(['.', '+', '-', ' ']) {
             cx.err_value(

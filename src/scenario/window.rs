@@ -71,6 +71,9 @@ fn parse_ref(s: &str, left: bool) -> Result<Ref, String> {
         rest = rest[1..].trim_start();
         let next = rest.find(['+', '-']).unwrap_or(rest.len());
         let d = humantime::parse_duration(rest[..next].trim()).map_err(|e| format!("bad duration `{}`: {e}", rest[..next].trim()))?;
+        if d > super::ctx::MAX_DURATION {
+            return Err(format!("offset `{}` is longer than 24h", rest[..next].trim()));
+        }
         offset_ms += sign * d.as_millis() as i64;
         rest = rest[next..].trim();
     }

@@ -123,6 +123,10 @@ impl Kind for BreakerCheck {
 
 fn compile(cx: &mut Ctx, path: &str, r: RawBreaker, names: &Names) -> Option<BreakerCheck> {
     names.service(cx, &format!("{path}.service"), &r.service);
+    let times = [("opens_within", r.opens_within), ("half_open_after", r.half_open_after), ("closes_within", r.closes_within), ("tolerance", r.tolerance)];
+    if !cx.durations(path, &times, true) {
+        return None;
+    }
     let fault = parse_window(cx, &format!("{path}.fault"), &r.fault, names.phases, false);
     let states: Vec<(String, f64)> = match r.states {
         Some(s) => s.into_iter().collect(),

@@ -79,6 +79,10 @@ impl Kind for AlertCheck {
 
 fn compile(cx: &mut Ctx, path: &str, r: RawAlert, names: &Names) -> Option<AlertCheck> {
     let phases = names.phases;
+    let times = [("pending_within", r.pending_within), ("fires_within", Some(r.fires_within)), ("resolves_within", r.resolves_within)];
+    if !cx.durations(path, &times, true) {
+        return None;
+    }
     let alerting = needs_alerting(cx, path, names.alerting)?;
     alert_name(cx, &format!("{path}.alert"), &r.alert, alerting);
     let fault = parse_window(cx, &format!("{path}.fault"), &r.fault, phases, false)?;

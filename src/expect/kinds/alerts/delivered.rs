@@ -65,6 +65,9 @@ impl Kind for AlertDeliveredCheck {
 }
 
 fn compile(cx: &mut Ctx, path: &str, r: RawAlertDelivered, names: &Names) -> Option<AlertDeliveredCheck> {
+    if !cx.durations(path, &[("within", r.within)], true) {
+        return None;
+    }
     let alerting = needs_alerting(cx, path, names.alerting)?;
     alert_name(cx, &format!("{path}.alert"), &r.alert, alerting);
     if let Some(m) = alerting.managed()

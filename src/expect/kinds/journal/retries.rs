@@ -53,6 +53,9 @@ impl Kind for RetriesCheck {
     type Raw = RawRetries;
 
     fn compile(cx: &mut Ctx, path: &str, r: RawRetries, names: &Names) -> Option<Self> {
+        if !cx.durations(path, &[("min_backoff", r.min_backoff), ("client_timeout", r.client_timeout)], true) {
+            return None;
+        }
         names.mock(cx, &format!("{path}.mock"), &r.mock);
         route(cx, path, r.route.as_deref());
         let retried = r.retried.as_deref().and_then(|t| cmp(cx, &format!("{path}.retried"), t));

@@ -90,6 +90,9 @@ fn tree(t: &RawTree) -> Vec<SpanTree> {
 }
 
 fn compile(cx: &mut Ctx, path: &str, r: RawTraceComplete, has_load: bool) -> Option<TraceCompleteCheck> {
+    if !cx.durations(path, &[("quiet", r.quiet)], true) {
+        return None;
+    }
     if !has_load {
         cx.err(path, "`trace_complete` judges the load's requests, but there is no `load:` section", None);
     }

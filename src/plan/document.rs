@@ -1,0 +1,79 @@
+//! The document's top level: which sections it has (unknown ones reported),
+//! the scenario's name (which names its report directory), and the rules an
+//! overhead scenario's sections follow.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_norway::Value;
+
+use crate::scenario::Ctx;
+use crate::scenario::diag::{Diagnostic, Diagnostics, did_you_mean};
+
+const TOP_LEVEL: [&str; 11] =
+    ["name", "description", "seed", "runtime", "stack", "mocks", "load", "timeline", "alerting", "overhead", "expect"];
+
+/// The document's top-level sections by name; unknown names are reported.
+/// Text that is not YAML, or not a mapping, stops compilation here.
+pub(super) fn top_level(cx: &mut Ctx, text: &str, file: &Path) -> Result<BTreeMap<String, Value>, Diagnostics> {
+    let root: Value = serde_norway::from_str(text).map_err(|e| {
+        let (line, col) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        Diagnostics(vec![Diagnostic {
+            file: file.to_path_buf(),
+            line,
+            col,
+            path: String::new(),
+            message: format!("not valid YAML: {e}"),
+            hint: Some("check indentation and quoting around this line".into()),
+        }])
+    })?;
+    let Value::Mapping(map) = root else {
+        cx.err("", "the scenario must be a YAML mapping (name:, stack:, timeline:, ...)", None);
+        return Err(Diagnostics(std::mem::take(&mut cx.diags)));
+    };
+    let mut sections = BTreeMap::new();
+    for (k, v) in map {
+        let key = match k {
+            Value::String(s) => s,
+            other => format!("{other:?}"),
+        };
+        if !TOP_LEVEL.contains(&key.as_str()) {
+            let hint = did_you_mean(&key, TOP_LEVEL).map(|s| format!("did you mean `{s}`?"));
+            cx.err(&key, format!("unknown top-level field `{key}`"), hint.or(Some(format!("valid: {}", TOP_LEVEL.join(", ")))));
+            continue;
+        }
+        sections.insert(key, v);
+    }
+    Ok(sections)
+}
+
+/// `name:`, or the file's stem. It names the report directory, so it cannot
+/// climb out of `reports/`.
+pub(super) fn scenario_name(cx: &mut Ctx, v: Option<Value>, file: &Path) -> String {
+    let name = v
+        .and_then(|v| cx.de::<String>("name", v))
+        .unwrap_or_else(|| file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "scenario".into()));
+    if name.is_empty() || name.contains(['/', '\\', '\0']) || name.contains("..") {
+        let hint = "use letters, digits, `-` and `_`; the name names the report directory";
+        cx.err_value("name", format!("`{name}` cannot name a scenario"), Some(hint.into()));
+    }
+    name
+}
+
+/// An overhead scenario drives a load in every round and runs no alerting.
+pub(super) fn overhead_scenario_rules(cx: &mut Ctx, has_load: bool, has_alerting: bool) {
+    if !has_load && !cx.diags.iter().any(|d| d.path.starts_with("load")) {
+        cx.err(
+            "",
+            "an overhead scenario needs a `load:` section",
+            Some("every round drives the same load; declare it under `load:`".into()),
+        );
+    }
+    if has_alerting {
+        cx.err(
+            "alerting",
+            "`alerting:` does not apply to an overhead scenario",
+            Some("remove it; overhead rounds measure the stack alone".into()),
+        );
+    }
+}
