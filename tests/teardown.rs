@@ -59,3 +59,22 @@ fn panic_mid_run_kills_the_stack() {
     assert_eq!(code, Some(101), "a panic exits 101");
     assert_no_leftovers(&marker);
 }
+
+#[test]
+fn a_panic_in_a_collector_is_a_harness_fault_not_the_stacks() {
+    // Regression: a panic in a background task ran the panic hook (which kills
+    // the stack), the run went on to the end of the timeline and reported
+    // `fail`, blaming the services for the harness's fault.
+    let (mut child, dir, marker) = start_run(&[("ORDEAL_FAILPOINT", "panic-in-prober")]);
+    let started = Instant::now();
+    let code = wait_exit(&mut child, Duration::from_secs(300));
+    assert_eq!(code, Some(3), "a harness fault exits 3");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["verdict"], "error", "{report}");
+    let error = report["error"].as_str().unwrap();
+    assert!(error.contains("harness fault: health prober panicked"), "{error}");
+    assert!(report["expectations"].as_array().unwrap().is_empty(), "the stack must not be judged: {report}");
+    // It stopped at once rather than running out the 27 s timeline (generous bound: a first build may come first).
+    assert!(started.elapsed() < Duration::from_secs(240));
+    assert_no_leftovers(&marker);
+}

@@ -40,7 +40,11 @@ impl HealthProber {
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let client = reqwest::Client::builder().timeout(timeout).no_proxy().build().expect("static client config");
         let store = samples.clone();
-        let task = tokio::spawn(async move {
+        let task = tokio::spawn(crate::signals::component("health prober", async move {
+            // Test hook: prove that a panic in a collector is a harness fault, not the stack's.
+            if std::env::var("ORDEAL_FAILPOINT").as_deref() == Ok("panic-in-prober") {
+                panic!("ORDEAL_FAILPOINT=panic-in-prober");
+            }
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -62,7 +66,7 @@ impl HealthProber {
                 let got = futures::future::join_all(probes).await;
                 store.lock().unwrap_or_else(|e| e.into_inner()).extend(got);
             }
-        });
+        }));
         Self { samples, stop, task }
     }
 

@@ -232,7 +232,7 @@ impl ResourceSampler {
         let samples: Arc<Mutex<Vec<ResourceSample>>> = Arc::default();
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let store = samples.clone();
-        let task = tokio::spawn(async move {
+        let task = tokio::spawn(crate::signals::component("resource sampler", async move {
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -247,7 +247,7 @@ impl ResourceSampler {
                     s.push(ResourceSample { at, service, cpu_seconds, rss_bytes });
                 }
             }
-        });
+        }));
         Self { samples, stop, task }
     }
 

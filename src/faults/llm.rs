@@ -95,7 +95,7 @@ impl LlmServer {
         };
         let router = Router::new().fallback(handle).with_state(state);
         let (stop, stop_rx) = oneshot::channel();
-        let task = tokio::spawn(accept_loop(listener, router, stop_rx));
+        let task = tokio::spawn(crate::signals::component("LLM mock", accept_loop(listener, router, stop_rx)));
         Ok(Self { addr, stop, task })
     }
 

@@ -169,19 +169,26 @@ pub fn start(
         .map_err(g)?
         .set_default(GooseDefault::Quiet, 1)
         .map_err(g)?;
-    let task = tokio::spawn(async move { attack.execute().await.map(|_| ()).map_err(LoadError::Goose) });
+    let task =
+        tokio::spawn(crate::signals::component("load driver", async move { attack.execute().await.map(|_| ()).map_err(LoadError::Goose) }));
     Ok(LoadHandle { task, record })
 }
 
 impl LoadHandle {
     /// Stop the users (goose's killswitch) and wait for them to finish.
-    pub async fn stop(self) -> Result<LoadRecord, LoadError> {
-        goose::trigger_killswitch("ordeal: timeline finished");
+    /// The killswitch is pulled again every half second: one pulled while goose
+    /// is still starting its attack is reset by it and would be lost.
+    pub async fn stop(mut self) -> Result<LoadRecord, LoadError> {
         const STOP_TIMEOUT: Duration = Duration::from_secs(30);
-        match tokio::time::timeout(STOP_TIMEOUT, self.task).await {
-            Ok(Ok(r)) => r?,
-            Ok(Err(e)) => return Err(LoadError::Task(e)),
-            Err(_) => return Err(LoadError::StopTimeout(STOP_TIMEOUT)),
+        let deadline = tokio::time::Instant::now() + STOP_TIMEOUT;
+        loop {
+            goose::trigger_killswitch("ordeal: timeline finished");
+            match tokio::time::timeout(Duration::from_millis(500), &mut self.task).await {
+                Ok(Ok(r)) => break r?,
+                Ok(Err(e)) => return Err(LoadError::Task(e)),
+                Err(_) if tokio::time::Instant::now() >= deadline => return Err(LoadError::StopTimeout(STOP_TIMEOUT)),
+                Err(_) => {}
+            }
         }
         Ok(self.record)
     }

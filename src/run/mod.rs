@@ -219,6 +219,7 @@ async fn execute(
 
     let origin = clock.now();
     live.origin = Some(origin);
+    interruptible(std::future::ready(())).await?; // no load once the run is stopping
     if let Some(l) = &plan.load {
         let target = service_url(&live.services, &l.target);
         let run_id = format!("{:08x}", rand::random::<u32>());
@@ -357,12 +358,13 @@ async fn drive_timeline(plan: &Plan, clock: RunClock, origin: Duration, live: &m
 
 /// Run a future unless a SIGINT/SIGTERM arrives first.
 async fn interruptible<T>(f: impl std::future::Future<Output = T>) -> Result<T, RuntimeError> {
-    if crate::signals::interrupted() {
-        return Err(RuntimeError::Interrupted);
+    let stopped = || crate::signals::fault().map_or(RuntimeError::Interrupted, RuntimeError::HarnessFault);
+    if crate::signals::interrupted() || crate::signals::fault().is_some() {
+        return Err(stopped());
     }
     tokio::select! {
         v = f => Ok(v),
-        _ = crate::signals::wait() => Err(RuntimeError::Interrupted),
+        _ = crate::signals::wait() => Err(stopped()),
     }
 }
 
@@ -420,6 +422,15 @@ async fn teardown(plan: &Plan, live: &mut Live, clock: RunClock) -> Collected {
     c
 }
 
+/// A harness fault at any moment (even in teardown) means the records cannot
+/// be trusted: the run's result is that fault.
+fn unless_harness_fault<T>(result: Result<T, RunError>) -> Result<T, RunError> {
+    match crate::signals::fault() {
+        Some(f) => Err(RunError::Runtime(RuntimeError::HarnessFault(f))),
+        None => result,
+    }
+}
+
 /// What the expectations judge: the collected records, on the run clock.
 fn recorded(plan: &Plan, live: &Live, c: &mut Collected) -> Recorded {
     use std::mem::take;
@@ -445,6 +456,7 @@ fn build_report(h: &RunHeader, live: &Live, result: Result<(), RunError>, mut c:
     let plan = h.plan;
     let origin = live.origin.unwrap_or_default();
     let recorded = recorded(plan, live, &mut c);
+    let result = unless_harness_fault(result);
     let (verdict, error, expectations) = match &result {
         Ok(()) => {
             let checked = expect::evaluate(&plan.expectations, &recorded);

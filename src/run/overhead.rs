@@ -42,6 +42,7 @@ pub(super) async fn run(plan: &Plan, o: &OverheadPlan, opts: &RunOptions) -> Rep
     // The measured services, as every round read them.
     let services = measures.first().map(|m| m.cpu_by_service.keys().cloned().collect()).unwrap_or_default();
     let mut report = overhead::analyze(o, services, measures, seed);
+    let result = super::unless_harness_fault(result);
     let (verdict, error, expectations) = match &result {
         Ok(()) => {
             let checked = overhead::judge(&plan.expectations, &report);

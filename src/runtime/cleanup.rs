@@ -42,10 +42,16 @@ pub fn live_groups() -> usize {
     GROUPS.lock().unwrap_or_else(|e| e.into_inner()).len()
 }
 
-/// Kill everything on panic, then run the previous hook.
+/// On panic: record a harness fault naming the component (the run then stops
+/// and reports `error`, see `signals`), kill everything, run the previous hook.
 pub fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        let what =
+            info.payload().downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| info.payload().downcast_ref::<String>().cloned());
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let component = crate::signals::current_component().unwrap_or("a harness task");
+        crate::signals::harness_fault(format!("harness fault: {component} panicked{at}: {}", what.as_deref().unwrap_or("(no message)")));
         kill_all();
         previous(info);
     }));

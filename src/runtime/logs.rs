@@ -64,7 +64,7 @@ pub(crate) fn capture(
     store: LogStore,
     clock: RunClock,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+    tokio::spawn(crate::signals::component("log capture", async move {
         let mut out = match tokio::fs::File::create(&file).await {
             Ok(f) => Some(tokio::io::BufWriter::new(f)),
             Err(e) => {
@@ -99,5 +99,5 @@ pub(crate) fn capture(
         if let Some(mut o) = out {
             let _ = o.flush().await;
         }
-    })
+    }))
 }

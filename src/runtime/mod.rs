@@ -28,6 +28,9 @@ pub use stack::RunningStack;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
+    /// One of ordeal's own tasks failed (see `signals::harness_fault`); the stack is not judged.
+    #[error("{0}")]
+    HarnessFault(String),
     #[error("service `{service}`: command `{command}` not found{hint}")]
     CommandNotFound { service: String, command: String, hint: String },
     #[error("service `{service}`: cannot start `{command}`: {source}")]

@@ -62,7 +62,7 @@ impl AlertPoller {
         let shared = Arc::new(Shared { prometheus, alertmanager, clock, record: Mutex::new(record) });
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let s = shared.clone();
-        let task = tokio::spawn(async move {
+        let task = tokio::spawn(crate::signals::component("alert poller", async move {
             let mut tick = tokio::time::interval(interval.max(Duration::from_millis(50)));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -71,7 +71,7 @@ impl AlertPoller {
                     _ = stopped.changed() => break,
                 }
             }
-        });
+        }));
         Self { shared, stop, task }
     }
 

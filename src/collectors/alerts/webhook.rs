@@ -67,14 +67,14 @@ impl WebhookSink {
         let shared = Arc::new(Shared { clock, deliveries: Mutex::default() });
         let app = axum::Router::new().route("/hook/{receiver}", axum::routing::post(receive)).with_state(shared.clone());
         let (shutdown, mut stopped) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(async move {
+        let task = tokio::spawn(crate::signals::component("alert webhook receiver", async move {
             let signal = async move {
                 let _ = stopped.changed().await;
             };
             if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(signal).await {
                 tracing::error!(error = %e, "alert webhook server failed");
             }
-        });
+        }));
         Ok(Self { shared, ip, port, shutdown, task })
     }
 

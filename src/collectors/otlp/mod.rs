@@ -130,8 +130,14 @@ impl OtlpReceiver {
         let shared = Arc::new(Shared { clock, max_body_bytes: options.max_body_bytes, store: Mutex::new(TraceStore::default()) });
         let (shutdown, stopped) = watch::channel(false);
         let tasks = vec![
-            tokio::spawn(grpc::serve(Arc::clone(&shared), grpc_listener, signal(stopped.clone()))),
-            tokio::spawn(http::serve(Arc::clone(&shared), http_listener, signal(stopped))),
+            tokio::spawn(crate::signals::component(
+                "OTLP receiver (gRPC)",
+                grpc::serve(Arc::clone(&shared), grpc_listener, signal(stopped.clone())),
+            )),
+            tokio::spawn(crate::signals::component(
+                "OTLP receiver (HTTP)",
+                http::serve(Arc::clone(&shared), http_listener, signal(stopped)),
+            )),
         ];
         tracing::info!(%grpc_addr, %http_addr, "OTLP receiver listening");
         Ok(Self { shared, grpc_addr, http_addr, shutdown, tasks })

@@ -157,7 +157,7 @@ pub fn spawn_into(targets: Vec<ScrapeTarget>, interval: Duration, clock: RunCloc
     });
     let shared = Arc::new(Shared { targets, client, clock, store: Mutex::new(store) });
     let (stop_tx, stop_rx) = oneshot::channel();
-    let task = tokio::spawn(run(Arc::clone(&shared), interval, stop_rx));
+    let task = tokio::spawn(crate::signals::component("metrics scraper", run(Arc::clone(&shared), interval, stop_rx)));
     ScraperHandle { shared, stop: Some(stop_tx), task: Some(task) }
 }
 
