@@ -7,7 +7,7 @@
 
 use serde_norway::Value;
 
-use super::kind::Signals;
+use super::kind::{Signals, promql_sources};
 use super::kinds::{Check, KINDS, compile_check};
 use super::{Checked, Recorded, Verdict, WindowInfo};
 use crate::scenario::diag::did_you_mean;
@@ -88,16 +88,21 @@ pub fn compile_expectations(cx: &mut Ctx, v: Option<Value>, names: &Names) -> Ve
         let name = name.unwrap_or_else(|| check.default_name(&window));
         out.push(Expectation { id: path, name, window, check });
     }
-    let all: Vec<(String, Signals)> = out.iter().map(|e| (e.name.clone(), e.check.signals())).collect();
+    let all = named_signals(&out);
     for e in &mut out {
         e.check.link(&all);
     }
     out
 }
 
+/// Each expectation's name and the signals it reads.
+fn named_signals(expectations: &[Expectation]) -> Vec<(String, Signals)> {
+    expectations.iter().map(|e| (e.name.clone(), e.check.signals())).collect()
+}
+
 /// `(source, expr)` of every PromQL expression the expectations have Prometheus evaluate.
 pub fn promql_queries(expectations: &[Expectation]) -> Vec<(String, String)> {
-    expectations.iter().flat_map(|e| e.check.signals().promql.into_iter().map(|q| (format!("expectation `{}`", e.name), q))).collect()
+    promql_sources(&named_signals(expectations))
 }
 
 /// Judge every expectation.

@@ -81,6 +81,12 @@ pub struct Signals {
     pub promql: BTreeSet<String>,
 }
 
+/// `(source, expr)` of every PromQL expression in `all` (expectation name, its
+/// signals), the source naming the expectation for lint findings.
+pub fn promql_sources(all: &[(String, Signals)]) -> Vec<(String, String)> {
+    all.iter().flat_map(|(name, s)| s.promql.iter().map(move |q| (format!("expectation `{name}`"), q.clone()))).collect()
+}
+
 impl Signals {
     pub fn service(mut self, s: Option<&str>) -> Self {
         self.services.extend(s.map(String::from));

@@ -78,8 +78,7 @@ impl Kind for ContractCheck {
     /// The scenario's PromQL queries (from every expectation that has Prometheus evaluate one).
     fn link(&mut self, all: &[(String, Signals)]) {
         if self.with_queries {
-            self.spec.queries =
-                all.iter().flat_map(|(name, s)| s.promql.iter().map(move |q| (format!("expectation `{name}`"), q.clone()))).collect();
+            self.spec.queries = crate::expect::kind::promql_sources(all);
         }
     }
 }

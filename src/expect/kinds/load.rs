@@ -129,27 +129,14 @@ pub(crate) fn load(c: &LoadCheck, rec: Option<&LoadRecord>, rate: f64, w: Window
             evidence: json!({ "stats": st, "allow_empty": c.allow_empty, "hint": "check that the load reaches the target (headers, path), or set `allow_empty: true` if an empty window is fine" }),
         };
     }
-    let (name, v) = match c.stat {
-        LoadStat::ErrorRatio => ("error_ratio", Some(st.error_ratio)),
-        LoadStat::AchievedRatio => ("achieved_ratio", Some(if rate > 0.0 { st.achieved_rate / rate } else { 0.0 })),
-        LoadStat::Requests => ("requests", Some(st.requests as f64)),
-        LoadStat::Quantile(q) => {
-            let v = match q {
-                x if x <= 0.5 => st.p50_ms,
-                x if x <= 0.95 => st.p95_ms,
-                _ => st.p99_ms,
-            };
-            (
-                if q <= 0.5 {
-                    "p50"
-                } else if q <= 0.95 {
-                    "p95"
-                } else {
-                    "p99"
-                },
-                v.map(|ms| ms / 1000.0),
-            )
-        }
+    let name = stat_name(c.stat);
+    let v = match c.stat {
+        LoadStat::ErrorRatio => Some(st.error_ratio),
+        LoadStat::AchievedRatio => Some(if rate > 0.0 { st.achieved_rate / rate } else { 0.0 }),
+        LoadStat::Requests => Some(st.requests as f64),
+        LoadStat::Quantile(q) if q <= 0.5 => st.p50_ms.map(|ms| ms / 1000.0),
+        LoadStat::Quantile(q) if q <= 0.95 => st.p95_ms.map(|ms| ms / 1000.0),
+        LoadStat::Quantile(_) => st.p99_ms.map(|ms| ms / 1000.0),
     };
     Judgement {
         pass: v.is_some_and(|v| c.cmp.holds(v)),
