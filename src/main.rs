@@ -96,6 +96,60 @@ enum ImagesCommand {
     },
 }
 
+/// Results go to the real stdout, and nothing else does: fd 1 is pointed at
+/// stderr for the rest of the process, so whatever a library prints there
+/// (goose's "All N users launched.") lands among the logs. A closed stdout
+/// (`ordeal run ... | head -1`) loses results silently: the reports are files
+/// and the exit code is unchanged.
+mod results {
+    use std::io::Write;
+    use std::sync::{Mutex, OnceLock};
+
+    static OUT: OnceLock<(Mutex<std::fs::File>, bool)> = OnceLock::new();
+
+    pub fn capture() {
+        use std::os::fd::FromRawFd;
+        let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        // SAFETY: plain fd calls; `fd` is a new descriptor this process owns
+        // from here on (the File takes it), and fd 1 stays open (on stderr).
+        unsafe {
+            let fd = libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3);
+            if fd < 0 {
+                return;
+            }
+            if libc::dup2(2, 1) < 0 {
+                libc::close(fd);
+                return;
+            }
+            let _ = OUT.set((Mutex::new(std::fs::File::from_raw_fd(fd)), tty));
+        }
+    }
+
+    pub fn write(text: &str) {
+        match OUT.get() {
+            Some((f, _)) => {
+                let _ = f.lock().unwrap_or_else(|e| e.into_inner()).write_all(text.as_bytes());
+            }
+            None => {
+                let _ = std::io::stdout().write_all(text.as_bytes());
+            }
+        }
+    }
+
+    /// Whether results go to a terminal (colour only there).
+    pub fn is_terminal() -> bool {
+        OUT.get().map_or_else(|| std::io::IsTerminal::is_terminal(&std::io::stdout()), |(_, tty)| *tty)
+    }
+}
+
+macro_rules! outln {
+    ($($t:tt)*) => { results::write(&format!("{}\n", format_args!($($t)*))) };
+}
+
+macro_rules! out {
+    ($($t:tt)*) => { results::write(&format!($($t)*)) };
+}
+
 fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "ordeal=info,goose=warn",
@@ -103,7 +157,8 @@ fn init_logging(verbose: u8) {
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).try_init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi).with_writer(std::io::stderr).try_init();
 }
 
 fn main() -> ExitCode {
@@ -114,6 +169,7 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { INVALID } else { PASS });
         }
     };
+    results::capture();
     init_logging(cli.verbose);
     ordeal::runtime::cleanup::install_panic_hook();
     let code = match cli.command {
@@ -146,7 +202,7 @@ fn validate(files: &[PathBuf]) -> u8 {
         Ok(plans) => {
             for p in plans {
                 if let Some(o) = &p.overhead {
-                    println!(
+                    outln!(
                         "{}: ok — overhead run, {}; {} services, {} mocks, {} expectations",
                         p.file.display(),
                         o.describe(),
@@ -156,7 +212,7 @@ fn validate(files: &[PathBuf]) -> u8 {
                     );
                     continue;
                 }
-                println!(
+                outln!(
                     "{}: ok — {} services, {} mocks, {} phases ({:.1}s), {} faults, {} expectations",
                     p.file.display(),
                     p.stack.services.len(),
@@ -188,13 +244,13 @@ fn list(dir: &Path) -> u8 {
     files.sort();
     for f in files {
         match plan::load(&f) {
-            Ok(p) => println!(
+            Ok(p) => outln!(
                 "{:<40} {:>6.1}s  {}",
                 f.display(),
                 p.duration().as_secs_f64(),
                 p.description.as_deref().unwrap_or("").lines().next().unwrap_or("")
             ),
-            Err(d) => println!("{:<40}  INVALID ({} errors; `ordeal validate {}`)", f.display(), d.0.len(), f.display()),
+            Err(d) => outln!("{:<40}  INVALID ({} errors; `ordeal validate {}`)", f.display(), d.0.len(), f.display()),
         }
     }
     PASS
@@ -238,12 +294,12 @@ fn each_plan(
 
 fn lint_all(files: &[PathBuf], report_dir: Option<PathBuf>) -> u8 {
     each_plan(files, report_dir, |rt, plan, dir| {
-        println!("ordeal: linting {} against its live stack", plan.file.display());
+        outln!("ordeal: linting {} against its live stack", plan.file.display());
         match rt.block_on(ordeal::run::lint(plan, &RunOptions { report_dir: dir, seed: None, runtime: None })) {
             Ok(out) => {
-                print!("{}", out.report);
+                out!("{}", out.report);
                 let verdict = if out.report.passed() { "PASS" } else { "FAIL" };
-                println!(
+                outln!(
                     "{}: lint {verdict} — {} finding(s), {} note(s); {} expressions checked against {} ({})",
                     plan.name,
                     out.report.findings.len(),
@@ -255,7 +311,7 @@ fn lint_all(files: &[PathBuf], report_dir: Option<PathBuf>) -> u8 {
                 if out.report.passed() { PASS } else { FAIL }
             }
             Err(e) => {
-                println!("{}: lint could not run: {e}", plan.name);
+                outln!("{}: lint could not run: {e}", plan.name);
                 if ordeal::signals::interrupted() { INTERRUPTED } else { INFRA }
             }
         }
@@ -292,7 +348,7 @@ fn build_images(files: &[PathBuf]) -> u8 {
         };
         for spec in &specs {
             match images::build(&docker, spec).await {
-                Ok(b) => println!(
+                Ok(b) => outln!(
                     "{:<40} {} ({} files, {:.1} MB) from {}",
                     b.reference,
                     if b.cached { "cached" } else { "built" },
@@ -311,16 +367,16 @@ fn build_images(files: &[PathBuf]) -> u8 {
 }
 
 fn run_all(files: &[PathBuf], report_dir: Option<PathBuf>, seed: Option<u64>, runtime: Option<ordeal::scenario::RuntimeKind>) -> u8 {
-    let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let color = results::is_terminal();
     each_plan(files, report_dir, |rt, plan, dir| {
         match &plan.overhead {
-            Some(o) => println!(
+            Some(o) => outln!(
                 "ordeal: overhead run {}: {} (about {:.0}s)",
                 plan.file.display(),
                 o.describe(),
                 (o.variants.len() * o.rounds) as f64 * (o.warmup + o.measure).as_secs_f64() * 1.1
             ),
-            None => println!("ordeal: running {} ({:.1}s timeline)", plan.file.display(), plan.duration().as_secs_f64()),
+            None => outln!("ordeal: running {} ({:.1}s timeline)", plan.file.display(), plan.duration().as_secs_f64()),
         }
         let report = rt.block_on(run(plan, &RunOptions { report_dir: dir, seed, runtime }));
         let mut code = PASS;
@@ -328,7 +384,7 @@ fn run_all(files: &[PathBuf], report_dir: Option<PathBuf>, seed: Option<u64>, ru
             eprintln!("cannot write the report to {}: {e}", report.run_dir.display());
             code = INFRA;
         }
-        print!("{}", summary(&report, color));
+        out!("{}", summary(&report, color));
         code.max(match report.verdict {
             RunVerdict::Pass => PASS,
             RunVerdict::Fail => FAIL,

@@ -150,3 +150,33 @@ fn validate_accepts_a_byte_order_mark() {
     let out = ordeal().arg("validate").arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn load_shapes_and_caps_are_checked_before_anything_runs() {
+    let cases = [
+        ("rate: 0", "load.rate`: the rate must be a positive number"),
+        ("rate: -5", "load.rate`: the rate must be a positive number"),
+        ("rate: 10, max_in_flight: 0", "load.max_in_flight`: at least one request must be allowed in flight"),
+        ("rate: 10, users: 0", "load.users`: at least one request must be allowed in flight"),
+        ("rate: max, connections: 0", "load.connections`: connections must be between 1 and 10000"),
+    ];
+    for (load, expected) in cases {
+        let text = format!(
+            "name: v\nstack:\n  services:\n    a: {{ command: x }}\nload: {{ target: a, {load}, requests: [{{ name: r, path: / }}] }}\ntimeline:\n  phases:\n    - {{ name: p, duration: 2s, ramp: [10] }}\n    - {{ name: q, duration: 1s, rate: -1 }}\n"
+        );
+        let (_dir, path) = temp_scenario(&text);
+        let out = ordeal().arg("run").arg(&path).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{load}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        for e in [
+            "scenario.yaml:5:".to_string(),
+            expected.to_string(),
+            "scenario.yaml:8:38: error in `timeline.phases[0].ramp`: a ramp has two rates, from and to; this one has 1".into(),
+            "error in `timeline.phases[1].rate`: a phase's rate must be a positive number".into(),
+            "hint: e.g. `ramp: [10, 200]`".into(),
+        ] {
+            assert!(err.contains(&e), "{load}: no `{e}` in:\n{err}");
+        }
+        assert!(!err.to_lowercase().contains("goose"), "{err}");
+    }
+}

@@ -76,8 +76,6 @@ pub struct Recorded {
     pub journals: BTreeMap<String, Vec<JournalEntry>>,
     pub health: Vec<HealthSample>,
     pub load: Option<LoadRecord>,
-    /// Intended request rate of the load (requests/s).
-    pub load_rate: f64,
     /// Every captured stdout/stderr line of the stack.
     pub logs: Vec<crate::runtime::LogLine>,
     /// The canary secret the load sent, if any.

@@ -1,24 +1,51 @@
-//! Load: drives the scenario's request mix at the target service with goose,
-//! holding a target rate through faults (open-model approximation: enough
-//! users, goose's throttle as the rate), and records every request on the run
-//! clock with its own X-Request-ID and W3C traceparent so the other signals
-//! can be joined to it.
+//! Load: drives the scenario's request mix at the target service on an open
+//! model — each request leaves at its scheduled time (`schedule`), whatever
+//! the responses do — and records every request on the run clock with its own
+//! X-Request-ID and W3C traceparent so the other signals can be joined to it.
+//!
+//! goose runs the users; ordeal owns the schedule. Each goose user is one
+//! slot of concurrency (`max_in_flight` of them): a free user claims the next
+//! scheduled send, sleeps until its time, sends it through goose's request
+//! path (one client shared by every user: no per-user TLS set-up), and
+//! records it. A send whose time passed while every user was busy is a
+//! *missed send* (k6's dropped iteration), counted against the achieved rate
+//! and never sent late as if on time. goose's own throttle is not used: it
+//! releases tokens on >= 10 ms ticks and never pays back oversleep (measured
+//! 0.86-0.89 of the target at 1,000 req/s; ARCHITECTURE.md).
+//!
+//! Capacity mode (`rate: max`) is a closed loop instead: `connections` users
+//! send back to back, and latency is the service time.
 //!
 //! goose is configured entirely in code (never from argv); ordeal owns
 //! SIGINT (see `crate::signals`), so goose's own Ctrl-C handler backs off and
 //! the load is stopped through goose's killswitch.
 
 mod record;
+pub mod schedule;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use goose::config::GooseConfiguration;
 use goose::prelude::*;
+use tokio_util::sync::CancellationToken;
 
 use crate::clock::RunClock;
 use crate::scenario::{LoadPlan, RequestPlan};
-pub use record::{LoadRecord, LoadSample, LoadStats, quantile};
+pub use record::{LoadRecord, LoadSample, LoadStats, Missed, quantile};
+pub use schedule::{Arrivals, Schedule};
+
+/// A send later than this behind its schedule is missed, not sent: every
+/// allowed request was in flight (a busy machine's scheduling jitter stays below it).
+pub const MISS_AFTER: Duration = Duration::from_millis(100);
+
+/// How long the load's end waits for requests still in flight to answer
+/// before recording them as unfinished.
+const DRAIN: Duration = Duration::from_secs(1);
+
+/// How long a user with nothing left to send sleeps between looks.
+const IDLE: Duration = Duration::from_millis(100);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -31,20 +58,67 @@ pub enum LoadError {
     /// The users did not stop after the killswitch.
     #[error("load driver: load did not stop within {0:?}")]
     StopTimeout(Duration),
+    /// The target's URL cannot be joined with a request's path.
+    #[error("load driver: `{0}` is not a URL a request can be sent to")]
+    Url(String),
 }
 
-struct Ctx {
-    req: RequestPlan,
-    index: usize,
-    method: GooseMethod,
+/// One request of the mix, ready to send.
+struct Prepared {
+    name: String,
+    path: String,
+    method: reqwest::Method,
+    goose_method: GooseMethod,
+    url: reqwest::Url,
+    headers: reqwest::header::HeaderMap,
+    body: Option<bytes::Bytes>,
+}
+
+/// A send the engine handed to a user.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    seq: u64,
+    /// Intended send time (run offset).
+    at: Duration,
+    request: usize,
+}
+
+/// A request on the wire, for the record if the load stops before it answers.
+struct InFlight {
+    slot: Slot,
+    sent: Duration,
+    request_id: String,
+    trace_id: String,
+    span_id: String,
+}
+
+struct Cursor {
+    /// The schedule's remaining sends; None in capacity mode.
+    slots: Option<schedule::Slots>,
+    seq: u64,
+}
+
+struct Engine {
+    requests: Vec<Prepared>,
+    /// Request indices in a weighted cycle (smooth weighted round robin).
+    mix: Vec<usize>,
+    cursor: Mutex<Cursor>,
     clock: RunClock,
+    /// Run offset of the schedule's zero.
+    origin: Duration,
     record: LoadRecord,
     run_id: String,
+    inflight: Mutex<HashMap<u64, InFlight>>,
+    /// No new sends.
+    stop: CancellationToken,
+    /// Abandon the requests still in flight.
+    cancel: CancellationToken,
 }
 
 /// A running load; `stop` ends it and returns what was recorded.
 pub struct LoadHandle {
     task: tokio::task::JoinHandle<Result<(), LoadError>>,
+    engine: Arc<Engine>,
     pub record: LoadRecord,
 }
 
@@ -59,46 +133,245 @@ fn goose_method(m: &str) -> GooseMethod {
     }
 }
 
-fn transaction(ctx: Arc<Ctx>) -> TransactionFunction {
-    Arc::new(move |user: &mut GooseUser| {
-        let ctx = ctx.clone();
-        Box::pin(async move { send(user, &ctx).await })
+/// Weights as an interleaved cycle: weights 3 and 1 give a a b a, not a a a b.
+fn weighted_cycle(weights: &[u32]) -> Vec<usize> {
+    let total: i64 = weights.iter().map(|w| i64::from(*w)).sum();
+    let mut current = vec![0i64; weights.len()];
+    let mut out = Vec::with_capacity(total as usize);
+    for _ in 0..total {
+        for (c, w) in current.iter_mut().zip(weights) {
+            *c += i64::from(*w);
+        }
+        let Some((best, _)) = current.iter().enumerate().max_by_key(|(i, c)| (**c, std::cmp::Reverse(*i))) else { break };
+        current[best] -= total;
+        out.push(best);
+    }
+    out
+}
+
+fn prepare(req: &RequestPlan, base: &reqwest::Url) -> Result<Prepared, LoadError> {
+    let url = base.join(req.path.trim_start_matches('/')).map_err(|_| LoadError::Url(format!("{base}{}", req.path)))?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    if req.body.is_some() {
+        headers.insert(reqwest::header::CONTENT_TYPE, reqwest::header::HeaderValue::from_static("application/json"));
+    }
+    for (k, v) in &req.headers {
+        // Compile rejected names and values that cannot be sent.
+        if let (Ok(k), Ok(v)) = (reqwest::header::HeaderName::from_bytes(k.as_bytes()), reqwest::header::HeaderValue::from_str(v)) {
+            headers.insert(k, v);
+        }
+    }
+    Ok(Prepared {
+        name: req.name.clone(),
+        path: req.path.clone(),
+        method: reqwest::Method::from_bytes(req.method.as_bytes()).unwrap_or(reqwest::Method::GET),
+        goose_method: goose_method(&req.method),
+        url,
+        headers,
+        body: req.body.clone().map(bytes::Bytes::from),
     })
 }
 
-async fn send(user: &mut GooseUser, ctx: &Ctx) -> TransactionResult {
-    let seq = ctx.record.next_seq();
-    let request_id = format!("ordeal-{}-{seq}", ctx.run_id);
+impl Engine {
+    /// The next send for a free user, skipping (and recording) sends whose
+    /// time passed while every user was busy. None: the schedule is over.
+    fn claim(&self) -> Option<Slot> {
+        if self.stop.is_cancelled() {
+            return None;
+        }
+        let now = self.clock.now();
+        let mut c = self.cursor.lock().unwrap_or_else(|e| e.into_inner());
+        let Cursor { slots, seq } = &mut *c;
+        loop {
+            let request = self.mix[(*seq % self.mix.len() as u64) as usize];
+            let at = match slots {
+                Some(s) => self.origin + s.next()?,
+                None => now,
+            };
+            let slot = Slot { seq: *seq, at, request };
+            *seq += 1;
+            if now <= at + MISS_AFTER {
+                return Some(slot);
+            }
+            self.record.push_missed(Missed { at, request });
+        }
+    }
+
+    fn request_id(&self, seq: u64) -> String {
+        format!("ordeal-{}-{seq}", self.run_id)
+    }
+
+    fn sample(&self, f: InFlight, end: Duration, outcome: Result<u16, String>, unfinished: bool) -> LoadSample {
+        let (status, error) = match outcome {
+            Ok(s) => (Some(s), None),
+            Err(e) => (None, Some(e)),
+        };
+        LoadSample {
+            at: f.slot.at,
+            sent: f.sent,
+            latency: end.saturating_sub(f.slot.at),
+            service: end.saturating_sub(f.sent),
+            request: f.slot.request,
+            status,
+            error,
+            unfinished,
+            request_id: f.request_id,
+            trace_id: f.trace_id,
+            span_id: f.span_id,
+        }
+    }
+
+    /// Record the requests still in flight as unfinished (their wait so far
+    /// is a lower bound of their latency).
+    fn record_unfinished(&self) {
+        let now = self.clock.now();
+        let pending: Vec<InFlight> = self.inflight.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, f)| f).collect();
+        for f in pending {
+            let s = self.sample(f, now, Err("still in flight when the load stopped".into()), true);
+            self.record.push(s);
+        }
+    }
+
+    fn in_flight(&self) -> usize {
+        self.inflight.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+fn transaction(engine: Arc<Engine>) -> TransactionFunction {
+    Arc::new(move |user: &mut GooseUser| {
+        let engine = engine.clone();
+        Box::pin(async move {
+            work(user, &engine).await;
+            Ok(())
+        })
+    })
+}
+
+/// One send: claim it, wait for its time, send, record.
+async fn work(user: &mut GooseUser, e: &Engine) {
+    let Some(slot) = e.claim() else {
+        // The schedule is over: idle until goose stops this user. Always
+        // really sleep: goose's user loop has no await of its own, so a
+        // transaction that returns at once would spin the user on its worker
+        // thread and starve every other task (goose's stop included).
+        tokio::time::sleep(IDLE).await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::time::sleep_until(e.clock.instant_at(slot.at).into()) => {}
+        _ = e.stop.cancelled() => return,
+    }
+    let sent = e.clock.now();
+    let p = &e.requests[slot.request];
+    let request_id = e.request_id(slot.seq);
     let trace_id = format!("{:032x}", rand::random::<u128>() | 1);
     let span_id = format!("{:016x}", rand::random::<u64>() | 1);
-    let mut rb = user.get_request_builder(&ctx.method, &ctx.req.path)?;
-    rb = rb.header("x-request-id", &request_id).header("traceparent", format!("00-{trace_id}-{span_id}-01"));
-    for (k, v) in &ctx.req.headers {
-        rb = rb.header(k, v);
-    }
-    if let Some(body) = &ctx.req.body {
-        rb = rb.header("content-type", "application/json").body(body.clone());
+    let mut rb = user
+        .client
+        .request(p.method.clone(), p.url.clone())
+        .headers(p.headers.clone())
+        .header("x-request-id", &request_id)
+        .header("traceparent", format!("00-{trace_id}-{span_id}-01"));
+    if let Some(body) = &p.body {
+        rb = rb.body(body.clone());
     }
     let goose_req =
-        GooseRequest::builder().method(ctx.method).path(ctx.req.path.as_str()).name(ctx.req.name.as_str()).set_request_builder(rb).build();
-    let res = user.request(goose_req).await?;
-    let end = ctx.clock.now();
-    let latency = Duration::from_micros(res.request.response_time * 1000 + u64::from(res.request.response_time_fraction_us));
-    let (status, error) = match &res.response {
-        Ok(r) => (Some(r.status().as_u16()), None),
-        Err(e) => (None, Some(crate::runtime::short_reqwest_error(e))),
+        GooseRequest::builder().method(p.goose_method).path(p.path.as_str()).name(p.name.as_str()).set_request_builder(rb).build();
+    e.inflight.lock().unwrap_or_else(|e| e.into_inner()).insert(slot.seq, InFlight { slot, sent, request_id, trace_id, span_id });
+    let outcome = tokio::select! {
+        r = user.request(goose_req) => match r {
+            Ok(res) => res.response.map(|r| r.status().as_u16()).map_err(|e| crate::runtime::short_reqwest_error(&e)),
+            Err(err) => Err(format!("request could not be sent: {err}")),
+        },
+        // Abandoned at the load's end: already recorded as unfinished.
+        _ = e.cancel.cancelled() => return,
     };
-    ctx.record.push(LoadSample {
-        at: end.saturating_sub(latency),
-        latency,
-        request: ctx.index,
-        status,
-        error,
-        request_id,
-        trace_id,
-        span_id,
+    let end = e.clock.now();
+    // Gone from the table: the load's end recorded it as unfinished already.
+    let Some(f) = e.inflight.lock().unwrap_or_else(|e| e.into_inner()).remove(&slot.seq) else { return };
+    e.record.push(e.sample(f, end, outcome, false));
+}
+
+/// Where and when the load runs.
+pub struct LoadStart<'a> {
+    pub base_url: &'a str,
+    pub clock: RunClock,
+    /// Run offset of the schedule's zero (the timeline's origin).
+    pub origin: Duration,
+    pub run_id: &'a str,
+    pub canary: Option<&'a str>,
+    /// When the scenario's rate applies; None in capacity mode (`rate: max`).
+    pub schedule: Option<Schedule>,
+    /// goose's own run-time limit: the caller normally stops the load earlier.
+    pub max_duration: Duration,
+}
+
+/// Start driving load; the first send leaves at `origin`.
+pub fn start(plan: &LoadPlan, at: LoadStart<'_>) -> Result<LoadHandle, LoadError> {
+    let base = reqwest::Url::parse(&format!("{}/", at.base_url.trim_end_matches('/'))).map_err(|_| LoadError::Url(at.base_url.into()))?;
+    let requests = plan
+        .requests
+        .iter()
+        .map(|r| prepare(&at.canary.map_or_else(|| r.clone(), |c| with_canary(r, c)), &base))
+        .collect::<Result<Vec<_>, _>>()?;
+    let weights: Vec<u32> = plan.requests.iter().map(|r| r.weight.max(1)).collect();
+    let record = LoadRecord::new(plan.requests.iter().map(|r| r.name.clone()).collect())
+        .with_schedule(at.schedule.clone(), at.origin, plan.timeout)
+        .with_weights(&weights);
+    let engine = Arc::new(Engine {
+        requests,
+        mix: weighted_cycle(&weights),
+        cursor: Mutex::new(Cursor { slots: at.schedule.as_ref().map(Schedule::slots), seq: 0 }),
+        clock: at.clock,
+        origin: at.origin,
+        record: record.clone(),
+        run_id: at.run_id.to_string(),
+        inflight: Mutex::default(),
+        stop: CancellationToken::new(),
+        cancel: CancellationToken::new(),
     });
-    Ok(())
+    let users = plan.concurrency();
+    let attack = attack(engine.clone(), users, plan.timeout, at.max_duration, at.base_url)?;
+    let task =
+        tokio::spawn(crate::signals::component("load driver", async move { attack.execute().await.map(|_| ()).map_err(LoadError::Goose) }));
+    Ok(LoadHandle { task, engine, record })
+}
+
+/// goose, set up in code: `users` users sharing one client, all started at
+/// once, none of goose's own output, throttle, telnet or metric resets.
+fn attack(engine: Arc<Engine>, users: usize, timeout: Duration, max_duration: Duration, host: &str) -> Result<Box<GooseAttack>, LoadError> {
+    let g = LoadError::Goose;
+    let scenario = scenario!("ordeal").register_transaction(Transaction::new(transaction(engine)).set_name("send"));
+    let client = goose::client::GooseClientBuilder::new().without_cookies().timeout(timeout).gzip(false).user_agent("ordeal");
+    GooseAttack::initialize_with_config(GooseConfiguration::default())
+        .map_err(g)?
+        .set_client_builder_without_cookies(client)
+        .map_err(g)?
+        .register_scenario(scenario)
+        .set_default(GooseDefault::Host, host)
+        .map_err(g)?
+        .set_default(GooseDefault::Users, users)
+        .map_err(g)?
+        .set_default(GooseDefault::IncreaseRate, "1000000")
+        .map_err(g)?
+        .set_default(GooseDefault::RunTime, max_duration.as_secs() as usize + 1)
+        .map_err(g)?
+        .set_default(GooseDefault::Timeout, timeout.as_secs_f64().to_string().as_str())
+        .map_err(g)?
+        .set_default(GooseDefault::NoTelnet, true)
+        .map_err(g)?
+        .set_default(GooseDefault::NoPrintMetrics, true)
+        .map_err(g)?
+        .set_default(GooseDefault::NoErrorSummary, true)
+        .map_err(g)?
+        .set_default(GooseDefault::NoResetMetrics, true)
+        .map_err(g)?
+        // ordeal records every request itself; goose's per-request metrics
+        // channel would only cost CPU.
+        .set_default(GooseDefault::NoMetrics, true)
+        .map_err(g)?
+        .set_default(GooseDefault::Quiet, 1)
+        .map_err(g)
 }
 
 /// The request with the canary secret where secrets usually travel: an
@@ -117,69 +390,20 @@ pub fn with_canary(req: &RequestPlan, canary: &str) -> RequestPlan {
     r
 }
 
-/// Start driving load at `base_url` for at most `max_duration` (the caller
-/// normally stops it earlier, at the timeline's end).
-pub fn start(
-    plan: &LoadPlan,
-    base_url: &str,
-    clock: RunClock,
-    run_id: &str,
-    canary: Option<&str>,
-    max_duration: Duration,
-) -> Result<LoadHandle, LoadError> {
-    let record = LoadRecord::new(plan.requests.iter().map(|r| r.name.clone()).collect());
-    let mut scenario = scenario!("ordeal");
-    for (index, req) in plan.requests.iter().enumerate() {
-        let ctx = Arc::new(Ctx {
-            req: canary.map_or_else(|| req.clone(), |c| with_canary(req, c)),
-            index,
-            method: goose_method(&req.method),
-            clock,
-            record: record.clone(),
-            run_id: run_id.to_string(),
-        });
-        scenario = scenario.register_transaction(
-            Transaction::new(transaction(ctx)).set_name(&req.name).set_weight(req.weight as usize).map_err(LoadError::Goose)?,
-        );
-    }
-    let g = LoadError::Goose;
-    let users = plan.users;
-    let attack = GooseAttack::initialize_with_config(GooseConfiguration::default())
-        .map_err(g)?
-        .register_scenario(scenario)
-        .set_default(GooseDefault::Host, base_url)
-        .map_err(g)?
-        .set_default(GooseDefault::Users, users)
-        .map_err(g)?
-        .set_default(GooseDefault::IncreaseRate, users.to_string().as_str())
-        .map_err(g)?
-        .set_default(GooseDefault::RunTime, max_duration.as_secs() as usize + 1)
-        .map_err(g)?
-        .set_default(GooseDefault::ThrottleRequests, (plan.rate.round() as usize).max(1))
-        .map_err(g)?
-        .set_default(GooseDefault::Timeout, plan.timeout.as_secs_f64().to_string().as_str())
-        .map_err(g)?
-        .set_default(GooseDefault::NoTelnet, true)
-        .map_err(g)?
-        .set_default(GooseDefault::NoPrintMetrics, true)
-        .map_err(g)?
-        .set_default(GooseDefault::NoErrorSummary, true)
-        .map_err(g)?
-        .set_default(GooseDefault::NoResetMetrics, true)
-        .map_err(g)?
-        .set_default(GooseDefault::Quiet, 1)
-        .map_err(g)?;
-    let task =
-        tokio::spawn(crate::signals::component("load driver", async move { attack.execute().await.map(|_| ()).map_err(LoadError::Goose) }));
-    Ok(LoadHandle { task, record })
-}
-
 impl LoadHandle {
-    /// Stop the users (goose's killswitch) and wait for them to finish.
-    /// The killswitch is pulled again every half second: one pulled while goose
-    /// is still starting its attack is reset by it and would be lost.
+    /// Stop sending, give requests in flight a moment to answer, record the
+    /// rest as unfinished, then stop goose's users (its killswitch, pulled
+    /// again every half second: one pulled while goose is still starting its
+    /// attack is reset by it and would be lost).
     pub async fn stop(mut self) -> Result<LoadRecord, LoadError> {
         const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+        self.engine.stop.cancel();
+        let drain = tokio::time::Instant::now() + DRAIN.min(self.record.timeout);
+        while self.engine.in_flight() > 0 && tokio::time::Instant::now() < drain {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.engine.record_unfinished();
+        self.engine.cancel.cancel();
         let deadline = tokio::time::Instant::now() + STOP_TIMEOUT;
         loop {
             goose::trigger_killswitch("ordeal: timeline finished");
@@ -214,5 +438,15 @@ mod tests {
         assert_eq!(body["password"], "ordeal-canary-1");
         assert_eq!(body["api_key"], "ordeal-canary-1");
         assert_eq!(body["type"], "x");
+    }
+
+    #[test]
+    fn weights_interleave() {
+        assert_eq!(weighted_cycle(&[3, 1]), vec![0, 0, 1, 0]);
+        let c = weighted_cycle(&[3, 1]);
+        assert_eq!(c.iter().filter(|i| **i == 0).count(), 3);
+        assert_eq!(c.len(), 4);
+        assert_ne!(c, vec![0, 0, 0, 1], "interleaved, not in a block");
+        assert_eq!(weighted_cycle(&[1]), vec![0]);
     }
 }

@@ -1,26 +1,45 @@
-//! Every request the load driver sent, on the run clock, and the statistics
-//! expectations and reports need per window: counts, status mix, achieved
-//! vs intended rate, latency percentiles.
+//! Every request the load driver scheduled, on the run clock, and the
+//! statistics expectations and reports need per window: counts, status mix,
+//! achieved vs intended rate, missed sends, and latency quantiles (from an HDR
+//! histogram) both from the *intended* send time (what a user waiting on a
+//! schedule experiences, free of coordinated omission) and from the actual
+//! send (the service time).
+//!
+//! A request belongs to the window in which it was *scheduled*: a request sent
+//! into a stall counts in the stalled phase however long it took. Requests still
+//! in flight when the load stopped are kept with their elapsed time as a lower
+//! bound (`unfinished`), and count as timed out once that passes the timeout.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hdrhistogram::Histogram;
+
+use super::schedule::Schedule;
 use crate::clock::Window;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LoadSample {
-    /// When the request was sent (run offset).
+    /// When the request was meant to leave (run offset): the window it belongs to.
     #[serde(with = "humantime_serde")]
     pub at: Duration,
+    /// When it actually left (run offset), at or after `at`.
+    #[serde(with = "humantime_serde")]
+    pub sent: Duration,
+    /// From the intended send time to the answer (or to the load's end for an unfinished request).
     #[serde(with = "humantime_serde")]
     pub latency: Duration,
+    /// From the actual send to the answer.
+    #[serde(with = "humantime_serde")]
+    pub service: Duration,
     /// Index into the request mix.
     pub request: usize,
-    /// HTTP status; None when no response came (timeout, connection error).
+    /// HTTP status; None when no response came (timeout, connection error, unfinished).
     pub status: Option<u16>,
     pub error: Option<String>,
+    /// Still in flight when the load stopped: `latency` is a lower bound.
+    pub unfinished: bool,
     pub request_id: String,
     pub trace_id: String,
     /// The span id the load put in its traceparent: the parent of the stack's root span.
@@ -32,42 +51,74 @@ impl LoadSample {
         matches!(self.status, Some(s) if (200..300).contains(&s))
     }
 
-    /// Sent in the window and finished before it ended: the requests whose
-    /// outcome belongs to the window (see [`LoadStats`]).
+    /// Scheduled in the window and answered before it ended: a request whose
+    /// whole trace the window should hold.
     pub fn within(&self, w: Window) -> bool {
-        w.contains(self.at) && self.at + self.latency <= w.end
+        w.contains(self.at) && !self.unfinished && self.sent + self.service <= w.end
     }
+}
+
+/// A scheduled send that never left: every allowed request was in flight.
+#[derive(Debug, Clone, Copy)]
+pub struct Missed {
+    pub at: Duration,
+    pub request: usize,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    samples: Vec<LoadSample>,
+    missed: Vec<Missed>,
 }
 
 #[derive(Debug, Clone)]
 pub struct LoadRecord {
-    samples: Arc<Mutex<Vec<LoadSample>>>,
-    seq: Arc<AtomicU64>,
+    inner: Arc<Mutex<Inner>>,
     pub names: Arc<Vec<String>>,
+    /// When each request was meant to leave; None in capacity mode (`rate: max`).
+    pub schedule: Option<Arc<Schedule>>,
+    /// Run offset of the schedule's zero (the timeline's origin).
+    pub origin: Duration,
+    /// The client timeout: an unfinished request older than this timed out.
+    pub timeout: Duration,
+    /// Each request's share of the mix (its weight over the total).
+    pub shares: Arc<Vec<f64>>,
 }
 
-/// Statistics over one window (and optionally one request of the mix).
-///
-/// `requests` and `achieved_rate` count every request *sent* in the window.
-/// Outcomes and latencies (`ok`, `failed`, `statuses`, percentiles) count only
-/// requests that also *finished* in it: a request sent just before a fault
-/// starts and failed by it belongs to neither phase (`straddling`).
+/// Statistics over one window (and optionally one request of the mix), by
+/// intended send time.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct LoadStats {
+    /// Scheduled in the window: sent + missed.
+    pub scheduled: u64,
+    /// Sent (scheduled in the window and left).
     pub requests: u64,
-    /// Sent in the window but finished after it; not in the outcome counts.
-    pub straddling: u64,
+    /// Scheduled in the window but never sent: `max_in_flight` requests were
+    /// already waiting (k6's dropped iterations). They count against the achieved rate.
+    pub missed: u64,
+    /// Still in flight when the load stopped (latency counted as a lower bound).
+    pub unfinished: u64,
     pub ok: u64,
+    /// Non-2xx, no answer, or unfinished past the timeout.
     pub failed: u64,
+    /// failed / (ok + failed).
     pub error_ratio: f64,
-    /// Requests sent per second in the window.
+    /// Requests sent per second of the window.
     pub achieved_rate: f64,
-    /// Responses by status (`"200"`, `"503"`, `"no response"`).
+    /// Requests the schedule intended per second of the window (None in capacity mode).
+    pub target_rate: Option<f64>,
+    /// Responses by status (`"200"`, `"503"`, `"no response"`, `"unfinished"`).
     pub statuses: BTreeMap<String, u64>,
+    /// Latency from the intended send time (ms).
     pub p50_ms: Option<f64>,
     pub p95_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub max_ms: Option<f64>,
+    /// Service time, from the actual send (ms).
+    pub service_p50_ms: Option<f64>,
+    pub service_p99_ms: Option<f64>,
+    /// How late sends left against their schedule, worst case (ms).
+    pub send_lag_max_ms: Option<f64>,
 }
 
 /// Nearest-rank quantile of sorted values.
@@ -79,59 +130,143 @@ pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     Some(sorted[rank.min(sorted.len()) - 1])
 }
 
+/// Latencies in microseconds, 3 significant digits, up to an hour.
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid HDR histogram bounds")
+}
+
+fn record_us(h: &mut Histogram<u64>, d: Duration) {
+    h.saturating_record((d.as_micros() as u64).max(1));
+}
+
+fn quantile_ms(h: &Histogram<u64>, q: f64) -> Option<f64> {
+    (!h.is_empty()).then(|| h.value_at_quantile(q) as f64 / 1000.0)
+}
+
 impl LoadRecord {
     pub fn new(names: Vec<String>) -> Self {
-        Self { samples: Arc::default(), seq: Arc::default(), names: Arc::new(names) }
+        let shares = vec![1.0 / names.len().max(1) as f64; names.len()];
+        Self {
+            inner: Arc::default(),
+            names: Arc::new(names),
+            schedule: None,
+            origin: Duration::ZERO,
+            timeout: Duration::from_secs(10),
+            shares: Arc::new(shares),
+        }
     }
 
-    pub(crate) fn next_seq(&self) -> u64 {
-        self.seq.fetch_add(1, Ordering::Relaxed)
+    pub(crate) fn with_schedule(mut self, schedule: Option<Schedule>, origin: Duration, timeout: Duration) -> Self {
+        self.schedule = schedule.map(Arc::new);
+        self.origin = origin;
+        self.timeout = timeout;
+        self
+    }
+
+    /// Each request's weight in the mix (for its share of the target rate).
+    pub(crate) fn with_weights(mut self, weights: &[u32]) -> Self {
+        let total: f64 = weights.iter().map(|w| f64::from(*w)).sum::<f64>().max(1.0);
+        self.shares = Arc::new(weights.iter().map(|w| f64::from(*w) / total).collect());
+        self
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn push(&self, s: LoadSample) {
-        self.samples.lock().unwrap_or_else(|e| e.into_inner()).push(s);
+        self.lock().samples.push(s);
+    }
+
+    pub(crate) fn push_missed(&self, m: Missed) {
+        self.lock().missed.push(m);
     }
 
     pub fn samples(&self) -> Vec<LoadSample> {
-        let mut v = self.samples.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut v = self.lock().samples.clone();
         v.sort_by_key(|s| s.at);
         v
     }
 
+    /// When the first request left (run offset).
+    pub fn first_send(&self) -> Option<Duration> {
+        self.lock().samples.iter().map(|s| s.sent).min()
+    }
+
     pub fn stats(&self, window: Window, request: Option<usize>) -> LoadStats {
-        let samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
-        stats_of(samples.iter().filter(|s| window.contains(s.at) && request.is_none_or(|r| s.request == r)), window)
+        let inner = self.lock();
+        let mine = |at: Duration, r: usize| window.contains(at) && request.is_none_or(|q| q == r);
+        let mut st = stats_of(inner.samples.iter().filter(|s| mine(s.at, s.request)), window, self.timeout);
+        st.missed = inner.missed.iter().filter(|m| mine(m.at, m.request)).count() as u64;
+        st.scheduled = st.requests + st.missed;
+        if let Some(s) = &self.schedule {
+            let (a, b) = (window.start.saturating_sub(self.origin), window.end.saturating_sub(self.origin));
+            let share = request.map_or(1.0, |r| self.shares.get(r).copied().unwrap_or(0.0));
+            let secs = window.len().as_secs_f64();
+            st.target_rate = (secs > 0.0).then(|| s.expected(a, b) * share / secs);
+        }
+        st
     }
 }
 
-pub fn stats_of<'a>(samples: impl Iterator<Item = &'a LoadSample>, window: Window) -> LoadStats {
+pub fn stats_of<'a>(samples: impl Iterator<Item = &'a LoadSample>, window: Window, timeout: Duration) -> LoadStats {
     let mut st = LoadStats::default();
-    let mut lat: Vec<f64> = Vec::new();
+    let (mut lat, mut service, mut lag) = (histogram(), histogram(), Duration::ZERO);
     for s in samples {
         st.requests += 1;
-        if !s.within(window) {
-            st.straddling += 1;
-            continue;
-        }
-        if s.ok() {
+        let timed_out = s.unfinished && s.latency >= timeout;
+        let key = if s.unfinished {
+            st.unfinished += 1;
+            "unfinished".to_string()
+        } else {
+            s.status.map_or_else(|| "no response".to_string(), |c| c.to_string())
+        };
+        if s.unfinished && !timed_out {
+            // Outcome unknown: not a success nor a failure, but its wait so far counts.
+        } else if s.ok() {
             st.ok += 1;
         } else {
             st.failed += 1;
         }
-        let key = s.status.map_or_else(|| "no response".to_string(), |c| c.to_string());
         *st.statuses.entry(key).or_default() += 1;
-        lat.push(s.latency.as_secs_f64() * 1000.0);
+        record_us(&mut lat, s.latency);
+        if !s.unfinished {
+            record_us(&mut service, s.service);
+        }
+        lag = lag.max(s.sent.saturating_sub(s.at));
     }
-    lat.sort_by(f64::total_cmp);
     let finished = st.ok + st.failed;
     st.error_ratio = if finished == 0 { 0.0 } else { st.failed as f64 / finished as f64 };
     let secs = window.len().as_secs_f64();
     st.achieved_rate = if secs > 0.0 { st.requests as f64 / secs } else { 0.0 };
-    st.p50_ms = quantile(&lat, 0.5);
-    st.p95_ms = quantile(&lat, 0.95);
-    st.p99_ms = quantile(&lat, 0.99);
-    st.max_ms = lat.last().copied();
+    st.p50_ms = quantile_ms(&lat, 0.5);
+    st.p95_ms = quantile_ms(&lat, 0.95);
+    st.p99_ms = quantile_ms(&lat, 0.99);
+    st.max_ms = (!lat.is_empty()).then(|| lat.max() as f64 / 1000.0);
+    st.service_p50_ms = quantile_ms(&service, 0.5);
+    st.service_p99_ms = quantile_ms(&service, 0.99);
+    st.send_lag_max_ms = (st.requests > 0).then_some(lag.as_secs_f64() * 1000.0);
     st
+}
+
+#[cfg(test)]
+impl LoadSample {
+    /// A sample for tests: sent on time, answered `status` after `lat_ms`.
+    pub(crate) fn fixture(at_ms: u64, lat_ms: u64, status: Option<u16>) -> Self {
+        Self {
+            at: Duration::from_millis(at_ms),
+            sent: Duration::from_millis(at_ms),
+            latency: Duration::from_millis(lat_ms),
+            service: Duration::from_millis(lat_ms),
+            request: 0,
+            status,
+            error: None,
+            unfinished: false,
+            request_id: String::new(),
+            trace_id: String::new(),
+            span_id: String::new(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -139,16 +274,7 @@ mod tests {
     use super::*;
 
     fn sample(at_ms: u64, lat_ms: u64, status: Option<u16>) -> LoadSample {
-        LoadSample {
-            at: Duration::from_millis(at_ms),
-            latency: Duration::from_millis(lat_ms),
-            request: 0,
-            status,
-            error: None,
-            request_id: String::new(),
-            trace_id: String::new(),
-            span_id: String::new(),
-        }
+        LoadSample::fixture(at_ms, lat_ms, status)
     }
 
     #[test]
@@ -161,18 +287,46 @@ mod tests {
     }
 
     #[test]
-    fn stats_per_window() {
+    fn requests_belong_to_the_window_they_were_scheduled_in() {
         let rec = LoadRecord::new(vec!["a".into()]);
         rec.push(sample(100, 10, Some(200)));
         rec.push(sample(600, 30, Some(503)));
         rec.push(sample(900, 20, None));
         rec.push(sample(1500, 5, Some(200)));
-        rec.push(sample(950, 300, Some(502))); // sent in the window, failed after it
+        rec.push(sample(950, 2500, Some(200))); // scheduled in the window, answered long after it
+        rec.push_missed(Missed { at: Duration::from_millis(980), request: 0 });
         let st = rec.stats(Window::new(Duration::ZERO, Duration::from_secs(1)), None);
-        assert_eq!((st.requests, st.straddling, st.ok, st.failed), (4, 1, 1, 2));
+        assert_eq!((st.scheduled, st.requests, st.missed, st.ok, st.failed), (5, 4, 1, 2, 2));
         assert_eq!(st.statuses["no response"], 1);
-        assert!((st.achieved_rate - 4.0).abs() < 1e-9);
-        assert!((st.error_ratio - 2.0 / 3.0).abs() < 1e-9);
-        assert_eq!(st.p50_ms, Some(20.0));
+        assert!((st.achieved_rate - 4.0).abs() < 1e-9, "missed sends do not count as achieved");
+        assert!((st.error_ratio - 0.5).abs() < 1e-9);
+        // HDR quantiles are the bucket's highest value (3 significant digits): an upper bound.
+        let p50 = st.p50_ms.unwrap();
+        assert!((20.0..20.02).contains(&p50), "{p50}");
+        let p99 = st.p99_ms.unwrap();
+        assert!((p99 - 2500.0).abs() < 2.5, "the stalled request is in its window's p99: {p99}");
+    }
+
+    #[test]
+    fn unfinished_requests_are_lower_bounds_and_time_out() {
+        let rec = LoadRecord::new(vec!["a".into()]).with_schedule(None, Duration::ZERO, Duration::from_secs(2));
+        rec.push(sample(0, 10, Some(200)));
+        rec.push(LoadSample { unfinished: true, status: None, ..sample(100, 1500, None) });
+        rec.push(LoadSample { unfinished: true, status: None, ..sample(200, 2500, None) });
+        let st = rec.stats(Window::new(Duration::ZERO, Duration::from_secs(1)), None);
+        assert_eq!((st.requests, st.unfinished, st.ok, st.failed), (3, 2, 1, 1), "{st:?}");
+        assert!(st.max_ms.unwrap() >= 2499.0);
+        let service = st.service_p99_ms.unwrap();
+        assert!((10.0..10.01).contains(&service), "service time only of answered requests: {service}");
+    }
+
+    #[test]
+    fn the_target_rate_comes_from_the_schedule() {
+        let s = Schedule::constant(50.0, Duration::from_secs(4));
+        let rec = LoadRecord::new(vec!["a".into(), "b".into()]).with_schedule(Some(s), Duration::from_secs(1), Duration::from_secs(1));
+        let st = rec.stats(Window::new(Duration::from_secs(1), Duration::from_secs(3)), None);
+        assert_eq!(st.target_rate, Some(50.0));
+        let st = rec.stats(Window::new(Duration::from_secs(1), Duration::from_secs(3)), Some(1));
+        assert_eq!(st.target_rate, Some(25.0), "an even share per request of the mix");
     }
 }

@@ -109,7 +109,8 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
     };
     let service_names: Vec<String> = stack.iter().flat_map(|s| s.services.iter().map(|s| s.name.clone())).collect();
     let (faults, service_faults) = timeline::compile_faults(&mut cx, phases_and_faults, &phases, &mocks, &service_names);
-    let load = sections.remove("load").and_then(|v| load::compile_load(&mut cx, v, &dir, stack.as_ref()));
+    let mut load = sections.remove("load").and_then(|v| load::compile_load(&mut cx, v, &dir, stack.as_ref()));
+    schedule_load(&mut cx, load.as_mut(), &phases, seed);
     let alerting = sections.remove("alerting").and_then(|v| alerting::section(&mut cx, v, &dir, &service_names));
     let overhead = overhead_raw.and_then(|v| overhead::section(&mut cx, v, &service_names));
     if overhead.is_some() {
@@ -146,6 +147,45 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
         alerting,
         overhead,
     })
+}
+
+/// The load's schedule over the phases: each phase's own `rate:`/`ramp:`,
+/// else the load's rate.
+fn schedule_load(cx: &mut Ctx, load: Option<&mut LoadPlan>, phases: &[PhaseSpan], seed: u64) {
+    let shaped = phases.iter().position(|p| p.rate.is_some());
+    let Some(load) = load else {
+        if let Some(i) = shaped {
+            cx.err(
+                &format!("timeline.phases[{i}]"),
+                "a phase sets a load rate, but there is no `load:` section",
+                Some("add `load:` or remove the phase's `rate`/`ramp`".into()),
+            );
+        }
+        return;
+    };
+    if load.connections.is_some() {
+        if let Some(i) = shaped {
+            cx.err(
+                &format!("timeline.phases[{i}]"),
+                "`rate: max` runs a closed loop: phases cannot set a rate",
+                Some("give `load.rate` a number to shape the load by phase".into()),
+            );
+        }
+        load.finish(None);
+        return;
+    }
+    let schedule = (!phases.is_empty()).then(|| crate::load::Schedule {
+        segments: phases
+            .iter()
+            .map(|p| {
+                let (from, to) = p.rate.unwrap_or((load.rate, load.rate));
+                crate::load::schedule::Segment { start: p.start, end: p.end, from, to }
+            })
+            .collect(),
+        arrivals: load.arrivals,
+        seed,
+    });
+    load.finish(schedule);
 }
 
 #[cfg(test)]
@@ -225,7 +265,7 @@ expect:
         assert_eq!(plan.expectations.len(), 4);
         assert_eq!(plan.expectations[1].kind(), "breaker");
         let load = plan.load.unwrap();
-        assert_eq!(load.users, 100, "rate 10 x timeout 10s");
+        assert_eq!(load.max_in_flight, 100, "rate 10 x timeout 10s");
         assert_eq!(load.requests[0].body.as_deref(), Some(br#"{"type":"analysis"}"#.as_slice()));
     }
 

@@ -68,8 +68,16 @@ pub struct PhaseReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadReport {
     pub target: String,
+    /// The load's own rate (a phase's `rate:`/`ramp:` overrides it; each
+    /// phase's `target_rate` says what was intended there). 0 in capacity mode.
     pub intended_rate: f64,
-    pub users: usize,
+    /// The most requests in flight at once (connections in capacity mode).
+    pub max_in_flight: usize,
+    /// `rate: max`: a closed loop measuring how much the target can take.
+    pub capacity_mode: bool,
+    /// When the first request actually left, after the timeline's start
+    /// (None if none did): the load engine's start-up cost.
+    pub first_send_ms: Option<f64>,
     pub overall: LoadStats,
 }
 

@@ -75,17 +75,18 @@ pub fn summary(r: &Report, color: bool) -> String {
     if !r.phases.is_empty() && r.load.is_some() {
         let mut t = Table::new();
         t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
-        t.set_header(["phase", "window", "req/s (target)", "ok", "failed", "p50 ms", "p95 ms", "p99 ms"]);
-        let target = r.load.as_ref().map_or(0.0, |l| l.intended_rate);
+        t.set_header(["phase", "window", "req/s (target)", "ok", "failed", "missed", "p50 ms", "p95 ms", "p99 ms"]);
         for p in &r.phases {
             let Some(l) = &p.load else { continue };
             let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+            let target = l.target_rate.map_or_else(|| "max".to_string(), |t| format!("{t:.1}"));
             t.add_row([
                 p.name.clone(),
                 format!("{:.1}s..{:.1}s", p.start_ms as f64 / 1000.0, p.end_ms as f64 / 1000.0),
                 format!("{:.1} ({target})", l.achieved_rate),
                 l.ok.to_string(),
                 l.failed.to_string(),
+                l.missed.to_string(),
                 f(l.p50_ms),
                 f(l.p95_ms),
                 f(l.p99_ms),

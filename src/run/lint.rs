@@ -98,7 +98,18 @@ async fn check_live(
     let scraper = scraper::spawn(scrape_targets(&live.services), plan.stack.scrape_interval, clock);
     if let Some(l) = &plan.load {
         let target = service_url(&live.services, &l.target);
-        let load = crate::load::start(l, &target, clock, "lint", None, LINT_LOAD + Duration::from_secs(10))?;
+        let load = crate::load::start(
+            l,
+            crate::load::LoadStart {
+                base_url: &target,
+                clock,
+                origin: clock.now(),
+                run_id: "lint",
+                canary: None,
+                schedule: l.constant_schedule(LINT_LOAD),
+                max_duration: LINT_LOAD + Duration::from_secs(10),
+            },
+        )?;
         let waited = super::interruptible(tokio::time::sleep(LINT_LOAD)).await;
         if let Err(e) = load.stop().await {
             tracing::warn!("lint load: {e}");

@@ -224,7 +224,16 @@ async fn execute(
         let target = service_url(&live.services, &l.target);
         let run_id = format!("{:08x}", rand::random::<u32>());
         live.canary = l.canary.then(|| format!("ordeal-canary-{:016x}", rand::random::<u64>()));
-        live.load = Some(load::start(l, &target, clock, &run_id, live.canary.as_deref(), plan.duration() + Duration::from_secs(10))?);
+        let at = load::LoadStart {
+            base_url: &target,
+            clock,
+            origin,
+            run_id: &run_id,
+            canary: live.canary.as_deref(),
+            schedule: l.schedule.clone(),
+            max_duration: plan.duration() + Duration::from_secs(10),
+        };
+        live.load = Some(load::start(l, at)?);
     }
     drive_timeline(plan, clock, origin, live).await
 }
@@ -441,7 +450,6 @@ fn recorded(plan: &Plan, live: &Live, c: &mut Collected) -> Recorded {
         journals: take(&mut c.journals),
         health: take(&mut c.health),
         load: c.load.take(),
-        load_rate: plan.load.as_ref().map_or(0.0, |l| l.rate),
         logs: c.logs.lines(),
         canary: live.canary.clone(),
         traces: take(&mut c.traces),
@@ -481,7 +489,9 @@ fn build_report(h: &RunHeader, live: &Live, result: Result<(), RunError>, mut c:
     let load = plan.load.as_ref().zip(recorded.load.as_ref()).map(|(p, l)| LoadReport {
         target: p.target.clone(),
         intended_rate: p.rate,
-        users: p.users,
+        max_in_flight: p.concurrency(),
+        capacity_mode: p.connections.is_some(),
+        first_send_ms: l.first_send().map(|t| t.saturating_sub(origin).as_secs_f64() * 1000.0),
         overall: l.stats(crate::clock::Window::new(origin, origin + plan.duration()), None),
     });
     let mocks = mock_reports(&recorded.journals, &c.mock_urls);

@@ -179,7 +179,18 @@ impl Rounds<'_> {
         let Some(l) = &plan.load else { return Err(ConfigError::NoLoad.into()) };
         let target = service_url(&live.services, &l.target);
         let run_id = format!("{}-{:08x}", v.name, rand::random::<u32>());
-        let handle = crate::load::start(l, &target, clock, &run_id, None, o.warmup + o.measure + Duration::from_secs(10))?;
+        let handle = crate::load::start(
+            l,
+            crate::load::LoadStart {
+                base_url: &target,
+                clock,
+                origin: clock.now(),
+                run_id: &run_id,
+                canary: None,
+                schedule: l.constant_schedule(o.warmup + o.measure + Duration::from_secs(10)),
+                max_duration: o.warmup + o.measure + Duration::from_secs(10),
+            },
+        )?;
         let record = handle.record.clone();
         live.load = Some(handle);
         interruptible(tokio::time::sleep(o.warmup)).await?;

@@ -301,7 +301,8 @@ mod tests {
     use super::*;
 
     fn phases() -> Vec<PhaseSpan> {
-        let s = |n: &str, a: u64, b: u64| PhaseSpan { name: n.into(), start: Duration::from_secs(a), end: Duration::from_secs(b) };
+        let s =
+            |n: &str, a: u64, b: u64| PhaseSpan { name: n.into(), start: Duration::from_secs(a), end: Duration::from_secs(b), rate: None };
         vec![s("steady", 0, 6), s("outage", 6, 12), s("recovery", 12, 20)]
     }
 

@@ -18,10 +18,20 @@ use super::stack::StackPlan;
 pub struct RawLoad {
     /// Service that receives the load.
     pub target: String,
-    /// Target request rate (requests/second), held through faults.
-    pub rate: f64,
-    /// Concurrent users; default is enough to hold `rate` while requests take up to `timeout`.
+    /// Target request rate (requests/second), held through faults whatever the
+    /// responses do (an open model; a phase's `rate:` or `ramp:` overrides it);
+    /// or `max`: a closed loop of `connections` sending back to back, to measure capacity.
+    pub rate: RawRate,
+    /// With `rate: max`: how many requests are kept in flight (default 16).
+    pub connections: Option<usize>,
+    /// The most requests in flight at once; a send due while this many wait is
+    /// a missed send (default: the peak rate x `timeout`, at most 10,000).
+    pub max_in_flight: Option<usize>,
+    /// Older name of `max_in_flight`.
     pub users: Option<usize>,
+    /// How sends are spaced: `uniform` (default, 1/rate apart) or `poisson` (seeded).
+    #[serde(default)]
+    pub arrivals: crate::load::Arrivals,
     /// Client timeout per request (default 10s).
     #[serde(default, with = "humantime_serde")]
     pub timeout: Option<Duration>,
@@ -56,6 +66,14 @@ pub struct RawRequest {
     pub body_file: Option<String>,
 }
 
+/// `rate: 20` or `rate: max`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawRate {
+    PerSecond(f64),
+    Word(String),
+}
+
 fn one() -> u32 {
     1
 }
@@ -67,8 +85,16 @@ fn get() -> String {
 #[derive(Debug, Clone)]
 pub struct LoadPlan {
     pub target: String,
+    /// The load's own rate (requests/s); 0 in capacity mode.
     pub rate: f64,
-    pub users: usize,
+    /// Capacity mode (`rate: max`): this many connections, back to back.
+    pub connections: Option<usize>,
+    /// The most requests in flight at once (set by [`LoadPlan::finish`] when not given).
+    pub max_in_flight: usize,
+    max_in_flight_given: bool,
+    pub arrivals: crate::load::Arrivals,
+    /// When each request is meant to leave (set by [`LoadPlan::finish`]); None in capacity mode.
+    pub schedule: Option<crate::load::Schedule>,
     pub timeout: Duration,
     pub requests: Vec<RequestPlan>,
     pub canary: bool,
@@ -93,9 +119,8 @@ pub fn compile_load(cx: &mut Ctx, v: Value, dir: &Path, stack: Option<&StackPlan
         let hint = did_you_mean(&raw.target, stack.services.iter().map(|s| s.name.as_str())).map(|s| format!("did you mean `{s}`?"));
         cx.err_value("load.target", format!("no service named `{}`", raw.target), hint);
     }
-    if !(raw.rate > 0.0 && raw.rate.is_finite()) {
-        cx.err_value("load.rate", "the rate must be a positive number of requests per second", Some("e.g. `rate: 20`".into()));
-    }
+    let (rate, connections) = compile_rate(cx, &raw);
+    let max_in_flight = compile_max_in_flight(cx, raw.max_in_flight, raw.users);
     if raw.requests.is_empty() {
         cx.err("load.requests", "the request mix is empty", Some("add at least one `- { name: ..., method: POST, path: /... }`".into()));
     }
@@ -115,41 +140,155 @@ pub fn compile_load(cx: &mut Ctx, v: Value, dir: &Path, stack: Option<&StackPlan
         if !r.path.starts_with('/') {
             cx.err_value(&format!("{path}.path"), format!("`{}` is not an HTTP path", r.path), Some("start it with `/`".into()));
         }
-        let body = match (r.body, r.body_file) {
-            (Some(_), Some(_)) => {
-                cx.err(&path, "both `body` and `body_file` are set", Some("keep one of them".into()));
-                None
-            }
-            (Some(b), None) => Some(serde_json::to_vec(&b).unwrap_or_default()),
-            (None, Some(f)) => {
-                let p = dir.join(&f);
-                match std::fs::read(&p) {
-                    Ok(bytes) => {
-                        if let Err(e) = serde_json::from_slice::<serde_json::Value>(&bytes) {
-                            cx.err_value(&format!("{path}.body_file"), format!("{} is not valid JSON: {e}", p.display()), None);
-                        }
-                        Some(bytes)
-                    }
-                    Err(e) => {
-                        cx.err_value(
-                            &format!("{path}.body_file"),
-                            format!("cannot read {}: {e}", p.display()),
-                            Some("paths are relative to the scenario file".into()),
-                        );
-                        None
-                    }
-                }
-            }
-            (None, None) => None,
-        };
+        let body = compile_body(cx, &path, r.body, r.body_file, dir);
         check_headers(cx, &format!("{path}.headers"), &r.headers);
         let mut headers = common.clone();
         headers.extend(r.headers.iter().map(|(k, v)| (k.clone(), v.0.clone())));
         requests.push(RequestPlan { name: r.name, weight: r.weight, method: r.method.to_ascii_uppercase(), path: r.path, headers, body });
     }
-    // Enough users to hold the rate even if every request takes the full timeout.
-    let users = raw.users.unwrap_or_else(|| ((raw.rate * timeout.as_secs_f64()).ceil() as usize).clamp(4, 2000));
-    Some(LoadPlan { target: raw.target, rate: raw.rate, users, timeout, requests, canary: raw.canary })
+    Some(LoadPlan {
+        target: raw.target,
+        rate,
+        connections,
+        max_in_flight: max_in_flight.unwrap_or(0),
+        max_in_flight_given: max_in_flight.is_some(),
+        arrivals: raw.arrivals,
+        schedule: None,
+        timeout,
+        requests,
+        canary: raw.canary,
+    })
+}
+
+/// `max_in_flight` (or its older name `users`): None when neither is given.
+fn compile_max_in_flight(cx: &mut Ctx, max_in_flight: Option<usize>, users: Option<usize>) -> Option<usize> {
+    match (max_in_flight, users) {
+        (Some(_), Some(_)) => {
+            cx.err(
+                "load.users",
+                "both `max_in_flight` and `users` are set",
+                Some("keep `max_in_flight` (`users` is its older name)".into()),
+            );
+            None
+        }
+        (Some(n), None) | (None, Some(n)) => {
+            let field = if max_in_flight.is_some() { "load.max_in_flight" } else { "load.users" };
+            if n == 0 {
+                cx.err_value(
+                    field,
+                    "at least one request must be allowed in flight",
+                    Some("e.g. `max_in_flight: 100`, or leave it out".into()),
+                );
+            } else if n > MAX_IN_FLIGHT {
+                cx.err_value(field, format!("at most {MAX_IN_FLIGHT} requests can be in flight"), None);
+            }
+            Some(n)
+        }
+        (None, None) => None,
+    }
+}
+
+/// A request's body: inline JSON, or a JSON file relative to the scenario.
+fn compile_body(cx: &mut Ctx, path: &str, body: Option<serde_json::Value>, body_file: Option<String>, dir: &Path) -> Option<Vec<u8>> {
+    match (body, body_file) {
+        (Some(_), Some(_)) => {
+            cx.err(path, "both `body` and `body_file` are set", Some("keep one of them".into()));
+            None
+        }
+        (Some(b), None) => Some(serde_json::to_vec(&b).unwrap_or_default()),
+        (None, Some(f)) => {
+            let p = dir.join(&f);
+            match std::fs::read(&p) {
+                Ok(bytes) => {
+                    if let Err(e) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+                        cx.err_value(&format!("{path}.body_file"), format!("{} is not valid JSON: {e}", p.display()), None);
+                    }
+                    Some(bytes)
+                }
+                Err(e) => {
+                    cx.err_value(
+                        &format!("{path}.body_file"),
+                        format!("cannot read {}: {e}", p.display()),
+                        Some("paths are relative to the scenario file".into()),
+                    );
+                    None
+                }
+            }
+        }
+        (None, None) => None,
+    }
+}
+
+/// The upper bound of `max_in_flight` (each is a goose user).
+pub const MAX_IN_FLIGHT: usize = 10_000;
+
+/// `rate: N` (open model) or `rate: max` with `connections: N` (capacity).
+fn compile_rate(cx: &mut Ctx, raw: &RawLoad) -> (f64, Option<usize>) {
+    match &raw.rate {
+        RawRate::Word(w) if w == "max" => {
+            let n = raw.connections.unwrap_or(16);
+            if n == 0 || n > MAX_IN_FLIGHT {
+                cx.err_value(
+                    "load.connections",
+                    format!("connections must be between 1 and {MAX_IN_FLIGHT}"),
+                    Some("e.g. `connections: 50`".into()),
+                );
+            }
+            if raw.arrivals != crate::load::Arrivals::Uniform {
+                cx.err("load.arrivals", "`rate: max` has no schedule to space", Some("remove `arrivals`".into()));
+            }
+            (0.0, Some(n))
+        }
+        RawRate::Word(w) => {
+            cx.err_value(
+                "load.rate",
+                format!("`{w}` is not a rate"),
+                Some("a number of requests per second, e.g. `rate: 20`, or `max`".into()),
+            );
+            (0.0, None)
+        }
+        RawRate::PerSecond(r) => {
+            if !(*r > 0.0 && r.is_finite()) {
+                cx.err_value("load.rate", "the rate must be a positive number of requests per second", Some("e.g. `rate: 20`".into()));
+            } else if *r > MAX_RATE {
+                cx.err_value("load.rate", format!("at most {MAX_RATE} requests per second"), None);
+            }
+            if raw.connections.is_some() {
+                cx.err(
+                    "load.connections",
+                    "`connections` applies to `rate: max` only",
+                    Some("use `max_in_flight` to cap a scheduled rate".into()),
+                );
+            }
+            (*r, None)
+        }
+    }
+}
+
+/// The highest rate a scenario may ask for (requests/s).
+pub const MAX_RATE: f64 = 1_000_000.0;
+
+impl LoadPlan {
+    /// How many goose users the load needs: one per request in flight.
+    pub fn concurrency(&self) -> usize {
+        self.connections.unwrap_or(self.max_in_flight).max(1)
+    }
+
+    /// Fix the schedule once the phases (with their own rates) are known, and
+    /// the default `max_in_flight`: enough to hold the peak rate while every
+    /// request takes the full timeout.
+    pub fn finish(&mut self, schedule: Option<crate::load::Schedule>) {
+        self.schedule = schedule;
+        if !self.max_in_flight_given {
+            let peak = self.schedule.as_ref().map_or(self.rate, |s| s.peak());
+            self.max_in_flight = ((peak * self.timeout.as_secs_f64()).ceil() as usize).clamp(8, MAX_IN_FLIGHT);
+        }
+    }
+
+    /// A constant-rate schedule of `duration` (overhead rounds and lint, which have no timeline).
+    pub fn constant_schedule(&self, duration: Duration) -> Option<crate::load::Schedule> {
+        self.connections.is_none().then(|| crate::load::Schedule::constant(self.rate, duration))
+    }
 }
 
 /// Header names and values that could not be sent (every request would fail to build).

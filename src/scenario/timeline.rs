@@ -19,6 +19,11 @@ pub struct RawPhase {
     pub name: String,
     #[serde(with = "humantime_serde")]
     pub duration: Duration,
+    /// The load's rate during this phase (requests/s), instead of `load.rate`:
+    /// steps and spikes are phases with their own rates.
+    pub rate: Option<f64>,
+    /// The load's rate going linearly from the first value to the second across the phase.
+    pub ramp: Option<Vec<f64>>,
 }
 
 /// A fault on a stack service itself (`service:` instead of `mock:`).
@@ -132,13 +137,56 @@ pub fn compile_phases(cx: &mut Ctx, timeline: Option<&Value>) -> Vec<PhaseSpan> 
         if out.iter().any(|s| s.name == p.name) {
             cx.err_value(&format!("{path}.name"), format!("phase `{}` is declared twice", p.name), None);
         }
-        out.push(PhaseSpan { name: p.name, start: at, end: at + p.duration });
+        let rate = phase_rate(cx, &path, &p);
+        out.push(PhaseSpan { name: p.name, start: at, end: at + p.duration, rate });
         at += p.duration;
     }
     if out.is_empty() && !cx.diags.iter().any(|d| d.path.starts_with("timeline")) {
         cx.err("timeline.phases", "at least one phase is needed", None);
     }
     out
+}
+
+/// A phase's own `rate:` or `ramp: [from, to]`.
+fn phase_rate(cx: &mut Ctx, path: &str, p: &RawPhase) -> Option<(f64, f64)> {
+    let max = crate::scenario::load::MAX_RATE;
+    match (p.rate, &p.ramp) {
+        (Some(_), Some(_)) => {
+            cx.err(&format!("{path}.ramp"), "a phase has either `rate` or `ramp`", Some("keep one of them".into()));
+            None
+        }
+        (Some(r), None) => {
+            if !(r > 0.0 && r <= max) {
+                cx.err_value(
+                    &format!("{path}.rate"),
+                    format!("a phase's rate must be a positive number of requests per second, at most {max}"),
+                    Some("e.g. `rate: 50`".into()),
+                );
+                return None;
+            }
+            Some((r, r))
+        }
+        (None, Some(v)) => {
+            if v.len() != 2 {
+                cx.err_value(
+                    &format!("{path}.ramp"),
+                    format!("a ramp has two rates, from and to; this one has {}", v.len()),
+                    Some("e.g. `ramp: [10, 200]`".into()),
+                );
+                return None;
+            }
+            if !v.iter().all(|r| (0.0..=max).contains(r)) || v[0] + v[1] <= 0.0 {
+                cx.err_value(
+                    &format!("{path}.ramp"),
+                    "ramp rates must be between 0 and the maximum, and not both 0",
+                    Some("e.g. `ramp: [0, 200]`".into()),
+                );
+                return None;
+            }
+            Some((v[0], v[1]))
+        }
+        (None, None) => None,
+    }
 }
 
 pub fn compile_faults(

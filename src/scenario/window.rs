@@ -38,13 +38,17 @@ pub struct WindowExpr {
 }
 
 /// Phase boundaries relative to the timeline origin.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PhaseSpan {
     pub name: String,
     #[serde(with = "humantime_serde")]
     pub start: Duration,
     #[serde(with = "humantime_serde")]
     pub end: Duration,
+    /// The load's rate over the phase, from its start to its end (requests/s),
+    /// when the phase sets `rate:` or `ramp:`; else the load's own rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<(f64, f64)>,
 }
 
 fn parse_ref(s: &str, left: bool) -> Result<Ref, String> {
@@ -163,7 +167,8 @@ mod tests {
     use super::*;
 
     fn phases() -> Vec<PhaseSpan> {
-        let s = |n: &str, a: u64, b: u64| PhaseSpan { name: n.into(), start: Duration::from_secs(a), end: Duration::from_secs(b) };
+        let s =
+            |n: &str, a: u64, b: u64| PhaseSpan { name: n.into(), start: Duration::from_secs(a), end: Duration::from_secs(b), rate: None };
         vec![s("warmup", 0, 3), s("fault", 3, 9), s("recovery", 9, 20)]
     }
 

@@ -61,7 +61,7 @@ impl Kind for LoadCheck {
     }
 
     fn judge(&self, rec: &Recorded, w: Window, _id: &str) -> Judgement {
-        load(self, rec.load.as_ref(), rec.load_rate, w)
+        load(self, rec.load.as_ref(), w)
     }
 
     fn signals(&self) -> Signals {
@@ -98,6 +98,13 @@ fn compile(cx: &mut Ctx, path: &str, r: RawLoadCheck, names: &Names) -> Option<L
         "p99" => LoadStat::Quantile(0.99),
         _ => LoadStat::Requests,
     };
+    if stat == LoadStat::AchievedRatio && names.load.is_some_and(|l| l.connections.is_some()) {
+        cx.err(
+            &format!("{path}.achieved_ratio"),
+            "`rate: max` has no target rate to achieve",
+            Some("check `requests` or the latency instead, or give `load.rate` a number".into()),
+        );
+    }
     let cmp = cmp(cx, &format!("{path}.{name}"), text)?;
     Some(LoadCheck { request: r.request, stat, cmp, allow_empty: r.allow_empty })
 }
@@ -113,37 +120,69 @@ fn stat_name(stat: LoadStat) -> &'static str {
     }
 }
 
-pub(crate) fn load(c: &LoadCheck, rec: Option<&LoadRecord>, rate: f64, w: Window) -> Judgement {
+pub(crate) fn load(c: &LoadCheck, rec: Option<&LoadRecord>, w: Window) -> Judgement {
     let Some(rec) = rec else {
         return Judgement { pass: false, expected: "load statistics".into(), observed: "no load ran".into(), evidence: json!(null) };
     };
     let idx = c.request.as_ref().and_then(|n| rec.names.iter().position(|x| x == n));
     let st = rec.stats(w, idx);
     let scope = c.request.as_deref().map(|r| format!(" of `{r}`")).unwrap_or_default();
+    let name = stat_name(c.stat);
+    let expected = format!("{name}{scope} {}", c.cmp);
     // A ratio or latency of no request is no measurement: it must not pass vacuously.
-    if st.ok + st.failed == 0 && c.stat != LoadStat::Requests {
+    // A request counts once it was scheduled in the window, answered or not.
+    let measured = match c.stat {
+        LoadStat::Requests => true,
+        LoadStat::AchievedRatio => st.scheduled > 0,
+        LoadStat::ErrorRatio => st.ok + st.failed > 0,
+        LoadStat::Quantile(_) => st.requests > 0,
+    };
+    if !measured {
+        let observed = if st.scheduled == 0 {
+            format!("no data in the window: no request{scope} was scheduled in it")
+        } else {
+            format!("no data in the window: {} request{scope} scheduled, none answered ({} missed, {} unfinished)", st.scheduled, st.missed, st.unfinished)
+        };
         return Judgement {
             pass: c.allow_empty,
-            expected: format!("{}{scope} {}", stat_name(c.stat), c.cmp),
-            observed: format!("no data in the window: no request{scope} finished in it ({} sent)", st.requests),
+            expected,
+            observed,
             evidence: json!({ "stats": st, "allow_empty": c.allow_empty, "hint": "check that the load reaches the target (headers, path), or set `allow_empty: true` if an empty window is fine" }),
         };
     }
-    let name = stat_name(c.stat);
     let v = match c.stat {
         LoadStat::ErrorRatio => Some(st.error_ratio),
-        LoadStat::AchievedRatio => Some(if rate > 0.0 { st.achieved_rate / rate } else { 0.0 }),
+        // Capacity mode has no target; compile refuses the check there.
+        LoadStat::AchievedRatio => st.target_rate.filter(|t| *t > 0.0).map(|t| st.achieved_rate / t),
         LoadStat::Requests => Some(st.requests as f64),
         LoadStat::Quantile(q) if q <= 0.5 => st.p50_ms.map(|ms| ms / 1000.0),
         LoadStat::Quantile(q) if q <= 0.95 => st.p95_ms.map(|ms| ms / 1000.0),
         LoadStat::Quantile(_) => st.p99_ms.map(|ms| ms / 1000.0),
     };
-    Judgement {
-        pass: v.is_some_and(|v| c.cmp.holds(v)),
-        expected: format!("{name}{scope} {}", c.cmp),
-        observed: v.map_or_else(|| "no requests in the window".into(), |v| format!("{name} = {}", crate::expect::series::fmt_num(v))),
-        evidence: json!(st),
+    let mut observed = v.map_or_else(|| "no target rate in the window".into(), |v| format!("{name} = {}", crate::expect::series::fmt_num(v)));
+    if st.missed > 0 {
+        observed.push_str(&format!(" ({} of {} scheduled sends missed: max_in_flight reached)", st.missed, st.scheduled));
     }
+    if st.unfinished > 0 && matches!(c.stat, LoadStat::Quantile(_)) {
+        observed.push_str(&format!(" ({} still in flight at the end, counted by their wait so far)", st.unfinished));
+    }
+    let mut pass = v.is_some_and(|v| c.cmp.holds(v));
+    // Requests still in flight at the end (not yet past `timeout`) could go
+    // either way: the error ratio passes only if it holds whatever they do.
+    let unknown = st.requests - st.ok - st.failed;
+    if c.stat == LoadStat::ErrorRatio && unknown > 0 {
+        let all = (st.requests) as f64;
+        let (best, worst) = (st.failed as f64 / all, (st.failed + unknown) as f64 / all);
+        let fmt = crate::expect::series::fmt_num;
+        observed.push_str(&format!(
+            " of {} answered; {unknown} still in flight at the end could make it {}..{}",
+            st.ok + st.failed,
+            fmt(best),
+            fmt(worst)
+        ));
+        pass &= c.cmp.holds(best) && c.cmp.holds(worst);
+    }
+    Judgement { pass, expected, observed, evidence: json!(st) }
 }
 
 #[cfg(test)]
@@ -162,12 +201,29 @@ mod tests {
         let rec = LoadRecord::new(vec!["a".into()]);
         let w = Window::new(Duration::ZERO, Duration::from_secs(5));
         for (stat, cmp) in [(LoadStat::ErrorRatio, "== 0"), (LoadStat::AchievedRatio, "< 2"), (LoadStat::Quantile(0.99), "< 1s")] {
-            let j = load(&check(stat, cmp, false), Some(&rec), 10.0, w);
+            let j = load(&check(stat, cmp, false), Some(&rec), w);
             assert!(!j.pass, "{stat:?}: {}", j.observed);
             assert!(j.observed.starts_with("no data in the window"), "{}", j.observed);
-            assert!(load(&check(stat, cmp, true), Some(&rec), 10.0, w).pass, "{stat:?} with allow_empty");
+            assert!(load(&check(stat, cmp, true), Some(&rec), w).pass, "{stat:?} with allow_empty");
         }
         // A count of nothing is a measurement.
-        assert!(load(&check(LoadStat::Requests, "== 0", false), Some(&rec), 10.0, w).pass);
+        assert!(load(&check(LoadStat::Requests, "== 0", false), Some(&rec), w).pass);
+    }
+
+    #[test]
+    fn an_error_ratio_holds_only_whatever_the_unfinished_requests_do() {
+        let rec = LoadRecord::new(vec!["a".into()]);
+        let sample = |at_ms: u64, unfinished: bool| crate::load::LoadSample {
+            unfinished,
+            status: (!unfinished).then_some(200),
+            ..crate::load::LoadSample::fixture(at_ms, 5, None)
+        };
+        rec.push(sample(0, false));
+        rec.push(sample(10, true));
+        let w = Window::new(Duration::ZERO, Duration::from_secs(1));
+        let j = load(&check(LoadStat::ErrorRatio, "== 0", false), Some(&rec), w);
+        assert!(!j.pass, "1 of 2 could still fail: {}", j.observed);
+        assert!(j.observed.contains("1 still in flight"), "{}", j.observed);
+        assert!(load(&check(LoadStat::ErrorRatio, "<= 0.5", false), Some(&rec), w).pass, "holds either way");
     }
 }

@@ -73,14 +73,10 @@ pub(crate) mod fixtures {
         let rec = LoadRecord::new(vec!["r".into()]);
         for (i, t) in traces.iter().enumerate() {
             rec.push(LoadSample {
-                at: ms(50 + i as u64),
-                latency: ms(100),
-                request: 0,
-                status: Some(200),
-                error: None,
                 request_id: format!("r{i}"),
                 trace_id: t.to_string(),
                 span_id: format!("load-{t}"),
+                ..LoadSample::fixture(50 + i as u64, 100, Some(200))
             });
         }
         rec

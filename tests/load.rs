@@ -1,0 +1,151 @@
+//! The load engine against a real HTTP server (tests/fixtures/stall-server.py)
+//! that stalls on cue: latency is judged by the window a request was
+//! *scheduled* in, requests still in flight at the end are judged, sends the
+//! cap holds back are counted as missed, and the target rate is held.
+//! Generous bounds: the tight figures live in bench/load.sh.
+
+mod common;
+use common::*;
+
+/// A scenario whose only service is the stall server; `stall` is
+/// (after_s, for_s, stall_s) from the first request.
+fn stall_scenario(stall: (f64, f64, f64), load: &str, phases: &str, expect: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let script = root().join("tests/fixtures/stall-server.py");
+    let (after, length, secs) = stall;
+    temp_scenario(&format!(
+        r#"
+name: load-engine
+stack:
+  services:
+    target:
+      command: python3
+      args: ["{}"]
+      env:
+        LISTEN: "{{{{self.bind}}}}:{{{{self.port}}}}"
+        STALL_AFTER_S: "{after}"
+        STALL_FOR_S: "{length}"
+        STALL_S: "{secs}"
+      ready: {{ path: /health, timeout: 30s }}
+load:
+  target: target
+{load}
+  requests:
+    - {{ name: work, method: GET, path: /work }}
+timeline:
+  phases:
+{phases}
+expect:
+{expect}
+"#,
+        script.display()
+    ))
+}
+
+fn phase<'a>(run: &'a Run, name: &str) -> &'a serde_json::Value {
+    run.report["phases"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["name"] == name))
+        .unwrap_or_else(|| panic!("no phase {name}: {}", run.summary()))
+}
+
+fn num(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+#[test]
+fn a_stall_inside_a_phase_fails_its_latency_gate() {
+    // The server stalls every request for 2.5 s from 2 s to 4 s: the stall1
+    // phase's requests finish after it ends, and must still be judged in it.
+    let (_dir, path) = stall_scenario(
+        (2.0, 2.0, 2.5),
+        "  rate: 40\n  timeout: 5s",
+        "    - { name: steady, duration: 2s }\n    - { name: stall1, duration: 2s }\n    - { name: after, duration: 3s }",
+        "  - { kind: load, name: steady is fast, during: steady, p99: \"< 1s\" }\n  - { kind: load, name: stall p99, during: stall1, p99: \"< 100ms\" }",
+    );
+    let run = run_scenario(&path, &[]);
+    assert_eq!(run.code, 1, "{}", run.summary());
+    assert_eq!(run.failed(), vec!["stall p99".to_string()], "{}", run.summary());
+    let stall = &phase(&run, "stall1")["load"];
+    assert_eq!(stall["scheduled"], 80, "40/s for 2 s: {stall}");
+    assert!(num(&stall["requests"]) >= 76.0, "the stalled requests belong to the phase they were sent in: {stall}");
+    assert!(num(&stall["p99_ms"]) > 2000.0, "{stall}");
+    assert!(run.expectation("stall p99")["observed"].as_str().unwrap_or("").contains("p99"), "{}", run.summary());
+}
+
+#[test]
+fn requests_still_in_flight_at_the_end_are_judged() {
+    // The last phase stalls for longer than the run lasts: nothing in it
+    // answers, and its latency gate must fail on the waits so far.
+    let (_dir, path) = stall_scenario(
+        (1.0, 30.0, 20.0),
+        "  rate: 20\n  timeout: 10s",
+        "    - { name: steady, duration: 1s }\n    - { name: hang, duration: 2s }",
+        "  - { kind: load, name: hang p99, during: hang, p99: \"< 500ms\" }\n  - { kind: load, name: hang errors, during: hang, error_ratio: \"== 0\" }",
+    );
+    let run = run_scenario(&path, &[]);
+    assert_eq!(run.code, 1, "{}", run.summary());
+    let hang = &phase(&run, "hang")["load"];
+    assert!(num(&hang["unfinished"]) >= 30.0, "{hang}");
+    assert!(num(&hang["p99_ms"]) >= 900.0, "a lower bound of at least the drain: {hang}");
+    assert_eq!(run.expectation("hang p99")["verdict"], "fail", "{}", run.summary());
+    // (Almost) nothing answered in the phase: an error ratio that only the
+    // unanswered requests could break is not a pass.
+    let errors = run.expectation("hang errors");
+    assert_eq!(errors["verdict"], "fail", "{}", run.summary());
+    assert!(errors["observed"].as_str().unwrap_or("").contains("still in flight at the end"), "{errors}");
+}
+
+#[test]
+fn a_full_cap_counts_missed_sends_and_the_rate_is_not_held() {
+    // 5 requests in flight at most, each stalled 1 s: about 5 of the 40 sends
+    // a second can go out during the stall.
+    let (_dir, path) = stall_scenario(
+        (1.0, 2.0, 1.0),
+        "  rate: 40\n  max_in_flight: 5\n  timeout: 5s",
+        "    - { name: steady, duration: 1s }\n    - { name: stall, duration: 2s }\n    - { name: after, duration: 2s }",
+        "  - { kind: load, name: rate held, during: stall, achieved_ratio: \">= 0.9\" }",
+    );
+    let run = run_scenario(&path, &[]);
+    assert_eq!(run.code, 1, "{}", run.summary());
+    let stall = &phase(&run, "stall")["load"];
+    assert!(num(&stall["missed"]) >= 20.0, "{stall}");
+    assert!(num(&stall["achieved_rate"]) < 30.0, "{stall}");
+    let e = run.expectation("rate held");
+    assert_eq!(e["verdict"], "fail", "{}", run.summary());
+    assert!(e["observed"].as_str().unwrap_or("").contains("missed"), "{e}");
+}
+
+#[test]
+fn the_target_rate_is_held_and_shapes_follow_the_timeline() {
+    // 200 req/s for 5 s, then a phase at its own rate, then a ramp.
+    let (_dir, path) = stall_scenario(
+        (0.0, 0.0, 0.0),
+        "  rate: 200\n  timeout: 5s",
+        "    - { name: steady, duration: 5s }\n    - { name: low, duration: 2s, rate: 20 }\n    - { name: ramp, duration: 2s, ramp: [10, 100] }",
+        "  - { kind: load, name: rate held, during: steady, achieved_ratio: \">= 0.98\" }\n  - { kind: load, name: no errors, error_ratio: \"== 0\" }",
+    );
+    let run = run_scenario(&path, &[]);
+    assert_eq!(run.code, 0, "{}", run.summary());
+    assert_eq!(phase(&run, "steady")["load"]["scheduled"], 1000, "{}", run.summary());
+    assert_eq!(phase(&run, "low")["load"]["scheduled"], 40, "{}", run.summary());
+    // (10 + 100) / 2 x 2 s.
+    assert_eq!(phase(&run, "ramp")["load"]["scheduled"], 110, "{}", run.summary());
+    assert!((num(&phase(&run, "ramp")["load"]["target_rate"]) - 55.0).abs() < 0.01, "{}", run.summary());
+}
+
+#[test]
+fn capacity_mode_reports_the_sustained_throughput() {
+    let (_dir, path) = stall_scenario(
+        (0.0, 0.0, 0.0),
+        "  rate: max\n  connections: 4\n  timeout: 5s",
+        "    - { name: flat_out, duration: 2s }",
+        "  - { kind: load, name: no errors, during: flat_out, error_ratio: \"== 0\" }",
+    );
+    let run = run_scenario(&path, &[]);
+    assert_eq!(run.code, 0, "{}", run.summary());
+    assert_eq!(run.report["load"]["capacity_mode"], true, "{}", run.report["load"]);
+    let flat = &phase(&run, "flat_out")["load"];
+    assert!(num(&flat["achieved_rate"]) > 50.0, "{flat}");
+    assert_eq!(flat["missed"], 0, "{flat}");
+    assert!(run.stdout.contains("max"), "the phase table names the mode: {}", run.stdout);
+}
