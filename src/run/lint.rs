@@ -103,13 +103,13 @@ async fn check_live(
             crate::load::LoadStart {
                 base_url: &target,
                 clock,
-                origin: clock.now(),
                 run_id: "lint",
                 canary: None,
                 schedule: l.constant_schedule(LINT_LOAD),
                 max_duration: LINT_LOAD + Duration::from_secs(10),
             },
-        )?;
+        )
+        .await?;
         let waited = super::interruptible(tokio::time::sleep(LINT_LOAD)).await;
         if let Err(e) = load.stop().await {
             tracing::warn!("lint load: {e}");

@@ -217,9 +217,9 @@ async fn execute(
     live.resources = Some(crate::collectors::resources::ResourceSampler::spawn(source, RESOURCE_INTERVAL, clock));
     live.harness_cpu_start = crate::collectors::resources::own_cpu_seconds();
 
-    let origin = clock.now();
-    live.origin = Some(origin);
     interruptible(std::future::ready(())).await?; // no load once the run is stopping
+    // The timeline starts when the load's users are up (at once without load).
+    let mut origin = clock.now();
     if let Some(l) = &plan.load {
         let target = service_url(&live.services, &l.target);
         let run_id = format!("{:08x}", rand::random::<u32>());
@@ -227,14 +227,16 @@ async fn execute(
         let at = load::LoadStart {
             base_url: &target,
             clock,
-            origin,
             run_id: &run_id,
             canary: live.canary.as_deref(),
             schedule: l.schedule.clone(),
             max_duration: plan.duration() + Duration::from_secs(10),
         };
-        live.load = Some(load::start(l, at)?);
+        let handle = interruptible(load::start(l, at)).await??;
+        origin = handle.origin;
+        live.load = Some(handle);
     }
+    live.origin = Some(origin);
     drive_timeline(plan, clock, origin, live).await
 }
 

@@ -184,13 +184,13 @@ impl Rounds<'_> {
             crate::load::LoadStart {
                 base_url: &target,
                 clock,
-                origin: clock.now(),
                 run_id: &run_id,
                 canary: None,
                 schedule: l.constant_schedule(o.warmup + o.measure + Duration::from_secs(10)),
                 max_duration: o.warmup + o.measure + Duration::from_secs(10),
             },
-        )?;
+        )
+        .await?;
         let record = handle.record.clone();
         live.load = Some(handle);
         interruptible(tokio::time::sleep(o.warmup)).await?;
