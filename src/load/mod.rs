@@ -357,7 +357,7 @@ pub async fn start(plan: &LoadPlan, at: LoadStart<'_>) -> Result<LoadHandle, Loa
         .collect::<Result<Vec<_>, _>>()?;
     let weights: Vec<u32> = plan.requests.iter().map(|r| r.weight.max(1)).collect();
     let record = LoadRecord::new(plan.requests.iter().map(|r| r.name.clone()).collect())
-        .with_schedule(at.schedule.clone(), Duration::ZERO, plan.timeout)
+        .with_schedule(at.schedule.clone(), plan.timeout)
         .with_weights(&weights);
     let engine = Arc::new(Engine {
         requests,

@@ -156,9 +156,10 @@ impl LoadRecord {
         }
     }
 
-    pub(crate) fn with_schedule(mut self, schedule: Option<Schedule>, origin: Duration, timeout: Duration) -> Self {
+    /// The schedule and timeout the load runs with; `origin` is set when the
+    /// schedule starts (`load::start`, once goose's users are up).
+    pub(crate) fn with_schedule(mut self, schedule: Option<Schedule>, timeout: Duration) -> Self {
         self.schedule = schedule.map(Arc::new);
-        self.origin = origin;
         self.timeout = timeout;
         self
     }
@@ -209,7 +210,7 @@ impl LoadRecord {
     }
 }
 
-pub fn stats_of<'a>(samples: impl Iterator<Item = &'a LoadSample>, window: Window, timeout: Duration) -> LoadStats {
+fn stats_of<'a>(samples: impl Iterator<Item = &'a LoadSample>, window: Window, timeout: Duration) -> LoadStats {
     let mut st = LoadStats::default();
     let (mut lat, mut service, mut lag) = (histogram(), histogram(), Duration::ZERO);
     for s in samples {
@@ -309,7 +310,7 @@ mod tests {
 
     #[test]
     fn unfinished_requests_are_lower_bounds_and_time_out() {
-        let rec = LoadRecord::new(vec!["a".into()]).with_schedule(None, Duration::ZERO, Duration::from_secs(2));
+        let rec = LoadRecord::new(vec!["a".into()]).with_schedule(None, Duration::from_secs(2));
         rec.push(sample(0, 10, Some(200)));
         rec.push(LoadSample { unfinished: true, status: None, ..sample(100, 1500, None) });
         rec.push(LoadSample { unfinished: true, status: None, ..sample(200, 2500, None) });
@@ -323,7 +324,8 @@ mod tests {
     #[test]
     fn the_target_rate_comes_from_the_schedule() {
         let s = Schedule::constant(50.0, Duration::from_secs(4));
-        let rec = LoadRecord::new(vec!["a".into(), "b".into()]).with_schedule(Some(s), Duration::from_secs(1), Duration::from_secs(1));
+        let mut rec = LoadRecord::new(vec!["a".into(), "b".into()]).with_schedule(Some(s), Duration::from_secs(1));
+        rec.origin = Duration::from_secs(1);
         let st = rec.stats(Window::new(Duration::from_secs(1), Duration::from_secs(3)), None);
         assert_eq!(st.target_rate, Some(50.0));
         let st = rec.stats(Window::new(Duration::from_secs(1), Duration::from_secs(3)), Some(1));
