@@ -134,7 +134,8 @@ pub(crate) fn load(c: &LoadCheck, rec: Option<&LoadRecord>, w: Window) -> Judgem
     let measured = match c.stat {
         LoadStat::Requests => true,
         LoadStat::AchievedRatio => st.scheduled > 0,
-        LoadStat::ErrorRatio => st.ok + st.failed > 0,
+        // Unanswered requests still in flight at the end bound the ratio (below).
+        LoadStat::ErrorRatio => st.requests > 0,
         LoadStat::Quantile(_) => st.requests > 0,
     };
     if !measured {
@@ -159,7 +160,12 @@ pub(crate) fn load(c: &LoadCheck, rec: Option<&LoadRecord>, w: Window) -> Judgem
         LoadStat::Quantile(q) if q <= 0.95 => st.p95_ms.map(|ms| ms / 1000.0),
         LoadStat::Quantile(_) => st.p99_ms.map(|ms| ms / 1000.0),
     };
-    let mut observed = v.map_or_else(|| "no target rate in the window".into(), |v| format!("{name} = {}", crate::expect::series::fmt_num(v)));
+    let unknown = st.requests - st.ok - st.failed;
+    let mut observed = match v {
+        _ if c.stat == LoadStat::ErrorRatio && st.ok + st.failed == 0 => format!("{name} unknown: none of {} answered", st.requests),
+        Some(v) => format!("{name} = {}", crate::expect::series::fmt_num(v)),
+        None => "no target rate in the window".into(),
+    };
     if st.missed > 0 {
         observed.push_str(&format!(" ({} of {} scheduled sends missed: max_in_flight reached)", st.missed, st.scheduled));
     }
@@ -169,7 +175,6 @@ pub(crate) fn load(c: &LoadCheck, rec: Option<&LoadRecord>, w: Window) -> Judgem
     let mut pass = v.is_some_and(|v| c.cmp.holds(v));
     // Requests still in flight at the end (not yet past `timeout`) could go
     // either way: the error ratio passes only if it holds whatever they do.
-    let unknown = st.requests - st.ok - st.failed;
     if c.stat == LoadStat::ErrorRatio && unknown > 0 {
         let all = (st.requests) as f64;
         let (best, worst) = (st.failed as f64 / all, (st.failed + unknown) as f64 / all);
@@ -225,5 +230,15 @@ mod tests {
         assert!(!j.pass, "1 of 2 could still fail: {}", j.observed);
         assert!(j.observed.contains("1 still in flight"), "{}", j.observed);
         assert!(load(&check(LoadStat::ErrorRatio, "<= 0.5", false), Some(&rec), w).pass, "holds either way");
+        // Regression (CI, a loaded machine): when *none* answered, the ratio is
+        // unknown, and the verdict says why, even with allow_empty.
+        let rec = LoadRecord::new(vec!["a".into()]);
+        rec.push(sample(10, true));
+        rec.push(sample(20, true));
+        for allow_empty in [false, true] {
+            let j = load(&check(LoadStat::ErrorRatio, "== 0", allow_empty), Some(&rec), w);
+            assert!(!j.pass, "{}", j.observed);
+            assert!(j.observed.contains("none of 2 answered") && j.observed.contains("2 still in flight at the end"), "{}", j.observed);
+        }
     }
 }
