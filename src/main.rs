@@ -97,10 +97,11 @@ enum ImagesCommand {
 }
 
 /// Results go to the real stdout, and nothing else does: fd 1 is pointed at
-/// stderr for the rest of the process, so whatever a library prints there
-/// (goose's "All N users launched.") lands among the logs. A closed stdout
-/// (`ordeal run ... | head -1`) loses results silently: the reports are files
-/// and the exit code is unchanged.
+/// /dev/null for the rest of the process, so whatever a library prints there
+/// (goose's "All N users launched.") is dropped, and a `println!` in a library
+/// cannot panic on a closed pipe. A closed stdout or stderr
+/// (`ordeal run ... 2>&1 | head -1`) loses lines silently: the reports are
+/// files and the exit code is unchanged.
 mod results {
     use std::io::Write;
     use std::sync::{Mutex, OnceLock};
@@ -110,14 +111,16 @@ mod results {
     pub fn capture() {
         use std::os::fd::FromRawFd;
         let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else { return };
         // SAFETY: plain fd calls; `fd` is a new descriptor this process owns
-        // from here on (the File takes it), and fd 1 stays open (on stderr).
+        // from here on (the File takes it), and fd 1 stays open (on /dev/null;
+        // `null` is closed after dup2 copied it).
         unsafe {
             let fd = libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3);
             if fd < 0 {
                 return;
             }
-            if libc::dup2(2, 1) < 0 {
+            if libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 1) < 0 {
                 libc::close(fd);
                 return;
             }
@@ -142,6 +145,15 @@ mod results {
     }
 }
 
+/// `eprintln!` that never panics: a closed stderr (`2>&1 | head -1`) loses
+/// the line, not the run.
+macro_rules! errln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 macro_rules! outln {
     ($($t:tt)*) => { results::write(&format!("{}\n", format_args!($($t)*))) };
 }
@@ -158,7 +170,13 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false)
+        .try_init();
 }
 
 fn main() -> ExitCode {
@@ -189,7 +207,7 @@ fn load_all(files: &[PathBuf]) -> Result<Vec<ordeal::plan::Plan>, u8> {
         match plan::load(f) {
             Ok(p) => plans.push(p),
             Err(d) => {
-                eprintln!("{d}");
+                errln!("{d}");
                 bad = true;
             }
         }
@@ -233,7 +251,7 @@ fn list(dir: &Path) -> u8 {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("cannot read {}: {e}", dir.display());
+            errln!("cannot read {}: {e}", dir.display());
             return INVALID;
         }
     };
@@ -258,7 +276,7 @@ fn list(dir: &Path) -> u8 {
 
 fn runtime() -> Result<tokio::runtime::Runtime, u8> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
-        eprintln!("cannot start the async runtime: {e}");
+        errln!("cannot start the async runtime: {e}");
         INFRA
     })
 }
@@ -329,7 +347,7 @@ fn build_images(files: &[PathBuf]) -> u8 {
         match images::specs_for(plan) {
             Ok(s) => specs.extend(s.into_iter().filter(|s| !specs.contains(s)).collect::<Vec<_>>()),
             Err(e) => {
-                eprintln!("{}: {e}", plan.file.display());
+                errln!("{}: {e}", plan.file.display());
                 return INFRA;
             }
         }
@@ -342,7 +360,7 @@ fn build_images(files: &[PathBuf]) -> u8 {
         let docker = match images::connect().await {
             Ok(d) => d,
             Err(e) => {
-                eprintln!("{e}");
+                errln!("{e}");
                 return INFRA;
             }
         };
@@ -357,7 +375,7 @@ fn build_images(files: &[PathBuf]) -> u8 {
                     spec.program.display()
                 ),
                 Err(e) => {
-                    eprintln!("{e}");
+                    errln!("{e}");
                     return INFRA;
                 }
             }
@@ -381,7 +399,7 @@ fn run_all(files: &[PathBuf], report_dir: Option<PathBuf>, seed: Option<u64>, ru
         let report = rt.block_on(run(plan, &RunOptions { report_dir: dir, seed, runtime }));
         let mut code = PASS;
         if let Err(e) = report.write(&report.run_dir) {
-            eprintln!("cannot write the report to {}: {e}", report.run_dir.display());
+            errln!("cannot write the report to {}: {e}", report.run_dir.display());
             code = INFRA;
         }
         out!("{}", summary(&report, color));

@@ -35,7 +35,8 @@ pub fn install() {
     }
     let r = ctrlc::set_handler(|| {
         if COUNT.fetch_add(1, Ordering::SeqCst) == 0 {
-            eprintln!("\nordeal: interrupted — stopping load and tearing down (Ctrl-C again to kill at once)");
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "\nordeal: interrupted — stopping load and tearing down (Ctrl-C again to kill at once)");
             goose::trigger_killswitch("ordeal: interrupted");
             if let Some(tx) = TX.get() {
                 let _ = tx.send(true);

@@ -149,3 +149,37 @@ fn capacity_mode_reports_the_sustained_throughput() {
     assert_eq!(flat["missed"], 0, "{flat}");
     assert!(run.stdout.contains("max"), "the phase table names the mode: {}", run.stdout);
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_harness_fault() {
+    // `ordeal run … 2>&1 | head -1`: results and logs written to a closed pipe
+    // (EPIPE) must leave the verdict and exit code as they are; the report
+    // still lands.
+    let (_dir, path) = stall_scenario(
+        (0.0, 0.0, 0.0),
+        "  rate: 20\n  timeout: 5s",
+        "    - { name: steady, duration: 1s }",
+        "  - { kind: load, name: no errors, error_ratio: \"== 0\" }",
+    );
+    let report = tempfile::tempdir().unwrap();
+    let marker = unique_marker();
+    let mut child = ordeal()
+        .arg("run")
+        .arg(&path)
+        .arg("--report-dir")
+        .arg(report.path())
+        .env("ORDEAL_TEST_MARKER", &marker)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let code = wait_exit(&mut child, std::time::Duration::from_secs(60));
+    assert_no_leftovers(&marker);
+    let verdict = std::fs::read(report.path().join("report.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .map(|r| r["verdict"].clone());
+    assert_eq!((code, verdict), (Some(0), Some(serde_json::json!("pass"))));
+}

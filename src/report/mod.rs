@@ -140,6 +140,9 @@ pub struct CollectorReport {
     pub scrapes: BTreeMap<String, usize>,
     pub scrape_errors: usize,
     pub parse_errors: usize,
+    /// Failures by reason, duplicate series, unparsable lines.
+    #[serde(flatten)]
+    pub scrape_findings: crate::collectors::store::ScrapeFindings,
     pub health_probes: usize,
     pub log_lines: usize,
     pub spans: usize,

@@ -504,14 +504,7 @@ fn build_report(h: &RunHeader, live: &Live, result: Result<(), RunError>, mut c:
         .collect();
     let collectors = collector_report(&recorded);
     let mut warnings = c.warnings;
-    if let Some(first) = recorded.metrics.parse_errors().first() {
-        warnings.push(format!(
-            "{} exposition lines did not parse (first: service `{}`: {})",
-            recorded.metrics.parse_errors().len(),
-            first.service,
-            first.error
-        ));
-    }
+    warnings.extend(recorded.metrics.warnings());
     Report {
         ordeal_version: env!("CARGO_PKG_VERSION"),
         kind: "run",
@@ -564,6 +557,7 @@ fn collector_report(recorded: &Recorded) -> CollectorReport {
         scrapes: recorded.metrics.services().map(|s| (s.to_string(), recorded.metrics.scrape_times(s).len())).collect(),
         scrape_errors: recorded.metrics.scrape_errors().len(),
         parse_errors: recorded.metrics.parse_errors().len(),
+        scrape_findings: recorded.metrics.findings(),
         health_probes: recorded.health.len(),
         log_lines: recorded.logs.len(),
         spans: recorded.traces.spans.len(),

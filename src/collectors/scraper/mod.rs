@@ -44,13 +44,27 @@ pub enum ScrapeFailure {
     #[error("could not build the HTTP client: {0}")]
     Client(String),
     #[error("GET {url} failed: {detail}")]
-    Request { url: String, detail: String },
+    Request { url: String, detail: String, timeout: bool },
     #[error("GET {url} answered HTTP {status}")]
     Status { url: String, status: u16 },
     #[error("body from {url} is larger than {MAX_BODY_BYTES} bytes")]
     TooLarge { url: String },
     #[error("body from {url} is not UTF-8")]
     NotUtf8 { url: String },
+}
+
+impl ScrapeFailure {
+    /// A short class for counting failures by cause in the report.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Client(_) => "client",
+            Self::Request { timeout: true, .. } => "timeout",
+            Self::Request { .. } => "connection",
+            Self::Status { .. } => "http_status",
+            Self::TooLarge { .. } => "size_cap",
+            Self::NotUtf8 { .. } => "not_utf8",
+        }
+    }
 }
 
 /// An HTTP client for scraping: whole-request timeout, no proxies (targets are
@@ -70,7 +84,8 @@ pub async fn scrape_once(client: &reqwest::Client, target: &ScrapeTarget) -> Res
 /// GETs `url` asking for `accept` and returns the body (at most
 /// [`MAX_BODY_BYTES`], UTF-8) with its `Content-Type`, if any.
 pub async fn fetch_text(client: &reqwest::Client, url: &str, accept: &str) -> Result<(String, Option<String>), ScrapeFailure> {
-    let request_failed = |e: reqwest::Error| ScrapeFailure::Request { url: url.to_owned(), detail: error_chain(&e) };
+    let request_failed =
+        |e: reqwest::Error| ScrapeFailure::Request { url: url.to_owned(), detail: error_chain(&e), timeout: e.is_timeout() };
     let mut response = client.get(url).header("accept", accept).send().await.map_err(request_failed)?;
     let status = response.status();
     if !status.is_success() {
@@ -128,7 +143,7 @@ impl Shared {
                     tracing::trace!(service = %target.service, samples = exposition.samples.len(), "scraped");
                     store.record(&target.service, at, exposition);
                 }
-                Err(failure) => store.record_error(&target.service, at, failure.to_string()),
+                Err(failure) => store.record_error(&target.service, at, failure.reason(), failure.to_string()),
             }
         }
     }
@@ -355,9 +370,10 @@ mod tests {
         assert!(matches!(status, Err(ScrapeFailure::Status { status: 500, .. })), "{status:?}");
         let dead = refused_port().await;
         let refused = scrape_once(&client, &target("t", format!("http://127.0.0.1:{dead}/"))).await;
-        assert!(matches!(refused, Err(ScrapeFailure::Request { .. })), "{refused:?}");
+        assert!(matches!(refused, Err(ScrapeFailure::Request { timeout: false, .. })), "{refused:?}");
         let slow = scrape_once(&client, &target("t", format!("http://{addr}/slow"))).await;
-        assert!(matches!(slow, Err(ScrapeFailure::Request { .. })), "{slow:?}");
+        assert!(matches!(slow, Err(ScrapeFailure::Request { timeout: true, .. })), "{slow:?}");
+        assert_eq!(slow.unwrap_err().reason(), "timeout");
     }
 
     #[tokio::test]

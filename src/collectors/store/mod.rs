@@ -7,8 +7,12 @@
 //! Exposition timestamps are ignored: a sample is stored at the offset of the
 //! scrape that read it, so all series of one scrape share one instant.
 
+mod findings;
 mod query;
 
+pub use findings::{ScrapeFindings, WARN_FAILED_SHARE};
+
+use crate::clock::Window;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -38,7 +42,24 @@ pub struct Series {
 pub struct ScrapeError {
     pub at: Duration,
     pub service: String,
+    /// A short class: `timeout`, `connection`, `http_status`, `size_cap`,
+    /// `not_utf8`, `client` (see `ScrapeFailure::reason`).
+    pub reason: &'static str,
     pub message: String,
+}
+
+/// A series a service exposed more than once in one body (an exposition
+/// error): the first sample of each body is kept, later ones are ignored, as
+/// Prometheus does ("duplicate sample for timestamp").
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DuplicateSeries {
+    pub service: String,
+    /// The series as `name{label="value",...}`.
+    pub series: String,
+    /// Run offset of the first body that had it twice.
+    pub first_at: Duration,
+    /// Samples ignored, over all scrapes.
+    pub ignored: usize,
 }
 
 /// A line of a scraped body that did not parse.
@@ -136,6 +157,8 @@ pub struct MetricStore {
     scrapes: BTreeMap<String, Vec<Duration>>,
     scrape_errors: Vec<ScrapeError>,
     parse_errors: Vec<RecordedLineError>,
+    /// (service, series) -> finding.
+    duplicates: BTreeMap<(String, String), DuplicateSeries>,
     /// Failed scrapes are logged at debug level only (the caller reports them).
     quiet_errors: bool,
 }
@@ -161,7 +184,7 @@ impl MetricStore {
         }
         for sample in exposition.samples {
             let key = SeriesKey { service: service.to_owned(), name: sample.name, labels: sample.labels };
-            let series = self.series.entry(key).or_insert_with_key(|_| Series {
+            let series = self.series.entry(key.clone()).or_insert_with(|| Series {
                 family: sample.family.clone(),
                 kind: sample.kind,
                 points: Vec::new(),
@@ -170,13 +193,15 @@ impl MetricStore {
             series.kind = sample.kind;
             let idx = series.points.partition_point(|(t, _)| *t <= at);
             if idx > 0 && series.points[idx - 1].0 == at {
-                // The same series twice in one body: keep the last, but say so.
-                series.points[idx - 1].1 = sample.value;
-                self.scrape_errors.push(ScrapeError {
-                    at,
-                    service: service.to_owned(),
-                    message: "duplicate series in one exposition; kept the last value".into(),
-                });
+                // The same series twice in one body: keep the first, say so once.
+                let name = series_name(&key.name, &key.labels);
+                self.duplicates
+                    .entry((service.to_owned(), name.clone()))
+                    .or_insert_with(|| {
+                        tracing::warn!(service, series = %name, "duplicate series in one exposition; later samples ignored");
+                        DuplicateSeries { service: service.to_owned(), series: name, first_at: at, ignored: 0 }
+                    })
+                    .ignored += 1;
             } else {
                 series.points.insert(idx, (at, sample.value));
             }
@@ -193,14 +218,14 @@ impl MetricStore {
     }
 
     /// Records a scrape of `service` at `at` that failed as a whole.
-    pub fn record_error(&mut self, service: &str, at: Duration, message: impl Into<String>) {
+    pub fn record_error(&mut self, service: &str, at: Duration, reason: &'static str, message: impl Into<String>) {
         let message = message.into();
         if self.quiet_errors || self.scrape_errors.iter().any(|e| e.service == service) {
             tracing::debug!(service, %message, "scrape failed");
         } else {
             tracing::warn!(service, %message, "scrape failed");
         }
-        self.scrape_errors.push(ScrapeError { at, service: service.to_owned(), message });
+        self.scrape_errors.push(ScrapeError { at, service: service.to_owned(), reason, message });
     }
 
     /// Every series the selector matches, in key order.
@@ -232,6 +257,33 @@ impl MetricStore {
         &self.parse_errors
     }
 
+    /// Series exposed twice in one body, in (service, series) order.
+    pub fn duplicates(&self) -> impl Iterator<Item = &DuplicateSeries> {
+        self.duplicates.values()
+    }
+
+    /// Whether every service in scope (`service`, or every service scraped at
+    /// all) had a successful scrape inside `window` (closed at both ends): an
+    /// absence is only an answer from a collector that was looking.
+    pub fn scraped_in(&self, service: Option<&str>, window: Window) -> Result<(), String> {
+        let services: Vec<&str> = match service {
+            Some(s) => vec![s],
+            None => self.services().collect(),
+        };
+        if services.is_empty() {
+            return Err("no service was scraped".into());
+        }
+        let blind: Vec<&str> = services
+            .into_iter()
+            .filter(|s| {
+                let times = self.scrape_times(s);
+                let i = times.partition_point(|t| *t < window.start);
+                times.get(i).is_none_or(|t| *t > window.end)
+            })
+            .collect();
+        if blind.is_empty() { Ok(()) } else { Err(format!("no successful scrape of {} in the window", blind.join(", "))) }
+    }
+
     /// Family metadata the service exposed (latest seen).
     pub fn families(&self, service: &str) -> impl Iterator<Item = &Family> {
         self.families.get(service).into_iter().flat_map(|f| f.values())
@@ -261,6 +313,15 @@ impl MetricStore {
     pub fn series_count(&self, service: Option<&str>, family: &str) -> usize {
         self.family_series(service, family).count()
     }
+}
+
+/// `name{a="x",b="y"}` (labels in key order).
+pub fn series_name(name: &str, labels: &BTreeMap<String, String>) -> String {
+    if labels.is_empty() {
+        return name.to_owned();
+    }
+    let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{name}{{{}}}", labels.join(","))
 }
 
 fn insert_sorted(times: &mut Vec<Duration>, at: Duration) {
@@ -444,7 +505,7 @@ mod tests {
         let body = "# HELP tasks Tasks.\n# TYPE tasks counter\ntasks_total{status=\"ok\"} 1\n\
                 tasks_total{status=\"error\"} 1\n# TYPE declared_only gauge\nbad{ 1\n# EOF\n";
         st.record("coord", s(1), parse(body, Format::OpenMetrics));
-        st.record_error("worker", s(1), "connection refused");
+        st.record_error("worker", s(1), "connection", "connection refused");
         assert!(st.family_present("coord", "tasks"));
         assert!(st.family_present("coord", "tasks_total"));
         assert!(st.family_present("coord", "declared_only"));
@@ -463,19 +524,40 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_series_in_one_body_keeps_last_and_is_reported() {
+    fn duplicate_series_keep_the_first_sample_and_are_reported_once() {
+        // Regression: last-wins turned two counters of one name (5 and 100)
+        // into fake resets whenever the body's order changed.
         let mut st = MetricStore::new();
-        scrape(&mut st, "svc", 1, "x 1\nx 2\n");
+        scrape(&mut st, "svc", 1, "x{a=\"1\"} 5\nx{a=\"1\"} 100\n");
+        scrape(&mut st, "svc", 2, "x{a=\"1\"} 100\nx{a=\"1\"} 6\n");
+        scrape(&mut st, "svc", 3, "x{a=\"1\"} 7\nx{a=\"1\"} 100\n");
         let (_, series) = st.select(&Selector::new("x")).next().unwrap();
-        assert_eq!(series.points, vec![(s(1), 2.0)]);
-        assert_eq!(st.scrape_errors().len(), 1);
+        assert_eq!(series.points, vec![(s(1), 5.0), (s(2), 100.0), (s(3), 7.0)], "the first of each body");
+        let dups: Vec<_> = st.duplicates().collect();
+        assert_eq!(dups.len(), 1);
+        assert_eq!((dups[0].series.as_str(), dups[0].first_at, dups[0].ignored), ("x{a=\"1\"}", s(1), 3));
+        assert!(st.scrape_errors().is_empty(), "the scrapes themselves worked");
+    }
+
+    #[test]
+    fn an_absence_needs_a_scrape_inside_the_window() {
+        let mut st = MetricStore::new();
+        scrape(&mut st, "a", 1, "x 1\n");
+        scrape(&mut st, "a", 5, "x 1\n");
+        st.record_error("b", s(3), "timeout", "timed out");
+        assert!(st.scraped_in(Some("a"), w(1, 2)).is_ok(), "closed at the start");
+        assert!(st.scraped_in(Some("a"), w(4, 5)).is_ok(), "closed at the end");
+        assert!(st.scraped_in(Some("a"), w(2, 4)).is_err());
+        let e = st.scraped_in(None, w(0, 9)).unwrap_err();
+        assert!(e.contains("of b in the window"), "{e}");
+        assert!(MetricStore::new().scraped_in(None, w(0, 9)).is_err());
     }
 
     #[test]
     fn a_quiet_store_still_records_failed_scrapes() {
         let mut st = MetricStore::with_quiet_errors();
-        st.record_error("worker", s(1), "GET http://127.0.0.1:1/metrics answered HTTP 404");
-        st.record_error("worker", s(2), "GET http://127.0.0.1:1/metrics answered HTTP 404");
+        st.record_error("worker", s(1), "http_status", "GET http://127.0.0.1:1/metrics answered HTTP 404");
+        st.record_error("worker", s(2), "http_status", "GET http://127.0.0.1:1/metrics answered HTTP 404");
         assert_eq!(st.scrape_errors().len(), 2);
         assert_eq!(st.scrape_errors()[1].at, s(2));
     }

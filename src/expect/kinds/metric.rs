@@ -34,8 +34,13 @@ pub struct RawMetric {
     pub p90: Option<String>,
     pub p95: Option<String>,
     pub p99: Option<String>,
-    /// Expect the family to be present (true) or absent (false).
+    /// Expect a selected series (or, with no `labels`, the family) to be
+    /// exported inside the window (true) or nowhere in it (false).
     pub present: Option<bool>,
+    /// `increase` / `rate`: a counter with no series yet counts as 0, provided
+    /// its service was scraped successfully inside the window.
+    #[serde(default)]
+    pub absent_as_zero: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -58,6 +63,7 @@ pub struct MetricCheck {
     pub stat: MetricStat,
     /// None only for `present`.
     pub cmp: Option<Comparison>,
+    pub absent_as_zero: bool,
 }
 
 impl Kind for MetricCheck {
@@ -120,7 +126,22 @@ fn compile(cx: &mut Ctx, path: &str, r: RawMetric, names: &Names) -> Option<Metr
         MetricStat::Present(_) => None,
         _ => Some(cmp(cx, &format!("{path}.{stat_name}"), text)?),
     };
-    Some(MetricCheck { service: r.service, metric: r.metric, matchers: matchers(&r.labels), stat, cmp })
+    if r.absent_as_zero && !matches!(stat, MetricStat::Increase | MetricStat::Rate) {
+        cx.err(
+            &format!("{path}.absent_as_zero"),
+            format!("`absent_as_zero` applies to counters (`increase`, `rate`), not `{stat_name}`"),
+            Some("remove `absent_as_zero`, or check the counter's `increase`".into()),
+        );
+        return None;
+    }
+    Some(MetricCheck {
+        service: r.service,
+        metric: r.metric,
+        matchers: matchers(&r.labels),
+        stat,
+        cmp,
+        absent_as_zero: r.absent_as_zero,
+    })
 }
 
 pub(crate) fn judge(c: &MetricCheck, store: &MetricStore, w: Window) -> Judgement {
@@ -142,16 +163,7 @@ pub(crate) fn judge(c: &MetricCheck, store: &MetricStore, w: Window) -> Judgemen
         (None, _) => what.clone(),
     };
     if let MetricStat::Present(want) = c.stat {
-        let found = store.select(&sel).next().is_some()
-            || store.services().any(|s| c.service.as_deref().is_none_or(|x| x == s) && store.family_present(s, &c.metric));
-        let ev =
-            if found { json!({ "matched_series": store.select(&sel).count() }) } else { missing(store, c.service.as_deref(), &c.metric) };
-        return Judgement {
-            pass: found == want,
-            expected,
-            observed: if found { "exported".into() } else { "not exported".into() },
-            evidence: ev,
-        };
+        return present(c, want, store, w, expected);
     }
     let (value, ev) = match c.stat {
         MetricStat::Increase => match store.increase(&sel, w) {
@@ -184,6 +196,16 @@ pub(crate) fn judge(c: &MetricCheck, store: &MetricStore, w: Window) -> Judgemen
             None => (None, missing(store, c.service.as_deref(), &c.metric)),
         },
     };
+    let value = match value {
+        None if c.absent_as_zero => match store.scraped_in(c.service.as_deref(), w) {
+            Ok(()) => Some(0.0),
+            Err(why) => {
+                let observed = format!("not judgeable: {what} is absent and {why}, so its absence proves nothing");
+                return Judgement { pass: false, expected, observed, evidence: ev };
+            }
+        },
+        v => v,
+    };
     match value {
         Some(v) => Judgement {
             pass: c.cmp.is_some_and(|cmp| cmp.holds(v)),
@@ -192,5 +214,101 @@ pub(crate) fn judge(c: &MetricCheck, store: &MetricStore, w: Window) -> Judgemen
             evidence: ev,
         },
         None => Judgement { pass: false, expected, observed: format!("no data for {what} in the window"), evidence: ev },
+    }
+}
+
+/// `present`: a selected series has a sample inside the window (closed), or,
+/// with no label matchers, the family was declared by a service in scope. An
+/// absence passes only from a scraper that looked inside the window.
+fn present(c: &MetricCheck, want: bool, store: &MetricStore, w: Window, expected: String) -> Judgement {
+    let sel = selector(c.service.as_deref(), &c.metric, &c.matchers);
+    let in_window = |pts: &[(std::time::Duration, f64)]| pts.iter().any(|(t, _)| *t >= w.start && *t <= w.end);
+    let matched = store.select(&sel).filter(|(_, s)| in_window(&s.points)).count();
+    let declared = c.matchers.is_empty()
+        && store.services().any(|s| c.service.as_deref().is_none_or(|x| x == s) && store.family_present(s, &c.metric));
+    let found = matched > 0 || declared && store.select(&sel).next().is_none();
+    let mut ev = if found { json!({ "matched_series": matched }) } else { missing(store, c.service.as_deref(), &c.metric) };
+    if !found
+        && !want
+        && let Err(why) = store.scraped_in(c.service.as_deref(), w)
+    {
+        ev["not_judgeable"] = json!(why);
+        let observed = format!("not judgeable: {why}, so the absence proves nothing");
+        return Judgement { pass: false, expected, observed, evidence: ev };
+    }
+    let observed = if found { "exported".into() } else { "not exported in the window".into() };
+    Judgement { pass: found == want, expected, observed, evidence: ev }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::collectors::exposition::{Format, parse};
+    use crate::collectors::store::MatchOp;
+
+    fn s(x: u64) -> Duration {
+        Duration::from_secs(x)
+    }
+
+    fn check(stat: MetricStat, cmp: Option<&str>, labels: &[(&str, &str)], absent_as_zero: bool) -> MetricCheck {
+        MetricCheck {
+            service: Some("svc".into()),
+            metric: "errors_total".into(),
+            matchers: labels.iter().map(|(k, v)| LabelMatcher { label: (*k).into(), op: MatchOp::Eq, value: (*v).into() }).collect(),
+            stat,
+            cmp: cmp.map(|c| Comparison::parse(c).unwrap()),
+            absent_as_zero,
+        }
+    }
+
+    /// Scrapes of `svc` at 0..=10 s; `errors_total{dep="llm"}` appears at 6 s and grows.
+    fn store() -> MetricStore {
+        let mut st = MetricStore::new();
+        for t in 0..=10u64 {
+            let body = if t >= 6 { format!("up 1\nerrors_total{{dep=\"llm\"}} {}\n", t - 5) } else { "up 1\n".into() };
+            st.record("svc", s(t), parse(&body, Format::PrometheusText));
+        }
+        st
+    }
+
+    #[test]
+    fn present_honours_the_window_and_the_labels() {
+        let st = store();
+        let w = |a, b| Window::new(s(a), s(b));
+        let absent = check(MetricStat::Present(false), None, &[("dep", "llm")], false);
+        assert!(judge(&absent, &st, w(0, 5)).pass, "not yet created in 0..5 s");
+        assert!(!judge(&absent, &st, w(0, 8)).pass, "created at 6 s");
+        let other = check(MetricStat::Present(true), None, &[("dep", "db")], false);
+        assert!(!judge(&other, &st, w(0, 10)).pass, "no series with dep=db");
+        assert!(judge(&check(MetricStat::Present(true), None, &[("dep", "llm")], false), &st, w(6, 10)).pass);
+    }
+
+    #[test]
+    fn an_absence_is_only_an_answer_from_a_scraper_that_looked() {
+        let mut st = MetricStore::new();
+        st.record("svc", s(0), parse("up 1\n", Format::PrometheusText));
+        st.record_error("svc", s(3), "timeout", "timed out");
+        let w = Window::new(s(1), s(5));
+        let j = judge(&check(MetricStat::Present(false), None, &[], false), &st, w);
+        assert!(!j.pass && j.observed.starts_with("not judgeable: no successful scrape of svc"), "{}", j.observed);
+        let j = judge(&check(MetricStat::Increase, Some("== 0"), &[], true), &st, w);
+        assert!(!j.pass && j.observed.starts_with("not judgeable"), "{}", j.observed);
+    }
+
+    #[test]
+    fn absent_as_zero_counts_a_counter_not_created_yet_as_zero() {
+        let st = store();
+        let w = |a, b| Window::new(s(a), s(b));
+        let strict = check(MetricStat::Increase, Some("== 0"), &[("dep", "llm")], false);
+        let j = judge(&strict, &st, w(0, 5));
+        assert!(!j.pass && j.observed.starts_with("no data"), "without the flag, absent is no data: {}", j.observed);
+        let zero = check(MetricStat::Increase, Some("== 0"), &[("dep", "llm")], true);
+        assert!(judge(&zero, &st, w(0, 5)).pass, "{}", judge(&zero, &st, w(0, 5)).observed);
+        // The broken case: the counter did move.
+        let j = judge(&zero, &st, w(0, 10));
+        assert!(!j.pass && j.observed == "increase = 5", "{}", j.observed);
+        assert!(judge(&check(MetricStat::Rate, Some("== 0"), &[("dep", "llm")], true), &st, w(0, 5)).pass);
     }
 }
