@@ -190,6 +190,10 @@ fn main() -> ExitCode {
     results::capture();
     init_logging(cli.verbose);
     ordeal::runtime::cleanup::install_panic_hook();
+    if matches!(cli.command, Command::Run { .. } | Command::Lint { .. }) {
+        ordeal::runtime::reap::become_subreaper();
+        ordeal::runtime::reap::reap_dead_owners();
+    }
     let code = match cli.command {
         Command::Validate { scenarios } => validate(&scenarios),
         Command::List { dir } => list(&dir),

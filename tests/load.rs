@@ -5,6 +5,8 @@
 //! Generous bounds: the tight figures live in bench/load.sh.
 
 mod common;
+use std::process::Stdio;
+
 use common::*;
 
 /// A scenario whose only service is the stall server; `stall` is
@@ -163,16 +165,7 @@ fn a_closed_stdout_is_not_a_harness_fault() {
     );
     let report = tempfile::tempdir().unwrap();
     let marker = unique_marker();
-    let mut child = ordeal()
-        .arg("run")
-        .arg(&path)
-        .arg("--report-dir")
-        .arg(report.path())
-        .env("ORDEAL_TEST_MARKER", &marker)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_scenario(&path, report.path(), &marker, Stdio::piped(), Stdio::piped());
     drop(child.stdout.take());
     drop(child.stderr.take());
     let code = wait_exit(&mut child, std::time::Duration::from_secs(60));

@@ -78,3 +78,72 @@ fn a_panic_in_a_collector_is_a_harness_fault_not_the_stacks() {
     assert!(started.elapsed() < Duration::from_secs(240));
     assert_no_leftovers(&marker);
 }
+
+/// A service behind a wrapper shell (its child is a grandchild of ordeal)
+/// beside one that leaves a daemon outside its process group (`setsid`).
+fn leaky_scenario(seconds: u32) -> (tempfile::TempDir, std::path::PathBuf) {
+    let server = root().join("tests/fixtures/stall-server.py");
+    temp_scenario(&format!(
+        r#"
+name: leaky
+stack:
+  services:
+    wrapped:
+      command: sh
+      args: ["-c", "python3 {server}"]
+      env: {{ LISTEN: "{{{{self.bind}}}}:{{{{self.port}}}}", STALL_AFTER_S: "0", STALL_FOR_S: "0", STALL_S: "0" }}
+      ready: {{ path: /health, timeout: 30s }}
+    daemonizing:
+      command: sh
+      args: ["-c", "setsid sleep 600 </dev/null >/dev/null 2>&1 & exec python3 {server}"]
+      env: {{ LISTEN: "{{{{self.bind}}}}:{{{{self.port}}}}", STALL_AFTER_S: "0", STALL_FOR_S: "0", STALL_S: "0" }}
+      ready: {{ path: /health, timeout: 30s }}
+load:
+  target: wrapped
+  rate: 5
+  requests:
+    - {{ name: work, method: GET, path: /work }}
+timeline:
+  phases:
+    - {{ name: steady, duration: {seconds}s }}
+expect:
+  - {{ kind: load, name: answered, error_ratio: "== 0" }}
+"#,
+        server = server.display()
+    ))
+}
+
+#[test]
+fn a_daemon_a_service_left_behind_dies_with_a_clean_run() {
+    let (_dir, path) = leaky_scenario(1);
+    let run = run_scenario(&path, &[]); // asserts that nothing carries the run's marker
+    assert_eq!(run.code, 0, "{}", run.summary());
+}
+
+#[test]
+fn what_a_sigkilled_run_left_behind_is_reaped_by_the_next_run() {
+    // PR_SET_PDEATHSIG kills only the direct children: the wrapper's python and
+    // the setsid'd sleep outlive a SIGKILLed ordeal until the next run starts.
+    let (_dir, path) = leaky_scenario(60);
+    let report = tempfile::tempdir().unwrap();
+    let marker = unique_marker();
+    let mut child = spawn_scenario(&path, report.path(), &marker, Stdio::null(), Stdio::null());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while processes_with_marker(&marker).len() < 5 {
+        assert!(Instant::now() < deadline, "the stack never came up: {:?}", processes_with_marker(&marker));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    signal(&child, libc::SIGKILL);
+    wait_exit(&mut child, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    let survivors = processes_with_marker(&marker);
+    // The next run (any scenario) reaps them before it starts its own stack.
+    let (_d, short) = leaky_scenario(1);
+    let next = run_scenario(&short, &[]);
+    assert_eq!(next.code, 0, "{}", next.summary());
+    assert!(
+        processes_with_marker(&marker).is_empty(),
+        "left after the next run: {:?} (survived the SIGKILL: {survivors:?})",
+        processes_with_marker(&marker)
+    );
+}

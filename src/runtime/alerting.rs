@@ -143,7 +143,10 @@ impl AlertingServers {
         let dir = std::path::absolute(run_dir.join("alerting")).unwrap_or_else(|_| run_dir.join("alerting"));
         let io = |context: String| move |source| RuntimeError::Io { context, source };
         std::fs::create_dir_all(&dir).map_err(io(format!("create {}", dir.display())))?;
-        let tsdb = tempfile::Builder::new().prefix("ordeal-tsdb-").tempdir().map_err(io("create a temporary TSDB directory".into()))?;
+        let tsdb = tempfile::Builder::new()
+            .prefix(&super::reap::temp_prefix("tsdb"))
+            .tempdir()
+            .map_err(io("create a temporary TSDB directory".into()))?;
         let (am_port, prom_port) = (free_port()?, free_port()?);
         let write = |name: &str, v: &serde_json::Value| -> Result<PathBuf, RuntimeError> {
             let path = dir.join(name);
@@ -163,7 +166,7 @@ impl AlertingServers {
             Some(_) => format!("/tmp/{sub}"),
             None => tsdb.path().join(sub).display().to_string(),
         };
-        let servers = StackPlan {
+        let mut servers = StackPlan {
             prepare: Vec::new(),
             services: vec![
                 server(
@@ -195,7 +198,6 @@ impl AlertingServers {
             probe_interval: plan.interval,
             probe_timeout: plan.interval,
         };
-        let mut servers = servers;
         servers.services[1].mounts = plan.rules.clone(); // Prometheus reads the rule files where they are
         let stack =
             RunningStack::start(docker, &servers, BTreeMap::new(), &dir, &dir, clock).await.map_err(|e| with_errors_logged(e, &dir))?;

@@ -34,6 +34,7 @@ pub fn kill_all() {
     for g in groups {
         signal_group(g, libc::SIGKILL);
     }
+    super::reap::kill_marked(super::reap::owner());
     super::docker::remove_all_blocking();
 }
 

@@ -9,7 +9,9 @@
 //! registered in `cleanup` until it is reaped, and dies with ordeal
 //! (`PR_SET_PDEATHSIG`) even if ordeal itself is SIGKILLed. Every container
 //! and network is labelled with its owner; a SIGKILLed run's are reaped at
-//! the next start (`docker::reap`).
+//! the next start (`docker::reap`). Every process also carries an owner mark
+//! in its environment that its descendants inherit: what daemonized or
+//! outlived a wrapper is killed at teardown, or at the next start (`reap`).
 
 pub mod alerting;
 pub mod cleanup;
@@ -17,6 +19,7 @@ pub mod docker;
 pub mod images;
 mod logs;
 mod process;
+pub mod reap;
 mod stack;
 
 use std::path::PathBuf;

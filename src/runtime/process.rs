@@ -42,6 +42,8 @@ struct Proc {
 pub struct Stack {
     procs: Vec<Proc>,
     pub logs: LogStore,
+    /// The owner mark every process of this stack inherits (`reap`).
+    mark: String,
 }
 
 pub(super) fn free_port() -> std::io::Result<u16> {
@@ -112,7 +114,7 @@ pub async fn prepare(commands: &[Vec<String>], dir: &Path, run_dir: &Path) -> Re
 
 /// The service's command line and environment, rendered, in its own process
 /// group, killed with ordeal (`PR_SET_PDEATHSIG`); and the program's path.
-fn command(s: &ServicePlan, port: u16, vars: &BTreeMap<String, String>, dir: &Path) -> Result<(Command, String), RuntimeError> {
+fn command(s: &ServicePlan, port: u16, vars: &BTreeMap<String, String>, dir: &Path, mark: &str) -> Result<(Command, String), RuntimeError> {
     let mut vars = vars.clone();
     vars.insert("self.port".into(), port.to_string());
     vars.insert("self.host".into(), "127.0.0.1".into());
@@ -133,6 +135,7 @@ fn command(s: &ServicePlan, port: u16, vars: &BTreeMap<String, String>, dir: &Pa
     for (k, v) in &s.env {
         cmd.env(k, render(v)?);
     }
+    cmd.env(super::reap::OWNER_ENV, mark);
     cmd.current_dir(dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     // SAFETY: prctl only sets a flag on the child between fork and exec.
     unsafe {
@@ -160,7 +163,7 @@ impl Stack {
         for (name, port) in &ports {
             vars.extend(service_vars(name, "127.0.0.1", *port));
         }
-        let mut stack = Stack { procs: Vec::new(), logs: LogStore::default() };
+        let mut stack = Stack { procs: Vec::new(), logs: LogStore::default(), mark: super::reap::stack_mark() };
         for s in &plan.services {
             let port = ports[&s.name];
             let proc = stack.spawn(s, port, &vars, dir, &log_dir, clock)?;
@@ -181,7 +184,7 @@ impl Stack {
         log_dir: &Path,
         clock: RunClock,
     ) -> Result<Proc, RuntimeError> {
-        let (mut cmd, command) = command(s, port, vars, dir)?;
+        let (mut cmd, command) = command(s, port, vars, dir, &self.mark)?;
         let mut child = cmd.spawn().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => RuntimeError::CommandNotFound {
                 service: s.name.clone(),
@@ -278,6 +281,11 @@ impl Stack {
             }
             out.push((p.info.name.clone(), status));
         }
+        // Descendants that left their group (setsid, a daemon's double fork).
+        let stray = super::reap::kill_marked(&self.mark);
+        if stray > 0 {
+            tracing::info!(processes = stray, "killed processes the services left outside their process groups");
+        }
         out
     }
 }
@@ -290,6 +298,7 @@ impl Drop for Stack {
             let _ = p.child.try_wait();
             cleanup::unregister(p.pgid);
         }
+        super::reap::kill_marked(&self.mark);
     }
 }
 

@@ -9,7 +9,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn root() -> PathBuf {
@@ -101,6 +101,21 @@ pub fn run_scenario(path: &Path, env: &[(&str, &str)]) -> Run {
     };
     assert_no_leftovers(&run.marker);
     run
+}
+
+/// `ordeal run <scenario>` in the background, reporting into `report_dir`,
+/// its processes marked with `marker`, stdout and stderr as given.
+pub fn spawn_scenario(path: &Path, report_dir: &Path, marker: &str, stdout: Stdio, stderr: Stdio) -> std::process::Child {
+    ordeal()
+        .arg("run")
+        .arg(path)
+        .arg("--report-dir")
+        .arg(report_dir)
+        .env("ORDEAL_TEST_MARKER", marker)
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .expect("start ordeal")
 }
 
 /// Pids of live processes whose environment carries `ORDEAL_TEST_MARKER=marker`.
