@@ -30,6 +30,7 @@ pub mod clock;
 pub mod collectors;
 pub mod expect;
 pub mod faults;
+pub mod files;
 pub mod lint;
 pub mod load;
 pub mod overhead;

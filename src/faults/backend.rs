@@ -74,7 +74,7 @@ async fn prepare(mock: &str, r: &RouteConfig) -> Result<Reply, FaultError> {
             if path.extension().is_some_and(|e| e == "json") {
                 content_type = "application/json";
             }
-            tokio::fs::read(path).await.map_err(|e| FaultError::File { mock: mock.into(), path: path.clone(), reason: e.to_string() })?
+            crate::files::read(path).map_err(|e| FaultError::File { mock: mock.into(), path: path.clone(), reason: e.to_string() })?
         }
         (None, None) => Vec::new(),
     };

@@ -16,6 +16,16 @@ const TOP_LEVEL: [&str; 11] =
 /// The document's top-level sections by name; unknown names are reported.
 /// Text that is not YAML, or not a mapping, stops compilation here.
 pub(super) fn top_level(cx: &mut Ctx, text: &str, file: &Path) -> Result<BTreeMap<String, Value>, Diagnostics> {
+    if let Some((line, col)) = too_deep(text) {
+        return Err(Diagnostics(vec![Diagnostic {
+            file: file.to_path_buf(),
+            line,
+            col,
+            path: String::new(),
+            message: format!("nesting deeper than {MAX_DEPTH} levels"),
+            hint: Some("a scenario needs a few levels; check for unbalanced `[` or `{`".into()),
+        }]));
+    }
     let root: Value = serde_norway::from_str(text).map_err(|e| {
         let (line, col) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
         Diagnostics(vec![Diagnostic {
@@ -75,5 +85,54 @@ pub(super) fn overhead_scenario_rules(cx: &mut Ctx, has_load: bool, has_alerting
             "`alerting:` does not apply to an overhead scenario",
             Some("remove it; overhead rounds measure the stack alone".into()),
         );
+    }
+}
+
+/// Deepest flow nesting (`[`, `{`) a scenario may have: deeper input is
+/// refused before the YAML parser, whose time grows quadratically with it.
+const MAX_DEPTH: usize = 64;
+
+/// Where flow nesting first exceeds [`MAX_DEPTH`] (1-based line and column),
+/// ignoring quoted text and comments; block nesting counts by indentation.
+fn too_deep(text: &str) -> Option<(usize, usize)> {
+    let mut depth = 0usize;
+    for (n, line) in text.lines().enumerate() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        if indent > 2 * MAX_DEPTH {
+            return Some((n + 1, indent + 1));
+        }
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        for (col, ch) in line.char_indices() {
+            match (quote, ch) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(ch),
+                (None, '#') if prev.is_whitespace() => break,
+                (None, '[' | '{') => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Some((n + 1, col + 1));
+                    }
+                }
+                (None, ']' | '}') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            prev = ch;
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let deep = format!("stack: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let t = std::time::Instant::now();
+        assert_eq!(super::too_deep(&deep), Some((1, 7 + super::MAX_DEPTH + 1)));
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        assert_eq!(super::too_deep("a: [[1, 2], {b: \"[[[[\"}] # [[[[\n"), None);
+        assert!(super::too_deep(&format!("a:\n{}b: 1\n", " ".repeat(200))).is_some());
     }
 }

@@ -59,7 +59,7 @@ impl Plan {
 
 /// Read and compile a scenario file.
 pub fn load(path: &Path) -> Result<Plan, Diagnostics> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::files::read_to_string(path).map_err(|e| {
         Diagnostics(vec![Diagnostic {
             file: path.to_path_buf(),
             line: 0,

@@ -135,7 +135,7 @@ pub fn section(cx: &mut Ctx, v: Value, dir: &Path, services: &[String]) -> Optio
     let mut dashboards = Vec::new();
     for (i, d) in raw.dashboards.iter().enumerate() {
         let path = abs(d);
-        if let Err(e) = std::fs::read_to_string(&path)
+        if let Err(e) = crate::files::read_to_string(&path)
             .map_err(|e| e.to_string())
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map_err(|e| e.to_string()))
         {
@@ -205,7 +205,7 @@ fn check_external(cx: &mut Ctx, ext: &RawExternal, services: &[String]) {
 }
 
 fn read_yaml(path: &Path) -> Result<serde_json::Value, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let text = crate::files::read_to_string(path).map_err(|e| e.to_string())?;
     serde_norway::from_str(&text).map_err(|e| e.to_string())
 }
 

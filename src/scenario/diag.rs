@@ -40,13 +40,19 @@ impl fmt::Display for Diagnostic {
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
+/// Diagnostics printed at most; the rest are counted.
+pub const MAX_SHOWN: usize = 50;
+
 impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, d) in self.0.iter().enumerate() {
+        for (i, d) in self.0.iter().take(MAX_SHOWN).enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
             write!(f, "{d}")?;
+        }
+        if self.0.len() > MAX_SHOWN {
+            write!(f, "\n... and {} more", self.0.len() - MAX_SHOWN)?;
         }
         if self.0.len() > 1 {
             write!(f, "\n{} errors", self.0.len())?;

@@ -198,7 +198,7 @@ fn compile_body(cx: &mut Ctx, path: &str, body: Option<serde_json::Value>, body_
         (Some(b), None) => Some(serde_json::to_vec(&b).unwrap_or_default()),
         (None, Some(f)) => {
             let p = dir.join(&f);
-            match std::fs::read(&p) {
+            match crate::files::read(&p) {
                 Ok(bytes) => {
                     if let Err(e) = serde_json::from_slice::<serde_json::Value>(&bytes) {
                         cx.err_value(&format!("{path}.body_file"), format!("{} is not valid JSON: {e}", p.display()), None);

@@ -57,11 +57,11 @@ impl Sources {
 #[error("cannot read {path}: {source}")]
 pub struct SourceError {
     pub path: String,
-    pub source: std::io::Error,
+    pub source: crate::files::ReadError,
 }
 
 fn read(path: &Path) -> Result<String, SourceError> {
-    std::fs::read_to_string(path).map_err(|source| SourceError { path: path.display().to_string(), source })
+    crate::files::read_to_string(path).map_err(|source| SourceError { path: path.display().to_string(), source })
 }
 
 /// Reads a Prometheus rule file; see [`rules::parse`].
