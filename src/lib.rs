@@ -20,7 +20,8 @@
 //! rounds into deltas with intervals, judges budgets and draws the chart.
 //! `clock` is the single time base all stages share. `lint` checks alert rules,
 //! dashboards and PromQL against the metrics, and labels, a stack really
-//! exports. `signals` owns SIGINT / SIGTERM.
+//! exports. `signals` owns SIGINT / SIGTERM. `secrets` masks the secret
+//! values ordeal knows in everything it writes.
 //!
 //! Compilation has floors, every arrow pointing down: `scenario` (sections and
 //! the compile toolkit) <- `expect::kinds` (one module per kind, and the
@@ -39,4 +40,5 @@ pub mod report;
 pub mod run;
 pub mod runtime;
 pub mod scenario;
+pub mod secrets;
 pub mod signals;

@@ -129,6 +129,7 @@ mod results {
     }
 
     pub fn write(text: &str) {
+        let text = ordeal::secrets::mask(text);
         match OUT.get() {
             Some((f, _)) => {
                 let _ = f.lock().unwrap_or_else(|e| e.into_inner()).write_all(text.as_bytes());
@@ -150,7 +151,7 @@ mod results {
 macro_rules! errln {
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($t)*);
+        let _ = writeln!(ordeal::secrets::Masked(std::io::stderr()), $($t)*);
     }};
 }
 
@@ -174,7 +175,7 @@ fn init_logging(verbose: u8) {
         .with_env_filter(filter)
         .with_target(false)
         .with_ansi(ansi)
-        .with_writer(std::io::stderr)
+        .with_writer(|| ordeal::secrets::Masked(std::io::stderr()))
         .log_internal_errors(false)
         .try_init();
 }

@@ -27,6 +27,17 @@ fn with_rules(from: &str, to: &str) -> (tempfile::TempDir, std::path::PathBuf) {
 }
 
 #[test]
+fn a_rule_whose_threshold_cannot_be_reached_is_caught() {
+    // A ratio compared with 1.5 never fires, however bad the outage.
+    let (_dir, path) = with_rules("1e-9) > 0.05", "1e-9) > 1.5");
+    let run = run_scenario(&path, &[]);
+    assert_eq!(run.code, 1, "{}", run.summary());
+    let alert = run.expectation("HighErrorRate fires during the outage and resolves after");
+    assert_eq!(alert["verdict"], "fail", "{alert}");
+    assert!(alert["observed"].as_str().unwrap().contains("never became pending or firing"), "{alert}");
+}
+
+#[test]
 fn misspelled_rule_metric_never_fires_and_lint_names_the_selector() {
     let (dir, path) = with_rules(r#"multiagent_tasks_total{status="failed"}"#, r#"multiagent_task_total{status="failed"}"#);
     let run = run_scenario(&path, &[]);
@@ -157,10 +168,13 @@ fn lint_flags_the_seed_rules_as_written() {
 }
 
 #[test]
-fn a_rule_prometheus_cannot_parse_is_an_infrastructure_error_that_says_where() {
+fn a_rule_prometheus_cannot_parse_is_refused_before_the_run_at_its_line() {
     let (_dir, path) = with_rules("expr: up == 0", "expr: up == = 0");
     let run = run_scenario(&path, &[]);
-    assert_eq!(run.code, 3, "{}", run.summary());
-    assert!(run.stdout.contains("service `prometheus` exited during startup"), "{}", run.stdout);
-    assert!(run.stdout.contains("rules.yaml: 65:15:") && run.stdout.contains("could not parse expression"), "{}", run.stdout);
+    assert_eq!(run.code, 2, "{}", run.summary());
+    assert!(
+        run.stderr.contains("rules.yaml:65:") && run.stderr.contains("alert TargetDown") && run.stderr.contains("invalid PromQL"),
+        "{}",
+        run.stderr
+    );
 }

@@ -12,8 +12,16 @@ use common::*;
 /// A scenario whose only service is the stall server; `stall` is
 /// (after_s, for_s, stall_s) from the first request.
 fn stall_scenario(stall: (f64, f64, f64), load: &str, phases: &str, expect: &str) -> (tempfile::TempDir, std::path::PathBuf) {
-    let script = root().join("tests/fixtures/stall-server.py");
     let (after, length, secs) = stall;
+    let env = format!("STALL_AFTER_S: \"{after}\"\n        STALL_FOR_S: \"{length}\"\n        STALL_S: \"{secs}\"");
+    let load = format!("{load}\n  requests:\n    - {{ name: work, method: GET, path: /work }}");
+    target_scenario(&env, &load, phases, expect)
+}
+
+/// A scenario whose only service is the stall server with extra `env` lines,
+/// and `load` holding the request mix.
+fn target_scenario(env: &str, load: &str, phases: &str, expect: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let script = root().join("tests/fixtures/stall-server.py");
     temp_scenario(&format!(
         r#"
 name: load-engine
@@ -24,15 +32,11 @@ stack:
       args: ["{}"]
       env:
         LISTEN: "{{{{self.bind}}}}:{{{{self.port}}}}"
-        STALL_AFTER_S: "{after}"
-        STALL_FOR_S: "{length}"
-        STALL_S: "{secs}"
+        {env}
       ready: {{ path: /health, timeout: 30s }}
 load:
   target: target
 {load}
-  requests:
-    - {{ name: work, method: GET, path: /work }}
 timeline:
   phases:
 {phases}
@@ -175,4 +179,44 @@ fn a_closed_stdout_is_not_a_harness_fault() {
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .map(|r| r["verdict"].clone());
     assert_eq!((code, verdict), (Some(0), Some(serde_json::json!("pass"))));
+}
+
+#[test]
+fn per_send_values_fill_path_headers_and_body_from_the_data_file() {
+    // Every send takes the next row of the CSV file (cycling) and its own
+    // number, random int and UUID; the server records what arrived.
+    let (dir, path) = target_scenario(
+        "RECORD: \"{{scenario.dir}}/requests.jsonl\"",
+        r#"  rate: 20
+  data: users.csv
+  requests:
+    - name: user
+      method: POST
+      path: "/users/{{data.user}}/{{seq}}"
+      headers: { X-Tenant: "{{data.tenant}}" }
+      body: { id: "{{seq}}", n: "{{rand.int(1,3)}}", u: "{{uuid}}", note: "for {{data.user}}" }"#,
+        "    - { name: steady, duration: 2s }",
+        "  - { kind: load, name: no errors, error_ratio: \"== 0\" }",
+    );
+    std::fs::write(dir.path().join("users.csv"), "user,tenant\nalice,t1\nbob smith,t2\ncarol,t3\n").unwrap();
+    let run = run_scenario(&path, &[]);
+    assert_eq!(run.code, 0, "{}", run.summary());
+    let text = std::fs::read_to_string(dir.path().join("requests.jsonl")).unwrap();
+    let reqs: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(reqs.len() >= 30, "20/s for 2 s: {} requests", reqs.len());
+    let users = [("alice", "alice", "t1"), ("bob%20smith", "bob smith", "t2"), ("carol", "carol", "t3")];
+    let mut uuids = std::collections::BTreeSet::new();
+    for r in &reqs {
+        let rid = r["headers"]["x-request-id"].as_str().unwrap();
+        let seq: u64 = rid.rsplit('-').next().unwrap().parse().unwrap();
+        let (in_path, name, tenant) = users[(seq % 3) as usize];
+        assert_eq!(r["path"], format!("/users/{in_path}/{seq}"), "{r}");
+        assert_eq!(r["headers"]["x-tenant"], tenant, "{r}");
+        let body: serde_json::Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["id"], seq, "a whole `{{{{seq}}}}` is a number: {body}");
+        assert!((1..=3).contains(&body["n"].as_i64().unwrap()), "{body}");
+        assert_eq!(body["note"], format!("for {name}"), "{body}");
+        uuids.insert(body["u"].as_str().unwrap().to_string());
+    }
+    assert_eq!(uuids.len(), reqs.len(), "every send has its own UUID");
 }

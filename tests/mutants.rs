@@ -127,3 +127,25 @@ fn traces_switched_off_is_caught_by_trace_and_correlation_expectations() {
         ],
     );
 }
+
+#[test]
+fn ready_ignores_llm_is_caught_by_health() {
+    assert_caught("ready_ignores_llm", &["coordinator not ready while the LLM is down"]);
+}
+
+#[test]
+fn no_request_id_forward_is_caught_by_request_log_correlation() {
+    // The worker makes up its own X-Request-ID: its log lines join no request.
+    assert_caught("no_request_id_forward", &["both services log the caller's request id (request/log correlation)"]);
+}
+
+#[test]
+fn request_id_label_is_caught_by_the_cardinality_contract() {
+    assert_caught("request_id_label", &["rules, dashboard and PromQL use only exported metrics; naming and cardinality clean"]);
+}
+
+#[test]
+fn live_follows_llm_is_caught_by_health() {
+    // Liveness tied to a dependency: an orchestrator would restart the coordinator in a loop.
+    assert_caught("live_follows_llm", &["coordinator stays live"]);
+}

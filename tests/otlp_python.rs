@@ -2,26 +2,19 @@
 //! SDK with its OTLP/HTTP and OTLP/gRPC exporters (plain and gzip), configured
 //! only through the standard `OTEL_*` variables with the receiver's endpoints.
 //!
-//! Python packages come from an interpreter that already has them, or from a
-//! venv cached under the target dir (`$CARGO_TARGET_TMPDIR/ordeal-py-venv`),
-//! created and filled from PyPI on first use. If that cannot be done, the test
-//! fails and says why: it never skips.
+//! Python packages come from `common::python::PYTHON` (the system python3 if
+//! it has them, else a venv cached under the target dir, filled from PyPI on
+//! first use); if that cannot be done the test fails and says why, never skips.
 
-use std::fs::File;
-use std::os::fd::AsRawFd;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use ordeal::clock::RunClock;
 use ordeal::collectors::otlp::{OtlpReceiver, SpanKind, SpanStatus, Transport};
 use serde_json::{Value, json};
 
-const PACKAGES: &[&str] =
-    &["opentelemetry-sdk>=1.20,<2", "opentelemetry-exporter-otlp-proto-grpc>=1.20,<2", "opentelemetry-exporter-otlp-proto-http>=1.20,<2"];
-const IMPORT_CHECK: &str = "import opentelemetry.sdk.trace, \
-    opentelemetry.exporter.otlp.proto.grpc.trace_exporter, \
-    opentelemetry.exporter.otlp.proto.http.trace_exporter";
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/otlp_send.py");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,56 +120,5 @@ async fn send(python: &Path, transport: &str, label: &str, endpoint: &str, compr
 /// An interpreter that can import the SDK and both exporters: `python3` if it
 /// already can, else the cached venv, made and filled from PyPI if needed.
 fn python_with_otel() -> PathBuf {
-    let system = PathBuf::from("python3");
-    let Some(version) = run(&system, &["--version"]).filter(|o| o.status.success()) else {
-        panic!("python3 is not on PATH: this test needs Python >= 3.9 with venv (Debian: apt-get install python3 python3-venv)");
-    };
-    if imports_otel(&system) {
-        return system;
-    }
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ordeal-py-venv");
-    let venv_python = venv.join("bin/python");
-    // Both tests of this file may run at once (nextest: separate processes).
-    let _lock = lock(&venv.with_extension("lock"));
-    if imports_otel(&venv_python) {
-        return venv_python;
-    }
-    let _ = std::fs::remove_dir_all(&venv);
-    let began = Instant::now();
-    let made = run(&system, &["-m", "venv", venv.to_str().expect("UTF-8 target dir")]);
-    require(made, &format!("python3 -m venv {} ({})", venv.display(), String::from_utf8_lossy(&version.stdout).trim()));
-    let mut args = vec!["-m", "pip", "install", "--quiet", "--disable-pip-version-check"];
-    args.extend(PACKAGES);
-    require(run(&venv_python, &args), "pip install of the OpenTelemetry Python SDK from PyPI (is PyPI reachable?)");
-    eprintln!("created {} and installed {PACKAGES:?} in {:?}", venv.display(), began.elapsed());
-    assert!(imports_otel(&venv_python), "pip installed {PACKAGES:?} but `{IMPORT_CHECK}` still fails in {}", venv.display());
-    venv_python
-}
-
-fn imports_otel(python: &Path) -> bool {
-    run(python, &["-c", IMPORT_CHECK]).is_some_and(|o| o.status.success())
-}
-
-fn run(program: &Path, args: &[&str]) -> Option<Output> {
-    Command::new(program).args(args).output().ok()
-}
-
-fn require(output: Option<Output>, what: &str) {
-    match output {
-        Some(o) if o.status.success() => {}
-        Some(o) => panic!("{what} failed ({}):\n{}\n{}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)),
-        None => panic!("{what}: could not start the command"),
-    }
-}
-
-/// An exclusive lock on `path`, held until the file is dropped.
-fn lock(path: &Path) -> File {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).expect("target tmp dir");
-    }
-    let file = File::create(path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
-    // SAFETY: flock on a descriptor we own; it is released when `file` closes.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-    assert_eq!(rc, 0, "flock {}: {}", path.display(), std::io::Error::last_os_error());
-    file
+    common::python::PYTHON.python()
 }

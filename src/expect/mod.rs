@@ -19,6 +19,8 @@ pub mod expectations;
 pub mod kind;
 pub mod kinds;
 pub(crate) mod series;
+#[cfg(test)]
+mod vacuous;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -78,6 +80,8 @@ pub struct Recorded {
     pub load: Option<LoadRecord>,
     /// Every captured stdout/stderr line of the stack.
     pub logs: Vec<crate::runtime::LogLine>,
+    /// Where log capture stopped while a service may still have written.
+    pub log_gaps: Vec<crate::runtime::LogGap>,
     /// The canary secret the load sent, if any.
     pub canary: Option<String>,
     /// Spans received by the OTLP receiver.

@@ -34,7 +34,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PromtoolError {
-    #[error("promtool not found: install Debian's `prometheus` package (apt-get install -y prometheus)")]
+    #[error("promtool not found: run `scripts/setup` (it installs Debian's `prometheus` package; or apt-get install -y prometheus)")]
     NotFound,
     #[error("`promtool {args}` did not finish within {timeout:?}")]
     Timeout { args: String, timeout: Duration },
@@ -247,7 +247,10 @@ latency_ms_count 1
         let promtool = Promtool { program: "/nonexistent/promtool".into(), ..Default::default() };
         let err = promtool.check_metrics("svc", BAD).await.unwrap_err();
         assert!(matches!(err, PromtoolError::NotFound));
-        assert_eq!(err.to_string(), "promtool not found: install Debian's `prometheus` package (apt-get install -y prometheus)");
+        assert_eq!(
+            err.to_string(),
+            "promtool not found: run `scripts/setup` (it installs Debian's `prometheus` package; or apt-get install -y prometheus)"
+        );
     }
 
     #[tokio::test]

@@ -27,6 +27,7 @@
 
 mod record;
 pub mod schedule;
+pub mod vars;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -83,6 +84,8 @@ struct Prepared {
     url: reqwest::Url,
     headers: reqwest::header::HeaderMap,
     body: Option<bytes::Bytes>,
+    /// What changes per send.
+    varying: vars::Varying,
 }
 
 /// A send the engine handed to a user.
@@ -125,6 +128,10 @@ struct Engine {
     go: CancellationToken,
     record: LoadRecord,
     run_id: String,
+    /// Rows for `{{data.F}}`, and the seed of per-send random values.
+    data: Option<Arc<vars::DataSet>>,
+    seed: u64,
+    base: reqwest::Url,
     inflight: Mutex<HashMap<u64, InFlight>>,
     /// No new sends.
     stop: CancellationToken,
@@ -189,6 +196,7 @@ fn prepare(req: &RequestPlan, base: &reqwest::Url) -> Result<Prepared, LoadError
         url,
         headers,
         body: req.body.clone().map(bytes::Bytes::from),
+        varying: req.varying.clone(),
     })
 }
 
@@ -252,6 +260,36 @@ impl Engine {
         }
     }
 
+    /// The request of send `seq`: as prepared, with its per-send values filled in.
+    fn build(&self, user: &GooseUser, p: &Prepared, seq: u64) -> reqwest::RequestBuilder {
+        let v = &p.varying;
+        if v.is_empty() {
+            let rb = user.client.request(p.method.clone(), p.url.clone()).headers(p.headers.clone());
+            return match &p.body {
+                Some(body) => rb.body(body.clone()),
+                None => rb,
+            };
+        }
+        let send = vars::Send::new(seq, self.seed, self.data.as_deref());
+        // Compile checked the path joins; a value that still breaks it falls back to the path as written.
+        let url = v.path.as_ref().and_then(|t| self.base.join(t.render(&send, vars::url_escape).trim_start_matches('/')).ok());
+        let mut headers = p.headers.clone();
+        for (k, t) in &v.headers {
+            if let (Ok(k), Ok(val)) = (
+                reqwest::header::HeaderName::from_bytes(k.as_bytes()),
+                reqwest::header::HeaderValue::from_str(&t.render(&send, |s| s.to_string())),
+            ) {
+                headers.insert(k, val);
+            }
+        }
+        let rb = user.client.request(p.method.clone(), url.unwrap_or_else(|| p.url.clone())).headers(headers);
+        match (&v.body, &p.body) {
+            (Some(b), _) => rb.body(serde_json::to_vec(&b.render(&send)).unwrap_or_default()),
+            (None, Some(body)) => rb.body(body.clone()),
+            (None, None) => rb,
+        }
+    }
+
     fn in_flight(&self) -> usize {
         self.inflight.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
@@ -300,15 +338,7 @@ async fn work(user: &mut GooseUser, e: &Engine) {
     let request_id = e.request_id(slot.seq);
     let trace_id = format!("{:032x}", rand::random::<u128>() | 1);
     let span_id = format!("{:016x}", rand::random::<u64>() | 1);
-    let mut rb = user
-        .client
-        .request(p.method.clone(), p.url.clone())
-        .headers(p.headers.clone())
-        .header("x-request-id", &request_id)
-        .header("traceparent", format!("00-{trace_id}-{span_id}-01"));
-    if let Some(body) = &p.body {
-        rb = rb.body(body.clone());
-    }
+    let rb = e.build(user, p, slot.seq).header("x-request-id", &request_id).header("traceparent", format!("00-{trace_id}-{span_id}-01"));
     let goose_req =
         GooseRequest::builder().method(p.goose_method).path(p.path.as_str()).name(p.name.as_str()).set_request_builder(rb).build();
     e.inflight.lock().unwrap_or_else(|e| e.into_inner()).insert(slot.seq, InFlight { slot, sent, request_id, trace_id, span_id });
@@ -342,6 +372,8 @@ pub struct LoadStart<'a> {
     pub canary: Option<&'a str>,
     /// When the scenario's rate applies; None in capacity mode (`rate: max`).
     pub schedule: Option<Schedule>,
+    /// Seed of the per-send random values (`{{rand.int(A,B)}}`, `order: random` rows).
+    pub seed: u64,
     /// goose's own run-time limit: the caller normally stops the load earlier.
     pub max_duration: Duration,
 }
@@ -371,6 +403,9 @@ pub async fn start(plan: &LoadPlan, at: LoadStart<'_>) -> Result<LoadHandle, Loa
         go: CancellationToken::new(),
         record: record.clone(),
         run_id: at.run_id.to_string(),
+        data: plan.data.clone(),
+        seed: at.seed,
+        base,
         inflight: Mutex::default(),
         stop: CancellationToken::new(),
         cancel: CancellationToken::new(),
@@ -471,6 +506,12 @@ pub fn with_canary(req: &RequestPlan, canary: &str) -> RequestPlan {
         m.insert("api_key".into(), canary.into());
         r.body = serde_json::to_vec(&m).ok();
     }
+    if let Some(vars::Body::Object(items)) = &mut r.varying.body {
+        items.retain(|(k, _)| k != "password" && k != "api_key");
+        items.push(("password".into(), vars::Body::Static(canary.into())));
+        items.push(("api_key".into(), vars::Body::Static(canary.into())));
+    }
+    r.varying.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
     r
 }
 
@@ -515,6 +556,7 @@ mod tests {
             path: "/".into(),
             headers: vec![("authorization".into(), "Bearer real".into())],
             body: Some(br#"{"type":"x"}"#.to_vec()),
+            varying: Default::default(),
         };
         let r = with_canary(&req, "ordeal-canary-1");
         assert_eq!(r.headers, vec![("Authorization".to_string(), "Bearer ordeal-canary-1".to_string())]);

@@ -7,8 +7,9 @@ use std::path::Path;
 
 use serde_norway::Value;
 
-use crate::scenario::Ctx;
+use crate::faults::MockConfig;
 use crate::scenario::diag::{Diagnostic, Diagnostics, did_you_mean};
+use crate::scenario::{Ctx, PhaseSpan, StackPlan};
 
 const TOP_LEVEL: [&str; 11] =
     ["name", "description", "seed", "runtime", "stack", "mocks", "load", "timeline", "alerting", "overhead", "expect"];
@@ -48,7 +49,12 @@ pub(super) fn top_level(cx: &mut Ctx, text: &str, file: &Path) -> Result<BTreeMa
             other => format!("{other:?}"),
         };
         if !TOP_LEVEL.contains(&key.as_str()) {
-            let hint = did_you_mean(&key, TOP_LEVEL).map(|s| format!("did you mean `{s}`?"));
+            let close = did_you_mean(&key, TOP_LEVEL);
+            if let Some(s) = close {
+                // A misspelt section: this error is the root; its absence and references to it are not reported.
+                cx.broken.insert(s.to_string());
+            }
+            let hint = close.map(|s| format!("did you mean `{s}`?"));
             cx.err(&key, format!("unknown top-level field `{key}`"), hint.or(Some(format!("valid: {}", TOP_LEVEL.join(", ")))));
             continue;
         }
@@ -59,6 +65,47 @@ pub(super) fn top_level(cx: &mut Ctx, text: &str, file: &Path) -> Result<BTreeMa
 
 /// `name:`, or the file's stem. It names the report directory, so it cannot
 /// climb out of `reports/`.
+/// The timeline's phases (none in an overhead scenario); a timeline with an
+/// error is marked broken, so windows naming its phases are not reported too.
+pub(super) fn phases(cx: &mut Ctx, overhead: bool, timeline: Option<&Value>) -> Vec<PhaseSpan> {
+    match (overhead, timeline) {
+        (true, Some(_)) => {
+            cx.err(
+                "timeline",
+                "an overhead scenario has no timeline",
+                Some("remove `timeline:`; rounds, warm-up and measured time are set under `overhead:`".into()),
+            );
+            Vec::new()
+        }
+        (true, None) => Vec::new(),
+        (false, _) => {
+            let before = cx.diags.len();
+            let phases = crate::scenario::timeline::compile_phases(cx, timeline);
+            if cx.diags.len() > before {
+                cx.broken.insert("timeline".into());
+            }
+            phases
+        }
+    }
+}
+
+/// `stack:`; when it is missing, misspelt or invalid, references to its services are not reported again.
+pub(super) fn stack_section(cx: &mut Ctx, v: Option<Value>, mocks: &BTreeMap<String, MockConfig>) -> Option<StackPlan> {
+    let stack = match v {
+        Some(v) => crate::scenario::stack::compile_stack(cx, v, mocks),
+        None if cx.broken.contains("stack") => None,
+        None => {
+            cx.err("", "missing `stack:` section", Some("declare the services to start under `stack: services:`".into()));
+            None
+        }
+    };
+    if stack.is_none() {
+        cx.broken.insert("stack".into());
+        cx.broken.insert("services".into());
+    }
+    stack
+}
+
 pub(super) fn scenario_name(cx: &mut Ctx, v: Option<Value>, file: &Path) -> String {
     let name = v
         .and_then(|v| cx.de::<String>("name", v))

@@ -22,8 +22,8 @@ use crate::faults::MockConfig;
 use crate::scenario::alerting::{self, AlertingPlan};
 use crate::scenario::diag::{Diagnostic, Diagnostics};
 use crate::scenario::overhead::{self, OverheadPlan};
-use crate::scenario::{Ctx, FaultPlan, LoadPlan, Names, PhaseSpan, RuntimeKind, ServiceFaultPlan, StackPlan, load, mocks, stack, timeline};
-use document::{overhead_scenario_rules, scenario_name, top_level};
+use crate::scenario::{Ctx, FaultPlan, LoadPlan, Names, PhaseSpan, RuntimeKind, ServiceFaultPlan, StackPlan, load, mocks, timeline};
+use document::{overhead_scenario_rules, phases, scenario_name, stack_section, top_level};
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -88,25 +88,8 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
     let mocks = mocks::compile_mocks(&mut cx, sections.remove("mocks"), &dir);
     let phases_and_faults = sections.remove("timeline");
     let overhead_raw = sections.remove("overhead");
-    let phases = match (&overhead_raw, &phases_and_faults) {
-        (Some(_), Some(_)) => {
-            cx.err(
-                "timeline",
-                "an overhead scenario has no timeline",
-                Some("remove `timeline:`; rounds, warm-up and measured time are set under `overhead:`".into()),
-            );
-            Vec::new()
-        }
-        (Some(_), None) => Vec::new(),
-        (None, _) => timeline::compile_phases(&mut cx, phases_and_faults.as_ref()),
-    };
-    let stack = match sections.remove("stack") {
-        Some(v) => stack::compile_stack(&mut cx, v, &mocks),
-        None => {
-            cx.err("", "missing `stack:` section", Some("declare the services to start under `stack: services:`".into()));
-            None
-        }
-    };
+    let phases = phases(&mut cx, overhead_raw.is_some(), phases_and_faults.as_ref());
+    let stack = stack_section(&mut cx, sections.remove("stack"), &mocks);
     let service_names: Vec<String> = stack.iter().flat_map(|s| s.services.iter().map(|s| s.name.clone())).collect();
     let (faults, service_faults) = timeline::compile_faults(&mut cx, phases_and_faults, &phases, &mocks, &service_names);
     let mut load = sections.remove("load").and_then(|v| load::compile_load(&mut cx, v, &dir, stack.as_ref()));
@@ -267,6 +250,24 @@ expect:
         let load = plan.load.unwrap();
         assert_eq!(load.max_in_flight, 100, "rate 10 x timeout 10s");
         assert_eq!(load.requests[0].body.as_deref(), Some(br#"{"type":"analysis"}"#.as_slice()));
+    }
+
+    #[test]
+    fn one_root_error_does_not_cascade() {
+        // A misspelt section: one error, not one per window naming its phases, nor "missing `timeline:`".
+        let errs = errors(&GOOD.replace("timeline:", "timelime:"));
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert_eq!(errs[0].hint.as_deref(), Some("did you mean `timeline`?"));
+        // A broken mock: its own error, not "unknown template {{mocks.llm.url}}" nor "no mock named" in the fault.
+        let errs = errors(&GOOD.replace("llm: { kind: openai }", "llm: { kind: openai, latncy: 5ms }"));
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(errs[0].path.starts_with("mocks.llm"), "{errs:#?}");
+        // A broken phase: its error, not the windows that name it.
+        let errs = errors(&GOOD.replace("{ name: outage, duration: 3s }", "{ name: outage, duraton: 3s }"));
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        // A misspelt stack: no "missing `stack:`", no unknown load target.
+        let errs = errors(&GOOD.replace("\nstack:", "\nstak:"));
+        assert_eq!(errs.len(), 1, "{errs:#?}");
     }
 
     #[test]

@@ -154,12 +154,12 @@ impl Report {
         self.expectations.iter().filter(|c| c.verdict != Verdict::Pass)
     }
 
-    /// Write `report.json` and `junit.xml` into `dir`.
+    /// Write `report.json` and `junit.xml` into `dir`, secrets masked.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
-        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(dir.join("report.json"), json)?;
-        std::fs::write(dir.join("junit.xml"), junit::render(self))?;
+        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join("report.json"), crate::secrets::mask(&json).as_bytes())?;
+        std::fs::write(dir.join("junit.xml"), crate::secrets::mask(&junit::render(self)).as_bytes())?;
         Ok(())
     }
 }

@@ -77,7 +77,10 @@ pub async fn lint(plan: &Plan, opts: &RunOptions) -> Result<LintOutcome, RunErro
     let _ = teardown(plan, &mut live, clock).await;
     let (report, references) = result?;
     let services = live.services.iter().map(|s| s.name.clone()).collect();
-    let _ = std::fs::write(run_dir.join("lint.json"), serde_json::to_string_pretty(&report).unwrap_or_default());
+    let _ = std::fs::write(
+        run_dir.join("lint.json"),
+        crate::secrets::mask(&serde_json::to_string_pretty(&report).unwrap_or_default()).as_bytes(),
+    );
     Ok(LintOutcome { report, references, services, run_dir })
 }
 
@@ -106,6 +109,7 @@ async fn check_live(
                 run_id: "lint",
                 canary: None,
                 schedule: l.constant_schedule(LINT_LOAD),
+                seed: opts.seed.unwrap_or(plan.seed),
                 max_duration: LINT_LOAD + Duration::from_secs(10),
             },
         )

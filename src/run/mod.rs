@@ -224,12 +224,16 @@ async fn execute(
         let target = service_url(&live.services, &l.target);
         let run_id = format!("{:08x}", rand::random::<u32>());
         live.canary = l.canary.then(|| format!("ordeal-canary-{:016x}", rand::random::<u64>()));
+        if let Some(c) = &live.canary {
+            crate::secrets::register(c);
+        }
         let at = load::LoadStart {
             base_url: &target,
             clock,
             run_id: &run_id,
             canary: live.canary.as_deref(),
             schedule: l.schedule.clone(),
+            seed,
             max_duration: plan.duration() + Duration::from_secs(10),
         };
         let handle = interruptible(load::start(l, at)).await??;
@@ -453,6 +457,7 @@ fn recorded(plan: &Plan, live: &Live, c: &mut Collected) -> Recorded {
         health: take(&mut c.health),
         load: c.load.take(),
         logs: c.logs.lines(),
+        log_gaps: c.logs.gaps(),
         canary: live.canary.clone(),
         traces: take(&mut c.traces),
         traces_end: c.traces_end,

@@ -187,6 +187,7 @@ impl Rounds<'_> {
                 run_id: &run_id,
                 canary: None,
                 schedule: l.constant_schedule(o.warmup + o.measure + Duration::from_secs(10)),
+                seed: self.seed,
                 max_duration: o.warmup + o.measure + Duration::from_secs(10),
             },
         )

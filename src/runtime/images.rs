@@ -1,6 +1,6 @@
 //! Images without a registry: a service's program, the shared libraries
-//! `ldd` says it loads, and an empty `/tmp`, packed into a `FROM scratch`
-//! build context and built by the local Docker engine (bollard). Nothing is
+//! `ldd` says it loads, the host's CA bundle and an empty `/tmp`, packed into
+//! a `FROM scratch` build context and built by the local Docker engine (bollard). Nothing is
 //! pulled. The tag is a hash of the context, so an unchanged program is not
 //! rebuilt: `ordeal/<program>:<hash>`.
 
@@ -89,7 +89,14 @@ pub fn shared_libraries(program: &Path) -> Result<Vec<PathBuf>, ImageError> {
 const DATA_DIRS: [(&str, &str); 2] =
     [("prometheus-alertmanager", "/usr/share/prometheus/alertmanager"), ("alertmanager", "/usr/share/prometheus/alertmanager")];
 
-/// Every regular file under the data directories `program` needs.
+/// The CA bundle every image carries, as real base images do (Debian's
+/// `ca-certificates`): an HTTP client built on rustls-platform-verifier (the
+/// reference stack's OTLP exporter, with the features of a workspace build)
+/// refuses to start without root certificates, even for plain-HTTP endpoints.
+const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Every regular file under the data directories `program` needs, and the
+/// host's CA bundle when it has one.
 fn data_files(program: &Path) -> Vec<PathBuf> {
     let name = program.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let mut out = Vec::new();
@@ -102,6 +109,9 @@ fn data_files(program: &Path) -> Vec<PathBuf> {
                 _ => {}
             }
         }
+    }
+    if Path::new(CA_BUNDLE).is_file() {
+        out.push(PathBuf::from(CA_BUNDLE));
     }
     out.sort();
     out
@@ -234,7 +244,9 @@ pub fn specs_for(plan: &crate::plan::Plan) -> Result<Vec<ImageSpec>, ImageError>
         for (bin, package) in [(&m.prometheus_bin, "prometheus"), (&m.alertmanager_bin, "prometheus-alertmanager")] {
             let path = super::alerting::find_program(bin).ok_or_else(|| ImageError::Program {
                 program: PathBuf::from(bin),
-                reason: format!("not found: install Debian's `{package}` package (apt-get install -y {package})"),
+                reason: format!(
+                    "not found: run `scripts/setup` (it installs Debian's `{package}` package; or apt-get install -y {package})"
+                ),
             })?;
             programs.push(std::fs::canonicalize(&path).unwrap_or(path));
         }

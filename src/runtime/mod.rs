@@ -25,7 +25,7 @@ mod stack;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use logs::{LogLine, LogStore, Stream};
+pub use logs::{LogGap, LogLine, LogStore, Stream};
 pub use process::{Stack, StartedService, prepare, service_vars, short_reqwest_error};
 pub use stack::RunningStack;
 
@@ -64,7 +64,9 @@ impl RuntimeError {
         RuntimeError::ToolMissing {
             tool: tool.to_string(),
             why,
-            fix: format!("install Debian's `{package}` package: apt-get install -y {package}"),
+            fix: format!(
+                "run `scripts/setup` from ordeal's checkout, which installs Debian's `{package}` package (or: apt-get install -y {package})"
+            ),
         }
     }
 }

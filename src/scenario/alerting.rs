@@ -121,7 +121,10 @@ pub fn section(cx: &mut Ctx, v: Value, dir: &Path, services: &[String]) -> Optio
     for (i, r) in raw.rules.iter().enumerate() {
         let path = abs(r);
         match read_yaml(&path) {
-            Ok(doc) => alert_names.extend(rule_alert_names(&doc)),
+            Ok(doc) => {
+                alert_names.extend(rule_alert_names(&doc));
+                invalid_promql(cx, &format!("alerting.rules[{i}]"), &path);
+            }
             Err(e) => cx.err_value(
                 &format!("alerting.rules[{i}]"),
                 format!("cannot read rule file `{r}`: {e}"),
@@ -188,7 +191,7 @@ pub fn section(cx: &mut Ctx, v: Value, dir: &Path, services: &[String]) -> Optio
 
 /// `alerting.external`: each URL an http(s) URL or a template naming a service.
 fn check_external(cx: &mut Ctx, ext: &RawExternal, services: &[String]) {
-    let scope = Scope { services: services.to_vec(), mocks: Vec::new(), extra: Vec::new() };
+    let scope = Scope { services: services.to_vec(), mocks: Vec::new(), any_mock: false, extra: Vec::new() };
     for (field, text) in [("prometheus", Some(&ext.prometheus)), ("alertmanager", ext.alertmanager.as_ref())] {
         let Some(text) = text else { continue };
         let bad = template::refs(text).and_then(|refs| refs.iter().try_for_each(|r| scope.check(r)));
@@ -201,6 +204,29 @@ fn check_external(cx: &mut Ctx, ext: &RawExternal, services: &[String]) {
                 Some("e.g. `http://127.0.0.1:9090`".into()),
             );
         }
+    }
+}
+
+/// Every rule expression of a rule file that is not valid PromQL, reported at
+/// its line in the rule file (Prometheus would refuse to load the file).
+fn invalid_promql(cx: &mut Ctx, path: &str, file: &Path) {
+    let Ok(sources) = crate::lint::sources::load_rules(file) else { return };
+    let name = file.display().to_string();
+    for f in sources.findings.iter().filter(|f| f.check == crate::lint::FindingKind::ParseError) {
+        let (line, what) = f
+            .source
+            .strip_prefix(&format!("{name}:"))
+            .and_then(|rest| rest.split_once(' '))
+            .and_then(|(l, what)| Some((l.parse().ok()?, what)))
+            .unwrap_or((0, f.source.as_str()));
+        cx.diags.push(crate::scenario::diag::Diagnostic {
+            file: file.to_path_buf(),
+            line,
+            col: 0,
+            path: format!("{path} ({what})"),
+            message: f.message.clone(),
+            hint: Some(format!("fix the expression; `promtool check rules {name}` reads the file as Prometheus will")),
+        });
     }
 }
 

@@ -60,12 +60,21 @@ pub struct Ctx<'a> {
     pub file: &'a Path,
     pub index: LineIndex,
     pub diags: Vec<Diagnostic>,
+    /// What failed to compile, already reported (`timeline`, `stack`,
+    /// `mocks`, `mocks.llm`, `services.worker`): references to it are not
+    /// reported again, so one root error does not produce a cascade.
+    pub broken: std::collections::BTreeSet<String>,
 }
 
 impl<'a> Ctx<'a> {
     /// A collector for `file`, whose `text` locates field paths.
     pub fn new(file: &'a Path, text: &str) -> Self {
-        Ctx { file, index: LineIndex::build(text), diags: Vec::new() }
+        Ctx { file, index: LineIndex::build(text), diags: Vec::new(), broken: Default::default() }
+    }
+
+    /// Whether `section` (or the `section.name` item) failed to compile.
+    pub fn is_broken(&self, section: &str, name: &str) -> bool {
+        self.broken.contains(section) || self.broken.contains(&format!("{section}.{name}"))
     }
 
     pub fn err(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
@@ -187,6 +196,9 @@ pub fn parse_window(cx: &mut Ctx, path: &str, text: &str, phases: &[PhaseSpan], 
     for p in w.phases() {
         if !phases.iter().any(|s| s.name == p) {
             ok = false;
+            if cx.broken.contains("timeline") {
+                continue; // the timeline's own error says why its phases are unknown
+            }
             let names: Vec<&str> = phases.iter().map(|s| s.name.as_str()).collect();
             let hint = did_you_mean(p, names.iter().copied())
                 .map(|s| format!("did you mean `{s}`?"))
@@ -234,7 +246,7 @@ pub struct Names<'a> {
 impl Names<'_> {
     pub fn service(&self, cx: &mut Ctx, path: &str, name: &str) -> bool {
         let Some(stack) = self.stack else { return true };
-        if stack.services.iter().any(|s| s.name == name) {
+        if stack.services.iter().any(|s| s.name == name) || cx.is_broken("services", name) {
             return true;
         }
         let hint = did_you_mean(name, stack.services.iter().map(|s| s.name.as_str())).map(|s| format!("did you mean `{s}`?"));
@@ -243,7 +255,7 @@ impl Names<'_> {
     }
 
     pub fn mock(&self, cx: &mut Ctx, path: &str, name: &str) {
-        if !self.mocks.contains_key(name) {
+        if !self.mocks.contains_key(name) && !cx.is_broken("mocks", name) {
             let hint = did_you_mean(name, self.mocks.keys().map(String::as_str)).map(|s| format!("did you mean `{s}`?"));
             cx.err_value(path, format!("no mock named `{name}`"), hint.or(Some("declare it under `mocks:`".into())));
         }
@@ -264,6 +276,56 @@ pub fn matchers(labels: &BTreeMap<String, Scalar>) -> Vec<LabelMatcher> {
             None => LabelMatcher { label: k.clone(), op: MatchOp::Eq, value: v.0.clone() },
         })
         .collect()
+}
+
+/// A Prometheus metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
+pub fn valid_metric_name(s: &str) -> bool {
+    let mut c = s.chars();
+    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_' || f == ':')
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_' || x == ':')
+}
+
+/// A Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
+pub fn valid_label_name(s: &str) -> bool {
+    let mut c = s.chars();
+    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_') && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+}
+
+/// `s` with what a name cannot hold replaced by `_`.
+fn name_fix(s: &str, colon: bool) -> String {
+    let mut out: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || (colon && c == ':') { c } else { '_' }).collect();
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
+
+/// Check a metric name (at `path.field`) and the label names of its matchers
+/// (at `path.labels.NAME`): a name Prometheus cannot have matches nothing,
+/// and would only show up at run time as "no data".
+pub fn metric_names(cx: &mut Ctx, path: &str, field: &str, metric: &str, labels: &BTreeMap<String, Scalar>) {
+    if !valid_metric_name(metric) {
+        let hint = if metric.contains('{') {
+            "name the metric alone and put label matchers in `labels:`".to_string()
+        } else {
+            format!("letters, digits, `_` and `:`, not starting with a digit, e.g. `{}`", name_fix(metric, true))
+        };
+        cx.err_value(&format!("{path}.{field}"), format!("`{metric}` is not a valid Prometheus metric name"), Some(hint));
+    }
+    for k in labels.keys() {
+        label_name(cx, &format!("{path}.labels.{k}"), k);
+    }
+}
+
+/// Check one label name.
+pub fn label_name(cx: &mut Ctx, path: &str, name: &str) {
+    if !valid_label_name(name) {
+        cx.err(
+            path,
+            format!("`{name}` is not a valid Prometheus label name"),
+            Some(format!("letters, digits and `_`, not starting with a digit, e.g. `{}`", name_fix(name, false))),
+        );
+    }
 }
 
 /// Exactly one of the named optional checks must be set.

@@ -40,6 +40,10 @@ pub struct RawLoad {
     pub headers: BTreeMap<String, Scalar>,
     /// The request mix.
     pub requests: Vec<RawRequest>,
+    /// Rows for `{{data.FIELD}}` in paths, headers and bodies: a `.csv` file
+    /// (header row first) or `.jsonl`, relative to the scenario; one row per
+    /// send in file order, cycling (`{file: F, order: random}`: seeded rows).
+    pub data: Option<RawData>,
     /// Send a canary secret with every request (an `Authorization: Bearer`
     /// header, and `password` / `api_key` fields in JSON object bodies), so
     /// `kind: no_leaks` can prove it is redacted everywhere.
@@ -64,6 +68,18 @@ pub struct RawRequest {
     pub body: Option<serde_json::Value>,
     /// JSON body from a file, relative to the scenario file.
     pub body_file: Option<String>,
+}
+
+/// `data: users.csv` or `data: {file: users.csv, order: random}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawData {
+    File(String),
+    Full {
+        file: String,
+        #[serde(default)]
+        order: crate::load::vars::Order,
+    },
 }
 
 /// `rate: 20` or `rate: max`.
@@ -98,6 +114,8 @@ pub struct LoadPlan {
     pub timeout: Duration,
     pub requests: Vec<RequestPlan>,
     pub canary: bool,
+    /// The rows of `data:`.
+    pub data: Option<std::sync::Arc<crate::load::vars::DataSet>>,
 }
 
 #[derive(Debug, Clone)]
@@ -109,6 +127,8 @@ pub struct RequestPlan {
     /// Scenario-wide headers merged with the request's own.
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
+    /// What changes per send (`{{seq}}`, `{{data.F}}`, ...); empty: sent as written.
+    pub varying: crate::load::vars::Varying,
 }
 
 pub fn compile_load(cx: &mut Ctx, v: Value, dir: &Path, stack: Option<&StackPlan>) -> Option<LoadPlan> {
@@ -128,6 +148,7 @@ pub fn compile_load(cx: &mut Ctx, v: Value, dir: &Path, stack: Option<&StackPlan
     cx.duration("load.timeout", timeout, false);
     check_headers(cx, "load.headers", &raw.headers);
     let common: Vec<(String, String)> = raw.headers.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect();
+    let data = raw.data.and_then(|d| super::load_vars::compile_data(cx, d, dir));
     let mut requests = Vec::new();
     for (i, r) in raw.requests.into_iter().enumerate() {
         let path = format!("load.requests[{i}]");
@@ -144,7 +165,17 @@ pub fn compile_load(cx: &mut Ctx, v: Value, dir: &Path, stack: Option<&StackPlan
         check_headers(cx, &format!("{path}.headers"), &r.headers);
         let mut headers = common.clone();
         headers.extend(r.headers.iter().map(|(k, v)| (k.clone(), v.0.clone())));
-        requests.push(RequestPlan { name: r.name, weight: r.weight, method: r.method.to_ascii_uppercase(), path: r.path, headers, body });
+        let mut req = RequestPlan {
+            name: r.name,
+            weight: r.weight,
+            method: r.method.to_ascii_uppercase(),
+            path: r.path,
+            headers,
+            body,
+            varying: Default::default(),
+        };
+        req.varying = super::load_vars::compile_varying(cx, &path, &req, &raw.headers, i == 0, data.as_ref());
+        requests.push(req);
     }
     Some(LoadPlan {
         target: raw.target,
@@ -157,6 +188,7 @@ pub fn compile_load(cx: &mut Ctx, v: Value, dir: &Path, stack: Option<&StackPlan
         timeout,
         requests,
         canary: raw.canary,
+        data: data.map(std::sync::Arc::new),
     })
 }
 

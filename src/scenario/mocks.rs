@@ -13,11 +13,17 @@ pub fn compile_mocks(cx: &mut Ctx, v: Option<Value>, dir: &Path) -> BTreeMap<Str
     use crate::faults::MockConfig;
     let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     let Some(v) = v else { return BTreeMap::new() };
-    let Some(raw) = cx.de::<BTreeMap<String, Value>>("mocks", v) else { return BTreeMap::new() };
+    let Some(raw) = cx.de::<BTreeMap<String, Value>>("mocks", v) else {
+        cx.broken.insert("mocks".into());
+        return BTreeMap::new();
+    };
     let mut out = BTreeMap::new();
     for (name, v) in raw {
         let path = format!("mocks.{name}");
-        let Some(mut m) = cx.de::<MockConfig>(&path, v) else { continue };
+        let Some(mut m) = cx.de::<MockConfig>(&path, v) else {
+            cx.broken.insert(path);
+            continue;
+        };
         // Files are relative to the scenario, like every other path in it.
         match &mut m {
             MockConfig::Openai(c) => {

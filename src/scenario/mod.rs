@@ -18,6 +18,7 @@ pub mod cmp;
 pub mod ctx;
 pub mod diag;
 pub mod load;
+mod load_vars;
 mod locate;
 pub mod mocks;
 pub mod overhead;

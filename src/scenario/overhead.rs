@@ -375,7 +375,7 @@ fn check_names(cx: &mut Ctx, r: &RawOverhead, services: &[String]) -> bool {
     }
     for (name, v) in &r.variants {
         for svc in v.service_env.keys() {
-            if !services.contains(svc) {
+            if !services.contains(svc) && !cx.is_broken("services", svc) {
                 let hint = did_you_mean(svc, services.iter().map(String::as_str)).map(|s| format!("did you mean `{s}`?"));
                 cx.err(&format!("overhead.variants.{name}.service_env.{svc}"), format!("no service named `{svc}`"), hint);
                 ok = false;
@@ -383,7 +383,7 @@ fn check_names(cx: &mut Ctx, r: &RawOverhead, services: &[String]) -> bool {
         }
     }
     for (i, svc) in r.services.iter().flatten().enumerate() {
-        if !services.contains(svc) {
+        if !services.contains(svc) && !cx.is_broken("services", svc) {
             let hint = did_you_mean(svc, services.iter().map(String::as_str)).map(|s| format!("did you mean `{s}`?"));
             cx.err_value(&format!("overhead.services[{i}]"), format!("no service named `{svc}`"), hint);
             ok = false;

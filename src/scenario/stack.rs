@@ -141,7 +141,9 @@ pub fn compile_stack(cx: &mut Ctx, v: Value, mocks: &BTreeMap<String, crate::fau
     }
     let scope = Scope {
         services: raw.services.keys().cloned().collect(),
-        mocks: mocks.keys().cloned().collect(),
+        // A mock that failed to compile was reported: templates naming it are not.
+        mocks: mocks.keys().cloned().chain(cx.broken.iter().filter_map(|b| b.strip_prefix("mocks.").map(String::from))).collect(),
+        any_mock: cx.broken.contains("mocks"),
         // The built-in OTLP receiver's endpoints (gRPC, and HTTP base URL).
         extra: vec!["otlp.grpc".into(), "otlp.http".into()],
     };

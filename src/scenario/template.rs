@@ -24,6 +24,8 @@ pub fn refs(s: &str) -> Result<Vec<String>, String> {
 pub struct Scope {
     pub services: Vec<String>,
     pub mocks: Vec<String>,
+    /// The `mocks:` section failed to compile: any mock name is accepted (its error was reported).
+    pub any_mock: bool,
     /// Extra fixed roots provided by optional harness parts (e.g. `otlp.grpc`).
     pub extra: Vec<String>,
 }
@@ -35,7 +37,7 @@ impl Scope {
     pub fn check(&self, r: &str) -> Result<(), String> {
         let parts: Vec<&str> = r.split('.').collect();
         let ok = match parts.as_slice() {
-            ["mocks", name, field] => self.mocks.iter().any(|m| m == name) && ENDPOINT_FIELDS.contains(field),
+            ["mocks", name, field] => (self.any_mock || self.mocks.iter().any(|m| m == name)) && ENDPOINT_FIELDS.contains(field),
             ["services", name, field] => self.services.iter().any(|m| m == name) && ENDPOINT_FIELDS.contains(field),
             ["self", field] => ENDPOINT_FIELDS.contains(field) || *field == "name" || *field == "bind",
             ["run", "dir" | "seed"] | ["scenario", "dir"] => true,
@@ -113,7 +115,7 @@ mod tests {
 
     #[test]
     fn scope_checks_names() {
-        let scope = Scope { services: vec!["worker".into()], mocks: vec!["llm".into()], extra: vec![] };
+        let scope = Scope { services: vec!["worker".into()], mocks: vec!["llm".into()], any_mock: false, extra: vec![] };
         assert!(scope.check("mocks.llm.url").is_ok());
         assert!(scope.check("services.worker.port").is_ok());
         let err = scope.check("mocks.lm.url").unwrap_err();

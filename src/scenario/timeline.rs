@@ -100,7 +100,10 @@ pub struct FaultPlan {
 
 pub fn compile_phases(cx: &mut Ctx, timeline: Option<&Value>) -> Vec<PhaseSpan> {
     let Some(Value::Mapping(m)) = timeline else {
-        cx.err("", "missing `timeline:` section", Some("add `timeline: { phases: [{ name: steady, duration: 10s }] }`".into()));
+        if !cx.broken.contains("timeline") {
+            cx.err("", "missing `timeline:` section", Some("add `timeline: { phases: [{ name: steady, duration: 10s }] }`".into()));
+        }
+        cx.broken.insert("timeline".into());
         return Vec::new();
     };
     for k in m.keys() {
@@ -210,6 +213,9 @@ pub fn compile_faults(
         let Some(f) = cx.de::<RawFault>(&path, item) else { continue };
         let window = parse_window(cx, &format!("{path}.during"), &f.during, phases, false);
         let Some(mock) = mocks.get(&f.mock) else {
+            if cx.is_broken("mocks", &f.mock) {
+                continue;
+            }
             let hint = did_you_mean(&f.mock, mocks.keys().map(String::as_str)).map(|s| format!("did you mean `{s}`?"));
             cx.err_value(&format!("{path}.mock"), format!("no mock named `{}`", f.mock), hint.or(Some("declare it under `mocks:`".into())));
             continue;
@@ -248,6 +254,9 @@ fn compile_service_fault(
     let f = cx.de::<RawServiceFault>(path, item)?;
     let window = parse_window(cx, &format!("{path}.during"), &f.during, phases, false);
     if !services.contains(&f.service) {
+        if cx.is_broken("services", &f.service) {
+            return None;
+        }
         let hint = did_you_mean(&f.service, services.iter().map(String::as_str)).map(|s| format!("did you mean `{s}`?"));
         cx.err_value(
             &format!("{path}.service"),

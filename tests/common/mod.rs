@@ -8,6 +8,8 @@
 // Each test binary includes this module and uses only some of its helpers.
 #![allow(dead_code)]
 
+pub mod python;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -37,6 +37,8 @@ pub struct HttpObs {
     pub propagate: bool,
     /// True for the `leak_secret` mutant.
     pub leak_authorization: bool,
+    /// True for the `request_id_label` mutant.
+    pub request_id_label: bool,
     pub cpu_burn: Duration,
 }
 
@@ -129,7 +131,7 @@ fn finish(obs: &HttpObs, cx: &Context, info: &Served, mut resp: Response) -> Res
     let (api, method, route) = (info.api, info.method.as_str(), info.route.as_str());
     let status = resp.status().as_u16();
     let elapsed = info.start.elapsed();
-    obs.metrics.http_request(method, route, status, elapsed.as_secs_f64());
+    obs.metrics.http_request(method, route, status, elapsed.as_secs_f64(), obs.request_id_label.then_some(info.request_id.as_str()));
     if let Ok(v) = HeaderValue::from_str(&info.request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }

@@ -30,10 +30,24 @@ pub enum Mutant {
     /// A task whose worker cannot be reached is answered 202 "queued" and
     /// then forgotten: counted neither completed nor failed (a lost task).
     LoseTasks,
+    /// `/health/ready` ignores the LLM breaker (it still needs a live worker).
+    ReadyIgnoresLlm,
+    /// The coordinator does not pass the caller's `X-Request-ID` to the worker,
+    /// which then makes up its own: worker logs cannot be joined to the request.
+    NoRequestIdForward,
+    /// Every HTTP request's id becomes a label of `multiagent_http_requests_total`
+    /// (one series per request: unbounded cardinality).
+    RequestIdLabel,
+    /// Retries wait the exact exponential backoff, with no jitter: clients that
+    /// failed together retry together.
+    RetryNoJitter,
+    /// The coordinator's `/health/live` fails while the LLM breaker is open:
+    /// liveness tied to a dependency (an orchestrator would restart it in a loop).
+    LiveFollowsLlm,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 11] = [
+    pub const ALL: [Mutant; 16] = [
         Mutant::BreakerNeverOpens,
         Mutant::BreakerNeverCloses,
         Mutant::RenameMetric,
@@ -45,6 +59,11 @@ impl Mutant {
         Mutant::NoErrorStatus,
         Mutant::DropFailedMetric,
         Mutant::LoseTasks,
+        Mutant::ReadyIgnoresLlm,
+        Mutant::NoRequestIdForward,
+        Mutant::RequestIdLabel,
+        Mutant::RetryNoJitter,
+        Mutant::LiveFollowsLlm,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +79,11 @@ impl Mutant {
             Mutant::NoErrorStatus => "no_error_status",
             Mutant::DropFailedMetric => "drop_failed_metric",
             Mutant::LoseTasks => "lose_tasks",
+            Mutant::ReadyIgnoresLlm => "ready_ignores_llm",
+            Mutant::NoRequestIdForward => "no_request_id_forward",
+            Mutant::RequestIdLabel => "request_id_label",
+            Mutant::RetryNoJitter => "retry_no_jitter",
+            Mutant::LiveFollowsLlm => "live_follows_llm",
         }
     }
 }

@@ -19,6 +19,8 @@ pub struct RetryPolicy {
     pub multiplier: f64,
     /// Mutant `retry_no_backoff`: retry immediately.
     pub no_backoff: bool,
+    /// Mutant `retry_no_jitter`: sleep the exact backoff.
+    pub no_jitter: bool,
 }
 
 impl RetryPolicy {
@@ -29,6 +31,7 @@ impl RetryPolicy {
             max_delay: s.max_delay,
             multiplier: 2.0,
             no_backoff,
+            no_jitter: false,
         }
     }
 
@@ -47,6 +50,9 @@ impl RetryPolicy {
         }
         if let Some(ra) = retry_after {
             return ra.min(self.max_delay);
+        }
+        if self.no_jitter {
+            return self.base_delay(retry);
         }
         self.base_delay(retry).mul_f64(rng.random_range(0.5..=1.0))
     }

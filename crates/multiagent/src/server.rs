@@ -70,7 +70,9 @@ impl Shared {
     }
 
     pub fn retry_policy(&self) -> RetryPolicy {
-        RetryPolicy::new(self.cfg.retry, mutant::is(self.cfg.mutant, Mutant::RetryNoBackoff))
+        let mut p = RetryPolicy::new(self.cfg.retry, mutant::is(self.cfg.mutant, Mutant::RetryNoBackoff));
+        p.no_jitter = mutant::is(self.cfg.mutant, Mutant::RetryNoJitter);
+        p
     }
 
     /// The LLM client of this process (LLM breaker + retry), with span options from the mutant.
@@ -87,9 +89,16 @@ impl Shared {
         }
     }
 
-    /// Adds the common routes and the observability middleware to a role's router.
-    pub fn finish_router(&self, router: Router, api_routes: &'static [(&'static str, &'static str)], propagate: bool) -> Router {
-        let mut router = router.route("/health/live", get(|| async { Json(json!({"status": "alive"})) }));
+    /// Adds the common routes (`/health/live` unless the role serves its own)
+    /// and the observability middleware to a role's router.
+    pub fn finish_router(
+        &self,
+        router: Router,
+        api_routes: &'static [(&'static str, &'static str)],
+        propagate: bool,
+        own_live: bool,
+    ) -> Router {
+        let mut router = if own_live { router } else { router.route("/health/live", get(|| async { Json(json!({"status": "alive"})) })) };
         if self.metrics.enabled() {
             router = router.route("/metrics", get(metrics_handler).with_state(self.metrics.clone()));
         }
@@ -98,6 +107,7 @@ impl Shared {
             api_routes,
             propagate,
             leak_authorization: mutant::is(self.cfg.mutant, Mutant::LeakSecret),
+            request_id_label: mutant::is(self.cfg.mutant, Mutant::RequestIdLabel),
             cpu_burn: self.cfg.cpu_burn,
         };
         router

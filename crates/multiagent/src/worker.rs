@@ -88,7 +88,7 @@ pub fn build(shared: &Shared) -> (Router, Vec<JoinHandle<()>>) {
     let tasks = vec![spawn_breaker_ticker(vec![llm_breaker, backend_breaker])];
     let router = Router::new().route("/v1/work", post(handle_work)).route("/health/ready", get(ready)).with_state(worker);
     let propagate = !mutant::is(cfg.mutant, Mutant::NoPropagation);
-    (shared.finish_router(router, API_ROUTES, propagate), tasks)
+    (shared.finish_router(router, API_ROUTES, propagate, false), tasks)
 }
 
 async fn handle_work(State(w): State<Arc<Worker>>, Extension(RequestId(rid)): Extension<RequestId>, body: Bytes) -> Response {

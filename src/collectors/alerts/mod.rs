@@ -104,12 +104,100 @@ pub struct AlertRecord {
     /// Offset of the last successful Prometheus poll: observations end here.
     #[serde(with = "crate::clock::opt_ms")]
     pub observed_until: Option<Duration>,
+    /// Every alerting rule Prometheus reported, by name: when it was seen
+    /// evaluated, and its errors — whether it was looking at all.
+    pub rules: BTreeMap<String, RuleSeen>,
+    /// How often ordeal polled.
+    #[serde(with = "crate::clock::ms")]
+    pub poll_interval: Duration,
+}
+
+/// What the polls of `/api/v1/rules` saw of one alerting rule (of all rules of that name).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RuleSeen {
+    pub group: String,
+    #[serde(with = "crate::clock::ms")]
+    pub interval: Duration,
+    /// Distinct last-evaluation times seen, in order (run clock).
+    #[serde(skip)]
+    pub evaluated: Vec<Duration>,
+    pub evaluations_seen: usize,
+    /// Polls that found the rule unhealthy (`health: err`), the first few kept.
+    pub errors: Vec<RuleError>,
+    pub error_polls: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleError {
+    #[serde(with = "crate::clock::ms")]
+    pub at: Duration,
+    pub error: String,
+}
+
+impl RuleSeen {
+    /// Records one poll's view of a rule of this name.
+    pub fn saw(&mut self, at: Duration, r: &promapi::RuleState) {
+        self.group.clone_from(&r.group);
+        self.interval = self.interval.max(r.interval);
+        if let Some(t) = r.last_evaluation {
+            // Rules of one name in several groups interleave: keep the times ordered.
+            if let Err(i) = self.evaluated.binary_search(&t) {
+                self.evaluated.insert(i, t);
+                self.evaluations_seen += 1;
+            }
+        }
+        if r.health == "err" {
+            self.error_polls += 1;
+            if self.errors.len() < 5 {
+                self.errors.push(RuleError { at, error: r.last_error.clone() });
+            }
+        }
+    }
 }
 
 impl AlertRecord {
     /// Whether deliveries are observed (ordeal hosted the webhook).
     pub fn managed(&self) -> bool {
         self.mode == "managed"
+    }
+
+    /// Why an absence of alerts in `w` proves nothing: Prometheus reported no
+    /// rule (of these `names`; every rule when empty), a rule failed to
+    /// evaluate, or its evaluations seen leave a hole (more than two
+    /// evaluation or poll intervals, plus a second) somewhere in the window.
+    pub fn not_evaluated(&self, names: &[String], w: crate::clock::Window) -> Option<String> {
+        if self.rules.is_empty() {
+            return Some("Prometheus reported no alerting rule (did the rule files load?)".into());
+        }
+        let picked: Vec<(&String, Option<&RuleSeen>)> = if names.is_empty() {
+            self.rules.iter().map(|(n, r)| (n, Some(r))).collect()
+        } else {
+            names.iter().map(|n| (n, self.rules.get(n))).collect()
+        };
+        for (name, rule) in picked {
+            let Some(rule) = rule else {
+                return Some(format!("Prometheus has no alerting rule named `{name}`"));
+            };
+            let gap = 2 * rule.interval.max(self.poll_interval) + Duration::from_secs(1);
+            if let Some(e) = rule.errors.iter().find(|e| e.at + gap >= w.start && e.at <= w.end + gap) {
+                return Some(format!("rule `{name}` failed to evaluate at {:.2}s: {}", e.at.as_secs_f64(), e.error));
+            }
+            let seen: Vec<Duration> = rule.evaluated.iter().copied().filter(|t| *t + gap >= w.start && *t <= w.end + gap).collect();
+            let hole = match (seen.first(), seen.last()) {
+                (None, _) | (_, None) => Some((w.start, w.end)),
+                (Some(&first), _) if first > w.start + gap => Some((w.start, first)),
+                (_, Some(&last)) if last + gap < w.end => Some((last, w.end)),
+                _ => seen.windows(2).find(|p| p[1] - p[0] > gap).map(|p| (p[0], p[1])),
+            };
+            if let Some((a, b)) = hole {
+                return Some(format!(
+                    "Prometheus was not seen evaluating rule `{name}` between {:.2}s and {:.2}s (run clock)",
+                    a.as_secs_f64(),
+                    b.as_secs_f64()
+                ));
+            }
+        }
+        None
     }
 
     /// Per alert instance (name + labels), when it was first seen pending,

@@ -1,6 +1,7 @@
-//! The alert poller: asks Prometheus which alerts are pending or firing (and
-//! Alertmanager where it routed them) every interval, and records each
-//! answer on the run clock. A failed poll is counted, never fatal.
+//! The alert poller: asks Prometheus which alerts are pending or firing,
+//! whether and when it evaluated each alerting rule (and Alertmanager where
+//! it routed them) every interval, and records each answer on the run
+//! clock. A failed poll is counted, never fatal.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,7 +32,7 @@ impl Shared {
                 None => None,
             }
         };
-        let (prom, am) = tokio::join!(self.prometheus.alerts(), am);
+        let (prom, rules, am) = tokio::join!(self.prometheus.alerts(), self.prometheus.rules(), am);
         let mut rec = self.record.lock().unwrap_or_else(|e| e.into_inner());
         fn failed(rec: &mut AlertRecord, e: String) {
             rec.poll_errors += 1;
@@ -47,6 +48,14 @@ impl Shared {
             }
             Err(e) => failed(&mut rec, e.to_string()),
         }
+        match rules {
+            Ok(rules) => {
+                for r in &rules {
+                    rec.rules.entry(r.name.clone()).or_default().saw(at, r);
+                }
+            }
+            Err(e) => failed(&mut rec, e.to_string()),
+        }
         match am {
             Some(Ok(alerts)) => rec.alertmanager.push(AmPoll { at, alerts }),
             Some(Err(e)) => failed(&mut rec, e.to_string()),
@@ -58,7 +67,7 @@ impl Shared {
 impl AlertPoller {
     /// Polls now and then every `interval` until stopped.
     pub fn spawn(prometheus: PromApi, alertmanager: Option<PromApi>, mode: &str, interval: Duration, clock: RunClock) -> Self {
-        let record = AlertRecord { mode: mode.to_string(), ..Default::default() };
+        let record = AlertRecord { mode: mode.to_string(), poll_interval: interval, ..Default::default() };
         let shared = Arc::new(Shared { prometheus, alertmanager, clock, record: Mutex::new(record) });
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let s = shared.clone();

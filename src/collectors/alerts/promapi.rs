@@ -85,6 +85,46 @@ struct RawPromAlert {
 }
 
 #[derive(Deserialize)]
+struct RulesData {
+    #[serde(default)]
+    groups: Vec<RawGroup>,
+}
+
+#[derive(Deserialize)]
+struct RawGroup {
+    name: String,
+    #[serde(default)]
+    interval: f64,
+    #[serde(default)]
+    rules: Vec<RawRule>,
+}
+
+#[derive(Deserialize)]
+struct RawRule {
+    name: String,
+    #[serde(default)]
+    health: String,
+    #[serde(rename = "lastError", default)]
+    last_error: String,
+    #[serde(rename = "lastEvaluation")]
+    last_evaluation: Option<String>,
+}
+
+/// One alerting rule as `/api/v1/rules` reported it at one poll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleState {
+    pub name: String,
+    pub group: String,
+    /// The group's evaluation interval.
+    pub interval: Duration,
+    /// `ok`, `err` or `unknown` (not evaluated yet).
+    pub health: String,
+    pub last_error: String,
+    /// The last evaluation on the run clock; `None` before the first one (or before the run).
+    pub last_evaluation: Option<Duration>,
+}
+
+#[derive(Deserialize)]
 struct RawAmAlert {
     #[serde(default)]
     labels: Labels,
@@ -210,6 +250,25 @@ impl PromApi {
                 annotations: a.annotations,
                 state: a.state,
                 value: a.value,
+            })
+            .collect())
+    }
+
+    /// `GET /api/v1/rules?type=alert`: every alerting rule, its health and last evaluation.
+    pub async fn rules(&self) -> Result<Vec<RuleState>, ApiError> {
+        let d: RulesData = self.prom("/api/v1/rules", &[("type", "alert".into())]).await?;
+        Ok(d.groups
+            .into_iter()
+            .flat_map(|g| {
+                let interval = Duration::try_from_secs_f64(g.interval).unwrap_or_default();
+                g.rules.into_iter().map(move |r| RuleState {
+                    name: r.name,
+                    group: g.name.clone(),
+                    interval,
+                    health: r.health,
+                    last_error: r.last_error,
+                    last_evaluation: r.last_evaluation.as_deref().and_then(|t| self.clock.offset_of_rfc3339(t)),
+                })
             })
             .collect())
     }

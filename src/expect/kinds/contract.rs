@@ -114,6 +114,10 @@ pub(crate) fn judge(c: &ContractCheck, input: Option<&Result<ContractInput, Stri
             };
         }
     };
+    if store.all_series().next().is_none() {
+        let observed = "no data: no series was scraped from any service, so nothing can match the references".into();
+        return Judgement { pass: false, expected, observed, evidence: json!({ "unfetched": input.unfetched }) };
+    }
     let report = crate::lint::judge(input, store, &c.spec.cardinality);
     let references = input.sources.references.len();
     let observed = match report.findings.first() {

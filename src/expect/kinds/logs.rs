@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use crate::clock::Window;
 use crate::expect::kind::{Kind, Signals};
 use crate::expect::{Judgement, Recorded};
-use crate::runtime::{LogLine, Stream};
+use crate::runtime::{LogGap, LogLine, Stream};
 use crate::scenario::cmp::Comparison;
 use crate::scenario::{Ctx, Names, Scalar, cmp, one_of};
 
@@ -40,6 +40,12 @@ pub struct RawLogs {
     pub correlated: Option<String>,
     /// Field holding the trace id (default `trace_id`).
     pub trace_field: Option<String>,
+    /// Request/log correlation: fraction of selected lines with a request id
+    /// (`request_field`) that is an X-Request-ID the load sent, e.g. `">= 0.99"`
+    /// (a service that makes up its own id instead of propagating it fails).
+    pub request_ids: Option<String>,
+    /// Field holding the request id (default `request_id`).
+    pub request_field: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -54,8 +60,16 @@ pub enum LogStat {
     JsonRatio(Comparison),
     Required(Vec<String>),
     Count(Comparison),
-    /// Fraction of lines carrying a trace id (in this field) that the receiver saw.
-    Correlated(Comparison, String),
+    /// Fraction of lines carrying an id (in this field) that is known: a
+    /// trace the receiver saw, or a request the load sent.
+    Correlated(Comparison, String, Against),
+}
+
+/// What a correlated id must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Against {
+    Traces,
+    Requests,
 }
 
 #[derive(Debug, Clone)]
@@ -81,8 +95,13 @@ impl Kind for LogCheck {
     }
 
     fn judge(&self, rec: &Recorded, w: Window, _id: &str) -> Judgement {
-        let trace_ids: HashSet<&str> = rec.traces.spans.iter().map(|s| s.trace_id.as_str()).collect();
-        judge(self, &rec.logs, &trace_ids, w)
+        let samples = rec.load.as_ref().map(|l| l.samples()).unwrap_or_default();
+        let known: HashSet<&str> = match self.stat {
+            LogStat::Correlated(_, _, Against::Requests) => samples.iter().map(|s| s.request_id.as_str()).collect(),
+            _ => rec.traces.spans.iter().map(|s| s.trace_id.as_str()).collect(),
+        };
+        let j = judge(self, &rec.logs, &known, w);
+        unseen(self, j, &rec.logs, &rec.log_gaps, w)
     }
 
     fn signals(&self) -> Signals {
@@ -94,7 +113,7 @@ impl Kind for LogCheck {
         }
         match &self.stat {
             LogStat::Required(fields) => s.log_fields.extend(fields.iter().cloned()),
-            LogStat::Correlated(_, field) => {
+            LogStat::Correlated(_, field, _) => {
                 s.log_fields.insert(field.clone());
             }
             LogStat::JsonRatio(_) | LogStat::Count(_) => {}
@@ -125,14 +144,25 @@ fn compile(cx: &mut Ctx, path: &str, r: RawLogs, names: &Names) -> Option<LogChe
             ("required_fields", required.as_ref()),
             ("count", r.count.as_ref()),
             ("correlated", r.correlated.as_ref()),
+            ("request_ids", r.request_ids.as_ref()),
         ],
     )?;
+    if name == "request_ids" && names.load.is_none() {
+        cx.err(&format!("{path}.request_ids"), "`request_ids` compares log lines with the requests the load sent", Some("add a `load:` section".into()));
+    }
     let stat = match name {
         "json_ratio" => LogStat::JsonRatio(cmp(cx, &format!("{path}.json_ratio"), text)?),
         "count" => LogStat::Count(cmp(cx, &format!("{path}.count"), text)?),
-        "correlated" => {
-            LogStat::Correlated(cmp(cx, &format!("{path}.correlated"), text)?, r.trace_field.clone().unwrap_or_else(|| "trace_id".into()))
-        }
+        "correlated" => LogStat::Correlated(
+            cmp(cx, &format!("{path}.correlated"), text)?,
+            r.trace_field.clone().unwrap_or_else(|| "trace_id".into()),
+            Against::Traces,
+        ),
+        "request_ids" => LogStat::Correlated(
+            cmp(cx, &format!("{path}.request_ids"), text)?,
+            r.request_field.clone().unwrap_or_else(|| "request_id".into()),
+            Against::Requests,
+        ),
         _ => {
             let fields = r.required_fields.clone().unwrap_or_default();
             if fields.is_empty() {
@@ -179,6 +209,60 @@ fn select<'a>(c: &LogCheck, lines: &'a [LogLine], w: Window) -> Vec<(&'a LogLine
         .collect()
 }
 
+/// A pass that lines ordeal did not see could undo is no verdict: when capture
+/// of the scope stopped before the window ended (a [`LogGap`]), or when a
+/// field the check filters on appears in no JSON line of the scope at all
+/// (a misspelt `where:` key selects nothing, and `count: "== 0"` would hold).
+fn unseen(c: &LogCheck, j: Judgement, lines: &[LogLine], gaps: &[LogGap], w: Window) -> Judgement {
+    let undoable = match &c.stat {
+        LogStat::Count(cmp) => !cmp.holds(f64::MAX),
+        _ => true,
+    };
+    if !j.pass || !undoable {
+        return j;
+    }
+    let streams = match c.streams {
+        LogStreams::Stdout => vec![Stream::Stdout],
+        LogStreams::Stderr => vec![Stream::Stderr],
+        LogStreams::Both => vec![Stream::Stdout, Stream::Stderr],
+    };
+    let not_judgeable = |why: String, evidence: Value| Judgement { pass: false, expected: j.expected.clone(), observed: format!("not judgeable: {why}"), evidence };
+    if let Some(g) = gaps.iter().find(|g| g.hides(c.service.as_deref(), &streams, w.end)) {
+        let why = format!("log capture of {} stopped at {:.2}s ({}), so lines after it were not seen", g.service, g.from.as_secs_f64(), g.reason);
+        return not_judgeable(why, json!({ "gap": g, "judged": j.observed }));
+    }
+    let mut keys: Vec<&str> = c.filter.iter().map(|(k, _)| k.as_str()).collect();
+    if c.level.is_some() {
+        keys.push(&c.level_field);
+    }
+    if keys.is_empty() {
+        return j;
+    }
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for l in lines.iter().filter(|l| c.service.as_deref().is_none_or(|s| s == l.service) && streams.contains(&l.stream)) {
+        if let Ok(m) = serde_json::from_str::<Map<String, Value>>(&l.line) {
+            for k in m.keys() {
+                *seen.entry(k.clone()).or_default() += 1;
+            }
+        }
+    }
+    match keys.iter().find(|k| !seen.contains_key(**k)) {
+        None => j,
+        Some(k) => {
+            let scope = c.service.as_deref().unwrap_or("any service");
+            let mut common: Vec<(&String, &usize)> = seen.iter().collect();
+            common.sort_by(|a, b| b.1.cmp(a.1));
+            let fields: Vec<&str> = common.iter().take(12).map(|(f, _)| f.as_str()).collect();
+            let hint = crate::scenario::diag::did_you_mean(k, seen.keys().map(String::as_str));
+            let why = format!(
+                "no JSON line of {scope} in the whole run has a `{k}` field, so the filter selects nothing and the absence proves nothing{}",
+                hint.map(|h| format!(" (did you mean `{h}`?)")).unwrap_or_default()
+            );
+            not_judgeable(why, json!({ "fields_seen": fields, "judged": j.observed }))
+        }
+    }
+}
+
 /// ` where k=v, level=error` for people.
 fn filter_note(c: &LogCheck) -> String {
     let mut parts: Vec<String> = c.filter.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -188,7 +272,8 @@ fn filter_note(c: &LogCheck) -> String {
     if parts.is_empty() { String::new() } else { format!(" where {}", parts.join(", ")) }
 }
 
-pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], trace_ids: &std::collections::HashSet<&str>, w: Window) -> Judgement {
+/// `known`: the ids a `Correlated` stat accepts (received traces, or the load's request ids).
+pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], known: &std::collections::HashSet<&str>, w: Window) -> Judgement {
     let scope = c.service.as_deref().unwrap_or("all services");
     let selected = select(c, lines, w);
     let filter_note = filter_note(c);
@@ -225,22 +310,25 @@ pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], trace_ids: &std::collection
                 evidence: json!({ "lines": json_lines.len(), "missing": missing.len(), "example": example }),
             }
         }
-        LogStat::Correlated(cmp, field) => {
+        LogStat::Correlated(cmp, field, against) => {
             let with_id: Vec<(&LogLine, String)> =
                 selected.iter().filter_map(|(l, j)| j.as_ref().and_then(|j| j.get(field)).map(|v| (*l, field_str(v)))).collect();
-            let known = with_id.iter().filter(|(_, id)| trace_ids.contains(id.as_str())).count();
-            let ratio = if with_id.is_empty() { 0.0 } else { known as f64 / with_id.len() as f64 };
-            let unknown: Vec<&str> =
-                with_id.iter().filter(|(_, id)| !trace_ids.contains(id.as_str())).map(|(_, id)| id.as_str()).take(3).collect();
+            let hits = with_id.iter().filter(|(_, id)| known.contains(id.as_str())).count();
+            let ratio = if with_id.is_empty() { 0.0 } else { hits as f64 / with_id.len() as f64 };
+            let unknown: Vec<&str> = with_id.iter().filter(|(_, id)| !known.contains(id.as_str())).map(|(_, id)| id.as_str()).take(3).collect();
+            let (what, point) = match against {
+                Against::Traces => ("a received trace", "point at a received trace"),
+                Against::Requests => ("a request the load sent", "carry a request id the load sent"),
+            };
             Judgement {
                 pass: !with_id.is_empty() && cmp.holds(ratio),
-                expected: format!("lines of {scope}{filter_note} whose `{field}` is a received trace: ratio {cmp}"),
+                expected: format!("lines of {scope}{filter_note} whose `{field}` is {what}: ratio {cmp}"),
                 observed: if with_id.is_empty() {
                     format!("no lines with `{field}`")
                 } else {
-                    format!("{known}/{} lines point at a received trace", with_id.len())
+                    format!("{hits}/{} lines {point}", with_id.len())
                 },
-                evidence: json!({ "lines_with_trace_id": with_id.len(), "known": known, "traces_received": trace_ids.len(), "unknown_examples": unknown }),
+                evidence: json!({ "lines_with_id": with_id.len(), "known": hits, "ids_known": known.len(), "unknown_examples": unknown }),
             }
         }
         LogStat::Count(cmp) => Judgement {
@@ -315,12 +403,65 @@ pub(crate) mod tests {
             line("a", 200, r#"{"level":"info","trace_id":"t2"}"#),
             line("a", 300, r#"{"level":"info"}"#),
         ];
-        let c = check(LogStat::Correlated(Comparison::parse(">= 0.5").unwrap(), "trace_id".into()));
+        let c = check(LogStat::Correlated(Comparison::parse(">= 0.5").unwrap(), "trace_id".into(), Against::Traces));
         let ids: std::collections::HashSet<&str> = ["t1"].into();
         let j = judge(&c, &ls, &ids, all());
         assert!(j.pass, "{}", j.observed);
         assert_eq!(j.observed, "1/2 lines point at a received trace");
         assert_eq!(j.evidence["unknown_examples"][0], "t2");
         assert!(!judge(&c, &ls, &Default::default(), all()).pass);
+    }
+
+    #[test]
+    fn request_correlation_counts_lines_with_a_request_id_the_load_sent() {
+        // The worker made up its own id instead of propagating the caller's.
+        let ls = vec![
+            line("coordinator", 100, r#"{"message":"request received","request_id":"ordeal-r-1"}"#),
+            line("worker", 110, r#"{"message":"request received","request_id":"5c1e-uuid"}"#),
+        ];
+        let c = check(LogStat::Correlated(Comparison::parse(">= 0.99").unwrap(), "request_id".into(), Against::Requests));
+        let ids: std::collections::HashSet<&str> = ["ordeal-r-1"].into();
+        let j = judge(&c, &ls, &ids, all());
+        assert!(!j.pass && j.observed == "1/2 lines carry a request id the load sent", "{}", j.observed);
+        assert_eq!(j.evidence["unknown_examples"][0], "5c1e-uuid");
+        assert!(!judge(&c, &[], &ids, all()).pass, "no line: no data");
+    }
+
+    fn quiet(c: &LogCheck, lines: &[LogLine], gaps: &[LogGap]) -> Judgement {
+        unseen(c, judge(c, lines, &Default::default(), all()), lines, gaps, all())
+    }
+
+    #[test]
+    fn an_absence_after_capture_stopped_is_not_judgeable() {
+        let mut c = check(LogStat::Count(Comparison::parse("== 0").unwrap()));
+        c.level = Some("fatal".into());
+        assert!(quiet(&c, &lines(), &[]).pass, "no fatal line, capture intact");
+        let gap = LogGap { service: "b".into(), stream: Some(Stream::Stdout), from: Duration::from_millis(350), reason: "read error".into() };
+        let j = quiet(&c, &lines(), std::slice::from_ref(&gap));
+        assert!(!j.pass && j.observed.starts_with("not judgeable: log capture of b stopped at 0.35s"), "{}", j.observed);
+        // A gap of another service, of the other stream, or after the window does not matter.
+        c.service = Some("a".into());
+        assert!(quiet(&c, &lines(), std::slice::from_ref(&gap)).pass);
+        c.service = None;
+        let mut err = check(LogStat::Count(Comparison::parse("== 0").unwrap()));
+        err.streams = LogStreams::Stderr;
+        assert!(quiet(&err, &lines(), std::slice::from_ref(&gap)).pass);
+        let late = LogGap { from: Duration::from_secs(5), ..gap };
+        assert!(quiet(&c, &lines(), &[late]).pass);
+        // A lower bound that holds cannot be undone by unseen lines.
+        let mut more = check(LogStat::Count(Comparison::parse("> 1").unwrap()));
+        more.filter = vec![("message".into(), "task failed".into())];
+        let full = LogGap { service: "*".into(), stream: None, from: Duration::ZERO, reason: "full".into() };
+        assert!(quiet(&more, &lines(), &[full]).pass);
+    }
+
+    #[test]
+    fn a_filter_on_a_field_no_line_has_is_not_judgeable() {
+        let mut c = check(LogStat::Count(Comparison::parse("== 0").unwrap()));
+        c.filter = vec![("mesage".into(), "panic".into())];
+        let j = quiet(&c, &lines(), &[]);
+        assert!(!j.pass && j.observed.contains("has a `mesage` field") && j.observed.contains("did you mean `message`"), "{}", j.observed);
+        c.filter = vec![("message".into(), "panic".into())];
+        assert!(quiet(&c, &lines(), &[]).pass, "the field exists; no line says panic");
     }
 }

@@ -91,6 +91,7 @@ fn compile(cx: &mut Ctx, path: &str, r: RawMetric, names: &Names) -> Option<Metr
     if let Some(s) = &r.service {
         names.service(cx, &format!("{path}.service"), s);
     }
+    crate::scenario::ctx::metric_names(cx, path, "metric", &r.metric, &r.labels);
     let present = r.present.map(|p| p.to_string());
     let (stat_name, text) = one_of(
         cx,
@@ -310,5 +311,32 @@ mod tests {
         let j = judge(&zero, &st, w(0, 10));
         assert!(!j.pass && j.observed == "increase = 5", "{}", j.observed);
         assert!(judge(&check(MetricStat::Rate, Some("== 0"), &[("dep", "llm")], true), &st, w(0, 5)).pass);
+    }
+
+    #[test]
+    fn names_prometheus_cannot_have_are_refused_at_compile() {
+        let doc = r#"
+name: names
+stack:
+  services:
+    api: { command: api, metrics: /metrics }
+timeline:
+  phases: [{ name: steady, duration: 2s }]
+expect:
+  - { kind: metric, metric: "http-requests_total", labels: { "a-b": x }, increase: "> 0" }
+  - { kind: metric, metric: 'up{job="x"}', last: "== 1" }
+  - { kind: metric, metric: "ok_total:rate5m", increase: "> 0" }
+"#;
+        let errs = crate::plan::compile(doc, std::path::Path::new("s.yaml")).unwrap_err().0;
+        let got: Vec<(&str, Option<&str>)> = errs.iter().map(|e| (e.path.as_str(), e.hint.as_deref())).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("expect[0].metric", Some("letters, digits, `_` and `:`, not starting with a digit, e.g. `http_requests_total`")),
+                ("expect[0].labels.a-b", Some("letters, digits and `_`, not starting with a digit, e.g. `a_b`")),
+                ("expect[1].metric", Some("name the metric alone and put label matchers in `labels:`")),
+            ],
+            "{errs:#?}"
+        );
     }
 }

@@ -48,7 +48,11 @@ impl Kind for NoLeaksCheck {
     fn judge(&self, rec: &Recorded, _w: Window, _id: &str) -> Judgement {
         let attrs: Vec<(String, String, Value)> =
             rec.traces.spans.iter().flat_map(|s| s.attributes.iter().map(move |(k, v)| (s.name.clone(), k.clone(), v.clone()))).collect();
-        no_leaks(self, rec.canary.as_deref(), &rec.logs, &rec.metrics, &attrs)
+        let j = no_leaks(self, rec.canary.as_deref(), &rec.logs, &rec.metrics, &attrs);
+        match (j.pass, blind(self, rec)) {
+            (true, Some(why)) => Judgement { pass: false, observed: format!("not judgeable: {why}, so finding no canary proves nothing"), ..j },
+            _ => j,
+        }
     }
 
     /// The canary the load sent, searched in the places asked for.
@@ -80,6 +84,37 @@ fn compile(cx: &mut Ctx, path: &str, r: RawNoLeaks, names: &Names) -> Option<NoL
         places = vec![LeakPlace::Logs, LeakPlace::Metrics, LeakPlace::Spans];
     }
     Some(NoLeaksCheck { places })
+}
+
+/// Why the search could not have found a leak: the canary never reached the
+/// stack (no request answered), or a place searched held nothing to search.
+fn blind(c: &NoLeaksCheck, rec: &Recorded) -> Option<String> {
+    let whole = Window::new(std::time::Duration::ZERO, std::time::Duration::from_secs(u32::MAX as u64));
+    let answered = rec.load.as_ref().map_or(0, |l| l.stats(whole, None).statuses.iter().filter(|(s, _)| s.parse::<u16>().is_ok()).map(|(_, n)| n).sum());
+    if answered == 0 {
+        return Some("no request carrying the canary was answered by the stack".into());
+    }
+    let mut why = Vec::new();
+    if c.places.contains(&LeakPlace::Logs) {
+        if rec.logs.is_empty() {
+            why.push("no log line was captured".to_string());
+        } else if let Some(g) = rec.log_gaps.first() {
+            why.push(format!("log capture of {} stopped at {:.2}s ({})", g.service, g.from.as_secs_f64(), g.reason));
+        }
+    }
+    if c.places.contains(&LeakPlace::Metrics)
+        && let Err(e) = rec.metrics.scraped_in(None, whole)
+    {
+        why.push(format!("metrics: {e}"));
+    }
+    if c.places.contains(&LeakPlace::Spans) {
+        if rec.traces.spans.is_empty() {
+            why.push("no span was received".into());
+        } else if rec.traces.dropped_spans > 0 {
+            why.push(format!("{} spans were dropped (the span store was full)", rec.traces.dropped_spans));
+        }
+    }
+    (!why.is_empty()).then(|| format!("{} (name the places to search with `in:`)", why.join("; ")))
 }
 
 fn mask(line: &str, canary: &str) -> String {
@@ -158,5 +193,31 @@ mod tests {
         assert_eq!(found.len(), 2);
         assert!(!j.evidence.to_string().contains("ordeal-canary-x"), "evidence must not contain the canary");
         assert!(no_leaks(&c, Some("ordeal-canary-x"), &lines(), &MetricStore::new(), &[]).pass);
+    }
+
+    #[test]
+    fn nothing_searched_is_not_judgeable() {
+        use crate::collectors::exposition::{Format, parse};
+        use crate::expect::kinds::traces::fixtures;
+        let c = NoLeaksCheck { places: vec![LeakPlace::Logs, LeakPlace::Metrics, LeakPlace::Spans] };
+        let mut rec = crate::expect::vacuous::nothing(Vec::new());
+        rec.canary = Some("ordeal-canary-x".into());
+        let w = Window::new(std::time::Duration::ZERO, std::time::Duration::from_secs(10));
+        let j = c.judge(&rec, w, "");
+        assert!(!j.pass && j.observed.contains("no request carrying the canary was answered"), "{}", j.observed);
+        rec.load = Some(fixtures::load(&["t1"]));
+        let j = c.judge(&rec, w, "");
+        assert!(
+            !j.pass && j.observed.contains("no log line was captured; metrics: no service was scraped; no span was received"),
+            "{}",
+            j.observed
+        );
+        rec.logs = lines();
+        rec.metrics.record("a", std::time::Duration::from_millis(5), parse("up 1\n", Format::PrometheusText));
+        rec.traces = fixtures::store(fixtures::full("t1"));
+        let j = c.judge(&rec, w, "");
+        assert!(j.pass, "{}", j.observed);
+        rec.logs.push(line("a", 500, "token=ordeal-canary-x"));
+        assert!(!c.judge(&rec, w, "").pass, "a leak is a leak");
     }
 }

@@ -55,6 +55,10 @@ impl Kind for NoTaskLostCheck {
 
     fn compile(cx: &mut Ctx, path: &str, r: RawNoTaskLost, names: &Names) -> Option<Self> {
         names.service(cx, &format!("{path}.service"), &r.service);
+        crate::scenario::ctx::metric_names(cx, path, "metric", &r.metric, &Default::default());
+        if let Some(l) = &r.label {
+            crate::scenario::ctx::label_name(cx, &format!("{path}.label"), l);
+        }
         if names.load.is_none() {
             cx.err(
                 path,
@@ -122,6 +126,14 @@ pub(crate) fn no_task_lost(c: &NoTaskLostCheck, store: &MetricStore, load: Optio
     let v = |i: Option<crate::collectors::store::Increase>| i.map_or(0.0, |i| i.value).round() as i64;
     let (accepted, completed, failed) = (v(accepted), v(completed), v(failed));
     let answered_2xx = driver.as_ref().map_or(0, |d| d.ok as i64);
+    if accepted == 0 && answered_2xx == 0 {
+        return Judgement {
+            pass: false,
+            expected,
+            observed: format!("no data in the window: no task was accepted and the load driver got no 2xx answer (completed {completed}, failed {failed})"),
+            evidence: json!({ "load": driver_json }),
+        };
+    }
     let tol = c.tolerance as i64;
     let unaccounted = accepted - completed - failed;
     let unseen = completed - answered_2xx;
@@ -148,5 +160,47 @@ pub(crate) fn no_task_lost(c: &NoTaskLostCheck, store: &MetricStore, load: Optio
             "unaccounted": unaccounted,
             "load": driver_json,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::collectors::exposition::{Format, parse};
+
+    fn check() -> NoTaskLostCheck {
+        NoTaskLostCheck {
+            service: "c".into(),
+            metric: "tasks_total".into(),
+            label: "status".into(),
+            accepted: "accepted".into(),
+            completed: "completed".into(),
+            failed: "failed".into(),
+            tolerance: 0,
+        }
+    }
+
+    fn store(accepted: f64, completed: f64) -> MetricStore {
+        let mut s = MetricStore::new();
+        for (i, k) in [0.0, 1.0].into_iter().enumerate() {
+            let text = format!(
+                "tasks_total{{status=\"accepted\"}} {}\ntasks_total{{status=\"completed\"}} {}\ntasks_total{{status=\"failed\"}} 0\n",
+                accepted * k,
+                completed * k
+            );
+            s.record("c", Duration::from_secs(i as u64), parse(&text, Format::PrometheusText));
+        }
+        s
+    }
+
+    #[test]
+    fn counters_that_never_moved_are_no_data() {
+        let w = Window::new(Duration::ZERO, Duration::from_secs(5));
+        let j = no_task_lost(&check(), &store(0.0, 0.0), None, w);
+        assert!(!j.pass && j.observed.starts_with("no data in the window: no task was accepted"), "{}", j.observed);
+        let j = no_task_lost(&check(), &store(3.0, 2.0), None, w);
+        assert!(!j.pass && j.observed.contains("1 accepted task(s) neither completed nor failed"), "{}", j.observed);
     }
 }

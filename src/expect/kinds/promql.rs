@@ -81,6 +81,8 @@ fn compile(cx: &mut Ctx, path: &str, r: RawPromql, names: &Names) -> Option<Prom
     needs_alerting(cx, path, names.alerting)?;
     if r.query.trim().is_empty() {
         cx.err_value(&format!("{path}.query"), "empty query", None);
+    } else if let Err(e) = crate::lint::promql::selectors(&r.query) {
+        cx.err_value(&format!("{path}.query"), format!("invalid PromQL: {e}"), Some("Prometheus would refuse the query; check brackets, functions and regex matchers".into()));
     }
     let mode = match r.mode.as_deref().unwrap_or("always") {
         "always" => PromqlMode::Always,

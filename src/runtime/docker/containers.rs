@@ -136,7 +136,9 @@ impl ContainerStack {
             })
             .with_mount(Mount::bind_mount(run_dir.display().to_string(), run_dir.display().to_string()));
         for (k, v) in &s.env {
-            req = req.with_env_var(k.clone(), render(v)?);
+            let v = render(v)?;
+            crate::secrets::register_env([(k.as_str(), v.as_str())]);
+            req = req.with_env_var(k.clone(), v);
         }
         // Paths in a scenario resolve on the host: the same paths work inside.
         let scenario_dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
@@ -193,7 +195,17 @@ impl ContainerStack {
                 .since(since as i32)
                 .build();
             let mut stream = docker.logs(&id, Some(opts));
-            while let Some(Ok(frame)) = stream.next().await {
+            while let Some(frame) = stream.next().await {
+                let frame = match frame {
+                    Ok(f) => f,
+                    Err(e) => {
+                        // Both streams come through this one follow request.
+                        for st in [Stream::Stdout, Stream::Stderr] {
+                            store.lost(&service, st, clock.now(), format!("following the container's logs failed: {e}"));
+                        }
+                        break;
+                    }
+                };
                 let (st, bytes) = match frame {
                     bollard::container::LogOutput::StdOut { message } | bollard::container::LogOutput::Console { message } => {
                         (Stream::Stdout, message)
@@ -211,7 +223,7 @@ impl ContainerStack {
                         continue;
                     }
                     let w = &mut writers[if st == Stream::Stdout { 0 } else { 1 }];
-                    let _ = w.write_all(line.as_bytes()).await;
+                    let _ = w.write_all(crate::secrets::mask(line).as_bytes()).await;
                     let _ = w.write_all(b"\n").await;
                     store.push(LogLine { service: service.clone(), stream: st, at, line: line.to_string() });
                 }

@@ -45,6 +45,8 @@ struct Coordinator {
     live_workers: AtomicUsize,
     ready_stuck: bool,
     lose_tasks: bool,
+    ready_ignores_llm: bool,
+    no_request_id_forward: bool,
 }
 
 /// Builds the coordinator router and its background tasks.
@@ -62,10 +64,16 @@ pub fn build(shared: &Shared) -> (Router, Vec<JoinHandle<()>>) {
         live_workers: AtomicUsize::new(0),
         ready_stuck: mutant::is(cfg.mutant, Mutant::ReadyStuck),
         lose_tasks: mutant::is(cfg.mutant, Mutant::LoseTasks),
+        ready_ignores_llm: mutant::is(cfg.mutant, Mutant::ReadyIgnoresLlm),
+        no_request_id_forward: mutant::is(cfg.mutant, Mutant::NoRequestIdForward),
     });
     let tasks = vec![spawn_breaker_ticker(vec![breaker]), spawn_worker_poller(coord.clone())];
-    let router = Router::new().route("/v1/tasks", post(create_task)).route("/health/ready", get(ready)).with_state(coord);
-    (shared.finish_router(router, API_ROUTES, true), tasks)
+    let live_follows_llm = mutant::is(cfg.mutant, Mutant::LiveFollowsLlm);
+    let mut router = Router::new().route("/v1/tasks", post(create_task)).route("/health/ready", get(ready));
+    if live_follows_llm {
+        router = router.route("/health/live", get(live_follows));
+    }
+    (shared.finish_router(router.with_state(coord), API_ROUTES, true, live_follows_llm), tasks)
 }
 
 async fn create_task(State(c): State<Arc<Coordinator>>, Extension(RequestId(rid)): Extension<RequestId>, body: Bytes) -> Response {
@@ -228,6 +236,13 @@ impl Coordinator {
         let timeout = self.worker_timeout;
         let transport = |e: reqwest::Error| (upstream::from_reqwest(&e, timeout).error, None);
         let req = self.http.post(format!("{url}/v1/work")).timeout(timeout).json(body);
+        let fresh;
+        let rid = if self.no_request_id_forward {
+            fresh = uuid::Uuid::new_v4().to_string();
+            fresh.as_str()
+        } else {
+            rid
+        };
         let resp = upstream::decorate(req, rid, cx).send().await.map_err(transport)?;
         let status = resp.status().as_u16();
         let ok = resp.status().is_success();
@@ -242,10 +257,17 @@ impl Coordinator {
     }
 }
 
+/// Mutant `live_follows_llm`: liveness that fails with the LLM.
+async fn live_follows(State(c): State<Arc<Coordinator>>) -> Response {
+    let alive = c.llm.breaker.state() != BreakerState::Open;
+    let status = if alive { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({ "status": if alive { "alive" } else { "llm down" } }))).into_response()
+}
+
 async fn ready(State(c): State<Arc<Coordinator>>) -> Response {
     let llm = c.llm.breaker.state();
     let live = c.live_workers.load(Ordering::Relaxed);
-    let ok = llm != BreakerState::Open && live > 0;
+    let ok = (llm != BreakerState::Open || c.ready_ignores_llm) && live > 0;
     let body = json!({
         "status": if ok { "ready" } else { "not_ready" },
         "checks": {

@@ -139,9 +139,13 @@ impl Metrics {
         });
     }
 
-    pub fn http_request(&self, method: &str, route: &str, status: u16, secs: f64) {
+    /// `request_id`: only for the `request_id_label` mutant (a label per request).
+    pub fn http_request(&self, method: &str, route: &str, status: u16, secs: f64, request_id: Option<&str>) {
         self.with(|i| {
-            let labels = vec![("method", method.to_string()), ("route", route.to_string()), ("status", status.to_string())];
+            let mut labels = vec![("method", method.to_string()), ("route", route.to_string()), ("status", status.to_string())];
+            if let Some(id) = request_id {
+                labels.push(("request_id", id.to_string()));
+            }
             i.http_requests.get_or_create(&labels).inc();
             let labels = vec![("method", method.to_string()), ("route", route.to_string())];
             i.http_duration.get_or_create(&labels).observe(secs);

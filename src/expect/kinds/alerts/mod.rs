@@ -68,7 +68,7 @@ pub(crate) mod fixtures {
 
     use crate::clock::Window;
     use crate::collectors::alerts::AlertRecord;
-    use crate::collectors::alerts::{DeliveredAlert, Delivery, PromAlert, PromPoll};
+    use crate::collectors::alerts::{DeliveredAlert, Delivery, PromAlert, PromPoll, RuleSeen};
     use crate::scenario::WindowExpr;
     use std::time::Duration;
 
@@ -111,11 +111,20 @@ pub(crate) mod fixtures {
                 annotations: Default::default(),
             }],
         };
+        let rule = RuleSeen {
+            group: "g".into(),
+            interval: s(1.0),
+            evaluated: (0..28).map(|t| s(t as f64 + 0.5)).collect(),
+            evaluations_seen: 28,
+            ..Default::default()
+        };
         AlertRecord {
             mode: "managed".into(),
             prometheus,
             deliveries: vec![delivered(13.0, "pager", "firing"), delivered(21.0, "pager", "resolved")],
             observed_until: Some(s(27.0)),
+            rules: [("A".to_string(), rule)].into(),
+            poll_interval: s(1.0),
             ..Default::default()
         }
     }

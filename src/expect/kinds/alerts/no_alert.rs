@@ -85,6 +85,12 @@ pub(crate) fn no_alert(c: &NoAlertCheck, rec: Option<&AlertRecord>, w: Window, o
             }
         }
     }
+    if offenders.is_empty()
+        && let Some(why) = rec.not_evaluated(&c.alerts, w)
+    {
+        let observed = format!("not judgeable: {why}, so no alert firing proves nothing");
+        return Judgement { pass: false, expected, observed, evidence: json!({ "polls": polls.len(), "rules": rec.rules }) };
+    }
     Judgement {
         pass: offenders.is_empty(),
         expected,
@@ -106,6 +112,7 @@ mod tests {
     use super::super::fixtures::*;
     use super::*;
     use crate::clock::Window;
+    use crate::collectors::alerts::RuleError;
 
     use std::time::Duration;
 
@@ -122,5 +129,32 @@ mod tests {
         assert!(!j.pass && j.observed.contains("A firing at 12.00s"), "{}", j.observed);
         let j = no_alert(&quiet, Some(&record()), Window { start: s(40.0), end: s(50.0) }, Duration::ZERO);
         assert!(!j.pass && j.observed.contains("not polled in the window"), "{}", j.observed);
+    }
+
+    #[test]
+    fn quiet_is_an_answer_only_while_prometheus_evaluated_the_rules() {
+        let quiet = NoAlertCheck { alerts: vec![], include_pending: false };
+        let w = Window { start: s(0.0), end: s(9.0) };
+        let judged = |rec: &AlertRecord| no_alert(&quiet, Some(rec), w, Duration::ZERO);
+        assert!(judged(&record()).pass);
+        let mut rec = record();
+        rec.rules.clear();
+        let j = judged(&rec);
+        assert!(!j.pass && j.observed.starts_with("not judgeable: Prometheus reported no alerting rule"), "{}", j.observed);
+        let mut rec = record();
+        rec.rules.get_mut("A").unwrap().errors.push(RuleError { at: s(4.0), error: "many-to-many matching not allowed".into() });
+        let j = judged(&rec);
+        assert!(!j.pass && j.observed.contains("rule `A` failed to evaluate at 4.00s: many-to-many"), "{}", j.observed);
+        let mut rec = record();
+        rec.rules.get_mut("A").unwrap().evaluated.retain(|t| *t < s(3.0) || *t > s(7.0));
+        let j = judged(&rec);
+        assert!(!j.pass && j.observed.contains("not seen evaluating rule `A` between 2.50s and 7.50s"), "{}", j.observed);
+        let mut rec = record();
+        rec.rules.get_mut("A").unwrap().evaluated.retain(|t| *t < s(5.0));
+        let j = judged(&rec);
+        assert!(!j.pass && j.observed.contains("between 4.50s and 9.00s"), "stopped evaluating: {}", j.observed);
+        let named = NoAlertCheck { alerts: vec!["B".into()], include_pending: false };
+        let j = no_alert(&named, Some(&record()), w, Duration::ZERO);
+        assert!(!j.pass && j.observed.contains("no alerting rule named `B`"), "{}", j.observed);
     }
 }

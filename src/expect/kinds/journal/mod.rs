@@ -59,7 +59,9 @@ pub(crate) mod fixtures {
             retried: Some(Comparison::parse("> 0").unwrap()),
             min_backoff: Some(Duration::from_millis(40)),
             increasing: true,
+            jittered: false,
             client_timeout: None,
+            allow_empty: false,
         }
     }
 

@@ -31,10 +31,17 @@ pub struct RawRetries {
     /// Gaps do not shrink from one retry to the next (exponential backoff).
     #[serde(default)]
     pub increasing: bool,
+    /// The backoff before a given retry varies from request to request
+    /// (jitter), so clients that failed together do not retry together.
+    #[serde(default)]
+    pub jittered: bool,
     /// The stack's client timeout for this dependency: lets the backoff after
     /// an attempt the client abandoned (e.g. a latency fault) be measured.
     #[serde(default, with = "humantime_serde")]
     pub client_timeout: Option<Duration>,
+    /// Pass when no call reached the mock in the window (default: fails, "no data").
+    #[serde(default)]
+    pub allow_empty: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -45,7 +52,9 @@ pub struct RetriesCheck {
     pub retried: Option<Comparison>,
     pub min_backoff: Option<Duration>,
     pub increasing: bool,
+    pub jittered: bool,
     pub client_timeout: Option<Duration>,
+    pub allow_empty: bool,
 }
 
 impl Kind for RetriesCheck {
@@ -59,8 +68,8 @@ impl Kind for RetriesCheck {
         names.mock(cx, &format!("{path}.mock"), &r.mock);
         route(cx, path, r.route.as_deref());
         let retried = r.retried.as_deref().and_then(|t| cmp(cx, &format!("{path}.retried"), t));
-        if r.max_attempts.is_none() && r.retried.is_none() && r.min_backoff.is_none() && !r.increasing {
-            cx.err(path, "no check given", Some("add max_attempts, retried, min_backoff or increasing".into()));
+        if r.max_attempts.is_none() && r.retried.is_none() && r.min_backoff.is_none() && !r.increasing && !r.jittered {
+            cx.err(path, "no check given", Some("add max_attempts, retried, min_backoff, increasing or jittered".into()));
         }
         Some(RetriesCheck {
             mock: r.mock,
@@ -69,7 +78,9 @@ impl Kind for RetriesCheck {
             retried,
             min_backoff: r.min_backoff,
             increasing: r.increasing,
+            jittered: r.jittered,
             client_timeout: r.client_timeout,
+            allow_empty: r.allow_empty,
         })
     }
 
@@ -121,8 +132,45 @@ pub fn chains<'a>(hits: &[&'a JournalEntry], client_timeout: Option<Duration>) -
     out
 }
 
+/// Adds the `jittered: true` expectation and its failure, if any.
+fn judge_jitter(spread: Option<(usize, f64, usize)>, expected: &mut Vec<String>, failures: &mut Vec<String>) {
+    expected.push(format!("jittered backoff (the gaps before one retry spread by >= {MIN_SPREAD} of their median)"));
+    match spread {
+        None => failures.push(format!("fewer than {MIN_JITTER_SAMPLES} retries of any one number, so jitter cannot be shown")),
+        Some((n, s, _)) if s < MIN_SPREAD => failures.push(format!(
+            "no jitter: the gaps before retry {n} spread by {s:.2} of their median (clients that failed together retry together)"
+        )),
+        _ => {}
+    }
+}
+
+/// The first five retried requests, for the report.
+fn examples(retried: &[&Chain]) -> Vec<serde_json::Value> {
+    retried
+        .iter()
+        .take(5)
+        .map(|ch| {
+            json!({
+                "request_id": ch.id,
+                "attempts": ch.attempts.len(),
+                "outcomes": ch.attempts.iter().map(|a| a.outcome).collect::<Vec<_>>(),
+                "backoff_ms": ch.gaps.iter().map(|g| (g.as_secs_f64() * 1000.0).round()).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
+}
+
 pub(crate) fn retries(c: &RetriesCheck, entries: &[JournalEntry], w: Window) -> Judgement {
     let hits = in_scope(entries, c.route.as_deref(), w);
+    if hits.is_empty() && !c.allow_empty {
+        let route = c.route.as_deref().map(|r| format!(" on {r}")).unwrap_or_default();
+        return Judgement {
+            pass: false,
+            expected: format!("retries measured at mock `{}`", c.mock),
+            observed: format!("no data in the window: no call reached mock `{}`{route} in it", c.mock),
+            evidence: json!({ "calls_in_journal": entries.len(), "hint": "check that the stack calls this mock in the window, or set `allow_empty: true`" }),
+        };
+    }
     let chains = chains(&hits, c.client_timeout);
     let retried: Vec<&Chain> = chains.iter().filter(|ch| ch.attempts.len() > 1).collect();
     let max_seen = chains.iter().map(|ch| ch.attempts.len()).max().unwrap_or(0);
@@ -160,18 +208,11 @@ pub(crate) fn retries(c: &RetriesCheck, entries: &[JournalEntry], w: Window) -> 
             failures.push(format!("{} of {measurable} requests had a shrinking backoff", shrinking.len()));
         }
     }
-    let examples: Vec<serde_json::Value> = retried
-        .iter()
-        .take(5)
-        .map(|ch| {
-            json!({
-                "request_id": ch.id,
-                "attempts": ch.attempts.len(),
-                "outcomes": ch.attempts.iter().map(|a| a.outcome).collect::<Vec<_>>(),
-                "backoff_ms": ch.gaps.iter().map(|g| (g.as_secs_f64() * 1000.0).round()).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
+    let spread = jitter_spread(&retried);
+    if c.jittered {
+        judge_jitter(spread, &mut expected, &mut failures);
+    }
+    let examples = examples(&retried);
     Judgement {
         pass: failures.is_empty(),
         expected: format!("mock `{}`: {}", c.mock, expected.join("; ")),
@@ -186,8 +227,39 @@ pub(crate) fn retries(c: &RetriesCheck, entries: &[JournalEntry], w: Window) -> 
         } else {
             failures.join("; ")
         },
-        evidence: json!({ "requests": chains.len(), "retried": retried.len(), "max_attempts": max_seen, "examples": examples }),
+        evidence: json!({
+            "requests": chains.len(),
+            "retried": retried.len(),
+            "max_attempts": max_seen,
+            "jitter": spread.map(|(n, s, k)| json!({ "retry": n, "spread": (s * 1000.0).round() / 1000.0, "gaps": k })),
+            "examples": examples,
+        }),
     }
+}
+
+/// The least spread a jittered backoff shows: equal jitter (x U(0.5, 1)) spreads
+/// its p10..p90 by about half the median; a fixed backoff only by timer noise
+/// (a few ms on a loaded machine).
+const MIN_SPREAD: f64 = 0.2;
+/// Gaps needed before the same retry number to judge jitter: with 8, a jittered
+/// backoff shows less than `MIN_SPREAD` in 7 % of runs (simulated); with 20, in 0.01 %.
+const MIN_JITTER_SAMPLES: usize = 20;
+
+/// (retry number, (p90 - p10) / p50 of the gaps before it, gaps) for the retry
+/// number with the most gaps; None when none has enough.
+fn jitter_spread(retried: &[&Chain]) -> Option<(usize, f64, usize)> {
+    let mut by_retry: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+    for ch in retried {
+        for (i, g) in ch.gaps.iter().enumerate() {
+            by_retry.entry(i + 1).or_default().push(g.as_secs_f64());
+        }
+    }
+    let (n, mut gaps) =
+        by_retry.into_iter().filter(|(_, g)| g.len() >= MIN_JITTER_SAMPLES).max_by_key(|(n, g)| (g.len(), std::cmp::Reverse(*n)))?;
+    gaps.sort_by(f64::total_cmp);
+    let q = |p: f64| gaps[((gaps.len() - 1) as f64 * p).round() as usize];
+    let median = q(0.5).max(1e-6);
+    Some((n, (q(0.9) - q(0.1)) / median, gaps.len()))
 }
 
 #[cfg(test)]
@@ -239,5 +311,34 @@ mod tests {
         let chains = chains(&j.iter().collect::<Vec<_>>(), c.client_timeout);
         assert_eq!(chains.len(), 1);
         assert_eq!(chains[0].gaps, vec![Duration::from_millis(100), Duration::from_millis(200)]);
+    }
+
+    #[test]
+    fn fixed_backoff_is_not_jitter() {
+        let c = RetriesCheck { jittered: true, increasing: false, min_backoff: None, ..check() };
+        let chain = |i: u64, gap: u64| {
+            [
+                e(&format!("r{i}"), i * 1000, i * 1000 + 5, Outcome::Error),
+                e(&format!("r{i}"), i * 1000 + 5 + gap, i * 1000 + gap + 10, Outcome::Ok),
+            ]
+        };
+        // 24 requests retried after the same 100 ms (+ up to 2 ms of timer noise), then after jittered gaps (50..96 ms).
+        let fixed: Vec<_> = (0..24u64).flat_map(|i| chain(i, 100 + i % 3)).collect();
+        let r = retries(&c, &fixed, all());
+        assert!(!r.pass && r.observed.starts_with("no jitter: the gaps before retry 1 spread by"), "{}", r.observed);
+        let jittered: Vec<_> = (0..24u64).flat_map(|i| chain(i, 50 + i * 2)).collect();
+        let r = retries(&c, &jittered, all());
+        assert!(r.pass, "{} {}", r.observed, r.evidence);
+        assert_eq!(r.evidence["jitter"]["gaps"], 24);
+        let few = &jittered[..2 * 19];
+        assert!(retries(&c, few, all()).observed.contains("cannot be shown"), "19 retries are too few");
+    }
+
+    #[test]
+    fn no_call_in_the_window_is_no_data() {
+        let bounded = RetriesCheck { retried: None, min_backoff: None, increasing: false, ..check() };
+        let j = retries(&bounded, &[], all());
+        assert!(!j.pass && j.observed == "no data in the window: no call reached mock `llm` in it", "{}", j.observed);
+        assert!(retries(&RetriesCheck { allow_empty: true, ..bounded }, &[], all()).pass);
     }
 }

@@ -52,6 +52,10 @@ pub struct RawTraceSpans {
     pub p99: Option<String>,
     /// Every selected span has these attributes.
     pub attributes_present: Option<Vec<String>>,
+    /// A count that holds at zero passes even when no span at all (of the
+    /// selector's service) was received in the window (default: fails, "no data").
+    #[serde(default)]
+    pub allow_empty: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -88,6 +92,7 @@ pub enum SpanStat {
 pub struct TraceSpansCheck {
     pub span: SpanSelector,
     pub stat: SpanStat,
+    pub allow_empty: bool,
 }
 
 impl Kind for TraceSpansCheck {
@@ -175,7 +180,7 @@ fn compile(cx: &mut Ctx, path: &str, r: RawTraceSpans) -> Option<TraceSpansCheck
         "p99" => SpanStat::Quantile(0.99, cmp(cx, &format!("{path}.p99"), text)?),
         _ => SpanStat::AttributesPresent(r.attributes_present.unwrap_or_default()),
     };
-    Some(TraceSpansCheck { span, stat })
+    Some(TraceSpansCheck { span, stat, allow_empty: r.allow_empty })
 }
 
 fn kind_name(k: SpanKind) -> &'static str {
@@ -250,6 +255,28 @@ fn select<'a>(traces: &'a [Trace<'a>], sel: &SpanSelector, w: Window) -> Vec<(&'
         .collect()
 }
 
+/// A count with an upper bound that holds proves nothing when spans may be
+/// missing: the store was full, or no span at all (of the selector's
+/// service) arrived in the window — the exporter may be down or pointed
+/// elsewhere. `None` when the count stands.
+fn unseen(c: &TraceSpansCheck, store: &TraceStore, w: Window, expected: String, n: usize) -> Option<Judgement> {
+    let fail = |observed: String, evidence: serde_json::Value| Judgement { pass: false, expected: expected.clone(), observed, evidence };
+    if store.dropped_spans > 0 {
+        let why = format!("not judgeable: the span store was full and {} spans were dropped, so {n} may undercount", store.dropped_spans);
+        return Some(fail(why, json!({ "dropped_spans": store.dropped_spans })));
+    }
+    let service = c.span.service.as_deref();
+    let sample = store.spans.iter().filter(|s| s.start.is_some_and(|t| w.contains(t)) && service.is_none_or(|v| v == s.service)).count();
+    if sample > 0 || c.allow_empty {
+        return None;
+    }
+    let of = service.map(|s| format!(" of service `{s}`")).unwrap_or_default();
+    Some(fail(
+        format!("no data in the window: no span{of} at all was received in it, so a count of {n} proves nothing"),
+        json!({ "spans_received": store.spans.len(), "hint": "check the stack's OTLP exporter (endpoint, protocol, sampling), or set `allow_empty: true` if a window without spans is fine" }),
+    ))
+}
+
 pub(crate) fn spans(c: &TraceSpansCheck, store: &TraceStore, w: Window) -> Judgement {
     let traces = store.traces();
     let hits = select(&traces, &c.span, w);
@@ -257,6 +284,14 @@ pub(crate) fn spans(c: &TraceSpansCheck, store: &TraceStore, w: Window) -> Judge
     let examples: Vec<&str> = hits.iter().take(3).map(|(s, _)| s.trace_id.as_str()).collect();
     let received = json!({ "spans_received": store.spans.len(), "matched": hits.len(), "example_trace_ids": examples });
     match &c.stat {
+        SpanStat::Count(cmp) if cmp.holds(hits.len() as f64) && !cmp.holds(f64::MAX) => {
+            unseen(c, store, w, format!("count({what}) {cmp}"), hits.len()).unwrap_or_else(|| Judgement {
+                pass: true,
+                expected: format!("count({what}) {cmp}"),
+                observed: format!("{} spans", hits.len()),
+                evidence: received,
+            })
+        }
         SpanStat::Count(cmp) => Judgement {
             pass: cmp.holds(hits.len() as f64),
             expected: format!("count({what}) {cmp}"),
@@ -325,17 +360,48 @@ mod tests {
             parent: Some("PlanTask".into()),
             ..sel("LLMCall")
         };
-        let count =
-            |s: SpanSelector, c: &str| spans_judge(TraceSpansCheck { span: s, stat: SpanStat::Count(Comparison::parse(c).unwrap()) }, &st);
+        let count = |s: SpanSelector, c: &str| {
+            spans_judge(TraceSpansCheck { span: s, stat: SpanStat::Count(Comparison::parse(c).unwrap()), allow_empty: false }, &st)
+        };
         assert!(count(errors.clone(), "== 1"));
         assert!(count(SpanSelector { parent: Some("AssignToWorker".into()), ..errors.clone() }, "== 0"));
         assert!(count(SpanSelector { service: Some("worker".into()), ..Default::default() }, "== 1"));
-        let ratio = TraceSpansCheck { span: errors, stat: SpanStat::Ratio(Comparison::parse("== 1").unwrap(), sel("LLMCall")) };
+        let ratio =
+            TraceSpansCheck { span: errors, stat: SpanStat::Ratio(Comparison::parse("== 1").unwrap(), sel("LLMCall")), allow_empty: false };
         assert!(spans_judge(ratio, &st));
-        let attrs = |a: &str| TraceSpansCheck { span: sel("LLMCall"), stat: SpanStat::AttributesPresent(vec![a.into()]) };
+        let attrs =
+            |a: &str| TraceSpansCheck { span: sel("LLMCall"), stat: SpanStat::AttributesPresent(vec![a.into()]), allow_empty: false };
         assert!(spans_judge(attrs("llm.model"), &st));
         assert!(!spans_judge(attrs("task.id"), &st));
-        let p95 = TraceSpansCheck { span: SpanSelector::default(), stat: SpanStat::Quantile(0.95, Comparison::parse("< 60ms").unwrap()) };
+        let p95 = TraceSpansCheck {
+            span: SpanSelector::default(),
+            stat: SpanStat::Quantile(0.95, Comparison::parse("< 60ms").unwrap()),
+            allow_empty: false,
+        };
         assert!(spans_judge(p95, &st));
+    }
+
+    #[test]
+    fn a_count_of_zero_needs_spans_in_the_window() {
+        let st = store(full("t1"));
+        let zero = |service: Option<&str>, allow_empty: bool| TraceSpansCheck {
+            span: SpanSelector { name: Some("Nope".into()), service: service.map(String::from), ..Default::default() },
+            stat: SpanStat::Count(Comparison::parse("== 0").unwrap()),
+            allow_empty,
+        };
+        assert!(spans_judge(zero(None, false), &st), "spans arrived, none matched");
+        let j = spans(&zero(None, false), &TraceStore::default(), all());
+        assert!(!j.pass && j.observed.starts_with("no data in the window: no span at all"), "{}", j.observed);
+        assert!(spans(&zero(None, true), &TraceStore::default(), all()).pass, "allow_empty");
+        let j = spans(&zero(Some("ghost"), false), &st, all());
+        assert!(!j.pass && j.observed.contains("of service `ghost`"), "{}", j.observed);
+        let mut full_store = st.clone();
+        full_store.dropped_spans = 3;
+        let j = spans(&zero(None, true), &full_store, all());
+        assert!(!j.pass && j.observed.contains("3 spans were dropped"), "{}", j.observed);
+        // A lower bound that holds stands whatever is missing.
+        let some =
+            TraceSpansCheck { span: SpanSelector::default(), stat: SpanStat::Count(Comparison::parse("> 0").unwrap()), allow_empty: false };
+        assert!(spans(&some, &full_store, all()).pass);
     }
 }

@@ -6,7 +6,9 @@
 //! counter's increments are authoritative: each scrape interval's increments
 //! are chained from the current state. Every change is known only to lie
 //! within a scrape interval `(lo, hi]`, and timing checks use those bounds
-//! plus the scenario's tolerance.
+//! plus the scenario's tolerance. State changes the service reports in JSON
+//! log lines or span events (`events:`, see `events`) are stamped when they
+//! happen and win over both when any is found.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -20,6 +22,8 @@ use crate::expect::kind::{Kind, Signals};
 use crate::expect::series::describe;
 use crate::expect::{Judgement, Recorded, secs};
 use crate::scenario::{Ctx, Names, Scalar, WindowExpr, matchers, parse_window};
+
+mod events;
 
 /// `kind: breaker` — circuit-breaker states and their timing.
 #[derive(Debug, Deserialize)]
@@ -35,6 +39,9 @@ pub struct RawBreaker {
     /// Optional transitions counter (labels `from`/`to` hold state names),
     /// which catches states shorter than a scrape interval.
     pub transitions: Option<RawTransitions>,
+    /// State changes the service reports in its logs or spans (see `events`),
+    /// which see a half-open of one trial call.
+    pub events: Option<events::RawEvents>,
     /// Window during which the dependency is failing, e.g. `outage`.
     pub fault: String,
     /// Expected order of states (default closed, open, half_open, closed).
@@ -80,6 +87,7 @@ pub struct BreakerCheck {
     /// State name -> gauge value.
     pub states: Vec<(String, f64)>,
     pub transitions: Option<TransitionsSpec>,
+    pub events: Option<events::Events>,
     pub fault: WindowExpr,
     pub sequence: Vec<String>,
     pub opens_within: Option<Duration>,
@@ -123,6 +131,13 @@ impl Kind for BreakerCheck {
 
 fn compile(cx: &mut Ctx, path: &str, r: RawBreaker, names: &Names) -> Option<BreakerCheck> {
     names.service(cx, &format!("{path}.service"), &r.service);
+    crate::scenario::ctx::metric_names(cx, path, "gauge", &r.gauge, &r.labels);
+    if let Some(t) = &r.transitions {
+        let tp = format!("{path}.transitions");
+        crate::scenario::ctx::metric_names(cx, &tp, "metric", &t.metric, &BTreeMap::new());
+        crate::scenario::ctx::label_name(cx, &format!("{tp}.from_label"), &t.from_label);
+        crate::scenario::ctx::label_name(cx, &format!("{tp}.to_label"), &t.to_label);
+    }
     let times = [("opens_within", r.opens_within), ("half_open_after", r.half_open_after), ("closes_within", r.closes_within), ("tolerance", r.tolerance)];
     if !cx.durations(path, &times, true) {
         return None;
@@ -159,6 +174,10 @@ fn compile(cx: &mut Ctx, path: &str, r: RawBreaker, names: &Names) -> Option<Bre
         matchers: matchers(&r.labels),
         states,
         transitions: r.transitions.map(|t| TransitionsSpec { metric: t.metric, from_label: t.from_label, to_label: t.to_label }),
+        events: match r.events {
+            Some(e) => Some(events::compile(cx, &format!("{path}.events"), e)?),
+            None => None,
+        },
         fault: fault?,
         sequence,
         opens_within: r.opens_within,
@@ -309,7 +328,9 @@ pub(crate) fn check(
     (expected, failures)
 }
 
-pub(crate) fn judge(c: &BreakerCheck, rec: &Recorded, w: Window) -> Judgement {
+/// The one gauge series the check names, with at least one sample in the
+/// window, or the judgement that says why there is none.
+fn gauge_points(c: &BreakerCheck, rec: &Recorded, w: Window) -> Result<Vec<(Duration, f64)>, Judgement> {
     let store = &rec.metrics;
     let sel = crate::expect::series::selector(Some(&c.service), &c.gauge, &c.matchers);
     let what = crate::expect::series::describe(Some(&c.service), &c.gauge, &c.matchers);
@@ -317,22 +338,44 @@ pub(crate) fn judge(c: &BreakerCheck, rec: &Recorded, w: Window) -> Judgement {
     let gauge = match series.as_slice() {
         [(_, s)] => s.points.clone(),
         [] => {
-            return Judgement {
+            return Err(Judgement {
                 pass: false,
                 expected: format!("breaker state in {what}"),
                 observed: format!("no series {what}"),
                 evidence: crate::expect::series::missing(store, Some(&c.service), &c.gauge),
-            };
+            });
         }
         many => {
             let labels: Vec<_> = many.iter().map(|(k, _)| json!(k.labels)).collect();
-            return Judgement {
+            return Err(Judgement {
                 pass: false,
                 expected: format!("one breaker series {what}"),
                 observed: format!("{} series match; add labels to pick one", many.len()),
                 evidence: json!({ "series": labels }),
-            };
+            });
         }
+    };
+    if !gauge.iter().any(|p| w.contains(p.0)) {
+        let span = match (gauge.first(), gauge.last()) {
+            (Some(a), Some(b)) => format!("; its samples span {}..{}", secs(a.0, rec.origin), secs(b.0, rec.origin)),
+            _ => String::new(),
+        };
+        return Err(Judgement {
+            pass: false,
+            expected: format!("breaker state in {what}"),
+            observed: format!("no data in the window: {what} has no sample in it{span}"),
+            evidence: json!({ "samples": gauge.len() }),
+        });
+    }
+    Ok(gauge)
+}
+
+pub(crate) fn judge(c: &BreakerCheck, rec: &Recorded, w: Window) -> Judgement {
+    let store = &rec.metrics;
+    let what = crate::expect::series::describe(Some(&c.service), &c.gauge, &c.matchers);
+    let gauge = match gauge_points(c, rec, w) {
+        Ok(g) => g,
+        Err(j) => return j,
     };
     let initial = gauge.first().map_or_else(|| "closed".to_string(), |p| state_name(&c.states, p.1));
     let mut source = "gauge";
@@ -348,6 +391,23 @@ pub(crate) fn judge(c: &BreakerCheck, rec: &Recorded, w: Window) -> Judgement {
             changes = from_transitions(&ts, store.scrape_times(&c.service), &initial);
         } else {
             source = "gauge (transitions counter not found)";
+        }
+    }
+    if let Some(ev) = &c.events {
+        match events::changes(ev, &c.service, rec, &c.states, w) {
+            Err(why) => {
+                return Judgement {
+                    pass: false,
+                    expected: format!("breaker state changes of {} from its {}", c.service, ev.kind()),
+                    observed: format!("not judgeable: {why}"),
+                    evidence: json!({ "source": ev.kind() }),
+                };
+            }
+            Ok(found) if !found.changes.is_empty() => {
+                source = found.source;
+                changes = found.changes;
+            }
+            Ok(_) => source = "gauge (no breaker event found)",
         }
     }
     let fault = rec.window(&c.fault);
@@ -385,6 +445,7 @@ mod tests {
             matchers: vec![],
             states: states(),
             transitions: None,
+            events: None,
             fault: WindowExpr::whole(),
             sequence: ["closed", "open", "half_open", "closed"].map(String::from).to_vec(),
             opens_within: Some(ms(2000)),
@@ -464,5 +525,61 @@ mod tests {
         let changes = from_gauge(&gauge(true), &states());
         let (_, failures) = check(&c, "closed", &changes, Window::new(ms(0), ms(20000)), Window::new(ms(5000), ms(10000)), Duration::ZERO);
         assert!(failures.iter().any(|f| f.starts_with("half-opened")), "{failures:?}");
+    }
+
+    #[test]
+    fn a_window_without_gauge_samples_is_no_data() {
+        use crate::collectors::exposition::{Format, parse};
+        let mut rec = crate::expect::vacuous::nothing(Vec::new());
+        rec.origin = Duration::ZERO;
+        for i in 0..8u64 {
+            rec.metrics.record("c", ms(i * 250), parse("g 0\n", Format::PrometheusText));
+        }
+        let c = BreakerCheck { sequence: vec!["closed".into()], opens_within: None, half_open_after: None, closes_within: None, ..spec() };
+        let j = judge(&c, &rec, Window::new(ms(5000), ms(10000)));
+        assert!(!j.pass && j.observed.starts_with("no data in the window: g on c has no sample in it; its samples span"), "{}", j.observed);
+        assert!(judge(&c, &rec, Window::new(ms(0), ms(1000))).pass, "closed throughout, and seen");
+    }
+
+    #[test]
+    fn a_one_call_half_open_is_seen_in_log_events() {
+        use crate::collectors::exposition::{Format, parse};
+        use crate::runtime::{LogGap, LogLine, Stream};
+        // The breaker was half-open for 15 ms (one trial call): the gauge, scraped every 250 ms, never shows it.
+        let mut rec = crate::expect::vacuous::nothing(Vec::new());
+        rec.origin = Duration::ZERO;
+        for (t, v) in gauge(false) {
+            rec.metrics.record("c", t, parse(&format!("g {v}\n"), Format::PrometheusText));
+        }
+        let line = |at: u64, msg: &str, from: &str, to: &str| LogLine {
+            service: "c".into(),
+            stream: Stream::Stdout,
+            at: ms(at),
+            line: format!(r#"{{"msg":"{msg}","old":"{from}","new":"{to}"}}"#),
+        };
+        rec.logs = vec![
+            line(5100, "breaker state change", "CLOSED", "OPEN"),
+            line(7000, "something else", "OPEN", "CLOSED"),
+            line(11100, "breaker state change", "OPEN", "half-open"),
+            line(11115, "breaker state change", "HalfOpen", "closed"),
+        ];
+        let base = BreakerCheck { opens_within: None, half_open_after: None, closes_within: None, ..spec() };
+        let w = Window::new(ms(0), ms(20000));
+        let j = judge(&base, &rec, w);
+        assert!(!j.pass && j.observed.contains("closed -> open -> closed"), "the gauge alone misses it: {}", j.observed);
+        let ev = events::Events::Logs {
+            filter: vec![("msg".into(), "breaker state change".into())],
+            from: "old".into(),
+            to: "new".into(),
+        };
+        let c = BreakerCheck { events: Some(ev), ..base };
+        let j = judge(&c, &rec, w);
+        assert!(j.pass, "{} / {}", j.observed, j.evidence);
+        assert_eq!(j.evidence["source"], "log events");
+        assert_eq!(j.evidence["transitions"].as_array().map(Vec::len), Some(3), "{}", j.evidence);
+        // Log capture stopped: missing events prove nothing.
+        rec.log_gaps.push(LogGap { service: "c".into(), stream: None, from: ms(8000), reason: "the pipe broke".into() });
+        let j = judge(&c, &rec, w);
+        assert!(!j.pass && j.observed.starts_with("not judgeable: log capture of c stopped at"), "{}", j.observed);
     }
 }

@@ -1,0 +1,188 @@
+//! `load.data` and the per-send values of load requests (`{{seq}}`,
+//! `{{uuid}}`, `{{rand.int(A,B)}}`, `{{data.FIELD}}`): reads the data file
+//! and checks every template against it at compile time, so no request can
+//! fail to build at run time (see `crate::load::vars`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::ctx::{Ctx, Scalar};
+use super::load::{RawData, RequestPlan};
+use crate::load::vars::{Body, DataSet, Text, Varying};
+
+/// Read and parse the data file; errors point at `load.data`.
+pub fn compile_data(cx: &mut Ctx, raw: RawData, dir: &Path) -> Option<DataSet> {
+    let (file, order) = match raw {
+        RawData::File(f) => (f, Default::default()),
+        RawData::Full { file, order } => (file, order),
+    };
+    let p = dir.join(&file);
+    let bytes = match crate::files::read(&p) {
+        Ok(b) => b,
+        Err(e) => {
+            cx.err_value("load.data", format!("cannot read {}: {e}", p.display()), Some("paths are relative to the scenario file".into()));
+            return None;
+        }
+    };
+    match DataSet::parse(&p, &bytes, order) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            cx.err_value("load.data", e, None);
+            None
+        }
+    }
+}
+
+/// The request's templated parts, each checked; a data field a request uses
+/// must be in every row, and a row must not make a header unsendable.
+/// `req.headers` starts with the load's `common` ones: their errors are
+/// reported once, with the first request.
+pub fn compile_varying(
+    cx: &mut Ctx,
+    path: &str,
+    req: &RequestPlan,
+    common: &BTreeMap<String, Scalar>,
+    first: bool,
+    data: Option<&DataSet>,
+) -> Varying {
+    let fields = data.map(|d| d.fields.as_slice());
+    let mut v = Varying::default();
+    let parse = |cx: &mut Ctx, field: &str, text: &str| match Text::parse(text, fields) {
+        Ok(t) => (!t.is_static()).then_some(t),
+        Err(e) => {
+            cx.err_value(field, e, None);
+            None
+        }
+    };
+    v.path = parse(cx, &format!("{path}.path"), &req.path);
+    for (i, (k, value)) in req.headers.iter().enumerate() {
+        let shared = i < common.len();
+        let field = if shared { format!("load.headers.{k}") } else { format!("{path}.headers.{k}") };
+        if shared && !first {
+            // Reported with the first request; parsed quietly for this one.
+            if let Ok(t) = Text::parse(value, fields)
+                && !t.is_static()
+            {
+                v.headers.push((k.clone(), t));
+            }
+            continue;
+        }
+        if let Some(t) = parse(cx, &field, value) {
+            check_header_rows(cx, &field, k, &t, data);
+            v.headers.push((k.clone(), t));
+        }
+    }
+    if let Some(bytes) = &req.body
+        && let Ok(json) = serde_json::from_slice::<serde_json::Value>(bytes)
+    {
+        match Body::parse(&json, fields) {
+            Ok(b) if !b.is_static() => v.body = Some(b),
+            Ok(_) => {}
+            Err(e) => cx.err_value(&format!("{path}.body"), e, None),
+        }
+    }
+    if let Some(d) = data {
+        for f in v.fields() {
+            if let Some(line) = d.missing(f) {
+                cx.err_value(
+                    "load.data",
+                    format!("the row on line {line} has no `{}`, which request `{}` uses", d.fields[f], req.name),
+                    Some("give every row the field (a JSON line may not leave it out)".into()),
+                );
+            }
+        }
+    }
+    v
+}
+
+/// Every row's value of the data fields a header uses must be sendable.
+fn check_header_rows(cx: &mut Ctx, field: &str, header: &str, t: &Text, data: Option<&DataSet>) {
+    let Some(d) = data else { return };
+    for f in t.fields() {
+        if let Some((line, _)) = d.find(f, |v| reqwest::header::HeaderValue::from_str(v).is_ok()) {
+            cx.err_value(
+                field,
+                format!(
+                    "the data row on line {line} puts a value header `{header}` cannot carry in `{}` (control characters such as CR or LF)",
+                    d.fields[f]
+                ),
+                Some("remove line breaks and control characters from that field".into()),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::diag::Diagnostic;
+
+    const DOC: &str = r#"
+name: data
+stack:
+  services:
+    api: { command: api, env: { LISTEN: "127.0.0.1:{{self.port}}" } }
+load:
+  target: api
+  rate: 10
+  DATA
+  requests:
+    - name: get
+      path: PATH
+      headers: { X-Tenant: "{{data.tenant}}" }
+      body: { id: "{{seq}}", n: "{{rand.int(1,3)}}" }
+timeline:
+  phases:
+    - { name: steady, duration: 2s }
+expect:
+  - { kind: load, error_ratio: "== 0" }
+"#;
+
+    /// Compile DOC with `data` as the data line, `path` as the request path and `file` as d.csv.
+    fn compile(data: &str, path: &str, file: &str) -> Result<crate::plan::Plan, Vec<Diagnostic>> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("d.csv"), file).unwrap();
+        let text = DOC.replace("DATA", data).replace("PATH", path);
+        crate::plan::compile(&text, &dir.path().join("s.yaml")).map_err(|e| e.0)
+    }
+
+    #[test]
+    fn a_data_file_and_builtins_compile() {
+        let plan = compile("data: d.csv", "/users/{{data.user}}/{{seq}}", "user,tenant\na,t1\nb,t2\n").unwrap();
+        let load = plan.load.unwrap();
+        assert_eq!(load.data.as_ref().unwrap().rows.len(), 2);
+        let v = &load.requests[0].varying;
+        assert!(v.path.is_some() && v.body.is_some());
+        assert_eq!(v.headers.len(), 1);
+    }
+
+    #[test]
+    fn template_errors_point_at_the_field() {
+        let errs = compile("data: d.csv", "/users/{{data.usr}}", "user,tenant\na,t1\n").unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert_eq!(errs[0].path, "load.requests[0].path");
+        assert!(errs[0].message.contains("did you mean `user`"), "{errs:#?}");
+        assert_eq!(errs[0].line, 12, "{errs:#?}");
+        // No data file: every `{{data.F}}` says what to add.
+        let errs = compile("", "/x", "").unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(errs[0].message.contains("needs a data file"), "{errs:#?}");
+    }
+
+    #[test]
+    fn data_rows_are_checked_before_the_run() {
+        // A row whose value a header cannot carry, named by its line.
+        let errs = compile("data: d.csv", "/x", "user,tenant\na,t1\nb,\"t\r\n2\"\n").unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert_eq!(errs[0].path, "load.requests[0].headers.X-Tenant");
+        assert!(errs[0].message.contains("line 3"), "{errs:#?}");
+        // A CSV row with a missing column.
+        let errs = compile("data: d.csv", "/x", "user,tenant\na\n").unwrap_err();
+        assert!(errs[0].message.contains("line 2"), "{errs:#?}");
+        assert_eq!(errs[0].path, "load.data");
+        // A missing file.
+        let errs = compile("data: nope.csv", "/x", "").unwrap_err();
+        assert!(errs[0].message.contains("cannot read"), "{errs:#?}");
+        let errs = compile("data: { file: d.csv, order: shuffled }", "/x", "tenant\na\n").unwrap_err();
+        assert_eq!(errs[0].path, "load.data", "{errs:#?}");
+    }
+}
