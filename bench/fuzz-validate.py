@@ -124,6 +124,7 @@ def main():
     rng = random.Random(a.seed)
     # Mutants sit in a temp folder at the depth of scenarios/, so `../fixtures/...` resolves.
     work = tempfile.mkdtemp(prefix=".fuzz-validate-", dir=ROOT)
+    print(f"fuzz-validate: mutants in {work} (removed at the end)", file=sys.stderr)
     counts = {"valid": 0, "invalid": 0, "panic": 0, "timeout": 0, "other": 0}
     slowest = 0.0
     try:

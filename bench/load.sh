@@ -42,7 +42,10 @@ if [ ! -x "$ordeal" ]; then
   cargo build --release --quiet --bin ordeal
 fi
 
-work=$(mktemp -d /tmp/ordeal-load-bench.XXXXXX)
+# Scratch space under a name ordeal never uses (ordeal's own temp folders are
+# `ordeal-*` with a marker file; it never removes anything else).
+work=$(mktemp -d "${TMPDIR:-/tmp}/load-bench.XXXXXX")
+echo "bench/load.sh: working in $work (removed at exit)" >&2
 nginx_pid=
 cleanup() {
   [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null
@@ -88,7 +91,7 @@ done
 
 # ordeal's target: the same nginx config, started by ordeal as the stack on
 # the port it picks (sh fills it into the config, then becomes nginx).
-nginx_conf PORT "$work/ordeal-nginx"
+nginx_conf PORT "$work/nginx-conf"
 scenario() { # name load-lines
   cat > "$work/$1.yaml" <<YAML
 name: $1
@@ -96,7 +99,7 @@ stack:
   services:
     nginx:
       command: sh
-      args: [-c, 'sed "s/:PORT;/:\$PORT;/" $work/ordeal-nginx/nginx.conf > $work/ordeal-nginx/run.conf && exec nginx -e $work/ordeal-nginx/error.log -c $work/ordeal-nginx/run.conf']
+      args: [-c, 'sed "s/:PORT;/:\$PORT;/" $work/nginx-conf/nginx.conf > $work/nginx-conf/run.conf && exec nginx -e $work/nginx-conf/error.log -c $work/nginx-conf/run.conf']
       env: { PORT: "{{self.port}}" }
       ready: { path: /, timeout: 10s }
 load:

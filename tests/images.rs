@@ -32,6 +32,7 @@ fn images_are_built_from_scratch_then_cached_and_run() {
         // No daemon on this machine: the command must say so, not pretend.
         assert_eq!(code, Some(3), "{stdout}{stderr}");
         assert!(stderr.contains("no Docker daemon reachable"), "{stderr}");
+        skip("no Docker daemon answers: only the error was checked");
         return;
     }
     assert_eq!(code, Some(0), "{stdout}{stderr}");

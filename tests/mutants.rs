@@ -1,6 +1,8 @@
 //! Every expectation kind can fail: the reference stack started with a
 //! mutant switch makes the scenario exit 1 on the expectation that guards
-//! the broken behaviour.
+//! the broken behaviour. The runs use the compact outage (`common::compact_outage`,
+//! 17 s, no Prometheus), except the mutant that silences an alert, which needs
+//! the real Prometheus of the bundled scenario.
 
 mod common;
 use common::*;
@@ -11,8 +13,14 @@ fn assert_caught(mutant: &str, must_fail: &[&str]) {
 
 /// The stack started with `env` (a mutant, or a pillar switched off) fails exactly where it should.
 fn assert_caught_with(env: &[(&str, &str)], must_fail: &[&str]) {
+    let (_dir, path) = compact_outage();
+    assert_caught_in(&path, env, must_fail);
+}
+
+/// `path` run with the stack started with `env` fails exactly where it should.
+fn assert_caught_in(path: &std::path::Path, env: &[(&str, &str)], must_fail: &[&str]) {
     let mutant = format!("{env:?}");
-    let run = run_scenario(&scenario("llm-outage.yaml"), env);
+    let run = run_scenario(path, env);
     assert_eq!(run.code, 1, "mutant {mutant} was not caught:\n{}", run.summary());
     assert_eq!(run.report["verdict"], "fail");
     let failed = run.failed();
@@ -21,6 +29,14 @@ fn assert_caught_with(env: &[(&str, &str)], must_fail: &[&str]) {
     }
     let junit = std::fs::read_to_string(run.dir.path().join("junit.xml")).unwrap();
     assert!(junit.contains("<failure"), "{junit}");
+}
+
+#[test]
+fn compact_outage_passes_on_the_healthy_stack() {
+    let (_dir, path) = compact_outage();
+    let run = run_scenario(&path, &[]);
+    assert_eq!(run.code, 0, "{}", run.summary());
+    assert_eq!(run.report["expectations"].as_array().unwrap().len(), 26, "{}", run.summary());
 }
 
 #[test]
@@ -50,9 +66,11 @@ fn rename_metric_is_caught_by_metric_expectations() {
 
 #[test]
 fn drop_failed_metric_silences_the_alert_and_is_caught() {
-    // The rule HighErrorRate needs `multiagent_tasks_total{status="failed"}`.
-    assert_caught(
-        "drop_failed_metric",
+    // The rule HighErrorRate needs `multiagent_tasks_total{status="failed"}`:
+    // this one runs the bundled scenario, with its real Prometheus.
+    assert_caught_in(
+        &scenario("llm-outage.yaml"),
+        &[("MULTIAGENT_MUTANT", "drop_failed_metric")],
         &[
             "HighErrorRate fires during the outage and resolves after",
             "HighErrorRate pages the on-call receiver",
@@ -73,7 +91,8 @@ fn retry_no_backoff_is_caught_by_retries() {
 
 #[test]
 fn leak_secret_is_caught_by_no_leaks_with_the_canary_masked() {
-    let run = run_scenario(&scenario("llm-outage.yaml"), &[("MULTIAGENT_MUTANT", "leak_secret")]);
+    let (_dir, path) = compact_outage();
+    let run = run_scenario(&path, &[("MULTIAGENT_MUTANT", "leak_secret")]);
     assert_eq!(run.code, 1, "{}", run.summary());
     assert_eq!(run.failed(), vec!["the canary secret never leaks".to_string()]);
     let e = run.expectation("the canary secret never leaks");
@@ -88,7 +107,8 @@ fn drop_span_is_caught_by_trace_completeness() {
 
 #[test]
 fn no_propagation_is_caught_by_trace_completeness() {
-    let run = run_scenario(&scenario("llm-outage.yaml"), &[("MULTIAGENT_MUTANT", "no_propagation")]);
+    let (_dir, path) = compact_outage();
+    let run = run_scenario(&path, &[("MULTIAGENT_MUTANT", "no_propagation")]);
     assert_eq!(run.code, 1, "{}", run.summary());
     let e = run.expectation("every successful request has a complete trace across both services");
     assert_eq!(e["verdict"], "fail");

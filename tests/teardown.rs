@@ -146,4 +146,57 @@ fn what_a_sigkilled_run_left_behind_is_reaped_by_the_next_run() {
         "left after the next run: {:?} (survived the SIGKILL: {survivors:?})",
         processes_with_marker(&marker)
     );
+    // The next run's report says what it removed.
+    let reaped: Vec<u64> = next.report["reaped"]["processes"].as_array().unwrap().iter().filter_map(|p| p.as_u64()).collect();
+    assert!(survivors.iter().any(|pid| reaped.contains(&u64::from(*pid))), "survivors {survivors:?}, reaped {reaped:?}");
+    assert!(next.stderr.contains("removed what killed ordeal runs left behind"), "{}", next.stderr);
+}
+
+/// A folder `name` in `dir` holding `keep/data.txt`, and the marker text `marker` if given.
+fn user_folder(dir: &std::path::Path, name: &str, marker: Option<String>) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.join("keep")).unwrap();
+    std::fs::write(path.join("keep/data.txt"), "precious").unwrap();
+    if let Some(m) = marker {
+        std::fs::write(path.join(".ordeal-owner"), m).unwrap();
+    }
+    path
+}
+
+#[test]
+fn the_reaper_removes_only_what_a_marker_proves_a_dead_run_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap().trim().to_string();
+    let marker = |owner: &str, name: &str| Some(format!("ordeal temp folder v1\nowner={owner}\nboot={boot}\nname={name}\n"));
+    // A live owner: this test process.
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let start = stat.rsplit_once(')').unwrap().1.split_whitespace().nth(19).unwrap().to_string();
+    let live_owner = format!("{}.{start}", std::process::id());
+    let survivors = [
+        user_folder(t, "ordeal-reports-v1.2", None),
+        user_folder(t, "ordeal-x-1.1-abc", None),
+        user_folder(t, "ordeal-live-1", marker(&live_owner, "ordeal-live-1")),
+    ];
+    let elsewhere = user_folder(&t.join("elsewhere"), "ordeal-tsdb-1.1-abc", marker("4194304.7", "ordeal-tsdb-1.1-abc"));
+    std::os::unix::fs::symlink(&elsewhere, t.join("ordeal-tsdb-1.1-abc")).unwrap();
+    let dead = user_folder(t, "ordeal-tsdb-dead", marker("4194304.7", "ordeal-tsdb-dead"));
+    // A process whose mark does not parse is not ours.
+    let mut stranger = std::process::Command::new("sleep").arg("120").env("ORDEAL_OWNER", "garbage").spawn().unwrap();
+
+    let (_d, short) = leaky_scenario(1);
+    let run = run_scenario(&short, &[("TMPDIR", t.to_str().unwrap())]);
+    let stranger_alive = stranger.try_wait().unwrap().is_none();
+    let _ = stranger.kill();
+    let _ = stranger.wait();
+    assert_eq!(run.code, 0, "{}", run.summary());
+    assert!(stranger_alive, "a process with ORDEAL_OWNER=garbage was killed");
+    for p in survivors.iter().chain([&elsewhere]) {
+        assert!(p.join("keep/data.txt").is_file(), "{} was removed", p.display());
+    }
+    assert!(t.join("ordeal-tsdb-1.1-abc").is_symlink(), "the symlink was removed");
+    assert!(!dead.exists(), "a dead owner's marked folder stayed");
+    let folders = run.report["reaped"]["folders"].as_array().unwrap();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    assert!(folders[0].as_str().unwrap().ends_with("ordeal-tsdb-dead"), "{folders:?}");
 }

@@ -54,6 +54,9 @@ pub struct Report {
     /// Present for `kind: overhead` runs.
     pub overhead: Option<crate::overhead::OverheadReport>,
     pub warnings: Vec<String>,
+    /// What ordeal removed at this run's start that killed runs had left
+    /// behind (folders, processes, containers, networks), empty most times.
+    pub reaped: crate::runtime::reap::Reaped,
     pub run_dir: PathBuf,
 }
 

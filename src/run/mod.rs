@@ -536,6 +536,7 @@ fn build_report(h: &RunHeader, live: &Live, result: Result<(), RunError>, mut c:
         alerting: recorded.alerts.as_ref().map(|a| alerting::report(a, &live.alerting.urls, origin)),
         overhead: None,
         warnings,
+        reaped: crate::runtime::reap::take_reaped(),
         run_dir: h.run_dir.to_path_buf(),
     }
 }

@@ -87,6 +87,7 @@ pub(super) async fn run(plan: &Plan, o: &OverheadPlan, opts: &RunOptions) -> Rep
         alerting: None,
         overhead: Some(report),
         warnings,
+        reaped: crate::runtime::reap::take_reaped(),
         run_dir,
     }
 }

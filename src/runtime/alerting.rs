@@ -143,10 +143,7 @@ impl AlertingServers {
         let dir = std::path::absolute(run_dir.join("alerting")).unwrap_or_else(|_| run_dir.join("alerting"));
         let io = |context: String| move |source| RuntimeError::Io { context, source };
         std::fs::create_dir_all(&dir).map_err(io(format!("create {}", dir.display())))?;
-        let tsdb = tempfile::Builder::new()
-            .prefix(&super::reap::temp_prefix("tsdb"))
-            .tempdir()
-            .map_err(io("create a temporary TSDB directory".into()))?;
+        let tsdb = super::reap::temp_dir("tsdb").map_err(io("create a temporary TSDB directory".into()))?;
         let (am_port, prom_port) = (free_port()?, free_port()?);
         let write = |name: &str, v: &serde_json::Value| -> Result<PathBuf, RuntimeError> {
             let path = dir.join(name);

@@ -10,6 +10,7 @@
 
 pub mod python;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -172,6 +173,30 @@ pub fn outage_variant(edits: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     variant("llm-outage.yaml", edits)
 }
 
+/// llm-outage cut to what a mutant test needs: a 17 s timeline (warmup 2 s,
+/// steady 4 s, outage 4 s, recovery 7 s; the recovery checks start 4 s in) and
+/// no Prometheus or Alertmanager (Prometheus 2.42 applies its targets on a 5 s
+/// tick, so a managed Prometheus alone adds 5-6 s to a run), hence none of
+/// the alert and PromQL expectations. Every other expectation keeps its name;
+/// `compact_outage_passes_on_the_healthy_stack` (tests/mutants.rs) shows it
+/// passes on the healthy stack, so a mutant fails it only by what it breaks.
+pub fn compact_outage() -> (tempfile::TempDir, PathBuf) {
+    let (dir, path) = outage_variant(&[
+        ("{ name: warmup, duration: 3s }", "{ name: warmup, duration: 2s }"),
+        ("{ name: steady, duration: 6s }", "{ name: steady, duration: 4s }"),
+        ("{ name: outage, duration: 6s }", "{ name: outage, duration: 4s }"),
+        ("{ name: recovery, duration: 12s }", "{ name: recovery, duration: 7s }"),
+        ("after: recovery+6s", "after: recovery+4s"),
+    ]);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for (from, to) in [("# A real Prometheus", "load:"), ("  # --- alerts fire", "  - kind: contract")] {
+        let (a, b) = (text.find(from).expect(from), text.find(to).expect(to));
+        text.replace_range(a..b, "");
+    }
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
 /// Any scenario of `scenarios/`, copied and edited like [`outage_variant`].
 pub fn variant(file: &str, edits: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     let root = root();
@@ -209,7 +234,7 @@ pub fn docker_leftovers() -> Vec<String> {
         ("network", vec!["network", "ls", "--filter", "label=org.ordeal.owner", "--format", "{{.Name}} {{.Label \"org.ordeal.owner\"}}"]),
     ] {
         for (name, owner) in list(&args) {
-            if !ordeal::runtime::docker::owner_alive(&owner) {
+            if ordeal::runtime::docker::owner_dead(&owner) {
                 out.push(format!("{kind} {name}"));
             }
         }
@@ -217,13 +242,26 @@ pub fn docker_leftovers() -> Vec<String> {
     out
 }
 
-/// Whether a test that needs Docker should skip (no daemon here); says so.
+/// Whether a test that needs Docker should skip (no daemon here). Under
+/// `CI=true` a missing daemon is a failure, never a silent pass; elsewhere the
+/// skip is recorded in `<target>/tmp/ordeal-skipped.txt`, which `.ci/run` prints.
 pub fn skip_without_docker() -> bool {
     if docker_up() {
         return false;
     }
-    eprintln!("no Docker daemon: skipped");
+    skip("no Docker daemon answers");
     true
+}
+
+/// Records that the running test skipped for `reason` (panics under `CI=true`).
+pub fn skip(reason: &str) {
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{test}: {reason}, and CI=true: a skipped test must not pass in CI");
+    eprintln!("{test}: skipped ({reason})");
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ordeal-skipped.txt");
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = writeln!(f, "{test}: {reason}");
+    }
 }
 
 /// Wait (bounded) until nothing a finished run labelled is left.

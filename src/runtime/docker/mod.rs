@@ -74,48 +74,32 @@ pub fn remove_all_blocking() {
     }
 }
 
-/// This process as an owner label value.
+/// This process as an owner label value: its owner mark (`reap::owner`) as `<pid>:<start>`.
 pub fn owner() -> String {
-    format!("{}:{}", std::process::id(), start_time(std::process::id()).unwrap_or(0))
+    super::reap::owner().replacen('.', ":", 1)
 }
 
-/// Field 22 of `/proc/<pid>/stat`: when the process started (clock ticks after boot).
-fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 1..].split_whitespace().nth(19)?.parse().ok()
-}
-
-/// Whether the owner a label names is still running (same pid and start time).
-pub fn owner_alive(label: &str) -> bool {
-    let Some((pid, start)) = label.split_once(':') else { return false };
-    match (pid.parse::<u32>(), start.parse::<u64>()) {
-        (Ok(pid), Ok(start)) => start_time(pid) == Some(start),
-        _ => false,
-    }
+/// Whether an owner label parses (`<pid>:<start>`) and names a process that
+/// is gone. A label that does not parse is not ours: never dead.
+pub fn owner_dead(label: &str) -> bool {
+    label.split_once(':').is_some_and(|(pid, start)| super::reap::owner_is_dead(&format!("{pid}.{start}")))
 }
 
 fn docker_error(context: &str) -> impl FnOnce(bollard::errors::Error) -> RuntimeError + '_ {
     move |e| RuntimeError::Docker(format!("{context}: {e}"))
 }
 
-/// What `reap` removed.
-#[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct Reaped {
-    pub containers: Vec<String>,
-    pub networks: Vec<String>,
-}
-
 /// Remove the containers and networks of ordeal processes that are gone
 /// (a run that was SIGKILLed cannot clean up after itself).
-pub async fn reap(docker: &Docker) -> Result<Reaped, RuntimeError> {
+pub async fn reap(docker: &Docker) -> Result<super::reap::Reaped, RuntimeError> {
     // By owner label: a container merely started from an ordeal image (which
     // carries the managed label) has no owner and is not ours to remove.
     let filters = HashMap::from([("label".to_string(), vec![OWNER_LABEL.to_string()])]);
-    let mut out = Reaped::default();
+    let mut out = super::reap::Reaped::default();
     let opts = bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
     for c in docker.list_containers(Some(opts)).await.map_err(docker_error("list containers"))? {
         let owner = c.labels.as_ref().and_then(|l| l.get(OWNER_LABEL)).cloned().unwrap_or_default();
-        let Some(id) = c.id.filter(|_| !owner_alive(&owner)) else { continue };
+        let Some(id) = c.id.filter(|_| owner_dead(&owner)) else { continue };
         let opts = bollard::query_parameters::RemoveContainerOptionsBuilder::default().force(true).v(true).build();
         if docker.remove_container(&id, Some(opts)).await.is_ok() {
             let name = c.names.and_then(|n| n.first().cloned()).unwrap_or(id);
@@ -125,17 +109,17 @@ pub async fn reap(docker: &Docker) -> Result<Reaped, RuntimeError> {
     let opts = bollard::query_parameters::ListNetworksOptionsBuilder::default().filters(&filters).build();
     for n in docker.list_networks(Some(opts)).await.map_err(docker_error("list networks"))? {
         let owner = n.labels.as_ref().and_then(|l| l.get(OWNER_LABEL)).cloned().unwrap_or_default();
-        let Some(name) = n.name.filter(|_| !owner_alive(&owner)) else { continue };
+        let Some(name) = n.name.filter(|_| owner_dead(&owner)) else { continue };
         if docker.remove_network(&name).await.is_ok() {
             out.networks.push(name);
         }
     }
-    if !out.containers.is_empty() || !out.networks.is_empty() {
-        tracing::warn!(
-            "removed what an earlier, killed ordeal run left behind: containers {:?}, networks {:?}",
-            out.containers,
-            out.networks
-        );
+    if !out.is_empty() {
+        tracing::info!("removed what killed ordeal runs left behind: containers {:?}, networks {:?}", out.containers, out.networks);
+        super::reap::record(|r| {
+            r.containers.extend(out.containers.iter().cloned());
+            r.networks.extend(out.networks.iter().cloned());
+        });
     }
     Ok(out)
 }
@@ -214,9 +198,11 @@ mod tests {
 
     #[test]
     fn this_process_is_alive_and_a_dead_pid_is_not() {
-        assert!(owner_alive(&owner()));
-        assert!(!owner_alive(&format!("{}:1", std::process::id())), "same pid, other start time");
-        assert!(!owner_alive("4194304:5"));
-        assert!(!owner_alive("garbage"));
+        assert!(!owner_dead(&owner()));
+        assert!(owner_dead(&format!("{}:1", std::process::id())), "same pid, other start time");
+        assert!(owner_dead("4194304:5"));
+        for garbage in ["garbage", "", "1:", ":1", "1:1.1", "1.1", "1:1/2"] {
+            assert!(!owner_dead(garbage), "{garbage:?} does not parse: never ours");
+        }
     }
 }
