@@ -136,6 +136,84 @@ fn ctrl_c_removes_containers_and_network() {
     assert_eq!(report["error"], "interrupted");
 }
 
+/// Containers and networks whose owner label names `pid`.
+fn docker_objects_of(pid: u32) -> Vec<String> {
+    let mut out = containers_of(pid);
+    let nets = std::process::Command::new("docker")
+        .args(["network", "ls", "--filter", "label=org.ordeal.owner", "--format", "{{.Name}} {{.Label \"org.ordeal.owner\"}}"])
+        .output()
+        .unwrap();
+    out.extend(
+        String::from_utf8_lossy(&nets.stdout)
+            .lines()
+            .filter(|l| l.split(' ').nth(1).is_some_and(|o| o.starts_with(&format!("{pid}:"))))
+            .map(|l| format!("network {l}")),
+    );
+    out
+}
+
+/// Ctrl-C while ordeal holds a container's creation at `failpoint` (a test
+/// hook in the docker runtime): nothing of the run may exist after exit.
+fn ctrl_c_at(failpoint: &str) {
+    use std::io::BufRead;
+    let (_d, path) = temp_scenario(
+        "name: minimal\nruntime: docker\nstack:\n  services:\n    s: { command: tail, args: [\"-f\", \"/dev/null\"], stop_timeout: 1s }\ntimeline: { phases: [{ name: p, duration: 30s }] }\n",
+    );
+    let report = tempfile::tempdir().unwrap();
+    let mut child = ordeal()
+        .arg("run")
+        .arg(&path)
+        .arg("--report-dir")
+        .arg(report.path())
+        .env("ORDEAL_FAILPOINT", failpoint)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Reads to the end, so the child never blocks on a full pipe.
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("ORDEAL_FAILPOINT=") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let held = rx.recv_timeout(Duration::from_secs(180));
+    signal(&child, libc::SIGINT);
+    let code = wait_exit(&mut child, Duration::from_secs(60));
+    assert!(held.is_ok(), "{failpoint}: never reached");
+    assert_eq!(code, Some(130), "{failpoint}");
+    let left = docker_objects_of(child.id());
+    assert!(left.is_empty(), "{failpoint}: left after exit: {left:?}");
+}
+
+#[test]
+fn ctrl_c_before_a_container_is_created_leaves_nothing() {
+    if skip_without_docker() {
+        return;
+    }
+    ctrl_c_at("hold-before-create");
+}
+
+#[test]
+fn ctrl_c_while_a_container_is_being_created_leaves_nothing() {
+    if skip_without_docker() {
+        return;
+    }
+    // Created, not yet registered, for 3 s after the interrupt: teardown waits for the creation and removes it by its run label.
+    ctrl_c_at("hold-in-create");
+}
+
+#[test]
+fn ctrl_c_right_after_a_container_is_created_leaves_nothing() {
+    if skip_without_docker() {
+        return;
+    }
+    ctrl_c_at("hold-after-create");
+}
+
 #[test]
 fn containers_of_a_sigkilled_run_are_reaped_at_the_next_start() {
     if skip_without_docker() {

@@ -433,6 +433,10 @@ async fn teardown(plan: &Plan, live: &mut Live, clock: RunClock) -> Collected {
     if let Some(d) = live.docker.take() {
         d.close().await;
     }
+    if crate::signals::interrupted() {
+        // A network whose creation the interrupt cut short has no run to close it.
+        crate::runtime::docker::sweep_owned().await;
+    }
     tracing::debug!("teardown finished at {:?}", clock.now());
     c
 }

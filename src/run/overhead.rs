@@ -39,6 +39,9 @@ pub(super) async fn run(plan: &Plan, o: &OverheadPlan, opts: &RunOptions) -> Rep
     if let Some(d) = docker.take() {
         d.close().await;
     }
+    if crate::signals::interrupted() {
+        crate::runtime::docker::sweep_owned().await;
+    }
     // The measured services, as every round read them.
     let services = measures.first().map(|m| m.cpu_by_service.keys().cloned().collect()).unwrap_or_default();
     let mut report = overhead::analyze(o, services, measures, seed);

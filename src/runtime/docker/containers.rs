@@ -147,12 +147,20 @@ impl ContainerStack {
             let m = m.display().to_string();
             req = req.with_mount(Mount::bind_mount(m.clone(), m).with_access_mode(AccessMode::ReadOnly));
         }
-        let handle = req
-            .start()
-            .await
-            .map_err(|e| RuntimeError::Docker(format!("service `{}`: cannot start a container from `{reference}`: {e}", s.name)))?;
+        super::failpoint("hold-before-create", Duration::from_secs(30)).await;
+        // Never cancelled half-way (an interrupt): the task registers what it created.
+        // (The failpoint holds the window in which the daemon has created the
+        // container and ordeal has not registered it yet.)
+        let handle = super::uncancelled(async move {
+            let handle = req.start().await?;
+            super::failpoint("hold-in-create", Duration::from_secs(3)).await;
+            super::register_container(handle.id());
+            Ok::<_, testcontainers::TestcontainersError>(handle)
+        })
+        .await
+        .map_err(|e| RuntimeError::Docker(format!("service `{}`: cannot start a container from `{reference}`: {e}", s.name)))?;
         let id = handle.id().to_string();
-        super::register_container(&id);
+        super::failpoint("hold-after-create", Duration::from_secs(30)).await;
         Ok(Ctr {
             info: StartedService {
                 name: s.name.clone(),

@@ -45,14 +45,96 @@ pub(crate) fn unregister_container(id: &str) {
     created().0.retain(|c| c != id);
 }
 
-/// Remove every registered container and network now, blocking (at most ~15 s).
+/// Container and network creations under way (see [`uncancelled`]).
+static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Whether this process has used Docker at all (a sweep is needed only then).
+static USED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Runs a Docker creation to its end even if the caller is dropped (an
+/// interrupt): a request cancelled half-way may still complete in the daemon
+/// after teardown listed what to remove. Teardown waits for these ([`sweep`]).
+pub(crate) async fn uncancelled<T: Send + 'static>(f: impl std::future::Future<Output = T> + Send + 'static) -> T {
+    struct Done;
+    impl Drop for Done {
+        fn drop(&mut self) {
+            IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    USED.store(true, std::sync::atomic::Ordering::SeqCst);
+    IN_FLIGHT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let task = tokio::spawn(async move {
+        let _done = Done;
+        f.await
+    });
+    match task.await {
+        Ok(v) => v,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("a Docker creation task was cancelled: {e}"),
+    }
+}
+
+/// Test hook (`ORDEAL_FAILPOINT=<name>`): holds a creation for `hold`, saying so on stderr.
+pub(crate) async fn failpoint(name: &str, hold: std::time::Duration) {
+    if std::env::var("ORDEAL_FAILPOINT").as_deref() == Ok(name) {
+        tracing::warn!("ORDEAL_FAILPOINT={name}: holding for {hold:?}");
+        tokio::time::sleep(hold).await;
+    }
+}
+
+/// Waits (at most 10 s) for the creations under way, then removes every
+/// container (and, with `networks`, network) labelled `label=value`: what an
+/// interrupted start created but never registered. Returns what it removed.
+pub async fn sweep(docker: &Docker, label: &str, value: &str, with_networks: bool) -> (Vec<String>, Vec<String>) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while IN_FLIGHT.load(std::sync::atomic::Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let filters = HashMap::from([("label".to_string(), vec![format!("{label}={value}")])]);
+    let (mut containers, mut networks) = (Vec::new(), Vec::new());
+    let opts = bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+    for c in docker.list_containers(Some(opts)).await.unwrap_or_default() {
+        let Some(id) = c.id else { continue };
+        let opts = bollard::query_parameters::RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        if docker.remove_container(&id, Some(opts)).await.is_ok() {
+            containers.push(c.names.and_then(|n| n.first().cloned()).unwrap_or_else(|| id.clone()).trim_start_matches('/').to_string());
+        }
+        unregister_container(&id);
+    }
+    let opts = bollard::query_parameters::ListNetworksOptionsBuilder::default().filters(&filters).build();
+    let listed = if with_networks { docker.list_networks(Some(opts)).await.unwrap_or_default() } else { Vec::new() };
+    for n in listed {
+        let Some(name) = n.name else { continue };
+        if docker.remove_network(&name).await.is_ok() {
+            networks.push(name.clone());
+        }
+        created().1.retain(|x| x != &name);
+    }
+    if !containers.is_empty() || !networks.is_empty() {
+        tracing::info!("removed what an interrupted start had created: containers {containers:?}, networks {networks:?}");
+    }
+    (containers, networks)
+}
+
+/// After an interrupt: everything this process created in Docker, by owner
+/// label (a network whose creation was interrupted has no run to close it).
+pub async fn sweep_owned() {
+    if !USED.load(std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    if let Ok(docker) = images::connect().await {
+        sweep(&docker, OWNER_LABEL, &owner(), true).await;
+    }
+}
+
+/// Remove every registered container and network now, blocking (at most ~15 s),
+/// and every other one carrying this process's owner label.
 /// Runs on its own thread and runtime: callers may be inside a panicking task.
 pub fn remove_all_blocking() {
     let (containers, networks) = {
         let g = created();
         (g.0.clone(), g.1.clone())
     };
-    if containers.is_empty() && networks.is_empty() {
+    if containers.is_empty() && networks.is_empty() && !USED.load(std::sync::atomic::Ordering::SeqCst) {
         return;
     }
     let worker = std::thread::spawn(move || {
@@ -66,6 +148,7 @@ pub fn remove_all_blocking() {
             for n in &networks {
                 let _ = docker.remove_network(n).await;
             }
+            sweep(&docker, OWNER_LABEL, &owner(), true).await;
         });
     });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
@@ -149,8 +232,16 @@ impl DockerEnv {
             labels: Some(Self::labels_for(&run_id)),
             ..Default::default()
         };
-        docker.create_network(request).await.map_err(docker_error("create network"))?;
-        created().1.push(network.clone());
+        let (client, name) = (docker.clone(), network.clone());
+        uncancelled(async move {
+            let created_net = client.create_network(request).await;
+            if created_net.is_ok() {
+                created().1.push(name);
+            }
+            created_net
+        })
+        .await
+        .map_err(docker_error("create network"))?;
         let info = docker
             .inspect_network(&network, None::<bollard::query_parameters::InspectNetworkOptions>)
             .await
@@ -183,8 +274,10 @@ impl DockerEnv {
         format!("ordeal-{}-{service}", self.run_id)
     }
 
-    /// Removes the network (after every container on it is gone).
+    /// Removes what is left of this run (containers an interrupted start
+    /// created, after waiting for creations under way), then the network.
     pub async fn close(self) {
+        sweep(&self.docker, RUN_LABEL, &self.run_id, false).await;
         if let Err(e) = self.docker.remove_network(&self.network).await {
             tracing::warn!("cannot remove network {}: {e}", self.network);
         }
