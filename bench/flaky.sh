@@ -31,7 +31,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 cargo build --release --workspace --quiet
-cargo nextest run --workspace --no-run --quiet 2>/dev/null
+cargo nextest run --workspace --no-run >/dev/null 2>&1
 if [ "${HOG:-1}" != 0 ]; then
   stress-ng --cpu 1 --quiet &
   hog=$!
