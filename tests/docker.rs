@@ -109,16 +109,21 @@ fn start_crash_run() -> (std::process::Child, tempfile::TempDir) {
     (child, dir)
 }
 
-fn containers_of(pid: u32) -> Vec<String> {
-    let out = std::process::Command::new("docker")
-        .args(["ps", "-a", "--filter", "label=org.ordeal.owner", "--format", "{{.Names}} {{.Label \"org.ordeal.owner\"}}"])
-        .output()
-        .unwrap();
+/// `docker <kind> ...` lines `name owner` of ordeal-labelled objects whose owner is `pid`.
+fn labelled_of(pid: u32, list: &[&str]) -> Vec<String> {
+    let name = if list[0] == "network" { "{{.Name}}" } else { "{{.Names}}" };
+    let format = format!("{name} {{{{.Label \"org.ordeal.owner\"}}}}");
+    let out =
+        std::process::Command::new("docker").args(list).args(["--filter", "label=org.ordeal.owner", "--format", &format]).output().unwrap();
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| l.split(' ').nth(1).is_some_and(|o| o.starts_with(&format!("{pid}:"))))
         .map(String::from)
         .collect()
+}
+
+fn containers_of(pid: u32) -> Vec<String> {
+    labelled_of(pid, &["ps", "-a"])
 }
 
 #[test]
@@ -139,16 +144,7 @@ fn ctrl_c_removes_containers_and_network() {
 /// Containers and networks whose owner label names `pid`.
 fn docker_objects_of(pid: u32) -> Vec<String> {
     let mut out = containers_of(pid);
-    let nets = std::process::Command::new("docker")
-        .args(["network", "ls", "--filter", "label=org.ordeal.owner", "--format", "{{.Name}} {{.Label \"org.ordeal.owner\"}}"])
-        .output()
-        .unwrap();
-    out.extend(
-        String::from_utf8_lossy(&nets.stdout)
-            .lines()
-            .filter(|l| l.split(' ').nth(1).is_some_and(|o| o.starts_with(&format!("{pid}:"))))
-            .map(|l| format!("network {l}")),
-    );
+    out.extend(labelled_of(pid, &["network", "ls"]).into_iter().map(|l| format!("network {l}")));
     out
 }
 

@@ -170,13 +170,11 @@ fn the_reaper_removes_only_what_a_marker_proves_a_dead_run_left() {
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap().trim().to_string();
     let marker = |owner: &str, name: &str| Some(format!("ordeal temp folder v1\nowner={owner}\nboot={boot}\nname={name}\n"));
     // A live owner: this test process.
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let start = stat.rsplit_once(')').unwrap().1.split_whitespace().nth(19).unwrap().to_string();
-    let live_owner = format!("{}.{start}", std::process::id());
+    let live_owner = ordeal::runtime::reap::owner();
     let survivors = [
         user_folder(t, "ordeal-reports-v1.2", None),
         user_folder(t, "ordeal-x-1.1-abc", None),
-        user_folder(t, "ordeal-live-1", marker(&live_owner, "ordeal-live-1")),
+        user_folder(t, "ordeal-live-1", marker(live_owner, "ordeal-live-1")),
     ];
     let elsewhere = user_folder(&t.join("elsewhere"), "ordeal-tsdb-1.1-abc", marker("4194304.7", "ordeal-tsdb-1.1-abc"));
     std::os::unix::fs::symlink(&elsewhere, t.join("ordeal-tsdb-1.1-abc")).unwrap();

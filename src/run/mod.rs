@@ -430,13 +430,7 @@ async fn teardown(plan: &Plan, live: &mut Live, clock: RunClock) -> Collected {
             c.journals.insert(name, snap.entries);
         }
     }
-    if let Some(d) = live.docker.take() {
-        d.close().await;
-    }
-    if crate::signals::interrupted() {
-        // A network whose creation the interrupt cut short has no run to close it.
-        crate::runtime::docker::sweep_owned().await;
-    }
+    crate::runtime::docker::finish(live.docker.take()).await;
     tracing::debug!("teardown finished at {:?}", clock.now());
     c
 }

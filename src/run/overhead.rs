@@ -36,12 +36,7 @@ pub(super) async fn run(plan: &Plan, o: &OverheadPlan, opts: &RunOptions) -> Rep
     let mut docker: Option<DockerEnv> = None;
     let mut measures = Vec::new();
     let result = Rounds { plan, o, seed, clock }.run_all(&run_dir, runtime, &mut docker, &mut measures).await;
-    if let Some(d) = docker.take() {
-        d.close().await;
-    }
-    if crate::signals::interrupted() {
-        crate::runtime::docker::sweep_owned().await;
-    }
+    crate::runtime::docker::finish(docker.take()).await;
     // The measured services, as every round read them.
     let services = measures.first().map(|m| m.cpu_by_service.keys().cloned().collect()).unwrap_or_default();
     let mut report = overhead::analyze(o, services, measures, seed);

@@ -81,44 +81,61 @@ pub(crate) async fn failpoint(name: &str, hold: std::time::Duration) {
     }
 }
 
+/// Removes the containers (and, with `with_networks`, networks) that carry
+/// `filter` (a label, or `label=value`) and whose labels pass `doomed`;
+/// returns their names. Whatever it removes leaves the registry too.
+async fn remove_labelled(
+    docker: &Docker,
+    filter: String,
+    doomed: impl Fn(Option<&HashMap<String, String>>) -> bool,
+    with_networks: bool,
+) -> Result<super::reap::Reaped, RuntimeError> {
+    let filters = HashMap::from([("label".to_string(), vec![filter])]);
+    let mut out = super::reap::Reaped::default();
+    let opts = bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+    for c in docker.list_containers(Some(opts)).await.map_err(docker_error("list containers"))? {
+        let Some(id) = c.id.filter(|_| doomed(c.labels.as_ref())) else { continue };
+        let opts = bollard::query_parameters::RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        if docker.remove_container(&id, Some(opts)).await.is_ok() {
+            out.containers.push(c.names.and_then(|n| n.first().cloned()).unwrap_or_else(|| id.clone()).trim_start_matches('/').to_string());
+        }
+        unregister_container(&id);
+    }
+    if with_networks {
+        let opts = bollard::query_parameters::ListNetworksOptionsBuilder::default().filters(&filters).build();
+        for n in docker.list_networks(Some(opts)).await.map_err(docker_error("list networks"))? {
+            let Some(name) = n.name.filter(|_| doomed(n.labels.as_ref())) else { continue };
+            if docker.remove_network(&name).await.is_ok() {
+                out.networks.push(name.clone());
+            }
+            created().1.retain(|x| x != &name);
+        }
+    }
+    Ok(out)
+}
+
 /// Waits (at most 10 s) for the creations under way, then removes every
-/// container (and, with `networks`, network) labelled `label=value`: what an
-/// interrupted start created but never registered. Returns what it removed.
-pub async fn sweep(docker: &Docker, label: &str, value: &str, with_networks: bool) -> (Vec<String>, Vec<String>) {
+/// container (and, with `with_networks`, network) labelled `label=value`: what
+/// an interrupted start created but never registered.
+pub async fn sweep(docker: &Docker, label: &str, value: &str, with_networks: bool) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     while IN_FLIGHT.load(std::sync::atomic::Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let filters = HashMap::from([("label".to_string(), vec![format!("{label}={value}")])]);
-    let (mut containers, mut networks) = (Vec::new(), Vec::new());
-    let opts = bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-    for c in docker.list_containers(Some(opts)).await.unwrap_or_default() {
-        let Some(id) = c.id else { continue };
-        let opts = bollard::query_parameters::RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-        if docker.remove_container(&id, Some(opts)).await.is_ok() {
-            containers.push(c.names.and_then(|n| n.first().cloned()).unwrap_or_else(|| id.clone()).trim_start_matches('/').to_string());
-        }
-        unregister_container(&id);
+    let out = remove_labelled(docker, format!("{label}={value}"), |_| true, with_networks).await.unwrap_or_default();
+    if !out.is_empty() {
+        tracing::info!("removed what an interrupted start had created: containers {:?}, networks {:?}", out.containers, out.networks);
     }
-    let opts = bollard::query_parameters::ListNetworksOptionsBuilder::default().filters(&filters).build();
-    let listed = if with_networks { docker.list_networks(Some(opts)).await.unwrap_or_default() } else { Vec::new() };
-    for n in listed {
-        let Some(name) = n.name else { continue };
-        if docker.remove_network(&name).await.is_ok() {
-            networks.push(name.clone());
-        }
-        created().1.retain(|x| x != &name);
-    }
-    if !containers.is_empty() || !networks.is_empty() {
-        tracing::info!("removed what an interrupted start had created: containers {containers:?}, networks {networks:?}");
-    }
-    (containers, networks)
 }
 
-/// After an interrupt: everything this process created in Docker, by owner
-/// label (a network whose creation was interrupted has no run to close it).
-pub async fn sweep_owned() {
-    if !USED.load(std::sync::atomic::Ordering::SeqCst) {
+/// The end of a run's Docker use: closes its environment (if it got one) and,
+/// after an interrupt, removes everything this process created, by owner
+/// label (a network whose creation the interrupt cut short has no run to close it).
+pub async fn finish(env: Option<DockerEnv>) {
+    if let Some(env) = env {
+        env.close().await;
+    }
+    if !crate::signals::interrupted() || !USED.load(std::sync::atomic::Ordering::SeqCst) {
         return;
     }
     if let Ok(docker) = images::connect().await {
@@ -177,26 +194,8 @@ fn docker_error(context: &str) -> impl FnOnce(bollard::errors::Error) -> Runtime
 pub async fn reap(docker: &Docker) -> Result<super::reap::Reaped, RuntimeError> {
     // By owner label: a container merely started from an ordeal image (which
     // carries the managed label) has no owner and is not ours to remove.
-    let filters = HashMap::from([("label".to_string(), vec![OWNER_LABEL.to_string()])]);
-    let mut out = super::reap::Reaped::default();
-    let opts = bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-    for c in docker.list_containers(Some(opts)).await.map_err(docker_error("list containers"))? {
-        let owner = c.labels.as_ref().and_then(|l| l.get(OWNER_LABEL)).cloned().unwrap_or_default();
-        let Some(id) = c.id.filter(|_| owner_dead(&owner)) else { continue };
-        let opts = bollard::query_parameters::RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-        if docker.remove_container(&id, Some(opts)).await.is_ok() {
-            let name = c.names.and_then(|n| n.first().cloned()).unwrap_or(id);
-            out.containers.push(name.trim_start_matches('/').to_string());
-        }
-    }
-    let opts = bollard::query_parameters::ListNetworksOptionsBuilder::default().filters(&filters).build();
-    for n in docker.list_networks(Some(opts)).await.map_err(docker_error("list networks"))? {
-        let owner = n.labels.as_ref().and_then(|l| l.get(OWNER_LABEL)).cloned().unwrap_or_default();
-        let Some(name) = n.name.filter(|_| owner_dead(&owner)) else { continue };
-        if docker.remove_network(&name).await.is_ok() {
-            out.networks.push(name);
-        }
-    }
+    let dead = |labels: Option<&HashMap<String, String>>| owner_dead(labels.and_then(|l| l.get(OWNER_LABEL)).map_or("", String::as_str));
+    let out = remove_labelled(docker, OWNER_LABEL.to_string(), dead, true).await?;
     if !out.is_empty() {
         tracing::info!("removed what killed ordeal runs left behind: containers {:?}, networks {:?}", out.containers, out.networks);
         super::reap::record(|r| {
