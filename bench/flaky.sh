@@ -4,10 +4,10 @@
 # and prints, per test, how many of the N runs it passed.
 #
 #   bench/flaky.sh N [FILTER]        e.g. bench/flaky.sh 5
-#                                         bench/flaky.sh 10 'binary_id(ordeal::teardown)'
+#                                         bench/flaky.sh 10 'binary(it) & test(/^teardown::/)'
 #
 # FILTER is a nextest filter expression; the default is the e2e group (the
-# tests .config/nextest.toml runs one at a time). No retries: a test that
+# tests .config/nextest.toml runs at most two at a time). No retries: a test that
 # passes only sometimes is a defect to fix by design. Needs stress-ng
 # (apt-get install -y stress-ng); set HOG=0 to run without the hog.
 set -euo pipefail

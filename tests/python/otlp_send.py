@@ -1,7 +1,7 @@
 """Sends one small trace through the OpenTelemetry Python SDK and its OTLP
 exporter, configured only by the standard environment variables
 (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_COMPRESSION), as a stack
-under test would be. Used by tests/otlp_python.rs.
+under test would be. Used by tests/it/otlp_python.rs.
 
 usage: otlp_send.py http|grpc LABEL
 

@@ -5,8 +5,7 @@
 //! events show; its failure counter has no series until the first failure.
 //! Three mutants of it must fail where they break it.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn run_pyshop(mutant: &str) -> Run {
     let python = python::PYTHON.python();

@@ -6,8 +6,7 @@
 //! "broken stack" that `kind: overhead` must fail. The same rounds run in
 //! containers, measured from Docker's cgroup figures.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// CPU the burning variant adds to every request the coordinator serves:
 /// about the stack's own CPU per request (~1.5-2.2 ms with every pillar off),
@@ -37,8 +36,8 @@ fn method_scenario(rounds: usize) -> (tempfile::TempDir, std::path::PathBuf) {
 overhead:
   baseline: a
   rounds: {rounds}
-  warmup: 1s
-  measure: 3s
+  warmup: 500ms
+  measure: 2s
   confidence: 0.999
   variants:
     a: {{ env: {ALL_OFF} }}
@@ -127,9 +126,10 @@ fn a_bad_overhead_section_is_an_error_with_a_line_and_nothing_starts() {
 
 #[test]
 fn the_bundled_overhead_scenario_reports_every_pillar() {
-    // Shortened (6 rounds of 1 s): the structure, not the verdict, is under test
-    // here; the full scenario takes minutes (see the README's figures).
-    let (_dir, path) = variant("overhead.yaml", &[("warmup: 2s", "warmup: 1s"), ("measure: 6s", "measure: 1s")]);
+    // Shortened (6 rounds of 1 s, the shortest measure): the structure, not the
+    // verdict, is under test here; the full scenario takes minutes (see the
+    // README's figures).
+    let (_dir, path) = variant("overhead.yaml", &[("warmup: 2s", "warmup: 500ms"), ("measure: 6s", "measure: 1s")]);
     let run = run_scenario(&path, &[]);
     assert!(run.code == 0 || run.code == 1, "{}", run.summary());
     let r = &run.report;
@@ -169,7 +169,7 @@ runtime: docker
 overhead:
   baseline: bare
   rounds: 6
-  warmup: 1s
+  warmup: 500ms
   measure: 1s
   variants:
     bare: {{ env: {ALL_OFF} }}

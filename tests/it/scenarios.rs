@@ -1,8 +1,7 @@
 //! The bundled scenarios pass against the reference stack, with complete
 //! reports, and leave nothing running.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn assert_passes(name: &str, kinds: &[&str]) -> Run {
     let run = run_scenario(&scenario(name), &[]);

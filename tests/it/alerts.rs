@@ -4,8 +4,7 @@
 //! steady state, a missing Prometheus is an infrastructure error naming the
 //! Debian package, and external mode queries a Prometheus ordeal did not start.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const RULES: &str = "fixtures/alerts/multiagent-rules.yaml";
 
@@ -19,11 +18,21 @@ fn rules_variant(dir: &std::path::Path, from: &str, to: &str) -> String {
 }
 
 fn with_rules(from: &str, to: &str) -> (tempfile::TempDir, std::path::PathBuf) {
-    let (dir, path) = outage_variant(&[]);
+    let (dir, path) = compact_alerting_outage(&[]);
     let rules = rules_variant(dir.path(), from, to);
     let text = std::fs::read_to_string(&path).unwrap().replace(&root().join(RULES).display().to_string(), &rules);
     std::fs::write(&path, text).unwrap();
     (dir, path)
+}
+
+/// `ordeal lint <path>` exits 1 (findings) and leaves nothing running; its stdout.
+fn lint_finds_problems(path: &std::path::Path, report_dir: &std::path::Path) -> String {
+    let marker = unique_marker();
+    let out = ordeal().arg("lint").arg(path).arg("--report-dir").arg(report_dir).env("ORDEAL_TEST_MARKER", &marker).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_no_leftovers(&marker);
+    stdout
 }
 
 #[test]
@@ -52,21 +61,10 @@ fn misspelled_rule_metric_never_fires_and_lint_names_the_selector() {
     assert_eq!(contract["verdict"], "fail", "{contract}");
     assert!(contract["observed"].as_str().unwrap().contains("multiagent_task_total"), "{contract}");
 
-    let marker = unique_marker();
-    let out = ordeal()
-        .arg("lint")
-        .arg(&path)
-        .arg("--report-dir")
-        .arg(dir.path().join("lint"))
-        .env("ORDEAL_TEST_MARKER", &marker)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = lint_finds_problems(&path, &dir.path().join("lint"));
     assert!(stdout.contains(r#"`multiagent_task_total{status="failed"}[5s]`: no service exports `multiagent_task_total`"#), "{stdout}");
     assert!(stdout.contains("closest exported name: multiagent_tasks_total"), "{stdout}");
     assert!(dir.path().join("lint/lint.json").exists());
-    assert_no_leftovers(&marker);
 }
 
 #[test]
@@ -149,22 +147,11 @@ fn lint_flags_the_seed_rules_as_written() {
     let text = std::fs::read_to_string(&path).unwrap();
     // Alert names differ from the stack's rules: keep only what lint reads.
     std::fs::write(&path, format!("{}\nexpect: []\n", text.split("\nexpect:").next().unwrap())).unwrap();
-    let marker = unique_marker();
-    let out = ordeal()
-        .arg("lint")
-        .arg(&path)
-        .arg("--report-dir")
-        .arg(dir.path().join("lint"))
-        .env("ORDEAL_TEST_MARKER", &marker)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = lint_finds_problems(&path, &dir.path().join("lint"));
     for missing in ["`task_failures_total`", "`tasks_total`", "`agent_health_status`", "`request_duration_seconds_bucket`"] {
         assert!(stdout.contains(&format!("no service exports {missing}")), "{missing} not flagged:\n{stdout}");
     }
     assert!(stdout.contains("seed-001-rules.yaml:"), "findings name the file and line:\n{stdout}");
-    assert_no_leftovers(&marker);
 }
 
 #[test]

@@ -1,8 +1,7 @@
 //! Garbage sent to the built-in OTLP receiver during a run gets error
 //! responses, is counted as rejected, and the run goes on to its verdict.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn garbage_is_rejected_counted_and_the_run_continues() {

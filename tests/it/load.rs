@@ -4,10 +4,9 @@
 //! cap holds back are counted as missed, and the target rate is held.
 //! Generous bounds: the tight figures live in bench/load.sh.
 
-mod common;
 use std::process::Stdio;
 
-use common::*;
+use crate::common::*;
 
 /// A scenario whose only service is the stall server; `stall` is
 /// (after_s, for_s, stall_s) from the first request.

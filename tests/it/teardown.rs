@@ -1,11 +1,10 @@
 //! Nothing ordeal starts outlives it: not after Ctrl-C, not after a panic,
 //! not even after ordeal itself is SIGKILLed.
 
-mod common;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// Start a run in the background and wait until its stack is up.
 fn start_run(env: &[(&str, &str)]) -> (Child, tempfile::TempDir, String) {

@@ -1,11 +1,10 @@
 //! Every expectation kind can fail: the reference stack started with a
 //! mutant switch makes the scenario exit 1 on the expectation that guards
-//! the broken behaviour. The runs use the compact outage (`common::compact_outage`,
-//! 17 s, no Prometheus), except the mutant that silences an alert, which needs
+//! the broken behaviour. The runs use the compact outage (`crate::common::compact_outage`,
+//! 13 s, no Prometheus), except the mutant that silences an alert, which needs
 //! the real Prometheus of the bundled scenario.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn assert_caught(mutant: &str, must_fail: &[&str]) {
     assert_caught_with(&[("MULTIAGENT_MUTANT", mutant)], must_fail);
@@ -67,9 +66,10 @@ fn rename_metric_is_caught_by_metric_expectations() {
 #[test]
 fn drop_failed_metric_silences_the_alert_and_is_caught() {
     // The rule HighErrorRate needs `multiagent_tasks_total{status="failed"}`:
-    // this one runs the bundled scenario, with its real Prometheus.
+    // this one runs with the real Prometheus and Alertmanager.
+    let (_dir, path) = compact_alerting_outage(&[]);
     assert_caught_in(
-        &scenario("llm-outage.yaml"),
+        &path,
         &[("MULTIAGENT_MUTANT", "drop_failed_metric")],
         &[
             "HighErrorRate fires during the outage and resolves after",

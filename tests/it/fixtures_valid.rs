@@ -2,10 +2,9 @@
 //! and `amtool check-config` from Debian's prometheus packages (installed by
 //! .ci/run). A missing tool is a failure, not a skip.
 
-mod common;
 use std::process::Command;
 
-use common::root;
+use crate::common::root;
 
 fn tool(name: &str, args: &[&str]) -> String {
     let out = Command::new(name).args(args).current_dir(root().join("fixtures")).output().unwrap_or_else(|e| {

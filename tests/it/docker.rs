@@ -4,11 +4,10 @@
 //! the reaping of what a SIGKILLed run left behind. Without a daemon, only
 //! the "no daemon" error is checked.
 
-mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn no_docker_daemon_is_an_infrastructure_error() {
@@ -59,7 +58,7 @@ fn killed_worker_is_noticed_and_no_task_is_lost() {
     if skip_without_docker() {
         return;
     }
-    let (_d, path) = variant("worker-crash.yaml", &[]);
+    let (_d, path) = compact_crash(&[]);
     let r = run_scenario(&path, &[]);
     assert_eq!(r.code, 0, "{}", r.summary());
     let lost = r.expectation("every accepted task completed or failed, every completion answered");
@@ -75,10 +74,10 @@ fn a_stack_that_loses_tasks_fails_no_task_lost() {
     if skip_without_docker() {
         return;
     }
-    let (_d, path) = variant(
-        "worker-crash.yaml",
-        &[("MULTIAGENT_WORKER_TIMEOUT_MS: 3000\n", "MULTIAGENT_WORKER_TIMEOUT_MS: 3000\n        MULTIAGENT_MUTANT: lose_tasks\n")],
-    );
+    let (_d, path) = compact_crash(&[(
+        "MULTIAGENT_WORKER_TIMEOUT_MS: 3000\n",
+        "MULTIAGENT_WORKER_TIMEOUT_MS: 3000\n        MULTIAGENT_MUTANT: lose_tasks\n",
+    )]);
     let r = run_scenario(&path, &[]);
     assert_eq!(r.code, 1, "{}", r.summary());
     let lost = r.expectation("every accepted task completed or failed, every completion answered");
@@ -223,7 +222,7 @@ fn containers_of_a_sigkilled_run_are_reaped_at_the_next_start() {
     assert!(!containers_of(pid).is_empty(), "expected leftovers of the killed run");
     assert!(!docker_leftovers().is_empty());
     // ...until the next docker run starts (its image is not `ordeal/sleep`,
-    // which tests/images.rs removes concurrently).
+    // which tests/it/images.rs removes concurrently).
     let (_d, path) = temp_scenario(
         "name: next\nruntime: docker\nstack:\n  services:\n    s: { command: tail, args: [\"-f\", \"/dev/null\"], stop_timeout: 1s }\ntimeline: { phases: [{ name: p, duration: 1s }] }\n",
     );
@@ -237,16 +236,13 @@ fn containers_of_a_sigkilled_run_are_reaped_at_the_next_start() {
 /// worker-crash with another action on the worker: the same expectations hold
 /// (no live worker, AgentUnhealthy, failed not lost, recovery).
 fn crash_with(action: &str) -> Run {
-    let (_d, path) = variant(
-        "worker-crash.yaml",
-        &[
-            (
-                "action: kill          # SIGKILL, mid-task\n      restart: true         # started again at the end of `crash`\n",
-                &format!("action: {action}\n"),
-            ),
-            ("runtime: docker\n", "runtime: docker\n"),
-        ],
-    );
+    let (_d, path) = compact_crash(&[
+        (
+            "action: kill          # SIGKILL, mid-task\n      restart: true         # started again at the end of `crash`\n",
+            &format!("action: {action}\n"),
+        ),
+        ("runtime: docker\n", "runtime: docker\n"),
+    ]);
     run_scenario(&path, &[])
 }
 

@@ -2,11 +2,9 @@
 //! SDK with its OTLP/HTTP and OTLP/gRPC exporters (plain and gzip), configured
 //! only through the standard `OTEL_*` variables with the receiver's endpoints.
 //!
-//! Python packages come from `common::python::PYTHON` (the system python3 if
+//! Python packages come from `crate::common::python::PYTHON` (the system python3 if
 //! it has them, else a venv cached under the target dir, filled from PyPI on
 //! first use); if that cannot be done the test fails and says why, never skips.
-
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -120,5 +118,5 @@ async fn send(python: &Path, transport: &str, label: &str, endpoint: &str, compr
 /// An interpreter that can import the SDK and both exporters: `python3` if it
 /// already can, else the cached venv, made and filled from PyPI if needed.
 fn python_with_otel() -> PathBuf {
-    common::python::PYTHON.python()
+    crate::common::python::PYTHON.python()
 }

@@ -2,8 +2,7 @@
 //! compose tool this machine has, mounts files that exist, publishes ports on
 //! 127.0.0.1 only, and its Prometheus config is valid for promtool.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// `docker-compose` (Debian's v1) or the `docker compose` plugin, whichever exists.
 fn compose() -> std::process::Command {

@@ -1,8 +1,7 @@
 //! The command line on bad input: clear errors with file:line and field,
 //! the documented exit codes, and nothing left running.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn validate_misspelled_field_exits_2_with_file_line_and_field() {

@@ -2,8 +2,7 @@
 //! `FROM scratch`, tagged by content and not rebuilt when unchanged; a clear
 //! infrastructure error (exit 3) when no Docker daemon is reachable.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// A scenario whose one service runs `sleep` (its image packs /usr/bin/sleep).
 fn sleep_scenario() -> (tempfile::TempDir, std::path::PathBuf) {

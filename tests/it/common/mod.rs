@@ -5,9 +5,6 @@
 //! environment, which every process it starts inherits; afterwards no process
 //! in /proc may carry it.
 
-// Each test binary includes this module and uses only some of its helpers.
-#![allow(dead_code)]
-
 pub mod python;
 
 use std::io::Write;
@@ -173,20 +170,21 @@ pub fn outage_variant(edits: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     variant("llm-outage.yaml", edits)
 }
 
-/// llm-outage cut to what a mutant test needs: a 17 s timeline (warmup 2 s,
-/// steady 4 s, outage 4 s, recovery 7 s; the recovery checks start 4 s in) and
+/// llm-outage cut to what a mutant test needs: a 13 s timeline (warmup 1 s,
+/// steady 3 s, outage 4 s, recovery 5 s; the recovery checks start 3 s in,
+/// after the breaker's second half-open at ~0.3 s into recovery) and
 /// no Prometheus or Alertmanager (Prometheus 2.42 applies its targets on a 5 s
 /// tick, so a managed Prometheus alone adds 5-6 s to a run), hence none of
 /// the alert and PromQL expectations. Every other expectation keeps its name;
-/// `compact_outage_passes_on_the_healthy_stack` (tests/mutants.rs) shows it
+/// `compact_outage_passes_on_the_healthy_stack` (tests/it/mutants.rs) shows it
 /// passes on the healthy stack, so a mutant fails it only by what it breaks.
 pub fn compact_outage() -> (tempfile::TempDir, PathBuf) {
     let (dir, path) = outage_variant(&[
-        ("{ name: warmup, duration: 3s }", "{ name: warmup, duration: 2s }"),
-        ("{ name: steady, duration: 6s }", "{ name: steady, duration: 4s }"),
+        ("{ name: warmup, duration: 3s }", "{ name: warmup, duration: 1s }"),
+        ("{ name: steady, duration: 6s }", "{ name: steady, duration: 3s }"),
         ("{ name: outage, duration: 6s }", "{ name: outage, duration: 4s }"),
-        ("{ name: recovery, duration: 12s }", "{ name: recovery, duration: 7s }"),
-        ("after: recovery+6s", "after: recovery+4s"),
+        ("{ name: recovery, duration: 12s }", "{ name: recovery, duration: 5s }"),
+        ("after: recovery+6s", "after: recovery+3s"),
     ]);
     let mut text = std::fs::read_to_string(&path).unwrap();
     for (from, to) in [("# A real Prometheus", "load:"), ("  # --- alerts fire", "  - kind: contract")] {
@@ -195,6 +193,42 @@ pub fn compact_outage() -> (tempfile::TempDir, PathBuf) {
     }
     std::fs::write(&path, text).unwrap();
     (dir, path)
+}
+
+/// llm-outage with its real Prometheus and Alertmanager, cut for tests that
+/// need an alert to fire (or to stay silent) but not the whole recovery: a
+/// 15 s timeline (warmup 1 s, steady 3 s, the bundled 6 s outage, recovery 5 s;
+/// the recovery checks start 3 s in), with `edits` applied. HighErrorRate
+/// fires 3-4 s into the outage as in the bundled run; its resolution comes
+/// past this timeline, so the alert check drops `resolves_within` (validation
+/// refuses a resolution the run cannot observe) and tests assert only what
+/// fails at firing time.
+pub fn compact_alerting_outage(edits: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let mut all = vec![
+        ("{ name: warmup, duration: 3s }", "{ name: warmup, duration: 1s }"),
+        ("{ name: steady, duration: 6s }", "{ name: steady, duration: 3s }"),
+        ("{ name: recovery, duration: 12s }", "{ name: recovery, duration: 5s }"),
+        ("after: recovery+6s", "after: recovery+3s"),
+        ("    resolves_within: 12s\n", ""),
+    ];
+    all.extend_from_slice(edits);
+    outage_variant(&all)
+}
+
+/// worker-crash cut to what a docker test needs, with `edits` applied: an
+/// 18 s timeline (warmup 1 s, steady 3 s, crash 6 s as bundled, recovery 8 s,
+/// the `resolves_within` of AgentUnhealthy; the recovery checks keep their
+/// offsets of 3-4 s). Every expectation keeps its name;
+/// `killed_worker_is_noticed_and_no_task_is_lost` (tests/it/docker.rs) shows it
+/// passes on the healthy stack.
+pub fn compact_crash(edits: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let mut all = vec![
+        ("{ name: warmup, duration: 3s }", "{ name: warmup, duration: 1s }"),
+        ("{ name: steady, duration: 5s }", "{ name: steady, duration: 3s }"),
+        ("{ name: recovery, duration: 12s }", "{ name: recovery, duration: 8s }"),
+    ];
+    all.extend_from_slice(edits);
+    variant("worker-crash.yaml", &all)
 }
 
 /// Any scenario of `scenarios/`, copied and edited like [`outage_variant`].

@@ -7,10 +7,8 @@ use std::collections::BTreeSet;
 use ordeal::expect::Check;
 use ordeal::expect::kind::Signals;
 
-mod common;
-
 fn plan(name: &str) -> ordeal::plan::Plan {
-    ordeal::plan::load(&common::root().join("scenarios").join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    ordeal::plan::load(&crate::common::root().join("scenarios").join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 fn signals(plan: &ordeal::plan::Plan, name: &str) -> Signals {
