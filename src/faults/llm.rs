@@ -72,13 +72,7 @@ async fn load_answers(name: &str, cfg: &OpenAiMockConfig) -> Result<Vec<String>,
     let Some(path) = &cfg.responses_file else {
         return Ok(openai::DEFAULT_ANSWERS.iter().map(|s| s.to_string()).collect());
     };
-    let err = |reason: String| FaultError::File { mock: name.into(), path: path.clone(), reason };
-    let bytes = crate::files::read(path).map_err(|e| err(e.to_string()))?;
-    let answers: Vec<String> = serde_json::from_slice(&bytes).map_err(|e| err(format!("expected a JSON array of strings: {e}")))?;
-    if answers.iter().all(|a| a.trim().is_empty()) {
-        return Err(err("the list of answers is empty".into()));
-    }
-    Ok(answers)
+    openai::read_answers(path).map_err(|reason| FaultError::File { mock: name.into(), path: path.clone(), reason })
 }
 
 impl LlmServer {

@@ -21,6 +21,18 @@ pub const DEFAULT_ANSWERS: &[&str] = &[
     "Based on the context, the most likely answer is forty-two.",
 ];
 
+/// Reads a `responses_file`: a JSON array of strings, at least one of them
+/// not blank. The error says what is wrong with the file, for `validate` and
+/// for the mock's start alike.
+pub fn read_answers(path: &std::path::Path) -> Result<Vec<String>, String> {
+    let bytes = crate::files::read(path).map_err(|e| e.to_string())?;
+    let answers: Vec<String> = serde_json::from_slice(&bytes).map_err(|e| format!("expected a JSON array of strings: {e}"))?;
+    if answers.iter().all(|a| a.trim().is_empty()) {
+        return Err("the list of answers is empty".into());
+    }
+    Ok(answers)
+}
+
 /// The parts of a chat completion request the mock uses.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatRequest {

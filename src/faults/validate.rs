@@ -86,7 +86,13 @@ pub fn validate_mock(mock: &MockConfig) -> Vec<String> {
                 out.push("model must not be empty".to_string());
             }
             if let Some(p) = &c.responses_file {
+                let before = out.len();
                 file(&mut out, "responses_file", p);
+                if out.len() == before
+                    && let Err(why) = super::openai::read_answers(p)
+                {
+                    out.push(format!("responses_file {}: {why}", p.display()));
+                }
             }
             latency(&mut out, c.latency.as_ref());
         }
@@ -187,6 +193,15 @@ mod tests {
         assert!(validate_mock(&http()).is_empty());
         let llm = MockConfig::Openai(OpenAiMockConfig { responses_file: Some("/nonexistent/x.json".into()), ..Default::default() });
         assert!(validate_mock(&llm)[0].contains("does not exist"));
+        let dir = tempfile::tempdir().unwrap();
+        let answers = |text: &str| {
+            let path = dir.path().join("answers.json");
+            std::fs::write(&path, text).unwrap();
+            validate_mock(&MockConfig::Openai(OpenAiMockConfig { responses_file: Some(path), ..Default::default() }))
+        };
+        assert!(answers("[\"fine\"]").is_empty());
+        assert!(answers("{\"not\": \"a list\"}")[0].contains("expected a JSON array of strings"), "{:?}", answers("{}"));
+        assert!(answers("[\" \"]")[0].contains("the list of answers is empty"));
         assert!(validate_mock(&MockConfig::Http(HttpMockConfig::default())).is_empty());
     }
 

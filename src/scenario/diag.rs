@@ -89,6 +89,15 @@ mod tests {
     }
 
     #[test]
+    fn at_most_fifty_are_printed_then_a_count() {
+        let d = |line| Diagnostic { file: "s.yaml".into(), line, col: 1, path: "x".into(), message: "bad".into(), hint: None };
+        let text = Diagnostics((1..=73).map(d).collect()).to_string();
+        assert!(text.contains("s.yaml:50:1:") && !text.contains("s.yaml:51:1:"), "{text}");
+        assert!(text.ends_with("\n... and 23 more\n73 errors"), "{text}");
+        assert_eq!(Diagnostics(vec![d(1)]).to_string(), "s.yaml:1:1: error in `x`: bad");
+    }
+
+    #[test]
     fn suggests_close_names_only() {
         assert_eq!(did_you_mean("duraton", ["duration", "name"]), Some("duration"));
         assert_eq!(did_you_mean("zzz", ["duration", "name"]), None);

@@ -148,24 +148,30 @@ fn validate_rejects_what_a_run_would_trip_on() {
     let text = r#"name: ../../x
 stack:
   scrape_interval: 0s
+  probe_interval: 0s
   services:
     a:
       command: x
       env: { "A=B": 1 }
       ready: { path: /r, timeout: 18446744073709551615s }
+mocks:
+  llm: { kind: openai, responses_file: answers.json }
 load: { target: a, rate: 1, headers: { X-A: "a\r\nb" }, requests: [{ name: r, path: / }] }
 timeline: { phases: [{ name: p, duration: 18446744073709551615s }, { name: q, duration: 1s }] }
 expect:
   - { kind: load, during: "q+100000h..end", error_ratio: "== 0" }
   - { kind: load, during: "q.end..q.end", error_ratio: "== 0" }
 "#;
-    let (_dir, path) = temp_scenario(text);
+    let (dir, path) = temp_scenario(text);
+    std::fs::write(dir.path().join("answers.json"), "The answer is 42.").unwrap();
     let out = ordeal().arg("validate").arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     for expected in [
         ":1:7: error in `name`: `../../x` cannot name a scenario",
         "error in `stack.scrape_interval`: must be longer than zero",
+        "error in `stack.probe_interval`: must be longer than zero",
+        "answers.json: expected a JSON array of strings",
         "error in `stack.services.a.env.A=B`: `A=B` cannot name an environment variable",
         "error in `stack.services.a.ready.timeout`: 584542046090years",
         "error in `load.headers.X-A`: the value of header `X-A` cannot be sent",
