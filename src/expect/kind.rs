@@ -81,6 +81,21 @@ pub struct Signals {
     pub promql: BTreeSet<String>,
 }
 
+/// The verdict on an empty sample: "no data in the window: {what}", which
+/// passes only when the expectation says `allow_empty: true` (a measurement
+/// of nothing is no measurement).
+pub fn no_data(allow_empty: bool, expected: String, what: impl std::fmt::Display, mut evidence: serde_json::Value) -> Judgement {
+    if !evidence.is_object() {
+        evidence = serde_json::json!({ "evidence": evidence });
+    }
+    evidence["allow_empty"] = allow_empty.into();
+    if !allow_empty {
+        evidence["hint"] =
+            "check that the stack produces this signal in the window, or set `allow_empty: true` if an empty window is fine".into();
+    }
+    Judgement { pass: allow_empty, expected, observed: format!("no data in the window: {what}"), evidence }
+}
+
 /// `(source, expr)` of every PromQL expression in `all` (expectation name, its
 /// signals), the source naming the expectation for lint findings.
 pub fn promql_sources(all: &[(String, Signals)]) -> Vec<(String, String)> {

@@ -107,6 +107,8 @@ pub struct JournalSnapshot {
 struct Inner {
     entries: Vec<JournalEntry>,
     dropped: u64,
+    /// Requests that arrived and are not recorded yet (their guard is alive).
+    pending: u64,
 }
 
 /// Thread-safe bounded journal of one mock.
@@ -121,13 +123,28 @@ impl Journal {
         Self { inner: Mutex::new(Inner::default()), capacity }
     }
 
+    /// Requests that reached the mock so far: recorded (kept or dropped for
+    /// capacity) or still in flight. Never decreases.
+    pub fn arrived(&self) -> u64 {
+        let inner = self.lock();
+        inner.entries.len() as u64 + inner.dropped + inner.pending
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn record(&self, entry: JournalEntry) {
+        self.push(entry, false);
+    }
+
+    /// Records `entry`; `was_pending`: it is a guard's, counted in flight until now.
+    fn push(&self, entry: JournalEntry, was_pending: bool) {
         tracing::trace!(?entry, "journal");
         let mut inner = self.lock();
+        if was_pending {
+            inner.pending = inner.pending.saturating_sub(1);
+        }
         if inner.entries.len() < self.capacity {
             inner.entries.push(entry);
         } else {
@@ -165,6 +182,7 @@ pub struct EntryGuard {
 
 impl EntryGuard {
     pub fn new(journal: Arc<Journal>, clock: RunClock, entry: JournalEntry) -> Self {
+        journal.lock().pending += 1;
         Self { journal, clock, entry, recorded: false }
     }
 
@@ -184,7 +202,7 @@ impl EntryGuard {
         if !self.recorded {
             self.recorded = true;
             self.entry.done = self.clock.now().max(self.entry.at);
-            self.journal.record(self.entry.clone());
+            self.journal.push(self.entry.clone(), true);
         }
     }
 }
@@ -223,10 +241,13 @@ mod tests {
         let clock = RunClock::start();
         let mut g = EntryGuard::new(j.clone(), clock, entry(0));
         g.entry().outcome = Outcome::Hang;
+        assert_eq!((j.arrived(), j.snapshot().entries.len()), (1, 0), "in flight counts as arrived");
         drop(g);
+        assert_eq!(j.arrived(), 1, "recorded, counted once");
         let mut g = EntryGuard::new(j.clone(), clock, entry(0));
         g.finish(Some(429), Outcome::RateLimited);
         drop(g);
+        assert_eq!(j.arrived(), 2);
         let s = j.snapshot();
         assert_eq!(s.entries.len(), 2);
         assert!(s.entries.iter().any(|e| e.outcome == Outcome::Hang && e.status.is_none()));

@@ -191,6 +191,11 @@ impl MockSet {
         self.journal_snapshot(mock).map(|s| s.entries).unwrap_or_default()
     }
 
+    /// Requests that reached the mock so far, answered or in flight (0 for an unknown mock).
+    pub fn arrived(&self, mock: &str) -> u64 {
+        self.mocks.get(mock).map_or(0, |r| r.core.journal.arrived())
+    }
+
     /// The journal with its drop count.
     pub fn journal_snapshot(&self, mock: &str) -> Option<JournalSnapshot> {
         self.mocks.get(mock).map(|r| r.core.journal.snapshot())

@@ -20,8 +20,15 @@ pub async fn shutdown_drops_hanging<F>(set: MockSet, mock: &str, request: F) -> 
 where
     F: Future<Output = reqwest::Result<reqwest::Response>> + Send + 'static,
 {
+    let before = set.arrived(mock);
     let waiting = tokio::spawn(request);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Shut down only once the request is inside the mock (on a loaded machine
+    // it can take longer than any fixed sleep to connect).
+    let sent = Instant::now();
+    while set.arrived(mock) == before {
+        assert!(sent.elapsed() < Duration::from_secs(30), "the request never reached mock `{mock}`");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let t = Instant::now();
     let mut journals = set.shutdown().await;
     assert!(t.elapsed() < Duration::from_secs(2), "shutdown took {:?}", t.elapsed());

@@ -164,8 +164,9 @@ pub fn spawn(targets: Vec<ScrapeTarget>, interval: Duration, clock: RunClock) ->
 }
 
 /// [`spawn`], recording into `store` (e.g. [`MetricStore::with_quiet_errors`]).
-pub fn spawn_into(targets: Vec<ScrapeTarget>, interval: Duration, clock: RunClock, store: MetricStore) -> ScraperHandle {
+pub fn spawn_into(targets: Vec<ScrapeTarget>, interval: Duration, clock: RunClock, mut store: MetricStore) -> ScraperHandle {
     let interval = interval.max(MIN_INTERVAL);
+    store.set_interval(interval);
     let client = client(interval).map_err(|e| {
         tracing::error!(error = %e, "scraper has no HTTP client; every scrape will fail");
         e.to_string()

@@ -9,10 +9,12 @@
 
 mod findings;
 mod query;
+mod watch;
+
+pub use watch::{BLIND_ROUNDS, MIN_BLIND};
 
 pub use findings::{ScrapeFindings, WARN_FAILED_SHARE};
 
-use crate::clock::Window;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -161,11 +163,19 @@ pub struct MetricStore {
     duplicates: BTreeMap<(String, String), DuplicateSeries>,
     /// Failed scrapes are logged at debug level only (the caller reports them).
     quiet_errors: bool,
+    /// The scraper's interval, when a scraper records here: bounds the gap
+    /// between successful scrapes inside which an absence still counts.
+    interval: Option<Duration>,
 }
 
 impl MetricStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Tells the store the scraper's interval (see [`Self::scraped_in`]).
+    pub fn set_interval(&mut self, interval: Duration) {
+        self.interval = Some(interval);
     }
 
     /// A store whose failed scrapes are recorded but not warned about: for
@@ -262,28 +272,6 @@ impl MetricStore {
         self.duplicates.values()
     }
 
-    /// Whether every service in scope (`service`, or every service scraped at
-    /// all) had a successful scrape inside `window` (closed at both ends): an
-    /// absence is only an answer from a collector that was looking.
-    pub fn scraped_in(&self, service: Option<&str>, window: Window) -> Result<(), String> {
-        let services: Vec<&str> = match service {
-            Some(s) => vec![s],
-            None => self.services().collect(),
-        };
-        if services.is_empty() {
-            return Err("no service was scraped".into());
-        }
-        let blind: Vec<&str> = services
-            .into_iter()
-            .filter(|s| {
-                let times = self.scrape_times(s);
-                let i = times.partition_point(|t| *t < window.start);
-                times.get(i).is_none_or(|t| *t > window.end)
-            })
-            .collect();
-        if blind.is_empty() { Ok(()) } else { Err(format!("no successful scrape of {} in the window", blind.join(", "))) }
-    }
-
     /// Family metadata the service exposed (latest seen).
     pub fn families(&self, service: &str) -> impl Iterator<Item = &Family> {
         self.families.get(service).into_iter().flat_map(|f| f.values())
@@ -340,16 +328,16 @@ mod tests {
     use crate::clock::Window;
     use crate::collectors::exposition::{Format, parse};
 
-    fn s(secs: u64) -> Duration {
+    pub(crate) fn s(secs: u64) -> Duration {
         Duration::from_secs(secs)
     }
 
-    fn w(a: u64, b: u64) -> Window {
+    pub(crate) fn w(a: u64, b: u64) -> Window {
         Window::new(s(a), s(b))
     }
 
     /// Records one scrape of `service` at `at` seconds from exposition text.
-    fn scrape(store: &mut MetricStore, service: &str, at: u64, body: &str) {
+    pub(crate) fn scrape(store: &mut MetricStore, service: &str, at: u64, body: &str) {
         store.record(service, s(at), parse(body, Format::PrometheusText));
     }
 
@@ -537,20 +525,6 @@ mod tests {
         assert_eq!(dups.len(), 1);
         assert_eq!((dups[0].series.as_str(), dups[0].first_at, dups[0].ignored), ("x{a=\"1\"}", s(1), 3));
         assert!(st.scrape_errors().is_empty(), "the scrapes themselves worked");
-    }
-
-    #[test]
-    fn an_absence_needs_a_scrape_inside_the_window() {
-        let mut st = MetricStore::new();
-        scrape(&mut st, "a", 1, "x 1\n");
-        scrape(&mut st, "a", 5, "x 1\n");
-        st.record_error("b", s(3), "timeout", "timed out");
-        assert!(st.scraped_in(Some("a"), w(1, 2)).is_ok(), "closed at the start");
-        assert!(st.scraped_in(Some("a"), w(4, 5)).is_ok(), "closed at the end");
-        assert!(st.scraped_in(Some("a"), w(2, 4)).is_err());
-        let e = st.scraped_in(None, w(0, 9)).unwrap_err();
-        assert!(e.contains("of b in the window"), "{e}");
-        assert!(MetricStore::new().scraped_in(None, w(0, 9)).is_err());
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct RawHealth {
     pub state: String,
     /// `always` (every probe in the window, default) or `eventually` (at least one).
     pub mode: Option<String>,
+    /// A window with no probe passes (default: fails, "no data").
+    #[serde(default)]
+    pub allow_empty: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -36,6 +39,7 @@ pub struct HealthCheck {
     pub state: HealthState,
     /// true: every probe in the window; false: at least one.
     pub always: bool,
+    pub allow_empty: bool,
 }
 
 impl Kind for HealthCheck {
@@ -93,7 +97,7 @@ fn compile(cx: &mut Ctx, path: &str, r: RawHealth, names: &Names) -> Option<Heal
             return None;
         }
     };
-    Some(HealthCheck { service: r.service, endpoint: r.endpoint, state, always })
+    Some(HealthCheck { service: r.service, endpoint: r.endpoint, state, always, allow_empty: r.allow_empty })
 }
 
 pub(crate) fn health(c: &HealthCheck, samples: &[HealthSample], w: Window) -> Judgement {
@@ -104,8 +108,12 @@ pub(crate) fn health(c: &HealthCheck, samples: &[HealthSample], w: Window) -> Ju
     let expected = format!("{} {} {} {}", c.service, c.endpoint, if c.always { "always" } else { "eventually" }, state);
     let inw: Vec<&HealthSample> =
         samples.iter().filter(|s| s.service == c.service && s.endpoint == c.endpoint && w.contains(s.at)).collect();
+    if inw.is_empty() {
+        let probes = samples.iter().filter(|s| s.service == c.service && s.endpoint == c.endpoint).count();
+        return crate::expect::kind::no_data(c.allow_empty, expected, "no probe was made in it", json!({ "probes_in_run": probes }));
+    }
     let matching = inw.iter().filter(|s| s.up() == (c.state == HealthState::Up)).count();
-    let pass = !inw.is_empty() && if c.always { matching == inw.len() } else { matching > 0 };
+    let pass = if c.always { matching == inw.len() } else { matching > 0 };
     let mut statuses = std::collections::BTreeMap::<String, usize>::new();
     for s in &inw {
         *statuses.entry(s.status.map_or_else(|| s.error.clone().unwrap_or_else(|| "no answer".into()), |c| c.to_string())).or_default() +=
@@ -118,7 +126,32 @@ pub(crate) fn health(c: &HealthCheck, samples: &[HealthSample], w: Window) -> Ju
     Judgement {
         pass,
         expected,
-        observed: if inw.is_empty() { "no probes in the window".into() } else { format!("{matching}/{} probes {state}", inw.len()) },
+        observed: format!("{matching}/{} probes {state}", inw.len()),
         evidence: json!({ "probes": inw.len(), "statuses": statuses, "first_contrary_probe": first_other }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn probe(at_s: u64, status: Option<u16>) -> HealthSample {
+        HealthSample { at: Duration::from_secs(at_s), service: "svc".into(), endpoint: "ready".into(), status, error: None }
+    }
+
+    #[test]
+    fn probes_are_judged_and_a_window_without_one_is_no_data() {
+        let c = HealthCheck { service: "svc".into(), endpoint: "ready".into(), state: HealthState::Up, always: true, allow_empty: false };
+        let samples = [probe(1, Some(200)), probe(2, Some(200)), probe(3, None), probe(4, Some(200))];
+        let w = |a, b| Window::new(Duration::from_secs(a), Duration::from_secs(b));
+        assert!(health(&c, &samples, w(1, 2)).pass);
+        let j = health(&c, &samples, w(1, 5));
+        assert!(!j.pass && j.observed == "3/4 probes up", "{}", j.observed);
+        assert!(health(&HealthCheck { always: false, ..c.clone() }, &samples, w(3, 5)).pass, "eventually");
+        let j = health(&c, &samples, w(6, 9));
+        assert!(!j.pass && j.observed == "no data in the window: no probe was made in it", "{}", j.observed);
+        assert!(health(&HealthCheck { allow_empty: true, ..c }, &samples, w(6, 9)).pass);
     }
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::clock::Window;
-use crate::expect::kind::{Kind, Signals};
+use crate::expect::kind::{Kind, Signals, no_data};
 use crate::expect::{Judgement, Recorded};
 use crate::runtime::{LogGap, LogLine, Stream};
 use crate::scenario::cmp::Comparison;
@@ -46,6 +46,9 @@ pub struct RawLogs {
     pub request_ids: Option<String>,
     /// Field holding the request id (default `request_id`).
     pub request_field: Option<String>,
+    /// A ratio over no line passes (default: fails, "no data"); a `count` is measured on any window.
+    #[serde(default)]
+    pub allow_empty: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -80,6 +83,7 @@ pub struct LogCheck {
     pub level: Option<String>,
     pub level_field: String,
     pub stat: LogStat,
+    pub allow_empty: bool,
 }
 
 impl Kind for LogCheck {
@@ -178,6 +182,7 @@ fn compile(cx: &mut Ctx, path: &str, r: RawLogs, names: &Names) -> Option<LogChe
         level: r.level,
         level_field: r.level_field.unwrap_or_else(|| "level".into()),
         stat,
+        allow_empty: r.allow_empty,
     })
 }
 
@@ -282,14 +287,14 @@ pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], known: &std::collections::H
             let json = selected.iter().filter(|(_, j)| j.is_some()).count();
             let ratio = if selected.is_empty() { 0.0 } else { json as f64 / selected.len() as f64 };
             let first_bad = selected.iter().find(|(_, j)| j.is_none()).map(|(l, _)| json!({ "service": l.service, "at_ms": l.at.as_millis() as u64, "line": l.line.chars().take(300).collect::<String>() }));
+            let expected = format!("JSON lines of {scope}{filter_note}: ratio {cmp}");
+            if selected.is_empty() {
+                return no_data(c.allow_empty, expected, "no log line of it was captured", json!({ "lines": 0 }));
+            }
             Judgement {
-                pass: !selected.is_empty() && cmp.holds(ratio),
-                expected: format!("JSON lines of {scope}{filter_note}: ratio {cmp}"),
-                observed: if selected.is_empty() {
-                    "no log lines in the window".into()
-                } else {
-                    format!("{json}/{} lines are JSON objects", selected.len())
-                },
+                pass: cmp.holds(ratio),
+                expected,
+                observed: format!("{json}/{} lines are JSON objects", selected.len()),
                 evidence: json!({ "lines": selected.len(), "json": json, "first_non_json": first_bad }),
             }
         }
@@ -299,14 +304,14 @@ pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], known: &std::collections::H
             let example = missing.first().map(|(l, j)| {
                 json!({ "service": l.service, "at_ms": l.at.as_millis() as u64, "missing": fields.iter().filter(|f| !j.contains_key(*f)).collect::<Vec<_>>(), "line": l.line.chars().take(300).collect::<String>() })
             });
+            let expected = format!("every JSON line of {scope}{filter_note} has {}", fields.join(", "));
+            if json_lines.is_empty() {
+                return no_data(c.allow_empty, expected, "no JSON line of it was captured", json!({ "lines": selected.len() }));
+            }
             Judgement {
-                pass: !json_lines.is_empty() && missing.is_empty(),
-                expected: format!("every JSON line of {scope}{filter_note} has {}", fields.join(", ")),
-                observed: if json_lines.is_empty() {
-                    "no JSON lines in the window".into()
-                } else {
-                    format!("{}/{} lines lack a field", missing.len(), json_lines.len())
-                },
+                pass: missing.is_empty(),
+                expected,
+                observed: format!("{}/{} lines lack a field", missing.len(), json_lines.len()),
                 evidence: json!({ "lines": json_lines.len(), "missing": missing.len(), "example": example }),
             }
         }
@@ -320,14 +325,14 @@ pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], known: &std::collections::H
                 Against::Traces => ("a received trace", "point at a received trace"),
                 Against::Requests => ("a request the load sent", "carry a request id the load sent"),
             };
+            let expected = format!("lines of {scope}{filter_note} whose `{field}` is {what}: ratio {cmp}");
+            if with_id.is_empty() {
+                return no_data(c.allow_empty, expected, format!("no line with `{field}` was captured"), json!({ "lines": selected.len() }));
+            }
             Judgement {
-                pass: !with_id.is_empty() && cmp.holds(ratio),
-                expected: format!("lines of {scope}{filter_note} whose `{field}` is {what}: ratio {cmp}"),
-                observed: if with_id.is_empty() {
-                    format!("no lines with `{field}`")
-                } else {
-                    format!("{hits}/{} lines {point}", with_id.len())
-                },
+                pass: cmp.holds(ratio),
+                expected,
+                observed: format!("{hits}/{} lines {point}", with_id.len()),
                 evidence: json!({ "lines_with_id": with_id.len(), "known": hits, "ids_known": known.len(), "unknown_examples": unknown }),
             }
         }
@@ -362,7 +367,7 @@ pub(crate) mod tests {
     }
 
     fn check(stat: LogStat) -> LogCheck {
-        LogCheck { service: None, streams: LogStreams::Stdout, filter: vec![], level: None, level_field: "level".into(), stat }
+        LogCheck { service: None, streams: LogStreams::Stdout, filter: vec![], level: None, level_field: "level".into(), stat, allow_empty: false }
     }
 
     fn all() -> Window {
@@ -425,6 +430,24 @@ pub(crate) mod tests {
         assert!(!j.pass && j.observed == "1/2 lines carry a request id the load sent", "{}", j.observed);
         assert_eq!(j.evidence["unknown_examples"][0], "5c1e-uuid");
         assert!(!judge(&c, &[], &ids, all()).pass, "no line: no data");
+    }
+
+    #[test]
+    fn a_ratio_over_no_line_is_no_data_unless_allowed() {
+        let ids = Default::default();
+        let ratio = Comparison::parse(">= 0.99").unwrap();
+        for stat in [
+            LogStat::JsonRatio(ratio),
+            LogStat::Required(vec!["message".into()]),
+            LogStat::Correlated(ratio, "trace_id".into(), Against::Traces),
+        ] {
+            let j = judge(&check(stat.clone()), &[], &ids, all());
+            assert!(!j.pass && j.observed.starts_with("no data in the window: no"), "{stat:?}: {}", j.observed);
+            let j = judge(&LogCheck { allow_empty: true, ..check(stat.clone()) }, &[], &ids, all());
+            assert!(j.pass, "{stat:?} with allow_empty: {}", j.observed);
+        }
+        // A count of nothing is a measurement.
+        assert!(judge(&check(LogStat::Count(Comparison::parse("== 0").unwrap())), &[], &ids, all()).pass);
     }
 
     fn quiet(c: &LogCheck, lines: &[LogLine], gaps: &[LogGap]) -> Judgement {

@@ -41,6 +41,9 @@ pub struct RawMetric {
     /// its service was scraped successfully inside the window.
     #[serde(default)]
     pub absent_as_zero: bool,
+    /// A measured stat with no sample in the window passes (default: fails, "no data").
+    #[serde(default)]
+    pub allow_empty: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -64,6 +67,7 @@ pub struct MetricCheck {
     /// None only for `present`.
     pub cmp: Option<Comparison>,
     pub absent_as_zero: bool,
+    pub allow_empty: bool,
 }
 
 impl Kind for MetricCheck {
@@ -127,6 +131,14 @@ fn compile(cx: &mut Ctx, path: &str, r: RawMetric, names: &Names) -> Option<Metr
         MetricStat::Present(_) => None,
         _ => Some(cmp(cx, &format!("{path}.{stat_name}"), text)?),
     };
+    if r.allow_empty && matches!(stat, MetricStat::Present(_)) {
+        cx.err(
+            &format!("{path}.allow_empty"),
+            "`present` is an answer on any window; `allow_empty` applies to measured stats".to_string(),
+            Some("remove `allow_empty`".into()),
+        );
+        return None;
+    }
     if r.absent_as_zero && !matches!(stat, MetricStat::Increase | MetricStat::Rate) {
         cx.err(
             &format!("{path}.absent_as_zero"),
@@ -142,6 +154,7 @@ fn compile(cx: &mut Ctx, path: &str, r: RawMetric, names: &Names) -> Option<Metr
         stat,
         cmp,
         absent_as_zero: r.absent_as_zero,
+        allow_empty: r.allow_empty,
     })
 }
 
@@ -214,7 +227,7 @@ pub(crate) fn judge(c: &MetricCheck, store: &MetricStore, w: Window) -> Judgemen
             observed: format!("{stat_name} = {}", fmt_num(v)),
             evidence: ev,
         },
-        None => Judgement { pass: false, expected, observed: format!("no data for {what} in the window"), evidence: ev },
+        None => crate::expect::kind::no_data(c.allow_empty, expected, format!("{what} has no sample in it"), ev),
     }
 }
 
@@ -261,6 +274,7 @@ mod tests {
             stat,
             cmp: cmp.map(|c| Comparison::parse(c).unwrap()),
             absent_as_zero,
+            allow_empty: false,
         }
     }
 
@@ -296,6 +310,16 @@ mod tests {
         assert!(!j.pass && j.observed.starts_with("not judgeable: no successful scrape of svc"), "{}", j.observed);
         let j = judge(&check(MetricStat::Increase, Some("== 0"), &[], true), &st, w);
         assert!(!j.pass && j.observed.starts_with("not judgeable"), "{}", j.observed);
+        // One scrape inside the window is not enough when the scraper was blind
+        // for most of it (a service down and back): the series may have come and gone.
+        let mut st = MetricStore::new();
+        st.set_interval(std::time::Duration::from_millis(250));
+        for t in [0, 1, 2, 8, 9] {
+            st.record("svc", s(t), parse("up 1\n", Format::PrometheusText));
+        }
+        let j = judge(&check(MetricStat::Present(false), None, &[], false), &st, Window::new(s(1), s(9)));
+        assert!(!j.pass && j.observed.starts_with("not judgeable: svc had no successful scrape for 6.00s from 2.00s"), "{}", j.observed);
+        assert!(judge(&check(MetricStat::Present(false), None, &[], false), &st, Window::new(s(8), s(9))).pass);
     }
 
     #[test]
@@ -304,7 +328,9 @@ mod tests {
         let w = |a, b| Window::new(s(a), s(b));
         let strict = check(MetricStat::Increase, Some("== 0"), &[("dep", "llm")], false);
         let j = judge(&strict, &st, w(0, 5));
-        assert!(!j.pass && j.observed.starts_with("no data"), "without the flag, absent is no data: {}", j.observed);
+        assert!(!j.pass && j.observed.starts_with("no data in the window"), "without the flag, absent is no data: {}", j.observed);
+        let j = judge(&MetricCheck { allow_empty: true, ..strict.clone() }, &st, w(0, 5));
+        assert!(j.pass && j.observed.starts_with("no data in the window"), "allow_empty: {}", j.observed);
         let zero = check(MetricStat::Increase, Some("== 0"), &[("dep", "llm")], true);
         assert!(judge(&zero, &st, w(0, 5)).pass, "{}", judge(&zero, &st, w(0, 5)).observed);
         // The broken case: the counter did move.

@@ -103,7 +103,7 @@ fn blind(c: &NoLeaksCheck, rec: &Recorded) -> Option<String> {
         }
     }
     if c.places.contains(&LeakPlace::Metrics)
-        && let Err(e) = rec.metrics.scraped_in(None, whole)
+        && let Err(e) = rec.metrics.scraped_once_in(None, whole)
     {
         why.push(format!("metrics: {e}"));
     }

@@ -59,6 +59,9 @@ pub struct RawBreaker {
     pub tolerance: Option<Duration>,
     /// No flapping: at most this many transitions in the window.
     pub max_transitions: Option<u32>,
+    /// A window with no gauge sample passes (default: fails, "no data").
+    #[serde(default)]
+    pub allow_empty: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,6 +98,7 @@ pub struct BreakerCheck {
     pub closes_within: Option<Duration>,
     pub tolerance: Duration,
     pub max_transitions: Option<u32>,
+    pub allow_empty: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -185,6 +189,7 @@ fn compile(cx: &mut Ctx, path: &str, r: RawBreaker, names: &Names) -> Option<Bre
         closes_within: r.closes_within,
         tolerance: r.tolerance.unwrap_or(interval * 2),
         max_transitions: r.max_transitions,
+        allow_empty: r.allow_empty,
     })
 }
 
@@ -360,12 +365,8 @@ fn gauge_points(c: &BreakerCheck, rec: &Recorded, w: Window) -> Result<Vec<(Dura
             (Some(a), Some(b)) => format!("; its samples span {}..{}", secs(a.0, rec.origin), secs(b.0, rec.origin)),
             _ => String::new(),
         };
-        return Err(Judgement {
-            pass: false,
-            expected: format!("breaker state in {what}"),
-            observed: format!("no data in the window: {what} has no sample in it{span}"),
-            evidence: json!({ "samples": gauge.len() }),
-        });
+        let expected = format!("breaker state in {what}");
+        return Err(crate::expect::kind::no_data(c.allow_empty, expected, format!("{what} has no sample in it{span}"), json!({ "samples": gauge.len() })));
     }
     Ok(gauge)
 }
@@ -453,6 +454,7 @@ mod tests {
             closes_within: Some(ms(3000)),
             tolerance: ms(500),
             max_transitions: Some(10),
+            allow_empty: false,
         }
     }
 
@@ -539,6 +541,7 @@ mod tests {
         let j = judge(&c, &rec, Window::new(ms(5000), ms(10000)));
         assert!(!j.pass && j.observed.starts_with("no data in the window: g on c has no sample in it; its samples span"), "{}", j.observed);
         assert!(judge(&c, &rec, Window::new(ms(0), ms(1000))).pass, "closed throughout, and seen");
+        assert!(judge(&BreakerCheck { allow_empty: true, ..c }, &rec, Window::new(ms(5000), ms(10000))).pass, "allow_empty");
     }
 
     #[test]

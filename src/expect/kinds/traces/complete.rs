@@ -38,6 +38,9 @@ pub struct RawTraceComplete {
     /// A trace is final once no span arrived for this long before collection ended (default 2s).
     #[serde(default, with = "humantime_serde")]
     pub quiet: Option<Duration>,
+    /// A window with no request to judge passes (default: fails, "no data").
+    #[serde(default)]
+    pub allow_empty: bool,
 }
 
 /// Expected span tree node.
@@ -55,6 +58,7 @@ pub struct TraceCompleteCheck {
     pub services: Vec<String>,
     pub no_orphans: bool,
     pub quiet: Duration,
+    pub allow_empty: bool,
 }
 
 impl Kind for TraceCompleteCheck {
@@ -123,6 +127,7 @@ fn compile(cx: &mut Ctx, path: &str, r: RawTraceComplete, has_load: bool) -> Opt
         services: r.services,
         no_orphans: r.no_orphans.unwrap_or(true),
         quiet: r.quiet.unwrap_or(Duration::from_secs(2)),
+        allow_empty: r.allow_empty,
     })
 }
 
@@ -187,21 +192,26 @@ pub(crate) fn complete(
             }
         }
     }
-    let ratio = if samples.is_empty() { 0.0 } else { complete as f64 / samples.len() as f64 };
+    if samples.is_empty() {
+        let which = if c.only_ok { "successful request" } else { "request" };
+        return crate::expect::kind::no_data(
+            c.allow_empty,
+            expected,
+            format!("no {which} was sent in it"),
+            json!({ "spans_received": store.spans.len() }),
+        );
+    }
+    let ratio = complete as f64 / samples.len() as f64;
     let problem_summary: BTreeMap<&str, serde_json::Value> =
         problems.iter().map(|(k, ids)| (*k, json!({ "traces": ids.len(), "examples": ids.iter().take(3).collect::<Vec<_>>() }))).collect();
     Judgement {
-        pass: !samples.is_empty() && c.ratio.holds(ratio),
+        pass: c.ratio.holds(ratio),
         expected,
-        observed: if samples.is_empty() {
-            "no requests in the window".into()
-        } else {
-            format!(
-                "{complete}/{} complete ({ratio:.3}){}",
-                samples.len(),
-                if open > 0 { format!(", {open} still open at the end") } else { String::new() }
-            )
-        },
+        observed: format!(
+            "{complete}/{} complete ({ratio:.3}){}",
+            samples.len(),
+            if open > 0 { format!(", {open} still open at the end") } else { String::new() }
+        ),
         evidence: json!({ "requests": samples.len(), "complete": complete, "open_at_end": open, "problems": problem_summary, "spans_received": store.spans.len() }),
     }
 }
@@ -225,6 +235,14 @@ mod tests {
         spans.extend(full("t2"));
         let j = complete(&complete_check(), &store(spans), Some(&load(&["t1", "t2"])), all(), ms(5000));
         assert!(j.pass, "{} {}", j.observed, j.evidence);
+    }
+
+    #[test]
+    fn a_window_without_requests_is_no_data_unless_allowed() {
+        let j = complete(&complete_check(), &store(full("t1")), Some(&load(&[])), all(), ms(5000));
+        assert!(!j.pass && j.observed == "no data in the window: no successful request was sent in it", "{}", j.observed);
+        let allowed = TraceCompleteCheck { allow_empty: true, ..complete_check() };
+        assert!(complete(&allowed, &store(full("t1")), Some(&load(&[])), all(), ms(5000)).pass);
     }
 
     #[test]

@@ -101,6 +101,7 @@ pub(crate) mod fixtures {
             services: vec!["coord".into(), "worker".into()],
             no_orphans: true,
             quiet: ms(100),
+            allow_empty: false,
         }
     }
 

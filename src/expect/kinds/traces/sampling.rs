@@ -19,12 +19,16 @@ pub struct RawTraceSampling {
     pub ratio: f64,
     /// Allowed absolute difference (default 0.05).
     pub tolerance: Option<f64>,
+    /// A window with no request to judge passes (default: fails, "no data").
+    #[serde(default)]
+    pub allow_empty: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct TraceSamplingCheck {
     pub ratio: f64,
     pub tolerance: f64,
+    pub allow_empty: bool,
 }
 
 impl Kind for TraceSamplingCheck {
@@ -38,7 +42,7 @@ impl Kind for TraceSamplingCheck {
         if !(0.0..=1.0).contains(&r.ratio) {
             cx.err_value(&format!("{path}.ratio"), "a sampling ratio is between 0 and 1", None);
         }
-        Some(TraceSamplingCheck { ratio: r.ratio, tolerance: r.tolerance.unwrap_or(0.05) })
+        Some(TraceSamplingCheck { ratio: r.ratio, tolerance: r.tolerance.unwrap_or(0.05), allow_empty: r.allow_empty })
     }
 
     fn describe(&self) -> String {
@@ -62,9 +66,17 @@ pub(crate) fn sampling(c: &TraceSamplingCheck, store: &TraceStore, load: Option<
     let ids: std::collections::HashSet<&str> = store.spans.iter().map(|s| s.trace_id.as_str()).collect();
     let samples: Vec<_> = load.samples().into_iter().filter(|s| w.contains(s.at)).collect();
     let traced = samples.iter().filter(|s| ids.contains(s.trace_id.as_str())).count();
-    let frac = if samples.is_empty() { 0.0 } else { traced as f64 / samples.len() as f64 };
+    if samples.is_empty() {
+        return crate::expect::kind::no_data(
+            c.allow_empty,
+            expected,
+            "no request was sent in it",
+            json!({ "spans_received": store.spans.len() }),
+        );
+    }
+    let frac = traced as f64 / samples.len() as f64;
     Judgement {
-        pass: !samples.is_empty() && (frac - c.ratio).abs() <= c.tolerance,
+        pass: (frac - c.ratio).abs() <= c.tolerance,
         expected,
         observed: format!("{traced}/{} requests traced = {frac:.3}", samples.len()),
         evidence: json!({ "requests": samples.len(), "traced": traced }),
@@ -79,8 +91,11 @@ mod tests {
     #[test]
     fn sampling_compares_traced_requests_with_the_ratio() {
         let st = store(full("t1"));
-        let c = TraceSamplingCheck { ratio: 0.5, tolerance: 0.1 };
+        let c = TraceSamplingCheck { ratio: 0.5, tolerance: 0.1, allow_empty: false };
         assert!(sampling(&c, &st, Some(&load(&["t1", "t2"])), all()).pass);
         assert!(!sampling(&c, &st, Some(&load(&["t1"])), all()).pass);
+        let j = sampling(&c, &st, Some(&load(&[])), all());
+        assert!(!j.pass && j.observed == "no data in the window: no request was sent in it", "{}", j.observed);
+        assert!(sampling(&TraceSamplingCheck { allow_empty: true, ..c }, &st, Some(&load(&[])), all()).pass);
     }
 }
