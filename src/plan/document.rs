@@ -29,14 +29,15 @@ pub(super) fn top_level(cx: &mut Ctx, text: &str, file: &Path) -> Result<BTreeMa
     }
     let root: Value = serde_norway::from_str(text).map_err(|e| {
         let (line, col) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-        Diagnostics(vec![Diagnostic {
+        let d = Diagnostic {
             file: file.to_path_buf(),
             line,
             col,
             path: String::new(),
             message: format!("not valid YAML: {e}"),
             hint: Some("check indentation and quoting around this line".into()),
-        }])
+        };
+        Diagnostics(vec![duplicate_key(text, &e.to_string(), line, col).map_or(d.clone(), |dup| Diagnostic { file: d.file, ..dup })])
     })?;
     let Value::Mapping(map) = root else {
         cx.err("", "the scenario must be a YAML mapping (name:, stack:, timeline:, ...)", None);
@@ -139,6 +140,39 @@ pub(super) fn overhead_scenario_rules(cx: &mut Ctx, has_load: bool, has_alerting
 /// refused before the YAML parser, whose time grows quadratically with it.
 const MAX_DEPTH: usize = 64;
 
+/// The YAML parser reports a duplicate key at the *first* definition
+/// ("stack.services: duplicate entry with key \"a\" at line 4 column 5"); the
+/// mistake is the second. Finds it (the next line at the same indentation
+/// naming the key, before the mapping ends) and says so; `None` for any other
+/// error or a duplicate inside a flow mapping.
+fn duplicate_key(text: &str, message: &str, line: usize, col: usize) -> Option<Diagnostic> {
+    let (path, rest) = message.split_once(": duplicate entry with key \"")?;
+    let key = rest.split('"').next()?;
+    let indent = col.checked_sub(1)?;
+    for (n, l) in text.lines().enumerate().skip(line) {
+        let body = l.trim_start_matches(' ');
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        let here = l.len() - body.len();
+        if here < indent {
+            return None;
+        }
+        let named = [format!("{key}:"), format!("\"{key}\":"), format!("'{key}':")].iter().any(|k| body.starts_with(k.as_str()));
+        if here == indent && named {
+            return Some(Diagnostic {
+                file: Default::default(),
+                line: n + 1,
+                col,
+                path: format!("{path}.{key}"),
+                message: format!("`{key}` is declared twice in `{path}` (first at line {line})"),
+                hint: Some("rename one of them, or merge the two".into()),
+            });
+        }
+    }
+    None
+}
+
 /// Where flow nesting first exceeds [`MAX_DEPTH`] (1-based line and column),
 /// ignoring quoted text and comments; block nesting counts by indentation.
 fn too_deep(text: &str) -> Option<(usize, usize)> {
@@ -181,5 +215,16 @@ mod tests {
         assert!(t.elapsed() < std::time::Duration::from_secs(1));
         assert_eq!(super::too_deep("a: [[1, 2], {b: \"[[[[\"}] # [[[[\n"), None);
         assert!(super::too_deep(&format!("a:\n{}b: 1\n", " ".repeat(200))).is_some());
+    }
+
+    #[test]
+    fn a_duplicate_key_is_reported_at_its_second_definition() {
+        let text = "stack:\n  services:\n    a: { command: x }\n    b:\n      a: 1\n    # a: comment\n    a: { command: z }\n";
+        let e = serde_norway::from_str::<serde_norway::Value>(text).unwrap_err();
+        let l = e.location().unwrap();
+        let d = super::duplicate_key(text, &e.to_string(), l.line(), l.column()).unwrap_or_else(|| panic!("{e}"));
+        assert_eq!((d.line, d.col, d.path.as_str()), (7, 5, "stack.services.a"), "{e}");
+        assert_eq!(d.message, "`a` is declared twice in `stack.services` (first at line 3)");
+        assert!(super::duplicate_key(text, "something else", 1, 1).is_none());
     }
 }

@@ -40,7 +40,7 @@ fn list_shows_the_bundled_scenarios() {
     let out = ordeal().arg("list").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
-    for s in ["steady-state.yaml", "llm-outage.yaml", "backend-latency.yaml"] {
+    for s in ["steady-state.yaml", "llm-outage.yaml", "backend-latency.yaml", "flaky-backend.yaml"] {
         assert!(text.contains(s), "{text}");
     }
     assert!(!text.contains("INVALID"), "{text}");

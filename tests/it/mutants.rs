@@ -2,7 +2,8 @@
 //! mutant switch makes the scenario exit 1 on the expectation that guards
 //! the broken behaviour. The runs use the compact outage (`crate::common::compact_outage`,
 //! 13 s, no Prometheus), except the mutant that silences an alert, which needs
-//! the real Prometheus of the bundled scenario.
+//! the real Prometheus of the bundled scenario, and the retry without jitter,
+//! which needs the many retries of `flaky-backend.yaml`.
 
 use crate::common::*;
 
@@ -87,6 +88,17 @@ fn ready_stuck_is_caught_by_health() {
 #[test]
 fn retry_no_backoff_is_caught_by_retries() {
     assert_caught("retry_no_backoff", &["failed LLM calls are retried with backoff"]);
+}
+
+#[test]
+fn retry_no_jitter_is_caught_by_retries_on_a_flaky_backend() {
+    // The outage opens the breaker after a few calls: too few retries to show
+    // jitter. The flaky backend keeps it closed and retries ~50 reads.
+    assert_caught_in(
+        &scenario("flaky-backend.yaml"),
+        &[("MULTIAGENT_MUTANT", "retry_no_jitter")],
+        &["failed reads are retried with growing, jittered backoff"],
+    );
 }
 
 #[test]

@@ -79,3 +79,11 @@ fn steady_state_passes() {
 fn backend_latency_passes() {
     assert_passes("backend-latency.yaml", &["retries", "breaker", "metric", "health", "load"]);
 }
+
+#[test]
+fn flaky_backend_passes_with_jittered_retries_shown() {
+    let run = assert_passes("flaky-backend.yaml", &["retries", "metric", "load"]);
+    // The jitter check judged real gaps, not a vacuous window.
+    let retries = run.expectation("failed reads are retried with growing, jittered backoff");
+    assert!(retries["evidence"]["jitter"]["gaps"].as_u64().unwrap() >= 20, "{retries}");
+}

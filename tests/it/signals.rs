@@ -21,7 +21,7 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 
 #[test]
 fn every_bundled_expectation_reads_some_signal() {
-    for file in ["llm-outage.yaml", "steady-state.yaml", "backend-latency.yaml", "worker-crash.yaml"] {
+    for file in ["llm-outage.yaml", "steady-state.yaml", "backend-latency.yaml", "flaky-backend.yaml", "worker-crash.yaml"] {
         for e in &plan(file).expectations {
             // A contract lints what the others use; it reads no signal of its own.
             if matches!(e.check, Check::Contract(_)) {
