@@ -183,6 +183,17 @@ expect:
 }
 
 #[test]
+fn an_absurd_scrape_interval_is_an_error_not_a_panic() {
+    // Found by bench/fuzz-validate.py: the breaker's default tolerance (two
+    // scrape intervals) overflowed, and `validate` exited 101.
+    let (_dir, path) = variant("llm-outage.yaml", &[("scrape_interval: 250ms", "scrape_interval: 18446744073709551615s")]);
+    let out = ordeal().arg("validate").arg(&path).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("error in `stack.scrape_interval`"), "{err}");
+}
+
+#[test]
 fn validate_accepts_a_byte_order_mark() {
     let (_dir, path) = variant("steady-state.yaml", &[]);
     let text = std::fs::read_to_string(&path).unwrap();

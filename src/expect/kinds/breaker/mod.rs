@@ -187,7 +187,7 @@ fn compile(cx: &mut Ctx, path: &str, r: RawBreaker, names: &Names) -> Option<Bre
         opens_within: r.opens_within,
         half_open_after: r.half_open_after,
         closes_within: r.closes_within,
-        tolerance: r.tolerance.unwrap_or(interval * 2),
+        tolerance: r.tolerance.unwrap_or(interval.saturating_mul(2)),
         max_transitions: r.max_transitions,
         allow_empty: r.allow_empty,
     })
