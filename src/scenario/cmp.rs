@@ -29,6 +29,12 @@ impl Comparison {
     /// The leading operator and the rest of the text.
     pub fn split_op(s: &str) -> Result<(Op, &str), String> {
         let s = s.trim();
+        // Operators written backwards: `=<` would otherwise read as `=` then `< 0`.
+        for (wrong, right) in [("=<", "<="), ("=>", ">="), ("=!", "!="), ("<>", "!=")] {
+            if s.starts_with(wrong) {
+                return Err(format!("`{s}`: `{wrong}` is not an operator; did you mean `{right}`?"));
+            }
+        }
         let ops = [("<=", Op::Le), (">=", Op::Ge), ("==", Op::Eq), ("!=", Op::Ne), ("<", Op::Lt), (">", Op::Gt), ("=", Op::Eq)];
         ops.iter()
             .find_map(|(tok, op)| s.strip_prefix(tok).map(|r| (*op, r.trim())))
@@ -92,6 +98,8 @@ mod tests {
         assert_eq!(Comparison::parse("< 5%").unwrap().value, 0.05);
         assert!(Comparison::parse("3").is_err());
         assert!(Comparison::parse("> lots").is_err());
+        assert_eq!(Comparison::parse("=< 0").unwrap_err(), "`=< 0`: `=<` is not an operator; did you mean `<=`?");
+        assert!(Comparison::parse("<> 1").unwrap_err().contains("did you mean `!=`"));
     }
 
     #[test]

@@ -158,12 +158,25 @@ impl<'a> Ctx<'a> {
                 } else if let Some(field) = between(&inner, "missing field `", "`") {
                     hint = Some(format!("add `{field}:` here (see the scenario reference in README.md)"));
                 } else if inner.contains("invalid type") {
-                    hint = Some("check the value's type against the scenario reference in README.md".into());
+                    hint = Some(type_hint(&inner));
                 }
                 self.err(&full, inner, hint);
                 None
             }
         }
+    }
+}
+
+/// A hint for a value of the wrong type that teaches the usual fix: a bare
+/// number where a duration or a comparison belongs.
+fn type_hint(inner: &str) -> String {
+    let number = between(inner, "invalid type: integer `", "`").or_else(|| between(inner, "invalid type: floating point `", "`"));
+    match number {
+        Some(n) if inner.ends_with("expected a duration") => format!("a duration needs a unit: write `{n}s` (or `{n}ms`, `{n}m`)"),
+        Some(n) if inner.ends_with("expected a string") => {
+            format!("a comparison needs an operator: write `\"> {n}\"` or `\"== {n}\"`; any other text field: quote it, `\"{n}\"`")
+        }
+        _ => "check the value's type against the scenario reference in README.md".into(),
     }
 }
 

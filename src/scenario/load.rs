@@ -155,8 +155,11 @@ pub fn compile_load(cx: &mut Ctx, v: Value, dir: &Path, stack: Option<&StackPlan
         if r.weight == 0 {
             cx.err_value(&format!("{path}.weight"), "weight must be at least 1", None);
         }
-        if reqwest::Method::from_bytes(r.method.as_bytes()).is_err() {
-            cx.err_value(&format!("{path}.method"), format!("`{}` is not an HTTP method", r.method), None);
+        let method = r.method.to_ascii_uppercase();
+        if !METHODS.contains(&method.as_str()) {
+            let hint = did_you_mean(&method, METHODS.iter().copied())
+                .map_or_else(|| format!("use one of {}", METHODS.join(", ")), |m| format!("did you mean `{m}`?"));
+            cx.err_value(&format!("{path}.method"), format!("`{}` is not an HTTP method", r.method), Some(hint));
         }
         if !r.path.starts_with('/') {
             cx.err_value(&format!("{path}.path"), format!("`{}` is not an HTTP path", r.path), Some("start it with `/`".into()));
@@ -253,6 +256,10 @@ fn compile_body(cx: &mut Ctx, path: &str, body: Option<serde_json::Value>, body_
 
 /// The upper bound of `max_in_flight` (each is a goose user).
 pub const MAX_IN_FLIGHT: usize = 10_000;
+
+/// Methods a request may use: the standard ones. Anything else is a typo far
+/// more often than an extension method (`PSOT` would reach the target as is).
+pub const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"];
 
 /// `rate: N` (open model) or `rate: max` with `connections: N` (capacity).
 fn compile_rate(cx: &mut Ctx, raw: &RawLoad) -> (f64, Option<usize>) {

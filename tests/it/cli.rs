@@ -183,6 +183,32 @@ expect:
 }
 
 #[test]
+fn validation_messages_teach_the_fix() {
+    let text = r#"name: teach
+stack:
+  services:
+    a: { command: x }
+load: { target: a, rate: 1, requests: [{ name: r, method: PSOT, path: / }] }
+timeline: { phases: [{ name: p, duration: 12 }] }
+expect:
+  - { kind: metric, metric: x_total, increase: 5 }
+  - { kind: metric, metric: x_total, increase: "=< 0" }
+"#;
+    let (_dir, path) = temp_scenario(text);
+    let out = ordeal().arg("validate").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        ":5:59: error in `load.requests[0].method`: `PSOT` is not an HTTP method\n  hint: did you mean `POST`?",
+        "error in `timeline.phases[0].duration`: invalid type: integer `12`, expected a duration\n  hint: a duration needs a unit: write `12s`",
+        "error in `expect[0].increase`: invalid type: integer `5`, expected a string\n  hint: a comparison needs an operator: write `\"> 5\"` or `\"== 5\"`",
+        "error in `expect[1].increase`: `=< 0`: `=<` is not an operator; did you mean `<=`?",
+    ] {
+        assert!(err.contains(expected), "no `{expected}` in:\n{err}");
+    }
+}
+
+#[test]
 fn an_absurd_scrape_interval_is_an_error_not_a_panic() {
     // Found by bench/fuzz-validate.py: the breaker's default tolerance (two
     // scrape intervals) overflowed, and `validate` exited 101.
