@@ -11,8 +11,12 @@ use crate::faults::MockConfig;
 use crate::scenario::diag::{Diagnostic, Diagnostics, did_you_mean};
 use crate::scenario::{Ctx, PhaseSpan, StackPlan};
 
-const TOP_LEVEL: [&str; 11] =
-    ["name", "description", "seed", "runtime", "stack", "mocks", "load", "timeline", "alerting", "overhead", "expect"];
+const TOP_LEVEL: [&str; 12] =
+    ["ordeal", "name", "description", "seed", "runtime", "stack", "mocks", "load", "timeline", "alerting", "overhead", "expect"];
+
+/// The scenario format this ordeal reads (`ordeal: 1`; docs/CHANGELOG.md
+/// lists what changed a verdict between releases).
+pub const FORMAT: u64 = 1;
 
 /// The document's top-level sections by name; unknown names are reported.
 /// Text that is not YAML, or not a mapping, stops compilation here.
@@ -105,6 +109,16 @@ pub(super) fn stack_section(cx: &mut Ctx, v: Option<Value>, mocks: &BTreeMap<Str
         cx.broken.insert("services".into());
     }
     stack
+}
+
+/// `ordeal:`, the scenario format version: optional; when given, it must be one this ordeal reads.
+pub(super) fn format_version(cx: &mut Ctx, v: Option<Value>) {
+    if let Some(version) = v.and_then(|v| cx.de::<u64>("ordeal", v))
+        && version != FORMAT
+    {
+        let hint = format!("this ordeal reads format {FORMAT}: write `ordeal: {FORMAT}` (docs/CHANGELOG.md says what changed)");
+        cx.err_value("ordeal", format!("unknown scenario format {version}"), Some(hint));
+    }
 }
 
 pub(super) fn scenario_name(cx: &mut Ctx, v: Option<Value>, file: &Path) -> String {

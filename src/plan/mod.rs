@@ -23,7 +23,7 @@ use crate::scenario::alerting::{self, AlertingPlan};
 use crate::scenario::diag::{Diagnostic, Diagnostics};
 use crate::scenario::overhead::{self, OverheadPlan};
 use crate::scenario::{Ctx, FaultPlan, LoadPlan, Names, PhaseSpan, RuntimeKind, ServiceFaultPlan, StackPlan, load, mocks, timeline};
-use document::{overhead_scenario_rules, phases, scenario_name, stack_section, top_level};
+use document::{format_version, overhead_scenario_rules, phases, scenario_name, stack_section, top_level};
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -80,6 +80,7 @@ pub fn compile(text: &str, file: &Path) -> Result<Plan, Diagnostics> {
     let dir = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
 
+    format_version(&mut cx, sections.remove("ordeal"));
     let name = scenario_name(&mut cx, sections.remove("name"), file);
     let description = sections.remove("description").and_then(|v| cx.de::<String>("description", v));
     let seed = sections.remove("seed").and_then(|v| cx.de::<u64>("seed", v)).unwrap_or(1);
@@ -250,6 +251,15 @@ expect:
         let load = plan.load.unwrap();
         assert_eq!(load.max_in_flight, 100, "rate 10 x timeout 10s");
         assert_eq!(load.requests[0].body.as_deref(), Some(br#"{"type":"analysis"}"#.as_slice()));
+    }
+
+    #[test]
+    fn the_format_version_is_checked() {
+        assert!(compile(&format!("ordeal: 1\n{GOOD}"), Path::new("dir/s.yaml")).is_ok());
+        let errs = errors(&format!("ordeal: 2\n{GOOD}"));
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert_eq!((errs[0].path.as_str(), errs[0].message.as_str()), ("ordeal", "unknown scenario format 2"));
+        assert!(errs[0].hint.as_deref().unwrap().contains("write `ordeal: 1`"));
     }
 
     #[test]
