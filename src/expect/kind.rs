@@ -83,13 +83,14 @@ pub struct Signals {
 
 /// The verdict on an empty sample: "no data in the window: {what}", which
 /// passes only when the expectation says `allow_empty: true` (a measurement
-/// of nothing is no measurement).
+/// of nothing is no measurement). A `hint` already in `evidence` (the kind's
+/// own advice) is kept.
 pub fn no_data(allow_empty: bool, expected: String, what: impl std::fmt::Display, mut evidence: serde_json::Value) -> Judgement {
     if !evidence.is_object() {
         evidence = serde_json::json!({ "evidence": evidence });
     }
     evidence["allow_empty"] = allow_empty.into();
-    if !allow_empty {
+    if !allow_empty && evidence.get("hint").is_none() {
         evidence["hint"] =
             "check that the stack produces this signal in the window, or set `allow_empty: true` if an empty window is fine".into();
     }

@@ -33,15 +33,14 @@ pub(super) fn top_level(cx: &mut Ctx, text: &str, file: &Path) -> Result<BTreeMa
     }
     let root: Value = serde_norway::from_str(text).map_err(|e| {
         let (line, col) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-        let d = Diagnostic {
+        Diagnostics(vec![duplicate_key(file, text, &e.to_string(), line, col).unwrap_or_else(|| Diagnostic {
             file: file.to_path_buf(),
             line,
             col,
             path: String::new(),
             message: format!("not valid YAML: {e}"),
             hint: Some("check indentation and quoting around this line".into()),
-        };
-        Diagnostics(vec![duplicate_key(text, &e.to_string(), line, col).map_or(d.clone(), |dup| Diagnostic { file: d.file, ..dup })])
+        })])
     })?;
     let Value::Mapping(map) = root else {
         cx.err("", "the scenario must be a YAML mapping (name:, stack:, timeline:, ...)", None);
@@ -159,7 +158,7 @@ const MAX_DEPTH: usize = 64;
 /// mistake is the second. Finds it (the next line at the same indentation
 /// naming the key, before the mapping ends) and says so; `None` for any other
 /// error or a duplicate inside a flow mapping.
-fn duplicate_key(text: &str, message: &str, line: usize, col: usize) -> Option<Diagnostic> {
+fn duplicate_key(file: &Path, text: &str, message: &str, line: usize, col: usize) -> Option<Diagnostic> {
     let (path, rest) = message.split_once(": duplicate entry with key \"")?;
     let key = rest.split('"').next()?;
     let indent = col.checked_sub(1)?;
@@ -175,7 +174,7 @@ fn duplicate_key(text: &str, message: &str, line: usize, col: usize) -> Option<D
         let named = [format!("{key}:"), format!("\"{key}\":"), format!("'{key}':")].iter().any(|k| body.starts_with(k.as_str()));
         if here == indent && named {
             return Some(Diagnostic {
-                file: Default::default(),
+                file: file.to_path_buf(),
                 line: n + 1,
                 col,
                 path: format!("{path}.{key}"),
@@ -236,9 +235,10 @@ mod tests {
         let text = "stack:\n  services:\n    a: { command: x }\n    b:\n      a: 1\n    # a: comment\n    a: { command: z }\n";
         let e = serde_norway::from_str::<serde_norway::Value>(text).unwrap_err();
         let l = e.location().unwrap();
-        let d = super::duplicate_key(text, &e.to_string(), l.line(), l.column()).unwrap_or_else(|| panic!("{e}"));
+        let f = std::path::Path::new("s.yaml");
+        let d = super::duplicate_key(f, text, &e.to_string(), l.line(), l.column()).unwrap_or_else(|| panic!("{e}"));
         assert_eq!((d.line, d.col, d.path.as_str()), (7, 5, "stack.services.a"), "{e}");
         assert_eq!(d.message, "`a` is declared twice in `stack.services` (first at line 3)");
-        assert!(super::duplicate_key(text, "something else", 1, 1).is_none());
+        assert!(super::duplicate_key(f, text, "something else", 1, 1).is_none());
     }
 }

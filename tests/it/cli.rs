@@ -164,20 +164,28 @@ expect:
 "#;
     let (dir, path) = temp_scenario(text);
     std::fs::write(dir.path().join("answers.json"), "The answer is 42.").unwrap();
-    let out = ordeal().arg("validate").arg(&path).output().unwrap();
+    assert_refused(
+        &path,
+        &[
+            ":1:7: error in `name`: `../../x` cannot name a scenario",
+            "error in `stack.scrape_interval`: must be longer than zero",
+            "error in `stack.probe_interval`: must be longer than zero",
+            "answers.json: expected a JSON array of strings",
+            "error in `stack.services.a.env.A=B`: `A=B` cannot name an environment variable",
+            "error in `stack.services.a.ready.timeout`: 584542046090years",
+            "error in `load.headers.X-A`: the value of header `X-A` cannot be sent",
+            "error in `timeline.phases[0].duration`: 584542046090years",
+            "error in `expect[0].during`: bad window `q+100000h..end`: offset `100000h` is longer than 24h",
+        ],
+    );
+}
+
+/// `validate` refuses the scenario at `path` (exit 2) with each of `expected` in its diagnostics.
+fn assert_refused(path: &std::path::Path, expected: &[&str]) {
+    let out = ordeal().arg("validate").arg(path).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    for expected in [
-        ":1:7: error in `name`: `../../x` cannot name a scenario",
-        "error in `stack.scrape_interval`: must be longer than zero",
-        "error in `stack.probe_interval`: must be longer than zero",
-        "answers.json: expected a JSON array of strings",
-        "error in `stack.services.a.env.A=B`: `A=B` cannot name an environment variable",
-        "error in `stack.services.a.ready.timeout`: 584542046090years",
-        "error in `load.headers.X-A`: the value of header `X-A` cannot be sent",
-        "error in `timeline.phases[0].duration`: 584542046090years",
-        "error in `expect[0].during`: bad window `q+100000h..end`: offset `100000h` is longer than 24h",
-    ] {
+    for expected in expected {
         assert!(err.contains(expected), "no `{expected}` in:\n{err}");
     }
 }
@@ -195,17 +203,15 @@ expect:
   - { kind: metric, metric: x_total, increase: "=< 0" }
 "#;
     let (_dir, path) = temp_scenario(text);
-    let out = ordeal().arg("validate").arg(&path).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    for expected in [
-        ":5:59: error in `load.requests[0].method`: `PSOT` is not an HTTP method\n  hint: did you mean `POST`?",
-        "error in `timeline.phases[0].duration`: invalid type: integer `12`, expected a duration\n  hint: a duration needs a unit: write `12s`",
-        "error in `expect[0].increase`: invalid type: integer `5`, expected a string\n  hint: a comparison needs an operator: write `\"> 5\"` or `\"== 5\"`",
-        "error in `expect[1].increase`: `=< 0`: `=<` is not an operator; did you mean `<=`?",
-    ] {
-        assert!(err.contains(expected), "no `{expected}` in:\n{err}");
-    }
+    assert_refused(
+        &path,
+        &[
+            ":5:59: error in `load.requests[0].method`: `PSOT` is not an HTTP method\n  hint: did you mean `POST`?",
+            "error in `timeline.phases[0].duration`: invalid type: integer `12`, expected a duration\n  hint: a duration needs a unit: write `12s`",
+            "error in `expect[0].increase`: invalid type: integer `5`, expected a string\n  hint: a comparison needs an operator: write `\"> 5\"` or `\"== 5\"`",
+            "error in `expect[1].increase`: `=< 0`: `=<` is not an operator; did you mean `<=`?",
+        ],
+    );
 }
 
 #[test]

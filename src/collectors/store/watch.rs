@@ -54,11 +54,11 @@ impl MetricStore {
             let max_gap = (interval * BLIND_ROUNDS).max(MIN_BLIND);
             // From the last scrape at or before the start (else the start) to the
             // first at or after the end (else the end).
-            let first =
-                if times.get(i) == Some(&window.start) { window.start } else { i.checked_sub(1).map_or(window.start, |k| times[k]) };
+            let first = times[..times.partition_point(|t| *t <= window.start)].last().copied().unwrap_or(window.start);
             let after = times.partition_point(|t| *t < window.end);
             let last = times.get(after).copied().unwrap_or(window.end);
-            let points = std::iter::once(first).chain(times[i..after].iter().copied()).chain(std::iter::once(last));
+            let inside = &times[times.partition_point(|t| *t <= window.start)..after];
+            let points = std::iter::once(first).chain(inside.iter().copied()).chain(std::iter::once(last));
             let worst = points.clone().zip(points.skip(1)).max_by_key(|(a, b)| b.saturating_sub(*a));
             if let Some((a, b)) = worst.filter(|(a, b)| b.saturating_sub(*a) > max_gap) {
                 blind.push(format!(

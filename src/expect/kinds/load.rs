@@ -139,17 +139,13 @@ pub(crate) fn load(c: &LoadCheck, rec: Option<&LoadRecord>, w: Window) -> Judgem
         LoadStat::Quantile(_) => st.requests > 0,
     };
     if !measured {
-        let observed = if st.scheduled == 0 {
-            format!("no data in the window: no request{scope} was scheduled in it")
+        let what = if st.scheduled == 0 {
+            format!("no request{scope} was scheduled in it")
         } else {
-            format!("no data in the window: {} request{scope} scheduled, none answered ({} missed, {} unfinished)", st.scheduled, st.missed, st.unfinished)
+            format!("{} request{scope} scheduled, none answered ({} missed, {} unfinished)", st.scheduled, st.missed, st.unfinished)
         };
-        return Judgement {
-            pass: c.allow_empty,
-            expected,
-            observed,
-            evidence: json!({ "stats": st, "allow_empty": c.allow_empty, "hint": "check that the load reaches the target (headers, path), or set `allow_empty: true` if an empty window is fine" }),
-        };
+        let hint = "check that the load reaches the target (headers, path), or set `allow_empty: true` if an empty window is fine";
+        return crate::expect::kind::no_data(c.allow_empty, expected, what, json!({ "stats": st, "hint": hint }));
     }
     let v = match c.stat {
         LoadStat::ErrorRatio => Some(st.error_ratio),

@@ -284,13 +284,13 @@ pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], known: &std::collections::H
     let filter_note = filter_note(c);
     match &c.stat {
         LogStat::JsonRatio(cmp) => {
-            let json = selected.iter().filter(|(_, j)| j.is_some()).count();
-            let ratio = if selected.is_empty() { 0.0 } else { json as f64 / selected.len() as f64 };
-            let first_bad = selected.iter().find(|(_, j)| j.is_none()).map(|(l, _)| json!({ "service": l.service, "at_ms": l.at.as_millis() as u64, "line": l.line.chars().take(300).collect::<String>() }));
             let expected = format!("JSON lines of {scope}{filter_note}: ratio {cmp}");
             if selected.is_empty() {
                 return no_data(c.allow_empty, expected, "no log line of it was captured", json!({ "lines": 0 }));
             }
+            let json = selected.iter().filter(|(_, j)| j.is_some()).count();
+            let ratio = json as f64 / selected.len() as f64;
+            let first_bad = selected.iter().find(|(_, j)| j.is_none()).map(|(l, _)| json!({ "service": l.service, "at_ms": l.at.as_millis() as u64, "line": l.line.chars().take(300).collect::<String>() }));
             Judgement {
                 pass: cmp.holds(ratio),
                 expected,
@@ -319,7 +319,6 @@ pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], known: &std::collections::H
             let with_id: Vec<(&LogLine, String)> =
                 selected.iter().filter_map(|(l, j)| j.as_ref().and_then(|j| j.get(field)).map(|v| (*l, field_str(v)))).collect();
             let hits = with_id.iter().filter(|(_, id)| known.contains(id.as_str())).count();
-            let ratio = if with_id.is_empty() { 0.0 } else { hits as f64 / with_id.len() as f64 };
             let unknown: Vec<&str> = with_id.iter().filter(|(_, id)| !known.contains(id.as_str())).map(|(_, id)| id.as_str()).take(3).collect();
             let (what, point) = match against {
                 Against::Traces => ("a received trace", "point at a received trace"),
@@ -329,6 +328,7 @@ pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], known: &std::collections::H
             if with_id.is_empty() {
                 return no_data(c.allow_empty, expected, format!("no line with `{field}` was captured"), json!({ "lines": selected.len() }));
             }
+            let ratio = hits as f64 / with_id.len() as f64;
             Judgement {
                 pass: cmp.holds(ratio),
                 expected,
