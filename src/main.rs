@@ -253,18 +253,13 @@ fn validate(files: &[PathBuf]) -> u8 {
 }
 
 fn list(dir: &Path) -> u8 {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
+    let files = match plan::scenario_files(dir) {
+        Ok(f) => f,
         Err(e) => {
             errln!("cannot read {}: {e}", dir.display());
             return INVALID;
         }
     };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
-        .collect();
-    files.sort();
     for f in files {
         match plan::load(&f) {
             Ok(p) => outln!(

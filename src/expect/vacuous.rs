@@ -37,9 +37,7 @@ fn no_bundled_expectation_passes_when_nothing_was_recorded() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let mut kinds = BTreeSet::new();
     let mut passed = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
-    for file in files.iter().filter(|f| f.extension().is_some_and(|e| e == "yaml")) {
+    for file in &crate::plan::scenario_files(&dir).unwrap() {
         let plan = crate::plan::load(file).unwrap_or_else(|d| panic!("{}: {d}", file.display()));
         let rec = nothing(plan.phases.clone());
         for e in &plan.expectations {

@@ -11,8 +11,8 @@ use crate::faults::MockConfig;
 use crate::scenario::diag::{Diagnostic, Diagnostics, did_you_mean};
 use crate::scenario::{Ctx, PhaseSpan, StackPlan};
 
-const TOP_LEVEL: [&str; 12] =
-    ["ordeal", "name", "description", "seed", "runtime", "stack", "mocks", "load", "timeline", "alerting", "overhead", "expect"];
+const TOP_LEVEL: [&str; 13] =
+    ["ordeal", "include", "name", "description", "seed", "runtime", "stack", "mocks", "load", "timeline", "alerting", "overhead", "expect"];
 
 /// The scenario format this ordeal reads (`ordeal: 1`; docs/CHANGELOG.md
 /// lists what changed a verdict between releases).
@@ -21,37 +21,20 @@ pub const FORMAT: u64 = 1;
 /// The document's top-level sections by name; unknown names are reported.
 /// Text that is not YAML, or not a mapping, stops compilation here.
 pub(super) fn top_level(cx: &mut Ctx, text: &str, file: &Path) -> Result<BTreeMap<String, Value>, Diagnostics> {
-    if let Some((line, col)) = too_deep(text) {
-        return Err(Diagnostics(vec![Diagnostic {
-            file: file.to_path_buf(),
-            line,
-            col,
-            path: String::new(),
-            message: format!("nesting deeper than {MAX_DEPTH} levels"),
-            hint: Some("a scenario needs a few levels; check for unbalanced `[` or `{`".into()),
-        }]));
-    }
-    let root: Value = serde_norway::from_str(text).map_err(|e| {
-        let (line, col) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-        Diagnostics(vec![duplicate_key(file, text, &e.to_string(), line, col).unwrap_or_else(|| Diagnostic {
-            file: file.to_path_buf(),
-            line,
-            col,
-            path: String::new(),
-            message: format!("not valid YAML: {e}"),
-            hint: Some("check indentation and quoting around this line".into()),
-        })])
-    })?;
-    let Value::Mapping(map) = root else {
+    let Value::Mapping(map) = parse(text, file)? else {
         cx.err("", "the scenario must be a YAML mapping (name:, stack:, timeline:, ...)", None);
         return Err(Diagnostics(std::mem::take(&mut cx.diags)));
     };
+    let map = super::include::expand(cx, map, file)?;
     let mut sections = BTreeMap::new();
     for (k, v) in map {
         let key = match k {
             Value::String(s) => s,
             other => format!("{other:?}"),
         };
+        if key.starts_with("x-") {
+            continue; // a place for anchors (`x-service: &svc {...}`)
+        }
         if !TOP_LEVEL.contains(&key.as_str()) {
             let close = did_you_mean(&key, TOP_LEVEL);
             if let Some(s) = close {
@@ -65,6 +48,31 @@ pub(super) fn top_level(cx: &mut Ctx, text: &str, file: &Path) -> Result<BTreeMa
         sections.insert(key, v);
     }
     Ok(sections)
+}
+
+/// YAML text -> a value, or the located reason it is not YAML.
+pub(super) fn parse(text: &str, file: &Path) -> Result<Value, Diagnostics> {
+    if let Some((line, col)) = too_deep(text) {
+        return Err(Diagnostics(vec![Diagnostic {
+            file: file.to_path_buf(),
+            line,
+            col,
+            path: String::new(),
+            message: format!("nesting deeper than {MAX_DEPTH} levels"),
+            hint: Some("a scenario needs a few levels; check for unbalanced `[` or `{`".into()),
+        }]));
+    }
+    serde_norway::from_str(text).map_err(|e| {
+        let (line, col) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        Diagnostics(vec![duplicate_key(file, text, &e.to_string(), line, col).unwrap_or_else(|| Diagnostic {
+            file: file.to_path_buf(),
+            line,
+            col,
+            path: String::new(),
+            message: format!("not valid YAML: {e}"),
+            hint: Some("check indentation and quoting around this line".into()),
+        })])
+    })
 }
 
 /// `name:`, or the file's stem. It names the report directory, so it cannot

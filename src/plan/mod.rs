@@ -12,6 +12,9 @@
 //! refer to declared services, mocks and phases.
 
 mod document;
+mod include;
+
+pub use include::scenario_files;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -173,6 +176,9 @@ fn schedule_load(cx: &mut Ctx, load: Option<&mut LoadPlan>, phases: &[PhaseSpan]
 }
 
 #[cfg(test)]
+mod tests_include;
+
+#[cfg(test)]
 mod tests {
     //! Compiler tests on whole documents: valid plans, and every error reported at once.
 
@@ -180,7 +186,7 @@ mod tests {
 
     use super::*;
 
-    const GOOD: &str = r#"
+    pub(super) const GOOD: &str = r#"
 name: demo
 seed: 7
 stack:

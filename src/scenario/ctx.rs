@@ -9,7 +9,7 @@
 //! expectation kinds, which build on it (see `expect::kinds`).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -20,7 +20,7 @@ use super::alerting::AlertingPlan;
 use super::cmp::Comparison;
 use super::diag::{Diagnostic, did_you_mean};
 use super::load::LoadPlan;
-use super::locate::LineIndex;
+use super::locate::{LineIndex, Pos};
 use super::overhead::OverheadPlan;
 use super::stack::StackPlan;
 use super::window::{PhaseSpan, WindowExpr};
@@ -64,12 +64,16 @@ pub struct Ctx<'a> {
     /// `mocks`, `mocks.llm`, `services.worker`): references to it are not
     /// reported again, so one root error does not produce a cascade.
     pub broken: std::collections::BTreeSet<String>,
+    /// Files merged in by `include:`, in merge order (the last wins over the
+    /// earlier ones; the scenario itself wins over all): a field is reported
+    /// in the file that wrote it.
+    pub included: Vec<(PathBuf, LineIndex)>,
 }
 
 impl<'a> Ctx<'a> {
     /// A collector for `file`, whose `text` locates field paths.
     pub fn new(file: &'a Path, text: &str) -> Self {
-        Ctx { file, index: LineIndex::build(text), diags: Vec::new(), broken: Default::default() }
+        Ctx { file, index: LineIndex::build(text), diags: Vec::new(), broken: Default::default(), included: Vec::new() }
     }
 
     /// Whether `section` (or the `section.name` item) failed to compile.
@@ -78,8 +82,22 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn err(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
-        let pos = self.index.locate(path);
-        self.push(path, pos, message.into(), hint);
+        let (file, pos) = self.whose(path, LineIndex::locate_depth);
+        self.push(file, path, pos, message.into(), hint);
+    }
+
+    /// The file that wrote `path` and where: the deepest match among the
+    /// scenario and its includes (the scenario, then the last include, on a tie).
+    fn whose(&self, path: &str, find: fn(&LineIndex, &str) -> Option<(Pos, usize)>) -> (PathBuf, Option<Pos>) {
+        let mut best = (self.file.to_path_buf(), find(&self.index, path));
+        for (file, index) in self.included.iter().rev() {
+            if let Some(found) = find(index, path)
+                && best.1.is_none_or(|(_, depth)| found.1 > depth)
+            {
+                best = (file.clone(), Some(found));
+            }
+        }
+        (best.0, best.1.map(|(pos, _)| pos))
     }
 
     /// A duration field: longer than zero unless `zero_ok`, and at most
@@ -114,13 +132,13 @@ impl<'a> Ctx<'a> {
 
     /// Like `err` but points at the value rather than its key.
     pub fn err_value(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
-        let pos = self.index.locate_value(path);
-        self.push(path, pos, message.into(), hint);
+        let (file, pos) = self.whose(path, LineIndex::locate_value_depth);
+        self.push(file, path, pos, message.into(), hint);
     }
 
-    fn push(&mut self, path: &str, pos: Option<super::locate::Pos>, message: String, hint: Option<String>) {
+    fn push(&mut self, file: PathBuf, path: &str, pos: Option<Pos>, message: String, hint: Option<String>) {
         self.diags.push(Diagnostic {
-            file: self.file.to_path_buf(),
+            file,
             line: pos.map_or(0, |p| p.line),
             col: pos.map_or(0, |p| p.col),
             path: path.to_string(),

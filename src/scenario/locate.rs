@@ -2,7 +2,9 @@
 //!
 //! serde reports *which* field is wrong but not *where* it is once values are
 //! deserialized from an in-memory tree, so we walk yaml-rust2's marked events
-//! once and remember where every key and value starts.
+//! once and remember where every key and value starts. A field that came in
+//! through a merge key (`<<: *svc`) is found where the anchor (`&svc`)
+//! defines it.
 
 use std::collections::HashMap;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
@@ -19,6 +21,8 @@ pub struct Pos {
 pub struct LineIndex {
     keys: HashMap<String, Pos>,
     values: HashMap<String, Pos>,
+    /// Mapping path -> paths of the anchored nodes its `<<` merges, in order.
+    merges: HashMap<String, Vec<String>>,
 }
 
 enum Frame {
@@ -31,6 +35,8 @@ struct Builder {
     index: LineIndex,
     stack: Vec<Frame>,
     root_seen: bool,
+    /// Anchor id -> path of the node it names.
+    anchors: HashMap<usize, String>,
 }
 
 fn join(parent: &str, key: &str) -> String {
@@ -70,21 +76,45 @@ impl Builder {
     }
 }
 
+impl Builder {
+    fn anchor(&mut self, id: usize, path: Option<&String>) {
+        if let (true, Some(p)) = (id > 0, path) {
+            self.anchors.insert(id, p.clone());
+        }
+    }
+
+    /// `<<: *a` (path `m.<<`) or `<<: [*a, *b]` (`m.<<[0]`): `m` merges `a`.
+    fn alias(&mut self, id: usize, path: Option<String>) {
+        let (Some(path), Some(target)) = (path, self.anchors.get(&id)) else { return };
+        let base = match path.rfind("[") {
+            Some(i) if path[..i].ends_with("<<") => &path[..i],
+            _ => path.as_str(),
+        };
+        if let Some(map) = base.strip_suffix("<<").map(|m| m.strip_suffix('.').unwrap_or(m)) {
+            self.index.merges.entry(map.to_string()).or_default().push(target.clone());
+        }
+    }
+}
+
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         match ev {
-            Event::Scalar(value, ..) => {
-                self.node_path(Some(&value), mark);
+            Event::Scalar(value, _, anchor, _) => {
+                let path = self.node_path(Some(&value), mark);
+                self.anchor(anchor, path.as_ref());
             }
-            Event::Alias(_) => {
-                self.node_path(None, mark);
+            Event::Alias(id) => {
+                let path = self.node_path(None, mark);
+                self.alias(id, path);
             }
-            Event::MappingStart(..) => {
+            Event::MappingStart(anchor, _) => {
                 let path = self.node_path(None, mark).unwrap_or_else(|| "?".into());
+                self.anchor(anchor, Some(&path));
                 self.stack.push(Frame::Map { path, pending_key: None });
             }
-            Event::SequenceStart(..) => {
+            Event::SequenceStart(anchor, _) => {
                 let path = self.node_path(None, mark).unwrap_or_else(|| "?".into());
+                self.anchor(anchor, Some(&path));
                 self.stack.push(Frame::Seq { path, next: 0 });
             }
             Event::MappingEnd | Event::SequenceEnd => {
@@ -107,14 +137,42 @@ impl LineIndex {
     /// Position for a path: the key if the path names a mapping entry, else
     /// the value; falls back to the nearest ancestor that exists.
     pub fn locate(&self, path: &str) -> Option<Pos> {
-        let mut p = path.to_string();
+        self.locate_depth(path).map(|(pos, _)| pos)
+    }
+
+    /// [`LineIndex::locate`] and how many characters of `path` were found
+    /// (all of it, or the ancestor the position belongs to): of several
+    /// files that a merged document came from, the deepest match is the one
+    /// that wrote the field.
+    pub fn locate_depth(&self, path: &str) -> Option<(Pos, usize)> {
+        self.find(path, 0).filter(|&(_, depth)| depth > 0)
+    }
+
+    fn exact(&self, path: &str) -> Option<Pos> {
+        self.keys.get(path).or_else(|| self.values.get(path)).copied()
+    }
+
+    /// The deepest located prefix of `path`; a field merged in by `<<` is
+    /// looked up under its anchor. `hops` bounds chains of merges.
+    fn find(&self, path: &str, hops: usize) -> Option<(Pos, usize)> {
+        let mut cut = path.len();
         loop {
-            if let Some(pos) = self.keys.get(&p).or_else(|| self.values.get(&p)) {
-                return Some(*pos);
+            let p = &path[..cut];
+            if let Some(pos) = self.exact(p) {
+                if cut < path.len() && hops < 8 {
+                    for anchor in self.merges.get(p).into_iter().flatten() {
+                        let rest = &path[cut..];
+                        if let Some((pos, depth)) = self.find(&format!("{anchor}{rest}"), hops + 1)
+                            && depth > anchor.len()
+                        {
+                            return Some((pos, cut + depth - anchor.len()));
+                        }
+                    }
+                }
+                return Some((pos, cut));
             }
-            let cut = p.rfind(['.', '['])?;
-            p.truncate(cut);
-            if p.is_empty() {
+            cut = p.rfind(['.', '['])?;
+            if cut == 0 {
                 return None;
             }
         }
@@ -122,7 +180,12 @@ impl LineIndex {
 
     /// Position of the value (not the key) at a path, e.g. for a bad window expression.
     pub fn locate_value(&self, path: &str) -> Option<Pos> {
-        self.values.get(path).copied().or_else(|| self.locate(path))
+        self.locate_value_depth(path).map(|(pos, _)| pos)
+    }
+
+    /// [`LineIndex::locate_value`] with the depth of the match.
+    pub fn locate_value_depth(&self, path: &str) -> Option<(Pos, usize)> {
+        self.values.get(path).map(|&pos| (pos, path.len())).or_else(|| self.locate_depth(path))
     }
 }
 

@@ -19,7 +19,7 @@ pub mod ctx;
 pub mod diag;
 pub mod load;
 mod load_vars;
-mod locate;
+pub(crate) mod locate;
 pub mod mocks;
 pub mod overhead;
 pub mod stack;

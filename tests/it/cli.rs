@@ -5,15 +5,28 @@ use crate::common::*;
 
 #[test]
 fn validate_misspelled_field_exits_2_with_file_line_and_field() {
-    let text = std::fs::read_to_string(scenario("llm-outage.yaml")).unwrap().replace("      metrics: /metrics", "      metrcs: /metrics");
-    let (_dir, path) = temp_scenario(&text);
+    // The field is in the stack file the scenario includes: reported there.
+    let (dir, path) = variant("llm-outage.yaml", &[("      metrics: /metrics", "      metrcs: /metrics")]);
     let out = ordeal().arg("validate").arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    let line = text.lines().position(|l| l.contains("metrcs")).unwrap() + 1;
-    assert!(err.contains(&format!("scenario.yaml:{line}:")), "{err}");
+    let shared = std::fs::read_to_string(dir.path().join("_reference-stack.yaml")).unwrap();
+    let line = shared.lines().position(|l| l.contains("metrcs")).unwrap() + 1;
+    assert!(err.contains(&format!("_reference-stack.yaml:{line}:")), "{err}");
     assert!(err.contains("stack.services.worker.metrcs"), "{err}");
     assert!(err.contains("did you mean `metrics`?"), "{err}");
+    // The same mistake in the scenario itself is reported in the scenario.
+    std::fs::write(dir.path().join("_reference-stack.yaml"), shared.replace("metrcs:", "metrics:")).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replacen(
+        "include: _reference-stack.yaml\n",
+        "include: _reference-stack.yaml\nstack: { services: { coordinator: { helth: {} } } }\n",
+        1,
+    );
+    std::fs::write(&path, &text).unwrap();
+    let err = String::from_utf8_lossy(&ordeal().arg("validate").arg(&path).output().unwrap().stderr).into_owned();
+    let line = text.lines().position(|l| l.contains("helth")).unwrap() + 1;
+    assert!(err.contains(&format!("scenario.yaml:{line}:")) && err.contains("did you mean `health`?"), "{err}");
 }
 
 #[test]
@@ -44,6 +57,7 @@ fn list_shows_the_bundled_scenarios() {
         assert!(text.contains(s), "{text}");
     }
     assert!(!text.contains("INVALID"), "{text}");
+    assert!(!text.contains("_reference-stack.yaml"), "a file to include is not a scenario: {text}");
 }
 
 const MISSING_BINARY: &str = r#"

@@ -231,19 +231,34 @@ pub fn compact_crash(edits: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     variant("worker-crash.yaml", &all)
 }
 
-/// Any scenario of `scenarios/`, copied and edited like [`outage_variant`].
+/// Any scenario of `scenarios/`, copied and edited like [`outage_variant`],
+/// with the files it includes (`include: _reference-stack.yaml`) copied beside
+/// it: each edit applies to every copied file that has its text.
 pub fn variant(file: &str, edits: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     let root = root();
-    let mut text = std::fs::read_to_string(scenario(file)).expect("read the scenario");
-    text = text
-        .replace("../fixtures/", &format!("{}/fixtures/", root.display()))
-        .replace(":-../target}}", &format!(":-{}/target}}}}", root.display()))
-        .replace("[cargo, build, --release,", &format!("[cargo, build, --manifest-path, {}/Cargo.toml, --release,", root.display()));
+    let absolute = |text: String| {
+        text.replace("../fixtures/", &format!("{}/fixtures/", root.display()))
+            .replace(":-../target}}", &format!(":-{}/target}}}}", root.display()))
+            .replace("[cargo, build, --release,", &format!("[cargo, build, --manifest-path, {}/Cargo.toml, --release,", root.display()))
+    };
+    let main = absolute(std::fs::read_to_string(scenario(file)).expect("read the scenario"));
+    let mut files: Vec<(String, String)> = main
+        .lines()
+        .filter_map(|l| l.strip_prefix("include: "))
+        .map(|inc| (inc.to_string(), absolute(std::fs::read_to_string(scenario(inc)).expect("read the included file"))))
+        .collect();
+    files.insert(0, ("scenario.yaml".into(), main));
     for (from, to) in edits {
-        assert!(text.contains(from), "{file} has no `{from}`");
-        text = text.replace(from, to);
+        assert!(files.iter().any(|(_, t)| t.contains(from)), "{file} and its includes have no `{from}`");
+        for (_, text) in files.iter_mut() {
+            *text = text.replace(from, to);
+        }
     }
-    temp_scenario(&text)
+    let (dir, path) = temp_scenario(&files[0].1);
+    for (name, text) in &files[1..] {
+        std::fs::write(dir.path().join(name), text).expect("write an included file");
+    }
+    (dir, path)
 }
 
 /// Whether a Docker daemon answers.
