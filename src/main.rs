@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use ordeal::plan;
-use ordeal::report::{RunVerdict, summary};
+use ordeal::report::{Report, RunVerdict, summary};
 use ordeal::run::{RunOptions, run};
 
 /// Exit codes (also in `ordeal --help`).
@@ -41,6 +41,27 @@ struct Cli {
     command: Command,
 }
 
+/// Command-line overrides of a scenario, checked like the file.
+#[derive(clap::Args, Clone, Default)]
+struct OverrideArgs {
+    /// Change a field: `--set load.rate=100`, `--set timeline.phases.outage.duration=30s`
+    /// (list items by name or index; the value is read as YAML). Repeatable.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    set: Vec<String>,
+    /// Fill `{{vars.NAME}}` templates (over the scenario's `vars:` defaults). Repeatable.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
+    /// Keep only the expectations with this name, kind or tag. Repeatable.
+    #[arg(long, value_name = "NAME|KIND|TAG")]
+    only: Vec<String>,
+}
+
+impl OverrideArgs {
+    fn overrides(self) -> plan::Overrides {
+        plan::Overrides { set: self.set, vars: self.vars, only: self.only }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run scenarios and check their expectations.
@@ -57,6 +78,8 @@ enum Command {
         /// Run the stack as processes or as containers (overrides the scenario's `runtime:`).
         #[arg(long, value_enum)]
         runtime: Option<ordeal::scenario::RuntimeKind>,
+        #[command(flatten)]
+        overrides: OverrideArgs,
     },
     /// Contract lint: start the scenario's stack, scrape it, and check that every metric and
     /// label its alert rules, dashboards and PromQL expectations use really exists; run
@@ -77,6 +100,8 @@ enum Command {
     Validate {
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
+        #[command(flatten)]
+        overrides: OverrideArgs,
     },
     /// List the scenarios in a directory (default: scenarios/).
     List {
@@ -196,32 +221,67 @@ fn main() -> ExitCode {
         ordeal::runtime::reap::reap_dead_owners();
     }
     let code = match cli.command {
-        Command::Validate { scenarios } => validate(&scenarios),
+        Command::Validate { scenarios, overrides } => validate(&scenarios, &overrides.overrides()),
         Command::List { dir } => list(&dir),
-        Command::Run { scenarios, report_dir, seed, runtime } => run_all(&scenarios, report_dir, seed, runtime),
+        Command::Run { scenarios, report_dir, seed, runtime, overrides } => {
+            run_all(&scenarios, &overrides.overrides(), report_dir, seed, runtime)
+        }
         Command::Lint { scenarios, report_dir } => lint_all(&scenarios, report_dir),
         Command::Images { command: ImagesCommand::Build { scenarios } } => build_images(&scenarios),
     };
     ExitCode::from(code)
 }
 
-fn load_all(files: &[PathBuf]) -> Result<Vec<ordeal::plan::Plan>, u8> {
+/// The scenario files named on the command line; a directory stands for the
+/// scenarios in it (`plan::scenario_files`: not the `_` files they include).
+fn scenario_args(args: &[PathBuf]) -> Result<Vec<PathBuf>, u8> {
+    let mut files = Vec::new();
+    for a in args {
+        if !a.is_dir() {
+            files.push(a.clone());
+            continue;
+        }
+        match plan::scenario_files(a) {
+            Ok(found) if found.is_empty() => {
+                errln!("{}: no scenario files (*.yaml, *.yml) in this directory", a.display());
+                return Err(INVALID);
+            }
+            Ok(found) => files.extend(found),
+            Err(e) => {
+                errln!("cannot read {}: {e}", a.display());
+                return Err(INVALID);
+            }
+        }
+    }
+    Ok(files)
+}
+
+fn load_all(args: &[PathBuf], overrides: &plan::Overrides) -> Result<Vec<ordeal::plan::Plan>, u8> {
+    let files = scenario_args(args)?;
     let mut plans = Vec::new();
     let mut bad = false;
-    for f in files {
-        match plan::load(f) {
+    for f in &files {
+        match plan::load_with(f, overrides) {
             Ok(p) => plans.push(p),
+            // Of several scenarios, those `--only` leaves nothing of are skipped.
+            Err(d) if files.len() > 1 && d.0.iter().all(|d| d.file.to_string_lossy().starts_with("--only ")) => {
+                errln!("{}: skipped, no expectation matches --only {}", f.display(), overrides.only.join(" "));
+            }
             Err(d) => {
                 errln!("{d}");
                 bad = true;
             }
         }
     }
+    if plans.is_empty() && !bad {
+        errln!("no scenario has an expectation matching --only {}", overrides.only.join(" "));
+        bad = true;
+    }
     if bad { Err(INVALID) } else { Ok(plans) }
 }
 
-fn validate(files: &[PathBuf]) -> u8 {
-    match load_all(files) {
+fn validate(files: &[PathBuf], overrides: &plan::Overrides) -> u8 {
+    match load_all(files, overrides) {
         Ok(plans) => {
             for p in plans {
                 if let Some(o) = &p.overhead {
@@ -263,9 +323,10 @@ fn list(dir: &Path) -> u8 {
     for f in files {
         match plan::load(&f) {
             Ok(p) => outln!(
-                "{:<40} {:>6.1}s  {}",
+                "{:<40} {}{:>6.1}s  {}",
                 f.display(),
-                p.duration().as_secs_f64(),
+                if p.overhead.is_some() { "~" } else { " " },
+                p.overhead.as_ref().map_or(p.duration(), |o| o.estimated_duration()).as_secs_f64(),
                 p.description.as_deref().unwrap_or("").lines().next().unwrap_or("")
             ),
             Err(d) => outln!("{:<40}  INVALID ({} errors; `ordeal validate {}`)", f.display(), d.0.len(), f.display()),
@@ -285,10 +346,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, u8> {
 /// with its report directory; the worst exit code wins.
 fn each_plan(
     files: &[PathBuf],
+    overrides: &plan::Overrides,
     report_dir: Option<PathBuf>,
     mut f: impl FnMut(&tokio::runtime::Runtime, &ordeal::plan::Plan, Option<PathBuf>) -> u8,
 ) -> u8 {
-    let plans = match load_all(files) {
+    let plans = match load_all(files, overrides) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -311,7 +373,7 @@ fn each_plan(
 }
 
 fn lint_all(files: &[PathBuf], report_dir: Option<PathBuf>) -> u8 {
-    each_plan(files, report_dir, |rt, plan, dir| {
+    each_plan(files, &plan::Overrides::default(), report_dir, |rt, plan, dir| {
         outln!("ordeal: linting {} against its live stack", plan.file.display());
         match rt.block_on(ordeal::run::lint(plan, &RunOptions { report_dir: dir, seed: None, runtime: None })) {
             Ok(out) => {
@@ -339,7 +401,7 @@ fn lint_all(files: &[PathBuf], report_dir: Option<PathBuf>) -> u8 {
 fn build_images(files: &[PathBuf]) -> u8 {
     use ordeal::runtime::images;
     let mut specs: Vec<images::ImageSpec> = Vec::new();
-    let plans = match load_all(files) {
+    let plans = match load_all(files, &plan::Overrides::default()) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -384,15 +446,22 @@ fn build_images(files: &[PathBuf]) -> u8 {
     })
 }
 
-fn run_all(files: &[PathBuf], report_dir: Option<PathBuf>, seed: Option<u64>, runtime: Option<ordeal::scenario::RuntimeKind>) -> u8 {
+fn run_all(
+    files: &[PathBuf],
+    overrides: &plan::Overrides,
+    report_dir: Option<PathBuf>,
+    seed: Option<u64>,
+    runtime: Option<ordeal::scenario::RuntimeKind>,
+) -> u8 {
     let color = results::is_terminal();
-    each_plan(files, report_dir, |rt, plan, dir| {
+    let mut reports = Vec::new();
+    let worst = each_plan(files, overrides, report_dir.clone(), |rt, plan, dir| {
         match &plan.overhead {
             Some(o) => outln!(
                 "ordeal: overhead run {}: {} (about {:.0}s)",
                 plan.file.display(),
                 o.describe(),
-                (o.variants.len() * o.rounds) as f64 * (o.warmup + o.measure).as_secs_f64() * 1.1
+                o.estimated_duration().as_secs_f64()
             ),
             None => outln!("ordeal: running {} ({:.1}s timeline)", plan.file.display(), plan.duration().as_secs_f64()),
         }
@@ -403,11 +472,47 @@ fn run_all(files: &[PathBuf], report_dir: Option<PathBuf>, seed: Option<u64>, ru
             code = INFRA;
         }
         out!("{}", summary(&report, color));
-        code.max(match report.verdict {
+        let code = code.max(match report.verdict {
             RunVerdict::Pass => PASS,
             RunVerdict::Fail => FAIL,
             RunVerdict::Error if ordeal::signals::interrupted() => INTERRUPTED,
             RunVerdict::Error => INFRA,
-        })
-    })
+        });
+        reports.push(report);
+        code
+    });
+    if reports.len() > 1 { worst.max(suite_summary(&reports, report_dir)) } else { worst }
+}
+
+/// After several scenarios: a line each, and one junit.xml (a suite per
+/// scenario) at the root of the report directory (default `reports/`).
+fn suite_summary(reports: &[Report], report_dir: Option<PathBuf>) -> u8 {
+    outln!("\nordeal: {} scenarios", reports.len());
+    for r in reports {
+        let verdict = match r.verdict {
+            RunVerdict::Pass => "PASS",
+            RunVerdict::Fail => "FAIL",
+            RunVerdict::Error => "ERROR",
+        };
+        let met = r.expectations.len() - r.failed().count();
+        outln!(
+            "  {verdict:<5} {:<28} {:>7.1}s  {met}/{} expectations met  {}",
+            r.scenario,
+            r.duration_ms as f64 / 1000.0,
+            r.expectations.len(),
+            r.run_dir.display()
+        );
+    }
+    let dir = report_dir.unwrap_or_else(|| PathBuf::from("reports"));
+    let path = dir.join("junit.xml");
+    match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, Report::combined_junit(reports))) {
+        Ok(()) => {
+            outln!("junit: {}", path.display());
+            PASS
+        }
+        Err(e) => {
+            errln!("cannot write {}: {e}", path.display());
+            INFRA
+        }
+    }
 }

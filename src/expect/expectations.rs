@@ -20,6 +20,8 @@ pub struct Expectation {
     /// while the stack ran (PromQL answers, contract sources).
     pub id: String,
     pub name: String,
+    /// `tags:`, for `--only TAG`.
+    pub tags: Vec<String>,
     pub window: WindowExpr,
     pub check: Check,
 }
@@ -47,6 +49,7 @@ pub fn compile_expectations(cx: &mut Ctx, v: Option<Value>, names: &Names) -> Ve
             |cx: &mut Ctx, key: &str| -> Option<String> { m.remove(key).and_then(|v| cx.de::<String>(&format!("{path}.{key}"), v)) };
         let kind = take_str(cx, "kind");
         let (name, during, after) = (take_str(cx, "name"), take_str(cx, "during"), take_str(cx, "after"));
+        let tags = m.remove("tags").and_then(|v| cx.de::<Vec<String>>(&format!("{path}.tags"), v)).unwrap_or_default();
         let rest = Value::Mapping(m);
         let Some(kind) = kind else {
             cx.err(&path, "missing field `kind`", Some(format!("add `kind:` with one of: {}", KINDS.join(", "))));
@@ -86,7 +89,7 @@ pub fn compile_expectations(cx: &mut Ctx, v: Option<Value>, names: &Names) -> Ve
         let (Some(check), Some(window)) = (check, window) else { continue };
         let window = if during.is_none() && after.is_none() { check.default_window() } else { window };
         let name = name.unwrap_or_else(|| check.default_name(&window));
-        out.push(Expectation { id: path, name, window, check });
+        out.push(Expectation { id: path, name, tags, window, check });
     }
     let all = named_signals(&out);
     for e in &mut out {

@@ -377,6 +377,7 @@ mod tests {
         Expectation {
             id: "expect[0]".into(),
             name: "b".into(),
+            tags: Vec::new(),
             window: crate::scenario::WindowExpr::whole(),
             check: crate::expect::Check::Overhead(Box::new(crate::expect::kinds::overhead::OverheadCheck {
                 variant: "logs".into(),

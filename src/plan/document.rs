@@ -11,8 +11,22 @@ use crate::faults::MockConfig;
 use crate::scenario::diag::{Diagnostic, Diagnostics, did_you_mean};
 use crate::scenario::{Ctx, PhaseSpan, StackPlan};
 
-const TOP_LEVEL: [&str; 13] =
-    ["ordeal", "include", "name", "description", "seed", "runtime", "stack", "mocks", "load", "timeline", "alerting", "overhead", "expect"];
+const TOP_LEVEL: [&str; 14] = [
+    "ordeal",
+    "include",
+    "vars",
+    "name",
+    "description",
+    "seed",
+    "runtime",
+    "stack",
+    "mocks",
+    "load",
+    "timeline",
+    "alerting",
+    "overhead",
+    "expect",
+];
 
 /// The scenario format this ordeal reads (`ordeal: 1`; docs/CHANGELOG.md
 /// lists what changed a verdict between releases).
@@ -20,12 +34,13 @@ pub const FORMAT: u64 = 1;
 
 /// The document's top-level sections by name; unknown names are reported.
 /// Text that is not YAML, or not a mapping, stops compilation here.
-pub(super) fn top_level(cx: &mut Ctx, text: &str, file: &Path) -> Result<BTreeMap<String, Value>, Diagnostics> {
+pub(super) fn top_level(cx: &mut Ctx, text: &str, file: &Path, o: &super::Overrides) -> Result<BTreeMap<String, Value>, Diagnostics> {
     let Value::Mapping(map) = parse(text, file)? else {
         cx.err("", "the scenario must be a YAML mapping (name:, stack:, timeline:, ...)", None);
         return Err(Diagnostics(std::mem::take(&mut cx.diags)));
     };
-    let map = super::include::expand(cx, map, file)?;
+    let mut map = super::include::expand(cx, map, file)?;
+    super::overrides::apply(cx, &mut map, o)?;
     let mut sections = BTreeMap::new();
     for (k, v) in map {
         let key = match k {

@@ -8,6 +8,19 @@ use super::{Report, RunVerdict};
 use crate::expect::Verdict;
 
 pub(super) fn render(r: &Report) -> String {
+    combined(std::slice::from_ref(r))
+}
+
+/// One document with a suite per scenario run (`ordeal run DIR`).
+pub(super) fn combined(reports: &[Report]) -> String {
+    let mut report = JReport::new("ordeal");
+    for r in reports {
+        report.add_test_suite(suite(r));
+    }
+    report.to_string().unwrap_or_default()
+}
+
+fn suite(r: &Report) -> TestSuite {
     let mut suite = TestSuite::new(format!("ordeal.{}", r.scenario));
     suite.set_time(std::time::Duration::from_millis(r.duration_ms));
     for c in &r.expectations {
@@ -32,7 +45,5 @@ pub(super) fn render(r: &Report) -> String {
         case.set_classname(format!("{}.harness", r.scenario));
         suite.add_test_case(case);
     }
-    let mut report = JReport::new("ordeal");
-    report.add_test_suite(suite);
-    report.to_string().unwrap_or_default()
+    suite
 }

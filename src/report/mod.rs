@@ -157,6 +157,11 @@ impl Report {
         self.expectations.iter().filter(|c| c.verdict != Verdict::Pass)
     }
 
+    /// One `junit.xml` for several runs (a suite each), secrets masked.
+    pub fn combined_junit(reports: &[Report]) -> String {
+        crate::secrets::mask(&junit::combined(reports)).into_owned()
+    }
+
     /// Write `report.json` and `junit.xml` into `dir`, secrets masked.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;

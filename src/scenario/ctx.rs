@@ -68,12 +68,22 @@ pub struct Ctx<'a> {
     /// earlier ones; the scenario itself wins over all): a field is reported
     /// in the file that wrote it.
     pub included: Vec<(PathBuf, LineIndex)>,
+    /// Field paths the command line set (`load.rate`) and the argument that
+    /// did (`--set load.rate=100`): errors there name the argument.
+    pub overrides: Vec<(String, String)>,
 }
 
 impl<'a> Ctx<'a> {
     /// A collector for `file`, whose `text` locates field paths.
     pub fn new(file: &'a Path, text: &str) -> Self {
-        Ctx { file, index: LineIndex::build(text), diags: Vec::new(), broken: Default::default(), included: Vec::new() }
+        Ctx {
+            file,
+            index: LineIndex::build(text),
+            diags: Vec::new(),
+            broken: Default::default(),
+            included: Vec::new(),
+            overrides: Vec::new(),
+        }
     }
 
     /// Whether `section` (or the `section.name` item) failed to compile.
@@ -89,6 +99,10 @@ impl<'a> Ctx<'a> {
     /// The file that wrote `path` and where: the deepest match among the
     /// scenario and its includes (the scenario, then the last include, on a tie).
     fn whose(&self, path: &str, find: fn(&LineIndex, &str) -> Option<(Pos, usize)>) -> (PathBuf, Option<Pos>) {
+        let under = |p: &String| path == p || path.strip_prefix(p.as_str()).is_some_and(|r| r.starts_with(['.', '[']));
+        if let Some((_, arg)) = self.overrides.iter().rev().find(|(p, _)| under(p)) {
+            return (PathBuf::from(arg), None);
+        }
         let mut best = (self.file.to_path_buf(), find(&self.index, path));
         for (file, index) in self.included.iter().rev() {
             if let Some(found) = find(index, path)

@@ -129,6 +129,12 @@ pub struct OverheadPlan {
 }
 
 impl OverheadPlan {
+    /// About how long the rounds take: every variant's warm-up and measured
+    /// time in every round, plus a tenth for starting and stopping stacks.
+    pub fn estimated_duration(&self) -> Duration {
+        (self.warmup + self.measure).mul_f64((self.variants.len() * self.rounds) as f64 * 1.1)
+    }
+
     /// "5 variants x 6 rounds of 2.0s warm-up + 6.0s measured".
     pub fn describe(&self) -> String {
         format!(

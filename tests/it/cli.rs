@@ -295,3 +295,79 @@ fn validate_survives_a_mutation_fuzz_of_the_bundled_scenarios() {
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("fuzz-validate: 300 mutants") && stdout.contains(" 0 panics"), "{stdout}");
 }
+
+/// A 2-second scenario against the stall server (which answers at once here).
+fn quick(name: &str, expect: &str) -> String {
+    let script = root().join("tests/fixtures/stall-server.py");
+    format!(
+        "name: {name}\nstack:\n  services:\n    target:\n      command: python3\n      args: [\"{}\"]\n      env: {{ LISTEN: \"{{{{self.bind}}}}:{{{{self.port}}}}\" }}\n      ready: {{ path: /health, timeout: 30s }}\nload:\n  target: target\n  rate: 5\n  requests: [{{ name: work, method: GET, path: /work }}]\ntimeline:\n  phases: [{{ name: steady, duration: 2s }}]\nexpect: [{expect}]\n",
+        script.display()
+    )
+}
+
+#[test]
+fn a_directory_of_scenarios_validates_and_runs_in_turn_with_one_junit() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a-pass.yaml"), quick("a-pass", r#"{ kind: load, error_ratio: "== 0" }"#)).unwrap();
+    std::fs::write(dir.path().join("b-fail.yaml"), quick("b-fail", r#"{ kind: load, error_ratio: "> 0.5" }"#)).unwrap();
+    std::fs::write(dir.path().join("_shared.yaml"), "stack: {}\n").unwrap();
+    let out = ordeal().arg("validate").arg(dir.path()).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("a-pass.yaml: ok") && text.contains("b-fail.yaml: ok") && !text.contains("_shared"), "{text}");
+
+    let r = dir.path().join("r");
+    let out = ordeal().arg("run").arg(dir.path()).arg("--report-dir").arg(&r).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "the worst verdict wins: {text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("ordeal: 2 scenarios"), "{text}");
+    let suite = text.split("ordeal: 2 scenarios").nth(1).unwrap_or_default();
+    let line = |name: &str| suite.lines().find(|l| l.contains(name)).unwrap_or_else(|| panic!("{text}")).to_string();
+    assert!(line("a-pass").trim_start().starts_with("PASS") && line("a-pass").contains("1/1 expectations met"), "{text}");
+    assert!(line("b-fail").trim_start().starts_with("FAIL") && line("b-fail").contains("0/1 expectations met"), "{text}");
+    let junit = std::fs::read_to_string(r.join("junit.xml")).unwrap();
+    assert!(junit.contains("ordeal.a-pass") && junit.contains("ordeal.b-fail"), "{junit}");
+    assert_eq!(junit.matches("<failure").count(), 1, "{junit}");
+    assert!(r.join("a-pass/report.json").is_file() && r.join("b-fail/report.json").is_file());
+
+    let empty = tempfile::tempdir().unwrap();
+    let out = ordeal().arg("validate").arg(empty.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no scenario files"));
+}
+
+#[test]
+fn validate_and_list_take_the_bundled_directory() {
+    let out = ordeal().arg("validate").arg(root().join("scenarios")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(text.lines().filter(|l| l.contains(": ok")).count(), 6, "{text}");
+    let out = ordeal().arg("list").arg(root().join("scenarios")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let overhead = text.lines().find(|l| l.contains("overhead.yaml")).unwrap();
+    assert!(overhead.contains("~") && !overhead.contains(" 0.0s"), "an overhead run takes minutes: {overhead}");
+}
+
+#[test]
+fn overrides_from_the_command_line_are_checked_and_named() {
+    let out = ordeal()
+        .args(["validate", "--set", "load.rate=20", "--set", "timeline.phases.outage.duration=10s"])
+        .arg(scenario("llm-outage.yaml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("4 phases (31.0s)"), "the outage is 4 s longer: {text}");
+    let out = ordeal().args(["validate", "--set", "lod.rate=20"]).arg(scenario("llm-outage.yaml")).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--set lod.rate=20: error: the scenario has no `lod`") && err.contains("did you mean `load`?"), "{err}");
+    // Of a directory, --only skips the scenarios it leaves nothing of.
+    let out = ordeal().args(["validate", "--only", "breaker"]).arg(root().join("scenarios")).output().unwrap();
+    let (text, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{text}{err}");
+    assert!(
+        text.contains("llm-outage.yaml: ok") && err.contains("overhead.yaml: skipped, no expectation matches --only breaker"),
+        "{text}{err}"
+    );
+}

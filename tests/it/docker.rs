@@ -74,7 +74,8 @@ fn a_stack_that_loses_tasks_fails_no_task_lost() {
     if skip_without_docker() {
         return;
     }
-    let (_d, path) = compact_crash(&[("MULTIAGENT_WORKER_TIMEOUT_MS: 3000 }", "MULTIAGENT_WORKER_TIMEOUT_MS: 3000, MULTIAGENT_MUTANT: lose_tasks }")]);
+    let (_d, path) =
+        compact_crash(&[("MULTIAGENT_WORKER_TIMEOUT_MS: 3000 }", "MULTIAGENT_WORKER_TIMEOUT_MS: 3000, MULTIAGENT_MUTANT: lose_tasks }")]);
     let r = run_scenario(&path, &[]);
     assert_eq!(r.code, 1, "{}", r.summary());
     let lost = r.expectation("every accepted task completed or failed, every completion answered");
