@@ -46,8 +46,18 @@ pub struct Stack {
     mark: String,
 }
 
+/// A loopback port nothing listens on, never one this process handed out
+/// before: the kernel may give a just-closed port again, and two callers in a
+/// row (Prometheus and Alertmanager) once got the same one.
 pub(super) fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    for _ in 0..256 {
+        let port = std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port();
+        if GIVEN.lock().unwrap_or_else(|e| e.into_inner()).insert(port) {
+            return Ok(port);
+        }
+    }
+    Err(std::io::Error::other("every loopback port the kernel offered was handed out before in this run"))
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
@@ -389,4 +399,15 @@ pub fn short_reqwest_error(e: &reqwest::Error) -> String {
         src = s.source();
     }
     msg
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn free_port_never_hands_out_a_port_twice() {
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..2000 {
+            assert!(seen.insert(super::free_port().unwrap()), "a port was handed out twice");
+        }
+    }
 }
