@@ -463,7 +463,13 @@ fn run_all(
                 o.describe(),
                 o.estimated_duration().as_secs_f64()
             ),
-            None => outln!("ordeal: running {} ({:.1}s timeline)", plan.file.display(), plan.duration().as_secs_f64()),
+            None => outln!(
+                "ordeal: running {} ({:.1}s timeline){}{}",
+                plan.file.display(),
+                plan.duration().as_secs_f64(),
+                if plan.overrides.is_empty() { "" } else { " with " },
+                plan.overrides.join(" ")
+            ),
         }
         let report = rt.block_on(run(plan, &RunOptions { report_dir: dir, seed, runtime }));
         let mut code = PASS;

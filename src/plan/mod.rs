@@ -53,6 +53,8 @@ pub struct Plan {
     pub alerting: Option<AlertingPlan>,
     /// An overhead comparison instead of a timeline (`overhead:`).
     pub overhead: Option<OverheadPlan>,
+    /// The command-line overrides it was compiled with (`--set load.rate=100`).
+    pub overrides: Vec<String>,
 }
 
 impl Plan {
@@ -149,6 +151,7 @@ pub fn compile_with(text: &str, file: &Path, overrides: &Overrides) -> Result<Pl
         expectations,
         alerting,
         overhead,
+        overrides: overrides.args(),
     })
 }
 

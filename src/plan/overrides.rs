@@ -32,6 +32,14 @@ pub struct Overrides {
     pub only: Vec<String>,
 }
 
+impl Overrides {
+    /// The arguments as given (`--set load.rate=100`), for the report.
+    pub fn args(&self) -> Vec<String> {
+        let flag = |f: &'static str| move |a: &String| format!("{f} {a}");
+        self.set.iter().map(flag("--set")).chain(self.vars.iter().map(flag("--var"))).chain(self.only.iter().map(flag("--only"))).collect()
+    }
+}
+
 /// A problem with one command-line argument (`--set load.rate=x`).
 fn arg_err(flag: &str, arg: &str, message: impl Into<String>, hint: Option<String>) -> Diagnostic {
     Diagnostic { file: PathBuf::from(format!("{flag} {arg}")), line: 0, col: 0, path: String::new(), message: message.into(), hint }

@@ -37,6 +37,8 @@ pub struct Report {
     /// Set when `verdict` is `error`.
     pub error: Option<String>,
     pub seed: u64,
+    /// Command-line overrides of the scenario (`--set load.rate=100`, `--only smoke`).
+    pub overrides: Vec<String>,
     /// `process` or `docker`.
     pub runtime: &'static str,
     pub started_at: String,

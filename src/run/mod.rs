@@ -517,6 +517,7 @@ fn build_report(h: &RunHeader, live: &Live, result: Result<(), RunError>, mut c:
         verdict,
         error,
         seed: h.seed,
+        overrides: plan.overrides.clone(),
         runtime: h.runtime.as_str(),
         started_at: h.started_at.clone(),
         duration_ms: h.clock.now().as_millis() as u64,

@@ -72,6 +72,7 @@ pub(super) async fn run(plan: &Plan, o: &OverheadPlan, opts: &RunOptions) -> Rep
         verdict,
         error,
         seed,
+        overrides: plan.overrides.clone(),
         runtime: runtime.as_str(),
         started_at,
         duration_ms: clock.now().as_millis() as u64,

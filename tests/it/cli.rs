@@ -317,7 +317,7 @@ fn a_directory_of_scenarios_validates_and_runs_in_turn_with_one_junit() {
     assert!(text.contains("a-pass.yaml: ok") && text.contains("b-fail.yaml: ok") && !text.contains("_shared"), "{text}");
 
     let r = dir.path().join("r");
-    let out = ordeal().arg("run").arg(dir.path()).arg("--report-dir").arg(&r).output().unwrap();
+    let out = ordeal().arg("run").arg(dir.path()).args(["--set", "load.rate=4", "--report-dir"]).arg(&r).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "the worst verdict wins: {text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("ordeal: 2 scenarios"), "{text}");
@@ -328,7 +328,10 @@ fn a_directory_of_scenarios_validates_and_runs_in_turn_with_one_junit() {
     let junit = std::fs::read_to_string(r.join("junit.xml")).unwrap();
     assert!(junit.contains("ordeal.a-pass") && junit.contains("ordeal.b-fail"), "{junit}");
     assert_eq!(junit.matches("<failure").count(), 1, "{junit}");
-    assert!(r.join("a-pass/report.json").is_file() && r.join("b-fail/report.json").is_file());
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(r.join("a-pass/report.json")).unwrap()).unwrap();
+    assert_eq!(report["overrides"], serde_json::json!(["--set load.rate=4"]), "the report says how the scenario was changed");
+    assert_eq!(report["load"]["intended_rate"], 4.0, "{report}");
+    assert!(r.join("b-fail/report.json").is_file());
 
     let empty = tempfile::tempdir().unwrap();
     let out = ordeal().arg("validate").arg(empty.path()).output().unwrap();
