@@ -45,16 +45,27 @@ pub fn scenario_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 pub(super) fn expand(cx: &mut Ctx, mut root: Mapping, file: &Path) -> Result<Mapping, Diagnostics> {
     apply_merge_keys(&mut root, file, "")?;
     let mut chain = vec![canonical(file)];
-    let base = includes(cx, &mut root, file, "", &mut chain)?;
-    Ok(match base {
+    let mut included = std::mem::take(&mut cx.included);
+    let base = includes(&cx.index, &mut included, &mut root, file, "", &mut chain);
+    cx.included = included;
+    Ok(match base? {
         Some(base) => merge_maps(base, root, ""),
         None => root,
     })
 }
 
 /// The merged content of `doc`'s `include:` (removed from `doc`), or `None`
-/// when it has none. `prefix` names the include chain for messages.
-fn includes(cx: &mut Ctx, doc: &mut Mapping, file: &Path, via: &str, chain: &mut Vec<PathBuf>) -> Result<Option<Mapping>, Diagnostics> {
+/// when it has none; each file read is added to `included` with its line
+/// index. `index` locates `file`'s own fields; `via` names the include chain
+/// for messages.
+fn includes(
+    index: &LineIndex,
+    included: &mut Vec<(PathBuf, LineIndex)>,
+    doc: &mut Mapping,
+    file: &Path,
+    via: &str,
+    chain: &mut Vec<PathBuf>,
+) -> Result<Option<Mapping>, Diagnostics> {
     let Some(spec) = doc.remove("include") else { return Ok(None) };
     let list: Vec<(String, Value)> = match spec {
         Value::Sequence(items) => items.into_iter().enumerate().map(|(i, v)| (format!("include[{i}]"), v)).collect(),
@@ -64,31 +75,32 @@ fn includes(cx: &mut Ctx, doc: &mut Mapping, file: &Path, via: &str, chain: &mut
     let mut merged: Option<Mapping> = None;
     for (path, v) in list {
         let Value::String(name) = v else {
-            return Err(at(cx, file, via, &path, "`include` takes a file name or a list of them", "write `include: shared.yaml`"));
+            return Err(at(index, file, via, &path, "`include` takes a file name or a list of them", "write `include: shared.yaml`"));
         };
         let target = dir.join(&name);
         let key = canonical(&target);
         if chain.contains(&key) {
             let hint = "an included file cannot include the file that includes it";
-            return Err(at(cx, file, via, &path, format!("`{name}` is already being included (a cycle)"), hint));
+            return Err(at(index, file, via, &path, format!("`{name}` is already being included (a cycle)"), hint));
         }
-        if chain.len() > MAX_DEPTH || cx.included.len() >= MAX_FILES {
+        if chain.len() > MAX_DEPTH || included.len() >= MAX_FILES {
             let msg = format!("includes nest deeper than {MAX_DEPTH} or read more than {MAX_FILES} files");
-            return Err(at(cx, file, via, &path, msg, "flatten the shared files"));
+            return Err(at(index, file, via, &path, msg, "flatten the shared files"));
         }
         let text = crate::files::read_to_string(&target).map_err(|e| {
             let hint = "the path is relative to the file that includes it";
-            at(cx, file, via, &path, format!("cannot read included file `{}`: {e}", target.display()), hint)
+            at(index, file, via, &path, format!("cannot read included file `{}`: {e}", target.display()), hint)
         })?;
         let Value::Mapping(mut doc) = super::document::parse(&text, &target)? else {
             let msg = format!("included file `{}` must be a YAML mapping (stack:, mocks:, ...)", target.display());
-            return Err(at(cx, file, via, &path, msg, "an included file has the sections of a scenario"));
+            return Err(at(index, file, via, &path, msg, "an included file has the sections of a scenario"));
         };
         apply_merge_keys(&mut doc, &target, &text)?;
+        let doc_index = LineIndex::build(&text);
         chain.push(key);
-        let base = includes(cx, &mut doc, &target, &format!("{via}{} -> ", file.display()), chain)?;
+        let base = includes(&doc_index, included, &mut doc, &target, &format!("{via}{} -> ", file.display()), chain)?;
         chain.pop();
-        cx.included.push((target.clone(), LineIndex::build(&text)));
+        included.push((target.clone(), doc_index));
         let doc = match base {
             Some(base) => merge_maps(base, doc, ""),
             None => doc,
@@ -102,16 +114,7 @@ fn includes(cx: &mut Ctx, doc: &mut Mapping, file: &Path, via: &str, chain: &mut
 }
 
 /// An error about the `include:` field at `path` of `file`.
-fn at(cx: &Ctx, file: &Path, via: &str, path: &str, message: impl Into<String>, hint: &str) -> Diagnostics {
-    let index = if file == cx.file { Some(&cx.index) } else { cx.included.iter().find(|(f, _)| f == file).map(|(_, i)| i) };
-    let fresh;
-    let index = match index {
-        Some(i) => i,
-        None => {
-            fresh = LineIndex::build(&crate::files::read_to_string(file).unwrap_or_default());
-            &fresh
-        }
-    };
+fn at(index: &LineIndex, file: &Path, via: &str, path: &str, message: impl Into<String>, hint: &str) -> Diagnostics {
     let pos = index.locate_value(path);
     let message = message.into();
     Diagnostics(vec![Diagnostic {
