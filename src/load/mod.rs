@@ -27,6 +27,7 @@
 
 mod record;
 pub mod schedule;
+mod send;
 pub mod vars;
 
 use std::collections::HashMap;
@@ -39,7 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::RunClock;
 use crate::scenario::{LoadPlan, RequestPlan};
-pub use record::{LoadRecord, LoadSample, LoadStats, Missed, quantile};
+pub use record::{LoadRecord, LoadSample, LoadStats, Missed, Part, quantile};
 pub use schedule::{Arrivals, Schedule};
 
 /// A send later than this behind its schedule is missed, not sent: every
@@ -88,23 +89,40 @@ struct Prepared {
     varying: vars::Varying,
 }
 
+/// A unit of the mix: one request, or a sequence's steps.
+struct Unit {
+    steps: Vec<Prepared>,
+    /// A sequence: the record's index of its first step.
+    first_step: Option<usize>,
+}
+
 /// A send the engine handed to a user.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     seq: u64,
     /// Intended send time (run offset).
     at: Duration,
+    /// Index into the record's names (a unit of the mix, or a step).
     request: usize,
 }
 
-/// A request on the wire, for the record if the load stops before it answers.
+/// A request on the wire (or a sequence under way), for the record if the
+/// load stops before it answers.
 struct InFlight {
     slot: Slot,
     sent: Duration,
+    /// Where its latency runs from: the intended send time, or for a later
+    /// step of a sequence, its actual send.
+    from: Duration,
+    part: Part,
     request_id: String,
     trace_id: String,
     span_id: String,
 }
+
+/// Key of the in-flight table: the send's number and 0 (a request, a whole
+/// sequence) or 1 + a step's index.
+type Key = (u64, usize);
 
 struct Cursor {
     /// The schedule's remaining sends; None in capacity mode.
@@ -113,7 +131,7 @@ struct Cursor {
 }
 
 struct Engine {
-    requests: Vec<Prepared>,
+    units: Vec<Unit>,
     /// Request indices in a weighted cycle (smooth weighted round robin).
     mix: Vec<usize>,
     cursor: Mutex<Cursor>,
@@ -132,7 +150,7 @@ struct Engine {
     data: Option<Arc<vars::DataSet>>,
     seed: u64,
     base: reqwest::Url,
-    inflight: Mutex<HashMap<u64, InFlight>>,
+    inflight: Mutex<HashMap<Key, InFlight>>,
     /// No new sends.
     stop: CancellationToken,
     /// Abandon the requests still in flight.
@@ -224,144 +242,6 @@ impl Engine {
             self.record.push_missed(Missed { at, request });
         }
     }
-
-    fn request_id(&self, seq: u64) -> String {
-        format!("ordeal-{}-{seq}", self.run_id)
-    }
-
-    fn sample(&self, f: InFlight, end: Duration, outcome: Result<u16, String>, unfinished: bool) -> LoadSample {
-        let (status, error) = match outcome {
-            Ok(s) => (Some(s), None),
-            Err(e) => (None, Some(e)),
-        };
-        LoadSample {
-            at: f.slot.at,
-            sent: f.sent,
-            latency: end.saturating_sub(f.slot.at),
-            service: end.saturating_sub(f.sent),
-            request: f.slot.request,
-            status,
-            error,
-            unfinished,
-            request_id: f.request_id,
-            trace_id: f.trace_id,
-            span_id: f.span_id,
-        }
-    }
-
-    /// Record the requests still in flight as unfinished (their wait so far
-    /// is a lower bound of their latency).
-    fn record_unfinished(&self) {
-        let now = self.clock.now();
-        let pending: Vec<InFlight> = self.inflight.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, f)| f).collect();
-        for f in pending {
-            let s = self.sample(f, now, Err("still in flight when the load stopped".into()), true);
-            self.record.push(s);
-        }
-    }
-
-    /// The request of send `seq`: as prepared, with its per-send values filled in.
-    fn build(&self, user: &GooseUser, p: &Prepared, seq: u64) -> reqwest::RequestBuilder {
-        let v = &p.varying;
-        if v.is_empty() {
-            let rb = user.client.request(p.method.clone(), p.url.clone()).headers(p.headers.clone());
-            return match &p.body {
-                Some(body) => rb.body(body.clone()),
-                None => rb,
-            };
-        }
-        let send = vars::Send::new(seq, self.seed, self.data.as_deref());
-        // Compile checked the path joins; a value that still breaks it falls back to the path as written.
-        let url = v.path.as_ref().and_then(|t| self.base.join(t.render(&send, vars::url_escape).trim_start_matches('/')).ok());
-        let mut headers = p.headers.clone();
-        for (k, t) in &v.headers {
-            if let (Ok(k), Ok(val)) = (
-                reqwest::header::HeaderName::from_bytes(k.as_bytes()),
-                reqwest::header::HeaderValue::from_str(&t.render(&send, |s| s.to_string())),
-            ) {
-                headers.insert(k, val);
-            }
-        }
-        let rb = user.client.request(p.method.clone(), url.unwrap_or_else(|| p.url.clone())).headers(headers);
-        match (&v.body, &p.body) {
-            (Some(b), _) => rb.body(serde_json::to_vec(&b.render(&send)).unwrap_or_default()),
-            (None, Some(body)) => rb.body(body.clone()),
-            (None, None) => rb,
-        }
-    }
-
-    fn in_flight(&self) -> usize {
-        self.inflight.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-}
-
-fn transaction(engine: Arc<Engine>) -> TransactionFunction {
-    Arc::new(move |user: &mut GooseUser| {
-        let engine = engine.clone();
-        Box::pin(async move {
-            work(user, &engine).await;
-            Ok(())
-        })
-    })
-}
-
-/// One send: claim it, wait for its time, send, record.
-async fn work(user: &mut GooseUser, e: &Engine) {
-    if !e.go.is_cancelled() {
-        // Launching thousands of users takes goose tens of milliseconds: the
-        // schedule starts once all are up, so no send is late for it.
-        if e.arrived.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == e.users {
-            e.all_arrived.notify_one();
-        }
-        tokio::select! {
-            _ = e.go.cancelled() => {}
-            _ = e.cancel.cancelled() => {}
-        }
-    }
-    let Some(slot) = e.claim() else {
-        // The schedule is over: park until the load ends (no wake-ups: with
-        // thousands of users a polling idle loop is most of the CPU), then
-        // return for goose to stop the user. Always really sleep after: goose's
-        // user loop has no await of its own, so a transaction that returned
-        // at once would spin the user on its worker thread and starve every
-        // other task (goose's stop included).
-        e.cancel.cancelled().await;
-        tokio::time::sleep(IDLE).await;
-        return;
-    };
-    tokio::select! {
-        _ = tokio::time::sleep_until(e.clock.instant_at(slot.at).into()) => {}
-        _ = e.stop.cancelled() => return,
-    }
-    let sent = e.clock.now();
-    let p = &e.requests[slot.request];
-    let request_id = e.request_id(slot.seq);
-    let trace_id = format!("{:032x}", rand::random::<u128>() | 1);
-    let span_id = format!("{:016x}", rand::random::<u64>() | 1);
-    let rb = e.build(user, p, slot.seq).header("x-request-id", &request_id).header("traceparent", format!("00-{trace_id}-{span_id}-01"));
-    let goose_req =
-        GooseRequest::builder().method(p.goose_method).path(p.path.as_str()).name(p.name.as_str()).set_request_builder(rb).build();
-    e.inflight.lock().unwrap_or_else(|e| e.into_inner()).insert(slot.seq, InFlight { slot, sent, request_id, trace_id, span_id });
-    let outcome = tokio::select! {
-        r = send(user, goose_req) => r,
-        // Abandoned at the load's end: already recorded as unfinished.
-        _ = e.cancel.cancelled() => return,
-    };
-    let end = e.clock.now();
-    // Gone from the table: the load's end recorded it as unfinished already.
-    let Some(f) = e.inflight.lock().unwrap_or_else(|e| e.into_inner()).remove(&slot.seq) else { return };
-    e.record.push(e.sample(f, end, outcome, false));
-}
-
-/// Send and read the whole answer: latency runs to its last byte, and a
-/// connection whose body was left unread cannot go back to the pool (each
-/// request would open a new one: measured 5,110 connects for 8,000 requests).
-async fn send(user: &mut GooseUser, req: GooseRequest<'_>) -> Result<u16, String> {
-    let res = user.request(req).await.map_err(|err| format!("request could not be sent: {err}"))?;
-    let r = res.response.map_err(|e| crate::runtime::short_reqwest_error(&e))?;
-    let status = r.status().as_u16();
-    r.bytes().await.map_err(|e| format!("{status} with a broken body: {}", crate::runtime::short_reqwest_error(&e)))?;
-    Ok(status)
 }
 
 /// Where and when the load runs.
@@ -382,17 +262,11 @@ pub struct LoadStart<'a> {
 /// (the timeline's origin) is `LoadHandle::origin`, and the first send leaves then.
 pub async fn start(plan: &LoadPlan, at: LoadStart<'_>) -> Result<LoadHandle, LoadError> {
     let base = reqwest::Url::parse(&format!("{}/", at.base_url.trim_end_matches('/'))).map_err(|_| LoadError::Url(at.base_url.into()))?;
-    let requests = plan
-        .requests
-        .iter()
-        .map(|r| prepare(&at.canary.map_or_else(|| r.clone(), |c| with_canary(r, c)), &base))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (units, names, shares) = units(plan, &base, at.canary)?;
     let weights: Vec<u32> = plan.requests.iter().map(|r| r.weight.max(1)).collect();
-    let record = LoadRecord::new(plan.requests.iter().map(|r| r.name.clone()).collect())
-        .with_schedule(at.schedule.clone(), plan.timeout)
-        .with_weights(&weights);
+    let record = LoadRecord::new(names).with_schedule(at.schedule.clone(), plan.timeout).with_shares(shares);
     let engine = Arc::new(Engine {
-        requests,
+        units,
         mix: weighted_cycle(&weights),
         cursor: Mutex::new(Cursor { slots: at.schedule.as_ref().map(Schedule::slots), seq: 0 }),
         clock: at.clock,
@@ -430,6 +304,33 @@ pub async fn start(plan: &LoadPlan, at: LoadStart<'_>) -> Result<LoadHandle, Loa
     Ok(LoadHandle { task, engine, record, origin })
 }
 
+/// The units, the record's names, their shares of the target rate.
+type Mix = (Vec<Unit>, Vec<String>, Vec<f64>);
+
+/// The mix's units ready to send, and the record's names and shares of the
+/// target rate: the units first (in the mix's order), then every sequence's
+/// steps (`REQUEST.STEP`, each with its sequence's share).
+fn units(plan: &LoadPlan, base: &reqwest::Url, canary: Option<&str>) -> Result<Mix, LoadError> {
+    let total: f64 = plan.requests.iter().map(|r| f64::from(r.weight.max(1))).sum::<f64>().max(1.0);
+    let mut names: Vec<String> = plan.requests.iter().map(|r| r.name.clone()).collect();
+    let mut shares: Vec<f64> = plan.requests.iter().map(|r| f64::from(r.weight.max(1)) / total).collect();
+    let mut units = Vec::new();
+    for (i, r) in plan.requests.iter().enumerate() {
+        let steps = r
+            .parts()
+            .iter()
+            .map(|p| prepare(&canary.map_or_else(|| p.clone(), |c| with_canary(p, c)), base))
+            .collect::<Result<Vec<_>, _>>()?;
+        let first_step = (!r.steps.is_empty()).then_some(names.len());
+        for st in &r.steps {
+            names.push(st.name.clone());
+            shares.push(shares[i]);
+        }
+        units.push(Unit { steps, first_step });
+    }
+    Ok((units, names, shares))
+}
+
 /// goose runs on a thread of its own with a single-threaded runtime, as wrk
 /// runs one event loop per thread: every user, timer and connection of the
 /// load on one loop, with no cross-thread wake-ups (on the shared two-worker
@@ -460,7 +361,7 @@ fn spawn_thread(attack: Box<GooseAttack>, capacity: bool) -> Result<tokio::sync:
 /// once, none of goose's own output, throttle, telnet or metric resets.
 fn attack(engine: Arc<Engine>, users: usize, timeout: Duration, max_duration: Duration, host: &str) -> Result<Box<GooseAttack>, LoadError> {
     let g = LoadError::Goose;
-    let scenario = scenario!("ordeal").register_transaction(Transaction::new(transaction(engine)).set_name("send"));
+    let scenario = scenario!("ordeal").register_transaction(Transaction::new(send::transaction(engine)).set_name("send"));
     let client = goose::client::GooseClientBuilder::new().without_cookies().timeout(timeout).gzip(false).user_agent("ordeal");
     GooseAttack::initialize_with_config(GooseConfiguration::default())
         .map_err(g)?
@@ -557,6 +458,7 @@ mod tests {
             headers: vec![("authorization".into(), "Bearer real".into())],
             body: Some(br#"{"type":"x"}"#.to_vec()),
             varying: Default::default(),
+            steps: Vec::new(),
         };
         let r = with_canary(&req, "ordeal-canary-1");
         assert_eq!(r.headers, vec![("Authorization".to_string(), "Bearer ordeal-canary-1".to_string())]);

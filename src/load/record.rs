@@ -44,6 +44,27 @@ pub struct LoadSample {
     pub trace_id: String,
     /// The span id the load put in its traceparent: the parent of the stack's root span.
     pub span_id: String,
+    /// A request of the mix, a whole sequence, or one step of a sequence.
+    #[serde(skip_serializing_if = "Part::is_request")]
+    pub part: Part,
+}
+
+/// What a sample stands for. A sequence is judged as one unit of load (its
+/// steps are not counted again in the mix's totals); its steps are the HTTP
+/// requests the stack saw (what traces and logs are joined to).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    #[default]
+    Request,
+    Sequence,
+    Step,
+}
+
+impl Part {
+    fn is_request(&self) -> bool {
+        *self == Part::Request
+    }
 }
 
 impl LoadSample {
@@ -164,10 +185,10 @@ impl LoadRecord {
         self
     }
 
-    /// Each request's weight in the mix (for its share of the target rate).
-    pub(crate) fn with_weights(mut self, weights: &[u32]) -> Self {
-        let total: f64 = weights.iter().map(|w| f64::from(*w)).sum::<f64>().max(1.0);
-        self.shares = Arc::new(weights.iter().map(|w| f64::from(*w) / total).collect());
+    /// Each name's share of the target rate: its weight over the mix's total
+    /// (a step has its sequence's).
+    pub(crate) fn with_shares(mut self, shares: Vec<f64>) -> Self {
+        self.shares = Arc::new(shares);
         self
     }
 
@@ -183,8 +204,9 @@ impl LoadRecord {
         self.lock().missed.push(m);
     }
 
+    /// Every HTTP request sent (a sequence's steps, not the sequence itself), by scheduled time.
     pub fn samples(&self) -> Vec<LoadSample> {
-        let mut v = self.lock().samples.clone();
+        let mut v: Vec<LoadSample> = self.lock().samples.iter().filter(|s| s.part != Part::Sequence).cloned().collect();
         v.sort_by_key(|s| s.at);
         v
     }
@@ -194,10 +216,13 @@ impl LoadRecord {
         self.lock().samples.iter().map(|s| s.sent).min()
     }
 
+    /// Statistics of the units of load scheduled in `window` (requests and
+    /// whole sequences), or of one request, sequence or step of the mix.
     pub fn stats(&self, window: Window, request: Option<usize>) -> LoadStats {
         let inner = self.lock();
         let mine = |at: Duration, r: usize| window.contains(at) && request.is_none_or(|q| q == r);
-        let mut st = stats_of(inner.samples.iter().filter(|s| mine(s.at, s.request)), window, self.timeout);
+        let unit = |s: &&LoadSample| request.is_some() || s.part != Part::Step;
+        let mut st = stats_of(inner.samples.iter().filter(|s| mine(s.at, s.request)).filter(unit), window, self.timeout);
         st.missed = inner.missed.iter().filter(|m| mine(m.at, m.request)).count() as u64;
         st.scheduled = st.requests + st.missed;
         if let Some(s) = &self.schedule {
@@ -266,6 +291,7 @@ impl LoadSample {
             request_id: String::new(),
             trace_id: String::new(),
             span_id: String::new(),
+            part: Part::Request,
         }
     }
 }

@@ -10,6 +10,12 @@
 //! picks a seeded row instead). `rand.int` values and random rows depend only on the
 //! run's seed and the send's number, so a run with the same seed sends the
 //! same data; `{{uuid}}` is unique across runs.
+//!
+//! In a request sequence, `{{steps.NAME.FIELD}}` is a field of an earlier
+//! step's JSON answer (`FIELD` may be a dotted path, numbers index arrays:
+//! `{{steps.submit.items.0.id}}`). Whether the answer has it is only known at
+//! run time: a step whose value is missing is not sent, and the sequence fails
+//! naming the field ([`Varying::unresolved`]).
 
 use std::path::Path;
 
@@ -23,6 +29,16 @@ pub enum Hole {
     RandInt(i64, i64),
     /// Index of the field in [`DataSet::fields`].
     Data(usize),
+    /// A field of an earlier step's answer: the step's index, the path into its JSON.
+    Step(usize, Vec<String>),
+}
+
+/// What templates may name: the data file's fields (None: no data file) and
+/// the earlier steps of a sequence.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Names<'a> {
+    pub fields: Option<&'a [String]>,
+    pub steps: &'a [String],
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -36,11 +52,11 @@ enum Part {
 pub struct Text(Vec<Part>);
 
 /// The built-ins, for "valid:" hints.
-pub const BUILTINS: &str = "{{seq}}, {{uuid}}, {{rand.int(1,100)}}, {{data.FIELD}}";
+pub const BUILTINS: &str = "{{seq}}, {{uuid}}, {{rand.int(1,100)}}, {{data.FIELD}}, {{steps.STEP.FIELD}}";
 
 impl Text {
-    /// Parse `s`; `fields` are the data file's fields (None: no data file).
-    pub fn parse(s: &str, fields: Option<&[String]>) -> Result<Text, String> {
+    /// Parse `s`, whose holes may use `names`.
+    pub fn parse(s: &str, names: &Names) -> Result<Text, String> {
         let mut parts = Vec::new();
         let mut rest = s;
         while let Some(i) = rest.find("{{") {
@@ -49,7 +65,7 @@ impl Text {
             }
             let after = &rest[i + 2..];
             let j = after.find("}}").ok_or_else(|| format!("unclosed `{{{{` in `{s}`"))?;
-            parts.push(Part::Hole(hole(after[..j].trim(), fields)?));
+            parts.push(Part::Hole(hole(after[..j].trim(), names)?));
             rest = &after[j + 2..];
         }
         if !rest.is_empty() {
@@ -79,13 +95,21 @@ impl Text {
         })
     }
 
+    /// The answers' fields this text uses.
+    fn step_refs(&self) -> impl Iterator<Item = (usize, &[String])> + '_ {
+        self.0.iter().filter_map(|p| match p {
+            Part::Hole(Hole::Step(i, path)) => Some((*i, path.as_slice())),
+            _ => None,
+        })
+    }
+
     /// Fill the holes; `escape` encodes data values (e.g. for a URL path).
     pub fn render(&self, send: &Send, escape: fn(&str) -> String) -> String {
         let mut out = String::new();
         for (n, p) in self.0.iter().enumerate() {
             match p {
                 Part::Lit(s) => out.push_str(s),
-                Part::Hole(h @ Hole::Data(_)) => out.push_str(&escape(&text_of(&send.value(h, n)))),
+                Part::Hole(h @ (Hole::Data(_) | Hole::Step(..))) => out.push_str(&escape(&text_of(&send.value(h, n)))),
                 Part::Hole(h) => out.push_str(&text_of(&send.value(h, n))),
             }
         }
@@ -100,7 +124,8 @@ fn text_of(v: &Value) -> String {
     }
 }
 
-fn hole(name: &str, fields: Option<&[String]>) -> Result<Hole, String> {
+fn hole(name: &str, names: &Names) -> Result<Hole, String> {
+    let fields = names.fields;
     match name {
         "seq" => return Ok(Hole::Seq),
         "uuid" => return Ok(Hole::Uuid),
@@ -122,7 +147,29 @@ fn hole(name: &str, fields: Option<&[String]>) -> Result<Hole, String> {
             format!("the data file has no field `{field}`{hint}; its fields are: {}", fields.join(", "))
         });
     }
+    if let Some(rest) = name.strip_prefix("steps.") {
+        return step_hole(name, rest, names.steps);
+    }
     Err(format!("unknown value `{{{{{name}}}}}` in a load request; valid: {BUILTINS}"))
+}
+
+/// `steps.STEP.FIELD[.FIELD...]`: STEP must come earlier in the sequence.
+fn step_hole(name: &str, rest: &str, steps: &[String]) -> Result<Hole, String> {
+    let mut it = rest.split('.');
+    let step = it.next().unwrap_or_default();
+    let path: Vec<String> = it.map(String::from).collect();
+    let Some(i) = steps.iter().position(|s| s == step) else {
+        if steps.is_empty() {
+            return Err(format!("`{{{{{name}}}}}` names an earlier step's answer: only a later step of a sequence (`steps:`) can use it"));
+        }
+        let hint = crate::scenario::diag::did_you_mean(step, steps.iter().map(String::as_str))
+            .map_or_else(String::new, |s| format!(" (did you mean `{s}`?)"));
+        return Err(format!("`{{{{{name}}}}}`: no earlier step named `{step}`{hint}; earlier steps: {}", steps.join(", ")));
+    };
+    if path.is_empty() || path.iter().any(String::is_empty) {
+        return Err(format!("`{{{{{name}}}}}`: name a field of the answer, e.g. `{{{{steps.{step}.id}}}}`"));
+    }
+    Ok(Hole::Step(i, path))
 }
 
 /// A JSON body with holes in its strings. A string that is exactly one hole
@@ -138,15 +185,15 @@ pub enum Body {
 }
 
 impl Body {
-    pub fn parse(v: &Value, fields: Option<&[String]>) -> Result<Body, String> {
+    pub fn parse(v: &Value, names: &Names) -> Result<Body, String> {
         Ok(match v {
-            Value::String(s) if s.contains("{{") => Body::Text(Text::parse(s, fields)?),
+            Value::String(s) if s.contains("{{") => Body::Text(Text::parse(s, names)?),
             Value::Array(items) => {
-                let items = items.iter().map(|i| Body::parse(i, fields)).collect::<Result<Vec<_>, _>>()?;
+                let items = items.iter().map(|i| Body::parse(i, names)).collect::<Result<Vec<_>, _>>()?;
                 if items.iter().all(|i| matches!(i, Body::Static(_))) { Body::Static(v.clone()) } else { Body::Array(items) }
             }
             Value::Object(m) => {
-                let items = m.iter().map(|(k, i)| Ok((k.clone(), Body::parse(i, fields)?))).collect::<Result<Vec<_>, String>>()?;
+                let items = m.iter().map(|(k, i)| Ok((k.clone(), Body::parse(i, names)?))).collect::<Result<Vec<_>, String>>()?;
                 if items.iter().all(|(_, i)| matches!(i, Body::Static(_))) { Body::Static(v.clone()) } else { Body::Object(items) }
             }
             other => Body::Static(other.clone()),
@@ -171,11 +218,15 @@ impl Body {
 
     /// The data fields the body uses.
     pub fn fields(&self, out: &mut Vec<usize>) {
+        self.texts(&mut |t| out.extend(t.fields()));
+    }
+
+    fn texts<'b>(&'b self, f: &mut impl FnMut(&'b Text)) {
         match self {
             Body::Static(_) => {}
-            Body::Text(t) => out.extend(t.fields()),
-            Body::Array(items) => items.iter().for_each(|i| i.fields(out)),
-            Body::Object(items) => items.iter().for_each(|(_, i)| i.fields(out)),
+            Body::Text(t) => f(t),
+            Body::Array(items) => items.iter().for_each(|i| i.texts(f)),
+            Body::Object(items) => items.iter().for_each(|(_, i)| i.texts(f)),
         }
     }
 }
@@ -204,6 +255,29 @@ impl Varying {
         out.dedup();
         out
     }
+
+    /// The first `{{steps.S.F}}` the earlier answers cannot fill, as `F` of step S
+    /// (None: every one resolves; `answers[i]` is step i's answer as JSON, if it was JSON).
+    pub fn unresolved(&self, answers: &[Option<Value>]) -> Option<(usize, String)> {
+        let mut texts: Vec<&Text> = self.path.iter().collect();
+        texts.extend(self.headers.iter().map(|(_, t)| t));
+        if let Some(b) = &self.body {
+            b.texts(&mut |t| texts.push(t));
+        }
+        texts
+            .into_iter()
+            .flat_map(Text::step_refs)
+            .find_map(|(i, path)| lookup(answers.get(i).and_then(Option::as_ref), path).is_none().then(|| (i, path.join("."))))
+    }
+}
+
+/// The value at `path` in `v` (object keys; numbers index arrays).
+fn lookup<'v>(v: Option<&'v Value>, path: &[String]) -> Option<&'v Value> {
+    path.iter().try_fold(v?, |v, k| match v {
+        Value::Object(m) => m.get(k),
+        Value::Array(a) => a.get(k.parse::<usize>().ok()?),
+        _ => None,
+    })
 }
 
 /// How rows are picked.
@@ -315,6 +389,8 @@ pub struct Send<'a> {
     pub seq: u64,
     pub seed: u64,
     pub row: Option<&'a [Option<Value>]>,
+    /// The earlier steps' answers, in a sequence.
+    pub answers: &'a [Option<Value>],
 }
 
 impl<'a> Send<'a> {
@@ -327,7 +403,7 @@ impl<'a> Send<'a> {
             };
             d.rows[i as usize].as_slice()
         });
-        Send { seq, seed, row }
+        Send { seq, seed, row, answers: &[] }
     }
 
     /// The value of hole `h`, the `n`th of its template.
@@ -342,6 +418,7 @@ impl<'a> Send<'a> {
                 Value::from((*a as i128 + r as i128) as i64)
             }
             Hole::Data(i) => self.row.and_then(|r| r.get(*i).cloned().flatten()).unwrap_or(Value::Null),
+            Hole::Step(i, path) => lookup(self.answers.get(*i).and_then(Option::as_ref), path).cloned().unwrap_or(Value::Null),
         }
     }
 }
@@ -354,14 +431,24 @@ fn mix(seed: u64, n: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Everything but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`).
+const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
 /// A data value inside a URL path or query: everything but unreserved characters percent-encoded.
 pub fn url_escape(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(s, RESERVED).to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Names with only a data file's fields.
+    fn with(fields: &[String]) -> Names<'_> {
+        Names { fields: Some(fields), steps: &[] }
+    }
+
+    const NONE: Names = Names { fields: None, steps: &[] };
 
     fn data(csv: &str) -> DataSet {
         DataSet::parse(Path::new("d.csv"), csv.as_bytes(), Order::Sequential).unwrap()
@@ -370,15 +457,15 @@ mod tests {
     #[test]
     fn builtins_and_data_fill_paths() {
         let d = data("user,tenant\nu 1,a\nu2,b\n");
-        let t = Text::parse("/users/{{data.user}}/{{ seq }}?t={{data.tenant}}", Some(&d.fields)).unwrap();
+        let t = Text::parse("/users/{{data.user}}/{{ seq }}?t={{data.tenant}}", &with(&d.fields)).unwrap();
         assert_eq!(t.render(&Send::new(0, 7, Some(&d)), url_escape), "/users/u%201/0?t=a");
         assert_eq!(t.render(&Send::new(3, 7, Some(&d)), url_escape), "/users/u2/3?t=b");
-        assert!(Text::parse("/plain", None).unwrap().is_static());
+        assert!(Text::parse("/plain", &NONE).unwrap().is_static());
     }
 
     #[test]
     fn random_values_are_seeded_and_in_range() {
-        let t = Text::parse("{{rand.int(-2, 2)}}", None).unwrap();
+        let t = Text::parse("{{rand.int(-2, 2)}}", &NONE).unwrap();
         let vals: Vec<i64> = (0..500).map(|s| t.render(&Send::new(s, 9, None), url_escape).parse().unwrap()).collect();
         assert!(vals.iter().all(|v| (-2..=2).contains(v)));
         for v in -2..=2 {
@@ -386,7 +473,7 @@ mod tests {
         }
         let again: Vec<i64> = (0..500).map(|s| t.render(&Send::new(s, 9, None), url_escape).parse().unwrap()).collect();
         assert_eq!(vals, again, "same seed, same values");
-        let u = Text::parse("{{uuid}}", None).unwrap().render(&Send::new(1, 1, None), url_escape);
+        let u = Text::parse("{{uuid}}", &NONE).unwrap().render(&Send::new(1, 1, None), url_escape);
         assert_eq!(u.len(), 36);
         assert_eq!(&u[14..15], "4", "version 4: {u}");
         assert!("89ab".contains(&u[19..20]), "RFC 4122 variant: {u}");
@@ -394,13 +481,13 @@ mod tests {
 
     #[test]
     fn bad_templates_say_what_is_valid() {
-        assert!(Text::parse("{{seqq}}", None).unwrap_err().contains("valid: {{seq}}"));
-        assert!(Text::parse("{{rand.int(5,1)}}", None).unwrap_err().contains("A <= B"));
-        assert!(Text::parse("{{rand.int(x)}}", None).unwrap_err().contains("rand.int(A,B)"));
-        assert!(Text::parse("{{data.user}}", None).unwrap_err().contains("needs a data file"));
-        let e = Text::parse("{{data.usr}}", Some(&["user".to_string()])).unwrap_err();
+        assert!(Text::parse("{{seqq}}", &NONE).unwrap_err().contains("valid: {{seq}}"));
+        assert!(Text::parse("{{rand.int(5,1)}}", &NONE).unwrap_err().contains("A <= B"));
+        assert!(Text::parse("{{rand.int(x)}}", &NONE).unwrap_err().contains("rand.int(A,B)"));
+        assert!(Text::parse("{{data.user}}", &NONE).unwrap_err().contains("needs a data file"));
+        let e = Text::parse("{{data.usr}}", &with(&["user".to_string()])).unwrap_err();
         assert!(e.contains("did you mean `user`"), "{e}");
-        assert!(Text::parse("/x/{{seq", None).unwrap_err().contains("unclosed"));
+        assert!(Text::parse("/x/{{seq", &NONE).unwrap_err().contains("unclosed"));
     }
 
     #[test]
@@ -409,10 +496,33 @@ mod tests {
         assert_eq!(d.lines, vec![1, 3]);
         assert_eq!(d.missing(1), Some(3), "row on line 3 lacks `o`");
         let v = serde_json::json!({"id": "{{seq}}", "n": "{{data.n}}", "o": "{{data.o}}", "s": "task {{seq}}", "k": [1, "x"]});
-        let b = Body::parse(&v, Some(&d.fields)).unwrap();
+        let b = Body::parse(&v, &with(&d.fields)).unwrap();
         let out = b.render(&Send::new(2, 1, Some(&d)));
         assert_eq!(out, serde_json::json!({"id": 2, "n": 5, "o": {"a": 1}, "s": "task 2", "k": [1, "x"]}));
-        assert!(Body::parse(&serde_json::json!({"a": [1, "b"]}), None).unwrap().is_static());
+        assert!(Body::parse(&serde_json::json!({"a": [1, "b"]}), &NONE).unwrap().is_static());
+    }
+
+    #[test]
+    fn steps_fill_from_earlier_answers() {
+        let steps = ["submit".to_string(), "poll".to_string()];
+        let names = Names { fields: None, steps: &steps };
+        let t = Text::parse("/tasks/{{steps.submit.id}}/{{steps.poll.items.1.k}}", &names).unwrap();
+        let answers = [Some(serde_json::json!({"id": "a b"})), Some(serde_json::json!({"items": [{}, {"k": 7}]}))];
+        let send = Send { answers: &answers, ..Send::new(0, 1, None) };
+        assert_eq!(t.render(&send, url_escape), "/tasks/a%20b/7");
+        assert_eq!(url_escape("task-1.a_b~c/d?"), "task-1.a_b~c%2Fd%3F", "unreserved characters stay as they are");
+        let v = Varying { path: Some(t), ..Default::default() };
+        assert_eq!(v.unresolved(&answers), None);
+        let short = [Some(serde_json::json!({"id": 1})), Some(serde_json::json!({"items": []}))];
+        assert_eq!(v.unresolved(&short), Some((1, "items.1.k".into())));
+        assert_eq!(v.unresolved(&[None, None]), Some((0, "id".into())), "an answer that was not JSON");
+        let b = Body::parse(&serde_json::json!({"task": "{{steps.submit.id}}"}), &names).unwrap();
+        assert_eq!(b.render(&send), serde_json::json!({"task": "a b"}));
+        // Unknown or missing steps, and no field, are compile errors.
+        let e = Text::parse("{{steps.sumbit.id}}", &names).unwrap_err();
+        assert!(e.contains("did you mean `submit`"), "{e}");
+        assert!(Text::parse("{{steps.submit}}", &names).unwrap_err().contains("name a field"));
+        assert!(Text::parse("{{steps.submit.id}}", &NONE).unwrap_err().contains("later step of a sequence"));
     }
 
     #[test]

@@ -84,6 +84,11 @@ pub struct LoadReport {
     /// (None if none did): the load engine's start-up cost.
     pub first_send_ms: Option<f64>,
     pub overall: LoadStats,
+    /// Over the whole timeline, per request, sequence and step of the mix
+    /// (`REQUEST.STEP`) when the mix has more than one; a sequence's figures
+    /// run from its intended send time to its last answer.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub requests: BTreeMap<String, LoadStats>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -491,13 +491,19 @@ fn build_report(h: &RunHeader, live: &Live, result: Result<(), RunError>, mut c:
             }
         })
         .collect();
+    let whole = crate::clock::Window::new(origin, origin + plan.duration());
     let load = plan.load.as_ref().zip(recorded.load.as_ref()).map(|(p, l)| LoadReport {
         target: p.target.clone(),
         intended_rate: p.rate,
         max_in_flight: p.concurrency(),
         capacity_mode: p.connections.is_some(),
         first_send_ms: l.first_send().map(|t| t.saturating_sub(origin).as_secs_f64() * 1000.0),
-        overall: l.stats(crate::clock::Window::new(origin, origin + plan.duration()), None),
+        overall: l.stats(whole, None),
+        requests: if l.names.len() > 1 {
+            l.names.iter().enumerate().map(|(i, n)| (n.clone(), l.stats(whole, Some(i)))).collect()
+        } else {
+            Default::default()
+        },
     });
     let mocks = mock_reports(&recorded.journals, &c.mock_urls);
     let services = live

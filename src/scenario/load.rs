@@ -61,12 +61,32 @@ pub struct RawRequest {
     /// HTTP method (default GET).
     #[serde(default = "get")]
     pub method: String,
-    pub path: String,
+    /// The path (required unless `steps` is given).
+    pub path: Option<String>,
     #[serde(default)]
     pub headers: BTreeMap<String, Scalar>,
     /// Inline JSON body.
     pub body: Option<serde_json::Value>,
     /// JSON body from a file, relative to the scenario file.
+    pub body_file: Option<String>,
+    /// A sequence sent as one unit of load, each step after the previous one
+    /// answered 2xx; a step's templates may use `{{steps.NAME.FIELD}}` from
+    /// an earlier step's JSON answer. Latency is reported per step
+    /// (`request: NAME.STEP`) and for the whole (`request: NAME`).
+    pub steps: Option<Vec<RawStep>>,
+}
+
+/// One step of a request sequence.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    pub name: String,
+    #[serde(default = "get")]
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Scalar>,
+    pub body: Option<serde_json::Value>,
     pub body_file: Option<String>,
 }
 
@@ -129,6 +149,16 @@ pub struct RequestPlan {
     pub body: Option<Vec<u8>>,
     /// What changes per send (`{{seq}}`, `{{data.F}}`, ...); empty: sent as written.
     pub varying: crate::load::vars::Varying,
+    /// A sequence: these are sent one after the other instead (the fields
+    /// above are then unused); each step's `name` is `REQUEST.STEP`.
+    pub steps: Vec<RequestPlan>,
+}
+
+impl RequestPlan {
+    /// What is sent: the steps of a sequence, or the request itself.
+    pub fn parts(&self) -> &[RequestPlan] {
+        if self.steps.is_empty() { std::slice::from_ref(self) } else { &self.steps }
+    }
 }
 
 pub fn compile_load(cx: &mut Ctx, v: Value, dir: &Path, stack: Option<&StackPlan>) -> Option<LoadPlan> {
@@ -147,37 +177,49 @@ pub fn compile_load(cx: &mut Ctx, v: Value, dir: &Path, stack: Option<&StackPlan
     let timeout = raw.timeout.unwrap_or(Duration::from_secs(10));
     cx.duration("load.timeout", timeout, false);
     check_headers(cx, "load.headers", &raw.headers);
-    let common: Vec<(String, String)> = raw.headers.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect();
     let data = raw.data.and_then(|d| super::load_vars::compile_data(cx, d, dir));
     let mut requests = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (i, r) in raw.requests.into_iter().enumerate() {
         let path = format!("load.requests[{i}]");
         if r.weight == 0 {
             cx.err_value(&format!("{path}.weight"), "weight must be at least 1", None);
         }
-        let method = r.method.to_ascii_uppercase();
-        if !METHODS.contains(&method.as_str()) {
-            let hint = did_you_mean(&method, METHODS.iter().copied())
-                .map_or_else(|| format!("use one of {}", METHODS.join(", ")), |m| format!("did you mean `{m}`?"));
-            cx.err_value(&format!("{path}.method"), format!("`{}` is not an HTTP method", r.method), Some(hint));
+        if !seen.insert(r.name.clone()) {
+            cx.err_value(
+                &format!("{path}.name"),
+                format!("two requests are named `{}`", r.name),
+                Some("give each request of the mix its own name".into()),
+            );
         }
-        if !r.path.starts_with('/') {
-            cx.err_value(&format!("{path}.path"), format!("`{}` is not an HTTP path", r.path), Some("start it with `/`".into()));
-        }
-        let body = compile_body(cx, &path, r.body, r.body_file, dir);
-        check_headers(cx, &format!("{path}.headers"), &r.headers);
-        let mut headers = common.clone();
-        headers.extend(r.headers.iter().map(|(k, v)| (k.clone(), v.0.clone())));
-        let mut req = RequestPlan {
-            name: r.name,
-            weight: r.weight,
-            method: r.method.to_ascii_uppercase(),
-            path: r.path,
-            headers,
-            body,
-            varying: Default::default(),
+        let common = Common { headers: &raw.headers, first: i == 0, data: data.as_ref(), dir };
+        let mut req = match r.steps {
+            Some(steps) => {
+                for (field, given) in [("path", r.path.is_some()), ("body", r.body.is_some()), ("body_file", r.body_file.is_some())] {
+                    if given {
+                        cx.err_value(
+                            &format!("{path}.{field}"),
+                            format!("request `{}` has `steps`: each step has its own `{field}`", r.name),
+                            Some(format!("move `{field}` into a step")),
+                        );
+                    }
+                }
+                compile_steps(cx, &path, r.name, r.weight, steps, &common)
+            }
+            None => {
+                if r.path.is_none() {
+                    cx.err(
+                        &path,
+                        format!("request `{}` has no `path`", r.name),
+                        Some("add `path: /...`, or `steps:` for a sequence".into()),
+                    );
+                }
+                let part =
+                    Part { method: r.method, path: r.path.unwrap_or_default(), headers: r.headers, body: r.body, body_file: r.body_file };
+                compile_part(cx, &path, r.name, &part, &common, &[])
+            }
         };
-        req.varying = super::load_vars::compile_varying(cx, &path, &req, &raw.headers, i == 0, data.as_ref());
+        req.weight = r.weight;
         requests.push(req);
     }
     Some(LoadPlan {
@@ -193,6 +235,75 @@ pub fn compile_load(cx: &mut Ctx, v: Value, dir: &Path, stack: Option<&StackPlan
         canary: raw.canary,
         data: data.map(std::sync::Arc::new),
     })
+}
+
+/// What every request of the mix shares when it compiles.
+struct Common<'a> {
+    headers: &'a BTreeMap<String, Scalar>,
+    /// The first request reports errors in the shared headers.
+    first: bool,
+    data: Option<&'a crate::load::vars::DataSet>,
+    dir: &'a Path,
+}
+
+/// The sendable fields of a request or a step.
+struct Part {
+    method: String,
+    path: String,
+    headers: BTreeMap<String, Scalar>,
+    body: Option<serde_json::Value>,
+    body_file: Option<String>,
+}
+
+/// One request (or step) at `path`; `steps` are the earlier steps' names,
+/// whose answers its templates may use.
+fn compile_part(cx: &mut Ctx, path: &str, name: String, r: &Part, common: &Common, steps: &[String]) -> RequestPlan {
+    let method = r.method.to_ascii_uppercase();
+    if !METHODS.contains(&method.as_str()) {
+        let hint = did_you_mean(&method, METHODS.iter().copied())
+            .map_or_else(|| format!("use one of {}", METHODS.join(", ")), |m| format!("did you mean `{m}`?"));
+        cx.err_value(&format!("{path}.method"), format!("`{}` is not an HTTP method", r.method), Some(hint));
+    }
+    if !r.path.is_empty() && !r.path.starts_with('/') {
+        cx.err_value(&format!("{path}.path"), format!("`{}` is not an HTTP path", r.path), Some("start it with `/`".into()));
+    }
+    let body = compile_body(cx, path, r.body.clone(), r.body_file.clone(), common.dir);
+    check_headers(cx, &format!("{path}.headers"), &r.headers);
+    let mut headers: Vec<(String, String)> = common.headers.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect();
+    headers.extend(r.headers.iter().map(|(k, v)| (k.clone(), v.0.clone())));
+    let mut req =
+        RequestPlan { name, weight: 1, method, path: r.path.clone(), headers, body, varying: Default::default(), steps: Vec::new() };
+    let scope = super::load_vars::Scope { common: common.headers, first: common.first && steps.is_empty(), data: common.data, steps };
+    req.varying = super::load_vars::compile_varying(cx, path, &req, &scope);
+    req
+}
+
+/// A sequence: its steps, each named `REQUEST.STEP`.
+fn compile_steps(cx: &mut Ctx, path: &str, name: String, weight: u32, raw: Vec<RawStep>, common: &Common) -> RequestPlan {
+    if raw.is_empty() {
+        cx.err_value(&format!("{path}.steps"), "a sequence needs at least one step", Some("add `- { name: ..., path: /... }`".into()));
+    }
+    let mut names: Vec<String> = Vec::new();
+    let mut steps = Vec::new();
+    for (j, st) in raw.into_iter().enumerate() {
+        let sp = format!("{path}.steps[{j}]");
+        if names.contains(&st.name) {
+            cx.err_value(&format!("{sp}.name"), format!("two steps are named `{}`", st.name), Some("give each step its own name".into()));
+        }
+        let part = Part { method: st.method, path: st.path, headers: st.headers, body: st.body, body_file: st.body_file };
+        steps.push(compile_part(cx, &sp, format!("{name}.{}", st.name), &part, common, &names));
+        names.push(st.name);
+    }
+    RequestPlan {
+        name,
+        weight,
+        method: String::new(),
+        path: String::new(),
+        headers: Vec::new(),
+        body: None,
+        varying: Default::default(),
+        steps,
+    }
 }
 
 /// `max_in_flight` (or its older name `users`): None when neither is given.
@@ -308,6 +419,12 @@ fn compile_rate(cx: &mut Ctx, raw: &RawLoad) -> (f64, Option<usize>) {
 pub const MAX_RATE: f64 = 1_000_000.0;
 
 impl LoadPlan {
+    /// The names a `kind: load` check may pick: the mix's requests and
+    /// sequences, and every sequence's steps (`REQUEST.STEP`).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.requests.iter().flat_map(|r| std::iter::once(r.name.as_str()).chain(r.steps.iter().map(|s| s.name.as_str())))
+    }
+
     /// How many goose users the load needs: one per request in flight.
     pub fn concurrency(&self) -> usize {
         self.connections.unwrap_or(self.max_in_flight).max(1)

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::ctx::{Ctx, Scalar};
 use super::load::{RawData, RequestPlan};
-use crate::load::vars::{Body, DataSet, Text, Varying};
+use crate::load::vars::{Body, DataSet, Names, Text, Varying};
 
 /// Read and parse the data file; errors point at `load.data`.
 pub fn compile_data(cx: &mut Ctx, raw: RawData, dir: &Path) -> Option<DataSet> {
@@ -33,21 +33,26 @@ pub fn compile_data(cx: &mut Ctx, raw: RawData, dir: &Path) -> Option<DataSet> {
     }
 }
 
+/// What a request's templates may name.
+pub struct Scope<'a> {
+    /// The load's shared headers (the first `common.len()` of a request's).
+    pub common: &'a BTreeMap<String, Scalar>,
+    /// Errors in the shared headers are reported once, with the first request.
+    pub first: bool,
+    pub data: Option<&'a DataSet>,
+    /// The earlier steps of a sequence (`{{steps.NAME.FIELD}}`).
+    pub steps: &'a [String],
+}
+
 /// The request's templated parts, each checked; a data field a request uses
 /// must be in every row, and a row must not make a header unsendable.
 /// `req.headers` starts with the load's `common` ones: their errors are
 /// reported once, with the first request.
-pub fn compile_varying(
-    cx: &mut Ctx,
-    path: &str,
-    req: &RequestPlan,
-    common: &BTreeMap<String, Scalar>,
-    first: bool,
-    data: Option<&DataSet>,
-) -> Varying {
-    let fields = data.map(|d| d.fields.as_slice());
+pub fn compile_varying(cx: &mut Ctx, path: &str, req: &RequestPlan, scope: &Scope) -> Varying {
+    let (common, first, data) = (scope.common, scope.first, scope.data);
+    let names = Names { fields: data.map(|d| d.fields.as_slice()), steps: scope.steps };
     let mut v = Varying::default();
-    let parse = |cx: &mut Ctx, field: &str, text: &str| match Text::parse(text, fields) {
+    let parse = |cx: &mut Ctx, field: &str, text: &str| match Text::parse(text, &names) {
         Ok(t) => (!t.is_static()).then_some(t),
         Err(e) => {
             cx.err_value(field, e, None);
@@ -60,7 +65,7 @@ pub fn compile_varying(
         let field = if shared { format!("load.headers.{k}") } else { format!("{path}.headers.{k}") };
         if shared && !first {
             // Reported with the first request; parsed quietly for this one.
-            if let Ok(t) = Text::parse(value, fields)
+            if let Ok(t) = Text::parse(value, &names)
                 && !t.is_static()
             {
                 v.headers.push((k.clone(), t));
@@ -75,7 +80,7 @@ pub fn compile_varying(
     if let Some(bytes) = &req.body
         && let Ok(json) = serde_json::from_slice::<serde_json::Value>(bytes)
     {
-        match Body::parse(&json, fields) {
+        match Body::parse(&json, &names) {
             Ok(b) if !b.is_static() => v.body = Some(b),
             Ok(_) => {}
             Err(e) => cx.err_value(&format!("{path}.body"), e, None),
@@ -184,5 +189,58 @@ expect:
         assert!(errs[0].message.contains("cannot read"), "{errs:#?}");
         let errs = compile("data: { file: d.csv, order: shuffled }", "/x", "tenant\na\n").unwrap_err();
         assert_eq!(errs[0].path, "load.data", "{errs:#?}");
+    }
+
+    const SEQ: &str = r#"
+name: seq
+stack:
+  services:
+    api: { command: api, env: { LISTEN: "127.0.0.1:{{self.port}}" } }
+load:
+  target: api
+  rate: 10
+  requests:
+    - name: flow
+      STEPS
+timeline:
+  phases:
+    - { name: steady, duration: 2s }
+expect:
+  - { kind: load, request: CHECKED, error_ratio: "== 0" }
+"#;
+
+    fn sequence(steps: &str, checked: &str) -> Result<crate::plan::Plan, Vec<Diagnostic>> {
+        let text = SEQ.replace("STEPS", steps).replace("CHECKED", checked);
+        crate::plan::compile(&text, std::path::Path::new("/tmp/s.yaml")).map_err(|e| e.0)
+    }
+
+    #[test]
+    fn sequences_compile_and_name_their_steps() {
+        let ok = "steps:\n        - { name: submit, method: POST, path: /tasks }\n        - { name: result, path: \"/tasks/{{steps.submit.id}}\" }";
+        let plan = sequence(ok, "flow.result").unwrap();
+        let load = plan.load.unwrap();
+        let names: Vec<&str> = load.names().collect();
+        assert_eq!(names, ["flow", "flow.submit", "flow.result"]);
+        assert!(load.requests[0].steps[1].varying.path.is_some());
+        // A step may only use an earlier one; names are checked.
+        let back = "steps:\n        - { name: a, path: \"/x/{{steps.b.id}}\" }\n        - { name: b, path: /y }";
+        let errs = sequence(back, "flow").unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert_eq!(errs[0].path, "load.requests[0].steps[0].path");
+        assert!(errs[0].message.contains("later step of a sequence"), "{errs:#?}");
+        let errs = sequence(ok, "flow.resutl").unwrap_err();
+        assert!(
+            errs[0].message.contains("no request named `flow.resutl`") && errs[0].hint.as_deref() == Some("did you mean `flow.result`?"),
+            "{errs:#?}"
+        );
+        // A sequence carries no path of its own; a plain request needs one.
+        let errs = sequence(&format!("path: /x\n      {ok}"), "flow").unwrap_err();
+        assert_eq!(errs[0].path, "load.requests[0].path", "{errs:#?}");
+        let errs = sequence("method: GET", "flow").unwrap_err();
+        assert!(errs[0].message.contains("has no `path`"), "{errs:#?}");
+        let errs = sequence("steps: []", "flow").unwrap_err();
+        assert!(errs[0].message.contains("at least one step"), "{errs:#?}");
+        let twice = "steps:\n        - { name: a, path: /x }\n        - { name: a, path: /y }";
+        assert!(sequence(twice, "flow").unwrap_err()[0].message.contains("two steps are named `a`"));
     }
 }

@@ -219,3 +219,52 @@ fn per_send_values_fill_path_headers_and_body_from_the_data_file() {
     }
     assert_eq!(uuids.len(), reqs.len(), "every send has its own UUID");
 }
+
+#[test]
+fn a_request_sequence_is_one_unit_with_latency_per_step() {
+    // POST a task, then GET its result with the id from the first answer; a
+    // second sequence's first answer lacks the field the next step needs.
+    let (dir, path) = target_scenario(
+        "RECORD: \"{{scenario.dir}}/requests.jsonl\"",
+        r#"  rate: 20
+  requests:
+    - name: flow
+      weight: 3
+      steps:
+        - { name: submit, method: POST, path: /tasks, body: { n: "{{seq}}" } }
+        - { name: result, path: "/tasks/{{steps.submit.id}}" }
+    - name: broken
+      steps:
+        - { name: submit, method: POST, path: /tasks-noid }
+        - { name: result, path: "/tasks/{{steps.submit.id}}" }"#,
+        "    - { name: steady, duration: 2s }",
+        r#"  - { kind: load, name: flow ok, request: flow, error_ratio: "== 0" }
+  - { kind: load, name: result fast, request: flow.result, p99: "< 2s" }
+  - { kind: load, name: broken ok, request: broken, error_ratio: "== 0" }
+  - { kind: load, name: units, requests: ">= 30" }"#,
+    );
+    let run = run_scenario(&path, &[]);
+    assert_eq!(run.failed(), vec!["broken ok".to_string()], "{}", run.summary());
+    let by = &run.report["load"]["requests"];
+    let n = |name: &str, field: &str| by[name][field].as_u64().unwrap_or_else(|| panic!("{name}.{field}: {by}"));
+    assert!(n("flow", "requests") >= 20, "{by}");
+    assert_eq!(n("flow.submit", "requests"), n("flow", "requests"), "{by}");
+    assert_eq!(n("flow.result", "requests"), n("flow", "requests"), "{by}");
+    assert_eq!(n("flow.result", "ok"), n("flow", "ok"), "every result found its task: {by}");
+    assert_eq!(n("broken.result", "requests"), 0, "a step whose value is missing is not sent: {by}");
+    assert_eq!(n("broken", "failed"), n("broken", "requests"), "{by}");
+    // The mix's totals count units, not steps.
+    let overall = &run.report["load"]["overall"];
+    assert_eq!(overall["requests"].as_u64().unwrap(), n("flow", "requests") + n("broken", "requests"), "{overall}");
+    // The whole runs from the intended send to the last answer: at least its steps' sum.
+    let p50 = |name: &str| by[name]["p50_ms"].as_f64().unwrap();
+    assert!(p50("flow") >= p50("flow.result"), "{by}");
+    assert!(run.expectation("broken ok")["observed"].as_str().unwrap_or("").contains("error_ratio"), "{}", run.summary());
+    // What the server saw: every GET names an id a POST was given, each with its own request id.
+    let text = std::fs::read_to_string(dir.path().join("requests.jsonl")).unwrap();
+    let reqs: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let gets: Vec<&str> = reqs.iter().filter(|r| r["method"] == "GET").map(|r| r["path"].as_str().unwrap()).collect();
+    assert!(gets.iter().all(|p| p.starts_with("/tasks/task-")), "{gets:?}");
+    let ids: std::collections::BTreeSet<&str> = reqs.iter().map(|r| r["headers"]["x-request-id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), reqs.len(), "one X-Request-ID per step");
+}

@@ -72,8 +72,8 @@ impl Kind for LoadCheck {
 fn compile(cx: &mut Ctx, path: &str, r: RawLoadCheck, names: &Names) -> Option<LoadCheck> {
     match (names.load, &r.request) {
         (None, _) => cx.err(path, "a `load` expectation needs a `load:` section", None),
-        (Some(l), Some(req)) if !l.requests.iter().any(|q| &q.name == req) => {
-            let hint = did_you_mean(req, l.requests.iter().map(|q| q.name.as_str())).map(|s| format!("did you mean `{s}`?"));
+        (Some(l), Some(req)) if !l.names().any(|q| q == req) => {
+            let hint = did_you_mean(req, l.names()).map(|s| format!("did you mean `{s}`?"));
             cx.err_value(&format!("{path}.request"), format!("no request named `{req}` in the load mix"), hint);
         }
         _ => {}
