@@ -1,10 +1,13 @@
-//! Reports: `report.json` (the machine-readable verdict and evidence),
-//! `junit.xml` (one test case per expectation) and the terminal summary.
+//! Reports: `report.json` (the machine-readable verdict and evidence, with
+//! the run's time series in `timeline`), `junit.xml` (one test case per
+//! expectation), `report.html` (the run for people) and the terminal summary.
 //! Reports are written for every run that got as far as a plan, including
 //! runs that failed on infrastructure (verdict `error`).
 
+pub mod html;
 mod junit;
 mod terminal;
+pub mod timeline;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +18,9 @@ use crate::expect::{Checked, Verdict};
 use crate::load::LoadStats;
 
 pub use terminal::summary;
+
+/// report.json's format version (`schema_version`): 2 added `timeline`.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -27,6 +33,8 @@ pub enum RunVerdict {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The version of this report's format; it changes when a field changes meaning or goes away.
+    pub schema_version: u32,
     pub ordeal_version: &'static str,
     /// `run` (a timeline) or `overhead` (an A/B comparison of variants).
     pub kind: &'static str,
@@ -44,6 +52,8 @@ pub struct Report {
     pub started_at: String,
     pub duration_ms: u64,
     pub phases: Vec<PhaseReport>,
+    /// The run as time series (load per second, scraped series, probes, fault windows).
+    pub timeline: Option<timeline::Timeline>,
     pub load: Option<LoadReport>,
     pub expectations: Vec<Checked>,
     pub mocks: BTreeMap<String, MockReport>,
@@ -169,12 +179,15 @@ impl Report {
         crate::secrets::mask(&junit::combined(reports)).into_owned()
     }
 
-    /// Write `report.json` and `junit.xml` into `dir`, secrets masked.
+    /// Write `report.json`, `junit.xml` and `report.html` into `dir`, secrets masked.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(dir.join("report.json"), crate::secrets::mask(&json).as_bytes())?;
         std::fs::write(dir.join("junit.xml"), crate::secrets::mask(&junit::render(self)).as_bytes())?;
+        let chart = self.overhead.as_ref().and_then(|o| o.chart.as_ref()).and_then(|c| std::fs::read_to_string(dir.join(c)).ok());
+        let page = html::render(self, chart.as_deref().map(|s| s.find("<svg").map_or(s, |i| &s[i..])));
+        std::fs::write(dir.join("report.html"), crate::secrets::mask(&page).as_bytes())?;
         Ok(())
     }
 }

@@ -478,19 +478,7 @@ fn build_report(h: &RunHeader, live: &Live, result: Result<(), RunError>, mut c:
         }
         Err(e) => (RunVerdict::Error, Some(e.to_string()), Vec::new()),
     };
-    let phases = plan
-        .phases
-        .iter()
-        .map(|p| {
-            let w = crate::clock::Window::new(origin + p.start, origin + p.end);
-            PhaseReport {
-                name: p.name.clone(),
-                start_ms: p.start.as_millis() as u64,
-                end_ms: p.end.as_millis() as u64,
-                load: recorded.load.as_ref().filter(|_| live.origin.is_some()).map(|l| l.stats(w, None)),
-            }
-        })
-        .collect();
+    let phases = phase_reports(plan, recorded.load.as_ref().filter(|_| live.origin.is_some()), origin);
     let whole = crate::clock::Window::new(origin, origin + plan.duration());
     let load = plan.load.as_ref().zip(recorded.load.as_ref()).map(|(p, l)| LoadReport {
         target: p.target.clone(),
@@ -515,6 +503,7 @@ fn build_report(h: &RunHeader, live: &Live, result: Result<(), RunError>, mut c:
     let mut warnings = c.warnings;
     warnings.extend(recorded.metrics.warnings());
     Report {
+        schema_version: crate::report::SCHEMA_VERSION,
         ordeal_version: env!("CARGO_PKG_VERSION"),
         kind: "run",
         scenario: plan.name.clone(),
@@ -528,6 +517,7 @@ fn build_report(h: &RunHeader, live: &Live, result: Result<(), RunError>, mut c:
         started_at: h.started_at.clone(),
         duration_ms: h.clock.now().as_millis() as u64,
         phases,
+        timeline: live.origin.is_some().then(|| crate::report::timeline::build(plan, &recorded)),
         load,
         expectations,
         mocks,
@@ -544,6 +534,22 @@ fn build_report(h: &RunHeader, live: &Live, result: Result<(), RunError>, mut c:
         reaped: crate::runtime::reap::take_reaped(),
         run_dir: h.run_dir.to_path_buf(),
     }
+}
+
+/// Each phase's window and load figures.
+fn phase_reports(plan: &Plan, load: Option<&crate::load::LoadRecord>, origin: std::time::Duration) -> Vec<PhaseReport> {
+    plan.phases
+        .iter()
+        .map(|p| {
+            let w = crate::clock::Window::new(origin + p.start, origin + p.end);
+            PhaseReport {
+                name: p.name.clone(),
+                start_ms: p.start.as_millis() as u64,
+                end_ms: p.end.as_millis() as u64,
+                load: load.map(|l| l.stats(w, None)),
+            }
+        })
+        .collect()
 }
 
 /// Requests each mock received, by outcome.

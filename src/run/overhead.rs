@@ -64,6 +64,7 @@ pub(super) async fn run(plan: &Plan, o: &OverheadPlan, opts: &RunOptions) -> Rep
         }
     }
     Report {
+        schema_version: crate::report::SCHEMA_VERSION,
         ordeal_version: env!("CARGO_PKG_VERSION"),
         kind: "overhead",
         scenario: plan.name.clone(),
@@ -76,6 +77,7 @@ pub(super) async fn run(plan: &Plan, o: &OverheadPlan, opts: &RunOptions) -> Rep
         runtime: runtime.as_str(),
         started_at,
         duration_ms: clock.now().as_millis() as u64,
+        timeline: None,
         phases: Vec::new(),
         load: None,
         expectations,

@@ -16,14 +16,58 @@ pub enum Op {
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Comparison {
     pub op: Op,
+    /// In seconds for a duration, as a fraction for a percentage.
     pub value: f64,
+    /// How the value was written: observed values are shown in the same unit.
+    #[serde(skip)]
+    pub unit: Unit,
+}
+
+/// The unit a comparison's value was written in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Unit {
+    #[default]
+    Plain,
+    Percent,
+    Millis,
+    Seconds,
 }
 
 impl Comparison {
+    pub fn new(op: Op, value: f64) -> Self {
+        Self { op, value, unit: Unit::Plain }
+    }
+
     pub fn parse(s: &str) -> Result<Self, String> {
         let (op, rest) = Self::split_op(s)?;
         let value = parse_number(rest)?;
-        Ok(Self { op, value })
+        let rest = rest.trim();
+        let unit = if rest.parse::<f64>().is_ok() {
+            Unit::Plain
+        } else if rest.ends_with('%') {
+            Unit::Percent
+        } else if rest.ends_with("ms") {
+            Unit::Millis
+        } else {
+            Unit::Seconds
+        };
+        Ok(Self { op, value, unit })
+    }
+
+    /// `x` (in seconds, or a fraction) written in the unit of the gate:
+    /// `807.9ms` beside `< 200ms`, `12.5%` beside `< 5%`.
+    pub fn show(&self, x: f64) -> String {
+        let num = |v: f64| {
+            let t = format!("{v:.4}");
+            let t = t.trim_end_matches('0').trim_end_matches('.');
+            if t == "-0" { "0".to_string() } else { t.to_string() }
+        };
+        match self.unit {
+            Unit::Plain => num(x),
+            Unit::Percent => format!("{}%", num(x * 100.0)),
+            Unit::Millis => format!("{}ms", num(x * 1000.0)),
+            Unit::Seconds => format!("{}s", num(x)),
+        }
     }
 
     /// The leading operator and the rest of the text.
@@ -82,7 +126,7 @@ impl Op {
 
 impl fmt::Display for Comparison {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.op.as_str(), self.value)
+        write!(f, "{} {}", self.op.as_str(), self.show(self.value))
     }
 }
 
@@ -92,10 +136,16 @@ mod tests {
 
     #[test]
     fn parses_operators_and_units() {
-        assert_eq!(Comparison::parse("<= 3").unwrap(), Comparison { op: Op::Le, value: 3.0 });
+        assert_eq!(Comparison::parse("<= 3").unwrap(), Comparison::new(Op::Le, 3.0));
         assert_eq!(Comparison::parse(">0").unwrap().op, Op::Gt);
         assert_eq!(Comparison::parse("< 250ms").unwrap().value, 0.25);
         assert_eq!(Comparison::parse("< 5%").unwrap().value, 0.05);
+        // Shown in the unit it was written in, and so are observed values.
+        assert_eq!(Comparison::parse("< 250ms").unwrap().to_string(), "< 250ms");
+        assert_eq!(Comparison::parse("< 250ms").unwrap().show(0.8079), "807.9ms");
+        assert_eq!(Comparison::parse("<= 2s").unwrap().to_string(), "<= 2s");
+        assert_eq!(Comparison::parse("< 5%").unwrap().show(0.125), "12.5%");
+        assert_eq!(Comparison::parse("== 0").unwrap().show(0.5), "0.5");
         assert!(Comparison::parse("3").is_err());
         assert!(Comparison::parse("> lots").is_err());
         assert_eq!(Comparison::parse("=< 0").unwrap_err(), "`=< 0`: `=<` is not an operator; did you mean `<=`?");

@@ -273,7 +273,7 @@ impl Budget {
             Some(p) => (p.trim().parse::<f64>().map_err(|_| format!("`{rest}` is not a percentage"))? / 100.0, true),
             None => (metric.parse_value(rest)?, false),
         };
-        Ok(Self { metric, cmp: Comparison { op, value }, relative })
+        Ok(Self { metric, cmp: Comparison::new(op, value), relative })
     }
 
     /// `cpu < 5%`, `memory < 10.0 MB`.

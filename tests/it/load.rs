@@ -74,7 +74,15 @@ fn a_stall_inside_a_phase_fails_its_latency_gate() {
     assert_eq!(stall["scheduled"], 80, "40/s for 2 s: {stall}");
     assert!(num(&stall["requests"]) >= 76.0, "the stalled requests belong to the phase they were sent in: {stall}");
     assert!(num(&stall["p99_ms"]) > 2000.0, "{stall}");
-    assert!(run.expectation("stall p99")["observed"].as_str().unwrap_or("").contains("p99"), "{}", run.summary());
+    let observed = run.expectation("stall p99")["observed"].as_str().unwrap_or("").to_string();
+    assert!(observed.starts_with("p99 = ") && observed.ends_with("ms"), "in the gate's unit: {observed}");
+    // The page shows the failure first, with the stalled latency on the timeline.
+    if let Some(dom) = render_in_chromium(&run.dir.path().join("report.html"), None) {
+        assert!(dom.contains("id=\"verdict\">FAIL<"), "{}", &dom[..dom.len().min(2000)]);
+        let first = dom.find("<article").expect("an expectation panel");
+        assert!(dom[first..].starts_with("<article class=\"check fail\""), "failed expectations first");
+        assert!(dom.contains("latency ms (from the intended send time)"));
+    }
 }
 
 #[test]

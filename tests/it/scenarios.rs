@@ -60,6 +60,23 @@ fn llm_outage_passes() {
     let pages: Vec<_> = alerting["deliveries"].as_array().unwrap().iter().filter(|d| d["receiver"] == "pager").collect();
     assert!(pages.iter().any(|d| d["status"] == "firing") && pages.iter().any(|d| d["status"] == "resolved"), "{alerting}");
     assert!(run.dir.path().join("alerting/prometheus.yml").exists());
+    // The run as time series, and as a page a person looks at.
+    let t = &r["timeline"];
+    assert_eq!(t["load"].as_array().unwrap().len(), 27, "a bucket per second of the 27 s timeline: {t}");
+    assert!(t["faults"].as_array().unwrap().iter().any(|f| f["target"].as_str().unwrap_or("").starts_with("mock llm")), "{}", t["faults"]);
+    assert!(!t["metrics"].as_array().unwrap().is_empty());
+    let html = run.dir.path().join("report.html");
+    let shot = run.dir.path().join("report.png");
+    if let Some(dom) = render_in_chromium(&html, Some(&shot)) {
+        assert!(dom.contains("id=\"verdict\">PASS<"), "the verdict is shown");
+        assert!(dom.contains("class=\"fault\""), "fault windows are shaded");
+        assert!(dom.contains("aria-label=\"alert HighErrorRate\""), "the alert's timeline is drawn");
+        assert!(dom.contains("aria-label=\"multiagent_circuit_breaker_state\""), "the breaker gauge is drawn");
+        // Kept for docs/: ORDEAL_KEEP_SCREENSHOT=docs/report-llm-outage.png
+        if let Ok(keep) = std::env::var("ORDEAL_KEEP_SCREENSHOT") {
+            std::fs::copy(&shot, root().join(keep)).unwrap();
+        }
+    }
 }
 
 #[test]

@@ -159,7 +159,7 @@ pub(crate) fn load(c: &LoadCheck, rec: Option<&LoadRecord>, w: Window) -> Judgem
     let unknown = st.requests - st.ok - st.failed;
     let mut observed = match v {
         _ if c.stat == LoadStat::ErrorRatio && st.ok + st.failed == 0 => format!("{name} unknown: none of {} answered", st.requests),
-        Some(v) => format!("{name} = {}", crate::expect::series::fmt_num(v)),
+        Some(v) => format!("{name} = {}", c.cmp.show(v)),
         None => "no target rate in the window".into(),
     };
     if st.missed > 0 {

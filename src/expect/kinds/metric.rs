@@ -224,7 +224,7 @@ pub(crate) fn judge(c: &MetricCheck, store: &MetricStore, w: Window) -> Judgemen
         Some(v) => Judgement {
             pass: c.cmp.is_some_and(|cmp| cmp.holds(v)),
             expected,
-            observed: format!("{stat_name} = {}", fmt_num(v)),
+            observed: format!("{stat_name} = {}", c.cmp.map_or_else(|| fmt_num(v), |cmp| cmp.show(v))),
             evidence: ev,
         },
         None => crate::expect::kind::no_data(c.allow_empty, expected, format!("{what} has no sample in it"), ev),

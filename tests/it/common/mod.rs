@@ -348,3 +348,44 @@ pub fn wait_exit(child: &mut std::process::Child, within: Duration) -> Option<i3
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Render `html` in headless Chromium (Debian's `chromium`): the DOM after
+/// load, and a screenshot into `png` when given. Fails on console messages
+/// (a script error, a blocked resource) and on anything fetched from outside
+/// the file (the report must be self-contained). Skipped (failing under
+/// CI=true) when chromium is not installed: `scripts/setup --ci` installs it.
+pub fn render_in_chromium(html: &Path, png: Option<&Path>) -> Option<String> {
+    if Command::new("chromium").arg("--version").output().is_err() {
+        skip("chromium is not installed (scripts/setup --ci)");
+        return None;
+    }
+    let text = std::fs::read_to_string(html).expect("report.html");
+    for outside in ["src=\"http", "href=\"http", "<link", "@import", "<script"] {
+        assert!(!text.contains(outside), "report.html is not self-contained: it has `{outside}`");
+    }
+    let profile = tempfile::tempdir().expect("chromium profile dir");
+    let base = |c: &mut Command| {
+        c.args(["--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0"])
+            .arg(format!("--user-data-dir={}", profile.path().display()));
+    };
+    let url = format!("file://{}", html.canonicalize().expect("report.html path").display());
+    let mut dump = Command::new("chromium");
+    base(&mut dump);
+    let out = dump.arg("--dump-dom").arg(&url).output().expect("run chromium");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "chromium failed: {stderr}");
+    let console: Vec<&str> = stderr.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages while loading report.html: {console:#?}");
+    if let Some(png) = png {
+        let mut shot = Command::new("chromium");
+        base(&mut shot);
+        let out =
+            shot.arg(format!("--screenshot={}", png.display())).arg("--window-size=1200,1600").arg(&url).output().expect("run chromium");
+        assert!(
+            out.status.success() && png.metadata().map(|m| m.len() > 10_000).unwrap_or(false),
+            "no screenshot: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
