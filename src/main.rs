@@ -31,14 +31,36 @@ traces (received by ordeal's own OTLP receiver), structured logs and canary-secr
 real Prometheus and delivered by a real Alertmanager, PromQL, and task accounting. An overhead scenario compares \
 variants of the stack in interleaved rounds instead and judges CPU, memory, latency and throughput budgets.\n\n\
 Start with:  ordeal validate scenarios/llm-outage.yaml   then   ordeal run scenarios/llm-outage.yaml",
-    after_help = "Exit codes:\n  0  every expectation met (lint: no findings)\n  1  an expectation failed or was inconclusive (lint: findings)\n  2  invalid scenario or usage\n  3  the harness could not run the stack (command missing, port in use, not ready, Prometheus or Docker missing, ...)\n  130 interrupted\n\nReports: report.json and junit.xml in --report-dir (default reports/<scenario>-<time>/), service logs under logs/."
+    after_help = "Exit codes:\n  0  every expectation met (lint: no findings)\n  1  an expectation failed or was inconclusive (lint: findings)\n  2  invalid scenario or usage\n  3  the harness could not run the stack (command missing, port in use, not ready, Prometheus or Docker missing, ...)\n  130 interrupted\n\nReports: report.json, report.html, summary.md and junit.xml in --report-dir (default reports/<scenario>-<time>/), service logs under logs/."
 )]
 struct Cli {
     /// More harness logging (repeat for more); also honours RUST_LOG.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// Colour in results and logs: `auto` (only on a terminal, and not when
+    /// NO_COLOR is set), `always` or `never`.
+    #[arg(long, value_enum, global = true, default_value = "auto")]
+    color: ColorChoice,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour a stream that is (`tty`) or is not a terminal.
+    fn on(self, tty: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        }
+    }
 }
 
 /// Command-line overrides of a scenario, checked like the file.
@@ -78,6 +100,10 @@ enum Command {
         /// Run the stack as processes or as containers (overrides the scenario's `runtime:`).
         #[arg(long, value_enum)]
         runtime: Option<ordeal::scenario::RuntimeKind>,
+        /// Print each scenario's report object (report.json's content) on one
+        /// line of stdout instead of the tables; logs stay on stderr.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         overrides: OverrideArgs,
     },
@@ -132,6 +158,12 @@ mod results {
     use std::sync::{Mutex, OnceLock};
 
     static OUT: OnceLock<(Mutex<std::fs::File>, bool)> = OnceLock::new();
+    static COLOR: OnceLock<bool> = OnceLock::new();
+
+    /// Colour the results or not (`--color`, NO_COLOR, whether stdout is a terminal).
+    pub fn set_color(on: bool) {
+        let _ = COLOR.set(on);
+    }
 
     pub fn capture() {
         use std::os::fd::FromRawFd;
@@ -165,9 +197,14 @@ mod results {
         }
     }
 
-    /// Whether results go to a terminal (colour only there).
+    /// Whether results go to a terminal.
     pub fn is_terminal() -> bool {
         OUT.get().map_or_else(|| std::io::IsTerminal::is_terminal(&std::io::stdout()), |(_, tty)| *tty)
+    }
+
+    /// Whether results are coloured.
+    pub fn color() -> bool {
+        COLOR.get().copied().unwrap_or_else(is_terminal)
     }
 }
 
@@ -188,14 +225,14 @@ macro_rules! out {
     ($($t:tt)*) => { results::write(&format!($($t)*)) };
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, color: ColorChoice) {
     let default = match verbose {
         0 => "ordeal=info,goose=warn",
         1 => "ordeal=debug,goose=info",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let ansi = color.on(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
@@ -214,7 +251,8 @@ fn main() -> ExitCode {
         }
     };
     results::capture();
-    init_logging(cli.verbose);
+    results::set_color(cli.color.on(results::is_terminal()));
+    init_logging(cli.verbose, cli.color);
     ordeal::runtime::cleanup::install_panic_hook();
     if matches!(cli.command, Command::Run { .. } | Command::Lint { .. }) {
         ordeal::runtime::reap::become_subreaper();
@@ -223,8 +261,8 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Validate { scenarios, overrides } => validate(&scenarios, &overrides.overrides()),
         Command::List { dir } => list(&dir),
-        Command::Run { scenarios, report_dir, seed, runtime, overrides } => {
-            run_all(&scenarios, &overrides.overrides(), report_dir, seed, runtime)
+        Command::Run { scenarios, report_dir, seed, runtime, json, overrides } => {
+            run_all(&scenarios, &overrides.overrides(), RunFlags { report_dir, seed, runtime, json })
         }
         Command::Lint { scenarios, report_dir } => lint_all(&scenarios, report_dir),
         Command::Images { command: ImagesCommand::Build { scenarios } } => build_images(&scenarios),
@@ -446,17 +484,22 @@ fn build_images(files: &[PathBuf]) -> u8 {
     })
 }
 
-fn run_all(
-    files: &[PathBuf],
-    overrides: &plan::Overrides,
+/// `run`'s options besides the scenarios.
+struct RunFlags {
     report_dir: Option<PathBuf>,
     seed: Option<u64>,
     runtime: Option<ordeal::scenario::RuntimeKind>,
-) -> u8 {
-    let color = results::is_terminal();
+    /// `--json`: a report object per line instead of the tables.
+    json: bool,
+}
+
+fn run_all(files: &[PathBuf], overrides: &plan::Overrides, flags: RunFlags) -> u8 {
+    let RunFlags { report_dir, seed, runtime, json } = flags;
+    let color = results::color();
     let mut reports = Vec::new();
     let worst = each_plan(files, overrides, report_dir.clone(), |rt, plan, dir| {
         match &plan.overhead {
+            _ if json => {}
             Some(o) => outln!(
                 "ordeal: overhead run {}: {} (about {:.0}s)",
                 plan.file.display(),
@@ -477,7 +520,12 @@ fn run_all(
             errln!("cannot write the report to {}: {e}", report.run_dir.display());
             code = INFRA;
         }
-        out!("{}", summary(&report, color));
+        if json {
+            outln!("{}", report.to_json_line());
+        } else {
+            out!("{}", summary(&report, color));
+        }
+        code = code.max(step_summary(&report));
         let code = code.max(match report.verdict {
             RunVerdict::Pass => PASS,
             RunVerdict::Fail => FAIL,
@@ -487,14 +535,33 @@ fn run_all(
         reports.push(report);
         code
     });
-    if reports.len() > 1 { worst.max(suite_summary(&reports, report_dir)) } else { worst }
+    if reports.len() > 1 { worst.max(suite_summary(&reports, report_dir, json)) } else { worst }
+}
+
+/// Append the run's summary.md to `$GITHUB_STEP_SUMMARY` (a CI job page) when it is set.
+fn step_summary(report: &Report) -> u8 {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else { return PASS };
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{}\n", report.summary_md()).as_bytes()));
+    match appended {
+        Ok(()) => PASS,
+        Err(e) => {
+            errln!("cannot append to GITHUB_STEP_SUMMARY ({}): {e}", std::path::Path::new(&path).display());
+            INFRA
+        }
+    }
 }
 
 /// After several scenarios: a line each, and one junit.xml (a suite per
 /// scenario) at the root of the report directory (default `reports/`).
-fn suite_summary(reports: &[Report], report_dir: Option<PathBuf>) -> u8 {
-    outln!("\nordeal: {} scenarios", reports.len());
-    for r in reports {
+fn suite_summary(reports: &[Report], report_dir: Option<PathBuf>, json: bool) -> u8 {
+    if !json {
+        outln!("\nordeal: {} scenarios", reports.len());
+    }
+    for r in reports.iter().filter(|_| !json) {
         let verdict = match r.verdict {
             RunVerdict::Pass => "PASS",
             RunVerdict::Fail => "FAIL",
@@ -513,7 +580,9 @@ fn suite_summary(reports: &[Report], report_dir: Option<PathBuf>) -> u8 {
     let path = dir.join("junit.xml");
     match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, Report::combined_junit(reports))) {
         Ok(()) => {
-            outln!("junit: {}", path.display());
+            if !json {
+                outln!("junit: {}", path.display());
+            }
             PASS
         }
         Err(e) => {

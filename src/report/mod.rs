@@ -1,11 +1,13 @@
 //! Reports: `report.json` (the machine-readable verdict and evidence, with
 //! the run's time series in `timeline`), `junit.xml` (one test case per
-//! expectation), `report.html` (the run for people) and the terminal summary.
+//! expectation), `report.html` (the run for people), `summary.md` (for CI
+//! job pages) and the terminal summary.
 //! Reports are written for every run that got as far as a plan, including
 //! runs that failed on infrastructure (verdict `error`).
 
 pub mod html;
 mod junit;
+pub mod markdown;
 mod terminal;
 pub mod timeline;
 
@@ -179,7 +181,7 @@ impl Report {
         crate::secrets::mask(&junit::combined(reports)).into_owned()
     }
 
-    /// Write `report.json`, `junit.xml` and `report.html` into `dir`, secrets masked.
+    /// Write `report.json`, `junit.xml`, `report.html` and `summary.md` into `dir`, secrets masked.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
@@ -188,6 +190,18 @@ impl Report {
         let chart = self.overhead.as_ref().and_then(|o| o.chart.as_ref()).and_then(|c| std::fs::read_to_string(dir.join(c)).ok());
         let page = html::render(self, chart.as_deref().map(|s| s.find("<svg").map_or(s, |i| &s[i..])));
         std::fs::write(dir.join("report.html"), crate::secrets::mask(&page).as_bytes())?;
+        std::fs::write(dir.join("summary.md"), self.summary_md().as_bytes())?;
         Ok(())
+    }
+
+    /// `summary.md`'s text, secrets masked.
+    pub fn summary_md(&self) -> String {
+        crate::secrets::mask(&markdown::render(self)).into_owned()
+    }
+
+    /// The report as one line of JSON (for `run --json`), secrets masked.
+    pub fn to_json_line(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        crate::secrets::mask(&json).into_owned()
     }
 }

@@ -97,7 +97,10 @@ pub fn summary(r: &Report, color: bool) -> String {
     }
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
-    if !color {
+    if color {
+        // Colour was decided by the caller (`--color`, NO_COLOR, a terminal).
+        t.enforce_styling();
+    } else {
         t.force_no_tty();
     }
     t.set_header(["", "kind", "expectation", "window", "observed"]);

@@ -340,6 +340,55 @@ fn a_directory_of_scenarios_validates_and_runs_in_turn_with_one_junit() {
 }
 
 #[test]
+fn json_output_step_summary_and_no_colour_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a-pass.yaml"), quick("a-pass", r#"{ kind: load, name: fast, p99: "< 5s" }"#)).unwrap();
+    std::fs::write(dir.path().join("b-fail.yaml"), quick("b-fail", r#"{ kind: load, name: errors, error_ratio: "> 50%" }"#)).unwrap();
+    let step = dir.path().join("step-summary.md");
+    let r = dir.path().join("r");
+    let out = ordeal()
+        .arg("run")
+        .arg(dir.path())
+        .args(["--set", "load.rate=4", "--json", "--report-dir"])
+        .arg(&r)
+        .env("GITHUB_STEP_SUMMARY", &step)
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    // stdout: one report object per scenario, and nothing else.
+    let text = String::from_utf8_lossy(&out.stdout);
+    let docs: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert_eq!(docs.len(), 2, "{text}");
+    assert_eq!((docs[0]["verdict"].as_str(), docs[1]["verdict"].as_str()), (Some("pass"), Some("fail")));
+    assert_eq!(docs[0]["schema_version"], 2);
+    // Logs on stderr, without colour when it is not a terminal.
+    assert!(!out.stderr.contains(&0x1b), "an ESC byte on stderr: {}", String::from_utf8_lossy(&out.stderr));
+    // summary.md beside each report, and appended to the CI job page.
+    let md = std::fs::read_to_string(r.join("b-fail/summary.md")).unwrap();
+    assert!(md.starts_with("## ❌ FAIL — b-fail") && md.contains("### Failed (1)"), "{md}");
+    assert!(md.contains("| errors | load |") && md.contains("error_ratio > 50%"), "the gate in its unit: {md}");
+    let page = std::fs::read_to_string(&step).unwrap();
+    assert!(page.contains("✅ PASS — a-pass") && page.contains("❌ FAIL — b-fail"), "{page}");
+    assert!(r.join("a-pass/report.html").is_file());
+    // Colour only when asked for (or on a terminal): `--color always` wins over NO_COLOR.
+    let run = |color: &str| {
+        let out = ordeal()
+            .args(["--color", color, "run"])
+            .arg(dir.path().join("a-pass.yaml"))
+            .arg("--report-dir")
+            .arg(dir.path().join(color))
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        (out.stdout.contains(&0x1b), out.stderr.contains(&0x1b))
+    };
+    assert_eq!(run("always"), (true, true), "coloured results and logs");
+    assert_eq!(run("auto"), (false, false), "not a terminal, and NO_COLOR");
+}
+
+#[test]
 fn validate_and_list_take_the_bundled_directory() {
     let out = ordeal().arg("validate").arg(root().join("scenarios")).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
