@@ -28,6 +28,7 @@ use crate::scenario::{FaultPlan, RuntimeKind, ServiceFaultPlan};
 mod alerting;
 mod lint;
 mod overhead;
+mod progress;
 
 pub use lint::{LintOutcome, lint};
 
@@ -315,6 +316,8 @@ enum Step<'a> {
     Mock(&'a FaultPlan, bool),
     /// A fault on a stack service applied (`true`) or undone.
     Service(&'a ServiceFaultPlan, bool),
+    /// A phase starts.
+    Phase(&'a crate::scenario::PhaseSpan),
     /// The timeline's end.
     End,
 }
@@ -324,8 +327,9 @@ impl Step<'_> {
     fn order(&self) -> u8 {
         match self {
             Step::Mock(_, false) | Step::Service(_, false) => 0,
-            Step::Mock(_, true) | Step::Service(_, true) => 1,
-            Step::End => 2,
+            Step::Phase(_) => 1,
+            Step::Mock(_, true) | Step::Service(_, true) => 2,
+            Step::End => 3,
         }
     }
 }
@@ -343,25 +347,32 @@ async fn drive_timeline(plan: &Plan, clock: RunClock, origin: Duration, live: &m
             steps.extend([(w.start, Step::Service(f, true)), (w.end, Step::Service(f, false))]);
         }
     }
+    steps.extend(plan.phases.iter().map(|p| (p.start, Step::Phase(p))));
     steps.push((plan.duration(), Step::End));
     steps.sort_by_key(|(t, step)| (*t, step.order()));
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let progress = progress::Progress::start(&plan.phases, clock, origin, live.load.as_ref().map(|l| l.record.clone()), tty);
     for (at, step) in steps {
         interruptible(tokio::time::sleep_until(clock.instant_at(origin + at).into())).await?;
+        let t = at.as_secs_f64();
         match step {
+            Step::Phase(p) => progress.say(&format!("t={t:.1}s phase `{}` ({:.1}s..{:.1}s)", p.name, t, p.end.as_secs_f64())),
             Step::Service(f, apply) => {
                 let Some(stack) = live.stack.as_mut() else { continue };
                 let undone = if apply { "" } else { " undone" };
-                tracing::info!("t={:.1}s fault `{}`: {} `{}`{undone}", at.as_secs_f64(), f.id, f.action.as_str(), f.service);
+                progress.say(&format!("t={t:.1}s fault `{}`: {} `{}`{undone}", f.id, f.action.as_str(), f.service));
+                progress.fault(&f.id, apply);
                 stack.fault(&f.service, f.action, f.restart, !apply).await?;
             }
             Step::Mock(f, apply) => {
                 let Some(mocks) = live.mocks.as_ref() else { continue };
+                progress.fault(&f.id, apply);
                 if apply {
-                    tracing::info!("t={:.1}s fault `{}` on mock `{}` on", at.as_secs_f64(), f.id, f.mock);
+                    progress.say(&format!("t={t:.1}s fault `{}` on mock `{}` on", f.id, f.mock));
                     let route = f.route.as_deref().and_then(|r| r.parse().ok());
                     mocks.apply(&f.mock, &f.id, route, &f.spec)?;
                 } else {
-                    tracing::info!("t={:.1}s fault `{}` off", at.as_secs_f64(), f.id);
+                    progress.say(&format!("t={t:.1}s fault `{}` off", f.id));
                     mocks.clear(&f.mock, &f.id)?;
                 }
             }

@@ -363,7 +363,10 @@ fn json_output_step_summary_and_no_colour_off_a_terminal() {
     assert_eq!((docs[0]["verdict"].as_str(), docs[1]["verdict"].as_str()), (Some("pass"), Some("fail")));
     assert_eq!(docs[0]["schema_version"], 2);
     // Logs on stderr, without colour when it is not a terminal.
-    assert!(!out.stderr.contains(&0x1b), "an ESC byte on stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.stderr.contains(&0x1b), "an ESC byte on stderr: {log}");
+    // Off a terminal, a plain line per phase change (and fault event) instead of a live line.
+    assert!(log.contains("t=0.0s phase `steady` (0.0s..2.0s)"), "{log}");
     // summary.md beside each report, and appended to the CI job page.
     let md = std::fs::read_to_string(r.join("b-fail/summary.md")).unwrap();
     assert!(md.starts_with("## ❌ FAIL — b-fail") && md.contains("### Failed (1)"), "{md}");
