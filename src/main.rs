@@ -129,6 +129,14 @@ enum Command {
         #[command(flatten)]
         overrides: OverrideArgs,
     },
+    /// Runs so far, by scenario over time: reads the report.json files under DIR
+    /// (default reports/), prints a table and writes DIR/index.html; a regression
+    /// (an expectation that passed in the previous run and fails now, or a p95 or
+    /// alert latency more than 20 % worse) is marked.
+    History {
+        #[arg(default_value = "reports")]
+        dir: PathBuf,
+    },
     /// List the scenarios in a directory (default: scenarios/).
     List {
         #[arg(default_value = "scenarios")]
@@ -147,66 +155,7 @@ enum ImagesCommand {
     },
 }
 
-/// Results go to the real stdout, and nothing else does: fd 1 is pointed at
-/// /dev/null for the rest of the process, so whatever a library prints there
-/// (goose's "All N users launched.") is dropped, and a `println!` in a library
-/// cannot panic on a closed pipe. A closed stdout or stderr
-/// (`ordeal run ... 2>&1 | head -1`) loses lines silently: the reports are
-/// files and the exit code is unchanged.
-mod results {
-    use std::io::Write;
-    use std::sync::{Mutex, OnceLock};
-
-    static OUT: OnceLock<(Mutex<std::fs::File>, bool)> = OnceLock::new();
-    static COLOR: OnceLock<bool> = OnceLock::new();
-
-    /// Colour the results or not (`--color`, NO_COLOR, whether stdout is a terminal).
-    pub fn set_color(on: bool) {
-        let _ = COLOR.set(on);
-    }
-
-    pub fn capture() {
-        use std::os::fd::FromRawFd;
-        let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
-        let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else { return };
-        // SAFETY: plain fd calls; `fd` is a new descriptor this process owns
-        // from here on (the File takes it), and fd 1 stays open (on /dev/null;
-        // `null` is closed after dup2 copied it).
-        unsafe {
-            let fd = libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3);
-            if fd < 0 {
-                return;
-            }
-            if libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 1) < 0 {
-                libc::close(fd);
-                return;
-            }
-            let _ = OUT.set((Mutex::new(std::fs::File::from_raw_fd(fd)), tty));
-        }
-    }
-
-    pub fn write(text: &str) {
-        let text = ordeal::secrets::mask(text);
-        match OUT.get() {
-            Some((f, _)) => {
-                let _ = f.lock().unwrap_or_else(|e| e.into_inner()).write_all(text.as_bytes());
-            }
-            None => {
-                let _ = std::io::stdout().write_all(text.as_bytes());
-            }
-        }
-    }
-
-    /// Whether results go to a terminal.
-    pub fn is_terminal() -> bool {
-        OUT.get().map_or_else(|| std::io::IsTerminal::is_terminal(&std::io::stdout()), |(_, tty)| *tty)
-    }
-
-    /// Whether results are coloured.
-    pub fn color() -> bool {
-        COLOR.get().copied().unwrap_or_else(is_terminal)
-    }
-}
+mod results;
 
 /// `eprintln!` that never panics: a closed stderr (`2>&1 | head -1`) loses
 /// the line, not the run.
@@ -261,6 +210,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Validate { scenarios, overrides } => validate(&scenarios, &overrides.overrides()),
         Command::List { dir } => list(&dir),
+        Command::History { dir } => history(&dir),
         Command::Run { scenarios, report_dir, seed, runtime, json, overrides } => {
             run_all(&scenarios, &overrides.overrides(), RunFlags { report_dir, seed, runtime, json })
         }
@@ -434,6 +384,29 @@ fn lint_all(files: &[PathBuf], report_dir: Option<PathBuf>) -> u8 {
             }
         }
     })
+}
+
+fn history(dir: &std::path::Path) -> u8 {
+    let h = match ordeal::report::history::History::load(dir) {
+        Ok(h) => h,
+        Err(e) => {
+            errln!("cannot read {}: {e}", dir.display());
+            return INVALID;
+        }
+    };
+    for s in &h.skipped {
+        errln!("skipped {s}");
+    }
+    out!("{}", h.table());
+    let index = dir.join("index.html");
+    match std::fs::write(&index, ordeal::secrets::mask(&h.html()).as_bytes()) {
+        Ok(()) => outln!("history: {} runs of {} scenarios; {}", h.runs(), h.scenarios.len(), index.display()),
+        Err(e) => {
+            errln!("cannot write {}: {e}", index.display());
+            return INFRA;
+        }
+    }
+    PASS
 }
 
 fn build_images(files: &[PathBuf]) -> u8 {

@@ -5,6 +5,7 @@
 //! Reports are written for every run that got as far as a plan, including
 //! runs that failed on infrastructure (verdict `error`).
 
+pub mod history;
 pub mod html;
 mod junit;
 pub mod markdown;

@@ -392,6 +392,37 @@ fn json_output_step_summary_and_no_colour_off_a_terminal() {
 }
 
 #[test]
+fn history_shows_runs_by_scenario_and_marks_a_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.yaml"), dir.path().join("b.yaml"));
+    std::fs::write(&a, quick("drill-a", r#"{ kind: load, name: fast, p99: "< 5s" }"#)).unwrap();
+    std::fs::write(&b, quick("drill-b", r#"{ kind: load, name: fast, p99: "< 5s" }"#)).unwrap();
+    let reports = dir.path().join("reports");
+    for round in 1..=3 {
+        if round == 3 {
+            // The third drill of b fails a gate that passed before.
+            std::fs::write(&b, quick("drill-b", r#"{ kind: load, name: fast, p99: "< 1us" }"#)).unwrap();
+        }
+        let out = ordeal().arg("run").arg(&a).arg(&b).arg("--report-dir").arg(reports.join(format!("round{round}"))).output().unwrap();
+        assert_eq!(out.status.code(), Some(if round == 3 { 1 } else { 0 }), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    std::fs::write(reports.join("round1/notes.json"), "{}").unwrap(); // not a report: ignored
+    let out = ordeal().arg("history").arg(&reports).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("history: 6 runs of 2 scenarios"), "{text}");
+    let (a_part, b_part) = text.split_once("\ndrill-b\n").unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(b_part.matches("regression: `fast` failed (passed before)").count(), 1, "{text}");
+    assert!(!a_part.contains("regression: `fast`"), "a never regressed: {text}");
+    let index = std::fs::read_to_string(reports.join("index.html")).unwrap();
+    assert!(index.contains("<h2>drill-a</h2>") && index.contains("<h2>drill-b</h2>"), "{index}");
+    assert!(index.contains("`fast` failed (passed before)"), "{index}");
+    if let Some(dom) = render_in_chromium(&reports.join("index.html"), None) {
+        assert!(dom.contains("ordeal history"));
+    }
+}
+
+#[test]
 fn validate_and_list_take_the_bundled_directory() {
     let out = ordeal().arg("validate").arg(root().join("scenarios")).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
