@@ -211,6 +211,47 @@ impl LoadRecord {
         v
     }
 
+    /// Units of the mix answered (or given up) at or after `since`: (all, failed).
+    /// Reads from the newest sample back, so it costs what it counts — for a
+    /// live display polled while the load runs (samples are pushed as they end).
+    pub fn answered_since(&self, since: Duration) -> (u64, u64) {
+        let inner = self.lock();
+        let recent = inner.samples.iter().rev().take_while(|s| s.sent + s.service >= since).filter(|s| s.part != Part::Step);
+        recent.fold((0, 0), |(n, f), s| (n + 1, f + u64::from(!s.ok())))
+    }
+
+    /// Statistics per `step` from `start` to `end` (run offsets), in one pass
+    /// over the samples (the timeline of report.json).
+    pub fn buckets(&self, start: Duration, end: Duration, step: Duration) -> Vec<LoadStats> {
+        let n = ((end.saturating_sub(start)).as_secs_f64() / step.as_secs_f64().max(1e-3)).ceil() as usize;
+        let index =
+            |at: Duration| (at >= start && at < end).then(|| ((at - start).as_secs_f64() / step.as_secs_f64()) as usize).filter(|i| *i < n);
+        let inner = self.lock();
+        let mut by: Vec<Vec<&LoadSample>> = vec![Vec::new(); n];
+        for s in inner.samples.iter().filter(|s| s.part != Part::Step) {
+            if let Some(i) = index(s.at) {
+                by[i].push(s);
+            }
+        }
+        let mut missed = vec![0u64; n];
+        for m in &inner.missed {
+            if let Some(i) = index(m.at) {
+                missed[i] += 1;
+            }
+        }
+        by.into_iter()
+            .zip(missed)
+            .enumerate()
+            .map(|(i, (samples, missed))| {
+                let w = Window::new(start + step * i as u32, (start + step * (i as u32 + 1)).min(end));
+                let mut st = stats_of(samples.into_iter(), w, self.timeout);
+                st.missed = missed;
+                st.scheduled = st.requests + missed;
+                st
+            })
+            .collect()
+    }
+
     /// When the first request left (run offset).
     pub fn first_send(&self) -> Option<Duration> {
         self.lock().samples.iter().map(|s| s.sent).min()
@@ -240,7 +281,10 @@ fn stats_of<'a>(samples: impl Iterator<Item = &'a LoadSample>, window: Window, t
     let (mut lat, mut service, mut lag) = (histogram(), histogram(), Duration::ZERO);
     for s in samples {
         st.requests += 1;
-        let timed_out = s.unfinished && s.latency >= timeout;
+        // A sequence still under way is judged by its step in flight (a step
+        // sample of its own): its total wait may pass one request's timeout
+        // while no step did.
+        let timed_out = s.unfinished && s.part != Part::Sequence && s.latency >= timeout;
         let key = if s.unfinished {
             st.unfinished += 1;
             "unfinished".to_string()
@@ -332,6 +376,43 @@ mod tests {
         assert!((20.0..20.02).contains(&p50), "{p50}");
         let p99 = st.p99_ms.unwrap();
         assert!((p99 - 2500.0).abs() < 2.5, "the stalled request is in its window's p99: {p99}");
+    }
+
+    #[test]
+    fn buckets_agree_with_window_stats_and_count_units_not_steps() {
+        let rec = LoadRecord::new(vec!["a".into(), "s".into(), "s.x".into()]);
+        // Pushed as they end, as the engine does.
+        for at in [0, 300] {
+            rec.push(sample(at, 10, Some(200)));
+        }
+        rec.push(LoadSample { part: Part::Step, request: 2, ..sample(400, 20, Some(200)) });
+        rec.push(LoadSample { part: Part::Sequence, request: 1, ..sample(400, 50, Some(200)) });
+        for at in [900, 1200, 1999, 2500] {
+            rec.push(sample(at, 10, Some(if at == 900 { 503 } else { 200 })));
+        }
+        rec.push_missed(Missed { at: Duration::from_millis(1500), request: 0 });
+        let b = rec.buckets(Duration::ZERO, Duration::from_millis(2600), Duration::from_secs(1));
+        assert_eq!(b.len(), 3);
+        for (i, st) in b.iter().enumerate() {
+            let w = Window::new(Duration::from_secs(i as u64), Duration::from_millis((1000 * (i as u64 + 1)).min(2600)));
+            let direct = rec.stats(w, None);
+            assert_eq!(
+                (st.requests, st.ok, st.failed, st.missed, st.scheduled),
+                (direct.requests, direct.ok, direct.failed, direct.missed, direct.scheduled)
+            );
+        }
+        assert_eq!((b[0].requests, b[0].failed, b[1].missed), (4, 1, 1), "the sequence once, its step not: {b:?}");
+        // The live line counts what ended in the last second.
+        assert_eq!(rec.answered_since(Duration::from_millis(1500)), (2, 0));
+    }
+
+    #[test]
+    fn a_sequence_under_way_is_judged_by_its_step_not_its_total_wait() {
+        let rec = LoadRecord::new(vec!["s".into(), "s.a".into()]).with_schedule(None, Duration::from_secs(1));
+        rec.push(LoadSample { part: Part::Sequence, unfinished: true, status: None, ..sample(0, 1300, None) });
+        rec.push(LoadSample { part: Part::Step, request: 1, unfinished: true, status: None, ..sample(0, 700, None) });
+        let st = rec.stats(Window::new(Duration::ZERO, Duration::from_secs(2)), None);
+        assert_eq!((st.unfinished, st.failed), (1, 0), "outcome unknown: no step timed out");
     }
 
     #[test]

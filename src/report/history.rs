@@ -102,6 +102,8 @@ pub struct History {
     pub scenarios: BTreeMap<String, Vec<Run>>,
     /// Files that looked like reports but could not be read.
     pub skipped: Vec<String>,
+    /// The folder read (index.html lives there; its links are relative to it).
+    pub root: PathBuf,
 }
 
 fn find_reports(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
@@ -120,9 +122,9 @@ fn find_reports(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
 impl History {
     pub fn load(dir: &Path) -> std::io::Result<History> {
         std::fs::read_dir(dir)?;
+        let mut h = History { root: dir.to_path_buf(), ..History::default() };
         let mut files = Vec::new();
         find_reports(dir, 0, &mut files);
-        let mut h = History::default();
         for f in files {
             let parsed = crate::files::read(&f).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok());
             match parsed.as_ref().and_then(|r| Run::from_report(f.parent().unwrap_or(dir), r)) {
@@ -131,7 +133,9 @@ impl History {
             }
         }
         for runs in h.scenarios.values_mut() {
-            runs.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+            // By instant: runs written in different UTC offsets (a CI runner, a laptop) still sort right.
+            let instant = |r: &Run| chrono::DateTime::parse_from_rfc3339(&r.started_at).map(|t| t.timestamp_micros()).ok();
+            runs.sort_by(|a, b| instant(a).cmp(&instant(b)).then_with(|| a.started_at.cmp(&b.started_at)));
             for i in 1..runs.len() {
                 let prev = runs[i - 1].clone();
                 runs[i].compare(&prev);
@@ -185,7 +189,7 @@ impl History {
                     h,
                     "<tr class=\"{}\"><td><a href=\"{}\">{}</a></td><td class=\"{}\">{}</td><td>{}</td><td class=\"small\">{}</td><td>{}</td></tr>",
                     if r.regressions.is_empty() { "" } else { "reg" },
-                    escape(&r.dir.join("report.html").display().to_string()),
+                    escape(&link(r.dir.strip_prefix(&self.root).unwrap_or(&r.dir).join("report.html"))),
                     escape(&r.started_at),
                     escape(&r.verdict),
                     escape(&r.verdict.to_uppercase()),
@@ -199,6 +203,14 @@ impl History {
         h.push_str("</body></html>\n");
         h
     }
+}
+
+/// A relative path as a URL path (each segment percent-encoded).
+fn link(p: PathBuf) -> String {
+    p.iter()
+        .map(|s| percent_encoding::utf8_percent_encode(&s.to_string_lossy(), percent_encoding::NON_ALPHANUMERIC).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The worst p95 of each run, oldest to newest, as a small line.

@@ -19,7 +19,10 @@ const RIGHT: f64 = 20.0;
 const COLORS: &[&str] = &["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
 
 /// `&`, `<`, `>`, `"` and `'` escaped for HTML text and attributes.
+/// Registered secrets are masked first: once escaped, a secret holding `&`
+/// or `<` would no longer match the mask applied to the page.
 pub fn escape(s: &str) -> String {
+    let s = crate::secrets::mask(s);
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -130,9 +133,10 @@ struct Line<'a> {
 fn timelines(h: &mut String, r: &Report, t: &Timeline, axis: Axis) {
     phase_ruler(h, r, t, axis);
     if !t.load.is_empty() {
-        let secs = t.step_ms as f64 / 1000.0;
+        // The last bucket may be shorter than a step.
+        let secs = |p: &super::timeline::LoadPoint| ((axis.end_ms - p.t_ms).min(t.step_ms as f64) / 1000.0).max(1e-3);
         let per_s = |f: fn(&super::timeline::LoadPoint) -> u64| {
-            t.load.iter().map(|p| (p.t_ms + t.step_ms as f64 / 2.0, f(p) as f64 / secs)).collect()
+            t.load.iter().map(|p| (p.t_ms + t.step_ms as f64 / 2.0, f(p) as f64 / secs(p))).collect()
         };
         panel(
             h,

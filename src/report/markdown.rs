@@ -10,6 +10,8 @@ use crate::expect::{Checked, Verdict};
 
 /// A table cell: one line, `|` escaped, at most 300 characters.
 fn cell(s: &str) -> String {
+    // Masked before the text changes shape (a secret holding `|` or a line break).
+    let s = crate::secrets::mask(s);
     let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|");
     if one.chars().count() > 300 { format!("{}…", one.chars().take(300).collect::<String>()) } else { one }
 }

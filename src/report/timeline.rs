@@ -80,12 +80,9 @@ pub fn build(plan: &Plan, rec: &Recorded) -> Timeline {
     let step = Duration::from_secs(1);
     let mut t = Timeline { step_ms: step.as_millis() as u64, ..Default::default() };
     if let Some(load) = &rec.load {
-        let mut at = Duration::ZERO;
-        while at < end {
-            let w = Window::new(origin + at, origin + (at + step).min(end));
-            let st = load.stats(w, None);
+        for (i, st) in load.buckets(origin, origin + end, step).into_iter().enumerate() {
             t.load.push(LoadPoint {
-                t_ms: ms(at),
+                t_ms: ms(step * i as u32),
                 scheduled: st.scheduled,
                 sent: st.requests,
                 ok: st.ok,
@@ -95,7 +92,6 @@ pub fn build(plan: &Plan, rec: &Recorded) -> Timeline {
                 p95_ms: st.p95_ms,
                 p99_ms: st.p99_ms,
             });
-            at += step;
         }
     }
     t.faults = faults(plan, rec);
@@ -144,7 +140,8 @@ fn metrics(plan: &Plan, rec: &Recorded) -> Vec<MetricTrace> {
     }
     let mut out = Vec::new();
     for family in &families {
-        let series = rec.metrics.all_series().filter(|(k, s)| &s.family == family || &k.name == family);
+        // Histogram buckets are not drawn: they would crowd out the series the gate reads.
+        let series = rec.metrics.all_series().filter(|(k, s)| (&s.family == family || &k.name == family) && !k.name.ends_with("_bucket"));
         for (k, s) in series.take(MAX_SERIES_PER_FAMILY) {
             let every = s.points.len().div_ceil(MAX_POINTS).max(1);
             out.push(MetricTrace {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::clock::{RunClock, Window};
+use crate::clock::RunClock;
 use crate::load::LoadRecord;
 use crate::scenario::PhaseSpan;
 
@@ -38,10 +38,9 @@ impl View {
         let phase = self.phases.iter().find(|p| t < p.end).or(self.phases.last()).map_or("-", |p| p.name.as_str());
         let mut line = format!("{phase:<12} {:>5.1}s / {:.1}s", t.as_secs_f64(), self.total.as_secs_f64());
         if let Some(l) = &self.load {
-            // The last whole second: requests still in flight would make the newest part look empty.
-            let end = self.origin + t.saturating_sub(Duration::from_millis(500));
-            let st = l.stats(Window::new(end.saturating_sub(Duration::from_secs(1)), end), None);
-            line.push_str(&format!(" · {:.0} req/s · errors {:.0}%", st.achieved_rate, st.error_ratio * 100.0));
+            let (n, failed) = l.answered_since(self.clock.now().saturating_sub(Duration::from_secs(1)));
+            let errors = if n == 0 { 0.0 } else { failed as f64 * 100.0 / n as f64 };
+            line.push_str(&format!(" · {n} answered/s · errors {errors:.0}%"));
         }
         if !active.is_empty() {
             line.push_str(&format!(" · faults on: {}", active.join(", ")));

@@ -29,6 +29,7 @@ pub enum Unit {
     #[default]
     Plain,
     Percent,
+    Micros,
     Millis,
     Seconds,
 }
@@ -46,6 +47,8 @@ impl Comparison {
             Unit::Plain
         } else if rest.ends_with('%') {
             Unit::Percent
+        } else if rest.ends_with("us") || rest.ends_with("µs") || rest.ends_with("ns") {
+            Unit::Micros
         } else if rest.ends_with("ms") {
             Unit::Millis
         } else {
@@ -57,7 +60,11 @@ impl Comparison {
     /// `x` (in seconds, or a fraction) written in the unit of the gate:
     /// `807.9ms` beside `< 200ms`, `12.5%` beside `< 5%`.
     pub fn show(&self, x: f64) -> String {
+        // Four decimals, trailing zeros dropped; a smaller value keeps 3 significant digits.
         let num = |v: f64| {
+            if v != 0.0 && v.abs() < 0.001 {
+                return format!("{v:.2e}");
+            }
             let t = format!("{v:.4}");
             let t = t.trim_end_matches('0').trim_end_matches('.');
             if t == "-0" { "0".to_string() } else { t.to_string() }
@@ -65,6 +72,7 @@ impl Comparison {
         match self.unit {
             Unit::Plain => num(x),
             Unit::Percent => format!("{}%", num(x * 100.0)),
+            Unit::Micros => format!("{}us", num(x * 1e6)),
             Unit::Millis => format!("{}ms", num(x * 1000.0)),
             Unit::Seconds => format!("{}s", num(x)),
         }
@@ -146,6 +154,8 @@ mod tests {
         assert_eq!(Comparison::parse("<= 2s").unwrap().to_string(), "<= 2s");
         assert_eq!(Comparison::parse("< 5%").unwrap().show(0.125), "12.5%");
         assert_eq!(Comparison::parse("== 0").unwrap().show(0.5), "0.5");
+        assert_eq!(Comparison::parse("< 1us").unwrap().to_string(), "< 1us");
+        assert_eq!(Comparison::parse("> 0.00001").unwrap().to_string(), "> 1.00e-5", "small values keep their digits");
         assert!(Comparison::parse("3").is_err());
         assert!(Comparison::parse("> lots").is_err());
         assert_eq!(Comparison::parse("=< 0").unwrap_err(), "`=< 0`: `=<` is not an operator; did you mean `<=`?");

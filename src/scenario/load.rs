@@ -59,8 +59,7 @@ pub struct RawRequest {
     #[serde(default = "one")]
     pub weight: u32,
     /// HTTP method (default GET).
-    #[serde(default = "get")]
-    pub method: String,
+    pub method: Option<String>,
     /// The path (required unless `steps` is given).
     pub path: Option<String>,
     #[serde(default)]
@@ -181,46 +180,8 @@ pub fn compile_load(cx: &mut Ctx, v: Value, dir: &Path, stack: Option<&StackPlan
     let mut requests = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (i, r) in raw.requests.into_iter().enumerate() {
-        let path = format!("load.requests[{i}]");
-        if r.weight == 0 {
-            cx.err_value(&format!("{path}.weight"), "weight must be at least 1", None);
-        }
-        if !seen.insert(r.name.clone()) {
-            cx.err_value(
-                &format!("{path}.name"),
-                format!("two requests are named `{}`", r.name),
-                Some("give each request of the mix its own name".into()),
-            );
-        }
         let common = Common { headers: &raw.headers, first: i == 0, data: data.as_ref(), dir };
-        let mut req = match r.steps {
-            Some(steps) => {
-                for (field, given) in [("path", r.path.is_some()), ("body", r.body.is_some()), ("body_file", r.body_file.is_some())] {
-                    if given {
-                        cx.err_value(
-                            &format!("{path}.{field}"),
-                            format!("request `{}` has `steps`: each step has its own `{field}`", r.name),
-                            Some(format!("move `{field}` into a step")),
-                        );
-                    }
-                }
-                compile_steps(cx, &path, r.name, r.weight, steps, &common)
-            }
-            None => {
-                if r.path.is_none() {
-                    cx.err(
-                        &path,
-                        format!("request `{}` has no `path`", r.name),
-                        Some("add `path: /...`, or `steps:` for a sequence".into()),
-                    );
-                }
-                let part =
-                    Part { method: r.method, path: r.path.unwrap_or_default(), headers: r.headers, body: r.body, body_file: r.body_file };
-                compile_part(cx, &path, r.name, &part, &common, &[])
-            }
-        };
-        req.weight = r.weight;
-        requests.push(req);
+        requests.push(compile_request(cx, i, r, &common, &mut seen));
     }
     Some(LoadPlan {
         target: raw.target,
@@ -237,7 +198,66 @@ pub fn compile_load(cx: &mut Ctx, v: Value, dir: &Path, stack: Option<&StackPlan
     })
 }
 
+/// One request of the mix (or sequence) at `load.requests[i]`; `seen`: the
+/// names taken so far (requests and `REQUEST.STEP`).
+fn compile_request(cx: &mut Ctx, i: usize, r: RawRequest, common: &Common, seen: &mut std::collections::HashSet<String>) -> RequestPlan {
+    let path = format!("load.requests[{i}]");
+    if r.weight == 0 {
+        cx.err_value(&format!("{path}.weight"), "weight must be at least 1", None);
+    }
+    let step_names = r.steps.iter().flatten().map(|s| format!("{}.{}", r.name, s.name));
+    if !seen.insert(r.name.clone()) || step_names.clone().any(|n| seen.contains(&n)) {
+        cx.err_value(
+            &format!("{path}.name"),
+            format!("two requests are named `{}`", r.name),
+            Some("give each request of the mix its own name".into()),
+        );
+    }
+    seen.extend(r.steps.iter().flatten().map(|s| format!("{}.{}", r.name, s.name)));
+    // A sequence's own headers go with each of its steps.
+    let mut shared = common.headers.clone();
+    if r.steps.is_some() {
+        shared.extend(r.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    // (Its own header errors are reported with its first step, whatever its place in the mix.)
+    let common = Common { headers: &shared, first: common.first || (r.steps.is_some() && !r.headers.is_empty()), ..*common };
+    let mut req = match r.steps {
+        Some(steps) => {
+            let given = [
+                ("path", r.path.is_some()),
+                ("method", r.method.is_some()),
+                ("body", r.body.is_some()),
+                ("body_file", r.body_file.is_some()),
+            ];
+            for (field, given) in given {
+                if given {
+                    cx.err_value(
+                        &format!("{path}.{field}"),
+                        format!("request `{}` has `steps`: each step has its own `{field}`", r.name),
+                        Some(format!("move `{field}` into a step")),
+                    );
+                }
+            }
+            compile_steps(cx, &path, r.name, r.weight, steps, &common)
+        }
+        None => {
+            if r.path.as_deref() == Some("") {
+                cx.err_value(&format!("{path}.path"), "the path is empty", Some("start it with `/`, e.g. `path: /`".into()));
+            }
+            if r.path.is_none() {
+                cx.err(&path, format!("request `{}` has no `path`", r.name), Some("add `path: /...`, or `steps:` for a sequence".into()));
+            }
+            let method = r.method.unwrap_or_else(get);
+            let part = Part { method, path: r.path.unwrap_or_default(), headers: r.headers, body: r.body, body_file: r.body_file };
+            compile_part(cx, &path, r.name, &part, &common, &[])
+        }
+    };
+    req.weight = r.weight;
+    req
+}
+
 /// What every request of the mix shares when it compiles.
+#[derive(Clone, Copy)]
 struct Common<'a> {
     headers: &'a BTreeMap<String, Scalar>,
     /// The first request reports errors in the shared headers.

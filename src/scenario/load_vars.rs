@@ -242,5 +242,12 @@ expect:
         assert!(errs[0].message.contains("at least one step"), "{errs:#?}");
         let twice = "steps:\n        - { name: a, path: /x }\n        - { name: a, path: /y }";
         assert!(sequence(twice, "flow").unwrap_err()[0].message.contains("two steps are named `a`"));
+        // A sequence's headers go with every step; its method would be ignored, so it is refused.
+        let plan = sequence(&format!("headers: {{ X-T: t1 }}\n      {ok}"), "flow").unwrap();
+        let steps = &plan.load.unwrap().requests[0].steps;
+        assert!(steps.iter().all(|s| s.headers.contains(&("X-T".to_string(), "t1".to_string()))), "{steps:#?}");
+        let errs = sequence(&format!("method: POST\n      {ok}"), "flow").unwrap_err();
+        assert_eq!(errs[0].path, "load.requests[0].method", "{errs:#?}");
+        assert!(sequence("path: \"\"", "flow").unwrap_err()[0].message.contains("the path is empty"));
     }
 }
