@@ -132,7 +132,7 @@ enum Command {
     /// Runs so far, by scenario over time: reads the report.json files under DIR
     /// (default reports/), prints a table and writes DIR/index.html; a regression
     /// (an expectation that passed in the previous run and fails now, or a p95 or
-    /// alert latency more than 20 % worse) is marked.
+    /// alert latency 20 % and 5 ms worse) is marked.
     History {
         #[arg(default_value = "reports")]
         dir: PathBuf,
@@ -535,11 +535,7 @@ fn suite_summary(reports: &[Report], report_dir: Option<PathBuf>, json: bool) ->
         outln!("\nordeal: {} scenarios", reports.len());
     }
     for r in reports.iter().filter(|_| !json) {
-        let verdict = match r.verdict {
-            RunVerdict::Pass => "PASS",
-            RunVerdict::Fail => "FAIL",
-            RunVerdict::Error => "ERROR",
-        };
+        let verdict = r.verdict.word();
         let met = r.expectations.len() - r.failed().count();
         outln!(
             "  {verdict:<5} {:<28} {:>7.1}s  {met}/{} expectations met  {}",

@@ -139,7 +139,6 @@ async fn work(user: &mut GooseUser, e: &Engine) {
 /// step by step and as a whole (from the intended send time to the last answer).
 async fn sequence(user: &mut GooseUser, e: &Engine, slot: Slot, unit: &Unit, first: usize) {
     let whole = InFlight { slot, sent: e.clock.now(), from: slot.at, part: Part::Sequence, ..e.ids(slot.seq, 0) };
-    let request_id = whole.request_id.clone();
     e.inflight.lock().unwrap_or_else(|e| e.into_inner()).insert((slot.seq, 0), whole);
     let mut answers: Vec<Option<serde_json::Value>> = Vec::new();
     let mut outcome = Err("no step was sent".to_string());
@@ -168,7 +167,6 @@ async fn sequence(user: &mut GooseUser, e: &Engine, slot: Slot, unit: &Unit, fir
     }
     let end = e.clock.now();
     let Some(f) = e.inflight.lock().unwrap_or_else(|e| e.into_inner()).remove(&(slot.seq, 0)) else { return };
-    debug_assert_eq!(f.request_id, request_id);
     e.record.push(e.sample(f, end, outcome, false));
 }
 

@@ -207,10 +207,7 @@ impl History {
 
 /// A relative path as a URL path (each segment percent-encoded).
 fn link(p: PathBuf) -> String {
-    p.iter()
-        .map(|s| percent_encoding::utf8_percent_encode(&s.to_string_lossy(), percent_encoding::NON_ALPHANUMERIC).to_string())
-        .collect::<Vec<_>>()
-        .join("/")
+    p.iter().map(|s| crate::load::vars::url_escape(&s.to_string_lossy())).collect::<Vec<_>>().join("/")
 }
 
 /// The worst p95 of each run, oldest to newest, as a small line.

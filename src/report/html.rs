@@ -8,8 +8,8 @@
 
 use std::fmt::Write;
 
+use super::Report;
 use super::timeline::{MetricTrace, Timeline};
-use super::{Report, RunVerdict};
 use crate::expect::Verdict;
 
 /// Width of every timeline (SVG user units) and its left / right margins.
@@ -52,11 +52,7 @@ impl Axis {
 /// The whole page; `overhead_svg` is the overhead chart to show inline, if any.
 pub fn render(r: &Report, overhead_svg: Option<&str>) -> String {
     let mut h = String::new();
-    let verdict = match r.verdict {
-        RunVerdict::Pass => "PASS",
-        RunVerdict::Fail => "FAIL",
-        RunVerdict::Error => "ERROR",
-    };
+    let verdict = r.verdict.word();
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{verdict} — {name} — ordeal</title>\n<style>{CSS}</style></head><body>\n",
@@ -187,7 +183,7 @@ fn timelines(h: &mut String, r: &Report, t: &Timeline, axis: Axis) {
             .iter()
             .enumerate()
             .map(|(i, m)| Line {
-                name: format!("{} {}", m.service, labels(m)),
+                name: format!("{} {}", m.service, crate::collectors::store::series_name("", &m.labels)),
                 color: COLORS[i % COLORS.len()],
                 points: if counter { rate(&m.points) } else { m.points.clone() },
             })
@@ -199,11 +195,6 @@ fn timelines(h: &mut String, r: &Report, t: &Timeline, axis: Axis) {
         strip(h, axis, &format!("probe {endpoint}"), probes);
     }
     alerts(h, r, axis);
-}
-
-fn labels(m: &MetricTrace) -> String {
-    let inner: Vec<String> = m.labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-    if inner.is_empty() { String::new() } else { format!("{{{}}}", inner.join(",")) }
 }
 
 /// A counter's per-second rate over steps of at least a second (scrapes

@@ -29,11 +29,12 @@ fn table(out: &mut String, title: &str, rows: &[&Checked]) {
 }
 
 pub fn render(r: &Report) -> String {
-    let (mark, word) = match r.verdict {
-        RunVerdict::Pass => ("✅", "PASS"),
-        RunVerdict::Fail => ("❌", "FAIL"),
-        RunVerdict::Error => ("⚠️", "ERROR"),
+    let mark = match r.verdict {
+        RunVerdict::Pass => "✅",
+        RunVerdict::Fail => "❌",
+        RunVerdict::Error => "⚠️",
     };
+    let word = r.verdict.word();
     let mut out = format!("## {mark} {word} — {}\n\n", cell(&r.scenario));
     let failed: Vec<&Checked> = r.expectations.iter().filter(|c| c.verdict != Verdict::Pass).collect();
     let passed: Vec<&Checked> = r.expectations.iter().filter(|c| c.verdict == Verdict::Pass).collect();

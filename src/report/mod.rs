@@ -34,6 +34,17 @@ pub enum RunVerdict {
     Error,
 }
 
+impl RunVerdict {
+    /// `PASS`, `FAIL` or `ERROR`, as the terminal, report.html and summary.md show it.
+    pub fn word(self) -> &'static str {
+        match self {
+            RunVerdict::Pass => "PASS",
+            RunVerdict::Fail => "FAIL",
+            RunVerdict::Error => "ERROR",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     /// The version of this report's format; it changes when a field changes meaning or goes away.

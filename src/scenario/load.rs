@@ -205,15 +205,15 @@ fn compile_request(cx: &mut Ctx, i: usize, r: RawRequest, common: &Common, seen:
     if r.weight == 0 {
         cx.err_value(&format!("{path}.weight"), "weight must be at least 1", None);
     }
-    let step_names = r.steps.iter().flatten().map(|s| format!("{}.{}", r.name, s.name));
-    if !seen.insert(r.name.clone()) || step_names.clone().any(|n| seen.contains(&n)) {
+    let step_names: Vec<String> = r.steps.iter().flatten().map(|s| format!("{}.{}", r.name, s.name)).collect();
+    if !seen.insert(r.name.clone()) || step_names.iter().any(|n| seen.contains(n)) {
         cx.err_value(
             &format!("{path}.name"),
             format!("two requests are named `{}`", r.name),
             Some("give each request of the mix its own name".into()),
         );
     }
-    seen.extend(r.steps.iter().flatten().map(|s| format!("{}.{}", r.name, s.name)));
+    seen.extend(step_names);
     // A sequence's own headers go with each of its steps.
     let mut shared = common.headers.clone();
     if r.steps.is_some() {
