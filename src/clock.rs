@@ -65,11 +65,13 @@ impl RunClock {
 
 /// A half-open interval `[start, end)` of run offsets, resolved from a scenario
 /// window such as `during: fault` or `after: recovery+5s`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Window {
     #[serde(serialize_with = "ser_ms")]
+    #[schemars(with = "f64")]
     pub start: Duration,
     #[serde(serialize_with = "ser_ms")]
+    #[schemars(with = "f64")]
     pub end: Duration,
 }
 

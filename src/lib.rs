@@ -27,6 +27,23 @@
 //! the compile toolkit) <- `expect::kinds` (one module per kind, and the
 //! registry table) <- `expect::expectations` <- `plan`.
 
+/// `impl schemars::JsonSchema` for a type whose serde form is written by hand
+/// (a string it parses, an untagged choice): its schema name and the schema,
+/// `g` being the generator for subschemas.
+macro_rules! hand_schema {
+    ($ty:ty, $name:literal, $g:ident => $schema:tt) => {
+        impl schemars::JsonSchema for $ty {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+
+            fn json_schema($g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!($schema)
+            }
+        }
+    };
+}
+
 pub mod clock;
 pub mod collectors;
 pub mod expect;

@@ -137,11 +137,23 @@ enum Command {
         #[arg(default_value = "reports")]
         dir: PathBuf,
     },
+    /// Print a JSON Schema: `scenario` (a scenario file as written, for editors;
+    /// docs/scenario.schema.json) or `report` (report.json; docs/report.schema.json).
+    Schema {
+        #[arg(value_enum)]
+        of: SchemaOf,
+    },
     /// List the scenarios in a directory (default: scenarios/).
     List {
         #[arg(default_value = "scenarios")]
         dir: PathBuf,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SchemaOf {
+    Scenario,
+    Report,
 }
 
 #[derive(Subcommand)]
@@ -210,6 +222,14 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Validate { scenarios, overrides } => validate(&scenarios, &overrides.overrides()),
         Command::List { dir } => list(&dir),
+        Command::Schema { of } => {
+            let schema = match of {
+                SchemaOf::Scenario => ordeal::plan::schema::scenario_schema(),
+                SchemaOf::Report => ordeal::report::schema(),
+            };
+            outln!("{}", serde_json::to_string_pretty(&schema).expect("a schema serializes"));
+            0
+        }
         Command::History { dir } => history(&dir),
         Command::Run { scenarios, report_dir, seed, runtime, json, overrides } => {
             run_all(&scenarios, &overrides.overrides(), RunFlags { report_dir, seed, runtime, json })

@@ -7,9 +7,10 @@ use std::time::Duration;
 use crate::clock::RunClock;
 use crate::runtime::StartedService;
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct HealthSample {
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::faults::Hd")]
     pub at: Duration,
     pub service: String,
     pub endpoint: String,

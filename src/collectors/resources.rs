@@ -12,9 +12,10 @@ use std::time::Duration;
 use crate::clock::RunClock;
 
 /// One reading of one service's process group.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct ResourceSample {
     #[serde(with = "crate::clock::ms")]
+    #[schemars(with = "f64")]
     pub at: Duration,
     pub service: String,
     /// Cumulative user + system CPU seconds of the group's live processes.
@@ -23,7 +24,7 @@ pub struct ResourceSample {
 }
 
 /// Per service over a run: CPU used between the first and last reading, RSS mean and peak.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct ResourceUsage {
     pub cpu_seconds: f64,
     pub mean_rss_bytes: u64,

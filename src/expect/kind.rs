@@ -20,7 +20,7 @@ pub trait Kind: Sized {
     /// Judged by an overhead run over its rounds (true), or over a timeline run's window (false).
     const OVERHEAD: bool = false;
     /// The fields as written, besides the common `kind`, `name`, `during`, `after`.
-    type Raw: DeserializeOwned;
+    type Raw: DeserializeOwned + schemars::JsonSchema;
 
     /// Raw -> plan item. Every problem is reported to `cx` under `path`
     /// (`expect[3]`); `None` when the item cannot be built.
@@ -55,7 +55,7 @@ pub trait Kind: Sized {
 
 /// The signals an expectation reads, so that reports can draw them and a
 /// coverage report can count what a suite asserts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Signals {
     /// Stack services whose output is read (metrics, logs, health).
     pub services: BTreeSet<String>,

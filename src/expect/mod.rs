@@ -40,7 +40,7 @@ pub type ContractInputs = BTreeMap<String, Result<crate::lint::ContractInput, St
 pub use expectations::{Expectation, evaluate, evaluate_one, promql_queries};
 pub use kinds::{Check, KINDS};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
@@ -50,7 +50,7 @@ pub enum Verdict {
 }
 
 /// The judgement of one expectation, as written to report.json.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct Checked {
     pub kind: &'static str,
     pub name: String,
@@ -62,7 +62,7 @@ pub struct Checked {
     pub evidence: serde_json::Value,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct WindowInfo {
     pub expr: String,
     pub start_ms: f64,

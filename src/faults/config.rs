@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::latency::{Latency, dur};
 
 /// One mock placed in front of the stack, keyed by a user-chosen name in `mocks:`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MockConfig {
     /// An OpenAI-compatible LLM provider (`/v1/chat/completions`, `/v1/models`), with SSE streaming.
@@ -31,7 +31,7 @@ impl MockConfig {
 }
 
 /// Settings of an OpenAI-compatible LLM mock.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenAiMockConfig {
     /// Model name reported by `/v1/models` and in responses when the request names none.
@@ -56,7 +56,7 @@ impl Default for OpenAiMockConfig {
 }
 
 /// Settings of an HTTP backend mock. Requests matching no route get 404 (and are journaled).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpMockConfig {
     /// Routes, tried in order; the first that matches method and path answers.
@@ -68,7 +68,7 @@ pub struct HttpMockConfig {
 }
 
 /// One canned route of an HTTP mock.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// HTTP method (`GET`, `POST`, ...; case-insensitive).
@@ -104,7 +104,7 @@ fn is_one(r: &f64) -> bool {
 /// What a fault action switches on for a mock (all parts optional, ratios default to 1.0).
 /// Several active faults combine: latencies add; the first decisive fault that fires
 /// by its ratio wins, in the order reset > hang > error > rate_limit > malformed.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
     /// Extra delay before the response starts.
@@ -134,7 +134,7 @@ pub struct FaultSpec {
 }
 
 /// `error: { status: 503, ratio: 0.5 }`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorFault {
     /// Status to answer with (default 500).
@@ -150,7 +150,7 @@ fn default_error_status() -> u16 {
 }
 
 /// `rate_limit: { ratio: 1.0, retry_after: 1s }`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitFault {
     /// Share of matching requests answered 429, 0.0..=1.0 (default 1.0).
@@ -158,6 +158,7 @@ pub struct RateLimitFault {
     pub ratio: f64,
     /// Value of the `Retry-After` header, sent in whole seconds rounded up (default 1s).
     #[serde(default = "default_retry_after", with = "dur")]
+    #[schemars(with = "crate::faults::Hd")]
     pub retry_after: Duration,
 }
 
@@ -166,7 +167,7 @@ fn default_retry_after() -> Duration {
 }
 
 /// `hang: { ratio: 1.0, for: 60s }`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HangFault {
     /// Share of matching requests that hang, 0.0..=1.0 (default 1.0).
@@ -175,6 +176,7 @@ pub struct HangFault {
     /// How long the request hangs (default 60s); afterwards the mock answers 504, as a
     /// gateway would. Hanging requests are dropped without an answer at shutdown.
     #[serde(rename = "for", default = "default_hang", with = "dur")]
+    #[schemars(with = "crate::faults::Hd")]
     pub duration: Duration,
 }
 
@@ -183,16 +185,17 @@ fn default_hang() -> Duration {
 }
 
 /// `slow_stream: { token_delay: 200ms }`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlowStreamFault {
     /// Delay before each streamed token after the first (delays of several faults add).
     #[serde(with = "dur")]
+    #[schemars(with = "crate::faults::Hd")]
     pub token_delay: Duration,
 }
 
 /// `truncate_stream: { after_tokens: 3 }`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TruncateStreamFault {
     /// Number of content tokens streamed before the connection is cut.
@@ -203,7 +206,7 @@ pub struct TruncateStreamFault {
 }
 
 /// A fault with only a ratio: `malformed: { ratio: 0.5 }`, `reset: {}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RatioFault {
     /// Share of matching requests affected, 0.0..=1.0 (default 1.0).

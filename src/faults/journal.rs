@@ -13,7 +13,7 @@ use crate::clock::RunClock;
 pub const DEFAULT_JOURNAL_CAPACITY: usize = 1_000_000;
 
 /// What the mock did with a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Normal answer (route or completion), possibly delayed.
@@ -38,14 +38,16 @@ pub enum Outcome {
 
 /// One request as the mock saw it. Times are offsets from the run start, in
 /// milliseconds when serialized.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JournalEntry {
     /// When the request reached the mock.
     #[serde(serialize_with = "ser_ms", deserialize_with = "de_ms")]
+    #[schemars(with = "f64")]
     pub at: Duration,
     /// When the response (or stream) finished, or the connection was closed. For the
     /// HTTP (wiremock) mock this is the scheduled send time: at + injected delay.
     #[serde(serialize_with = "ser_ms", deserialize_with = "de_ms")]
+    #[schemars(with = "f64")]
     pub done: Duration,
     pub method: String,
     /// Request path without the query string.
@@ -97,7 +99,7 @@ fn de_ms<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 }
 
 /// A copy of a journal: entries ordered by arrival, plus how many were dropped past capacity.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JournalSnapshot {
     pub entries: Vec<JournalEntry>,
     pub dropped: u64,

@@ -25,9 +25,17 @@ pub(crate) mod dur {
     }
 }
 
-/// A humantime duration as a serde value (private building block of the reprs).
+/// A humantime duration as a serde value (building block of the reprs, and
+/// the schema of every duration field: `#[schemars(with = "Hd")]`).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Hd(pub Duration);
+pub struct Hd(pub Duration);
+
+hand_schema!(Hd, "Duration", _g => {
+    "type": "string",
+    "description": "A duration: a number and a unit (ns, us, ms, s, m, h, d), several summed: `250ms`, `2s`, `1m 30s`.",
+    "pattern": r"^\s*([0-9]+\s*[a-zA-Zµ]+\s*)+$",
+    "examples": ["250ms", "2s", "1m 30s"],
+});
 
 impl Serialize for Hd {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -72,7 +80,7 @@ pub enum Latency {
     Exponential { mean: Duration },
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 enum LatencyRepr {
     Fixed(Hd),
@@ -81,14 +89,14 @@ enum LatencyRepr {
     Exponential(ExponentialRepr),
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct NormalRepr {
     mean: Hd,
     stddev: Hd,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ExponentialRepr {
     mean: Hd,
@@ -115,6 +123,11 @@ impl Serialize for Latency {
         }
     }
 }
+
+hand_schema!(Latency, "Latency", g => {
+    "description": "A fixed delay (`300ms`) or a distribution sampled per request.",
+    "anyOf": [g.subschema_for::<Hd>(), g.subschema_for::<LatencyRepr>()],
+});
 
 impl<'de> Deserialize<'de> for Latency {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

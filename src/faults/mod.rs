@@ -33,7 +33,7 @@ pub use config::{
 };
 pub use engine::derive_seed;
 pub use journal::{DEFAULT_JOURNAL_CAPACITY, JournalEntry, JournalSnapshot, Outcome};
-pub use latency::{Latency, parse_duration};
+pub use latency::{Hd, Latency, parse_duration};
 pub use route::{PathPattern, RouteError, RouteFilter};
 pub use validate::{validate, validate_mock, validate_route};
 

@@ -163,6 +163,8 @@ impl Serialize for RouteFilter {
     }
 }
 
+hand_schema!(RouteFilter, "Route", _g => { "description": "`METHOD /path` (`{name}` one segment, `*` the rest).", "type": "string" });
+
 impl<'de> Deserialize<'de> for RouteFilter {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;

@@ -16,7 +16,7 @@ use crate::collectors::store::MetricStore;
 pub const DEFAULT_MAX_SERIES: usize = 200;
 
 /// `max_series` for every family, `families` for exceptions (by family name).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CardinalityBudget {
     #[serde(default = "default_max_series")]

@@ -32,7 +32,7 @@ pub use gather::{ContractInput, ContractSpec, LintError, gather, judge};
 pub use sources::{Reference, Sources};
 
 /// Which check produced a [`Finding`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
     /// A selector names a metric no service exports.
@@ -63,7 +63,7 @@ impl FindingKind {
 }
 
 /// One problem: the lint fails if there is any.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Finding {
     pub check: FindingKind,
     /// Where: `rules.yaml:12 alert HighErrorRate`, `x.json panel "Rate" (id 3) target A`, a service.
@@ -95,7 +95,7 @@ impl fmt::Display for Finding {
 }
 
 /// An observation that does not fail the lint.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Note {
     pub source: String,
     pub message: String,
@@ -108,7 +108,7 @@ impl fmt::Display for Note {
 }
 
 /// Findings and notes, each kept once, in the order found.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct LintReport {
     pub findings: Vec<Finding>,
     pub notes: Vec<Note>,

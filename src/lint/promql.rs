@@ -13,7 +13,7 @@ use promql_parser::util::{ExprVisitor, walk_expr};
 pub const NAME_LABEL: &str = "__name__";
 
 /// How a label matcher compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, schemars::JsonSchema)]
 pub enum MatchOp {
     #[serde(rename = "=")]
     Eq,
@@ -37,7 +37,7 @@ impl MatchOp {
 }
 
 /// `name op "value"`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct LabelMatcher {
     pub name: String,
     pub op: MatchOp,
@@ -48,7 +48,7 @@ pub struct LabelMatcher {
 }
 
 /// One vector or matrix selector.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct MetricSelector {
     /// From `name{...}` or `{__name__="name"}`; `None` when name-less or a regex.
     pub metric: Option<String>,

@@ -19,19 +19,23 @@ use hdrhistogram::Histogram;
 use super::schedule::Schedule;
 use crate::clock::Window;
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct LoadSample {
     /// When the request was meant to leave (run offset): the window it belongs to.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::faults::Hd")]
     pub at: Duration,
     /// When it actually left (run offset), at or after `at`.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::faults::Hd")]
     pub sent: Duration,
     /// From the intended send time to the answer (or to the load's end for an unfinished request).
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::faults::Hd")]
     pub latency: Duration,
     /// From the actual send to the answer.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::faults::Hd")]
     pub service: Duration,
     /// Index into the request mix.
     pub request: usize,
@@ -52,7 +56,7 @@ pub struct LoadSample {
 /// What a sample stands for. A sequence is judged as one unit of load (its
 /// steps are not counted again in the mix's totals); its steps are the HTTP
 /// requests the stack saw (what traces and logs are joined to).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Part {
     #[default]
@@ -108,7 +112,7 @@ pub struct LoadRecord {
 
 /// Statistics over one window (and optionally one request of the mix), by
 /// intended send time.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct LoadStats {
     /// Scheduled in the window: sent + missed.
     pub scheduled: u64,

@@ -281,7 +281,7 @@ fn lookup<'v>(v: Option<&'v Value>, path: &[String]) -> Option<&'v Value> {
 }
 
 /// How rows are picked.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Order {
     /// File order, one row per send, cycling.

@@ -17,7 +17,7 @@ use crate::scenario::{Budget, Decide, OverheadMetric, OverheadPlan, format_confi
 use stats::{Deltas, Interval};
 
 /// One variant measured in one round.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct RoundMeasure {
     pub round: usize,
     /// Position of the variant within its round (the order is seeded).
@@ -67,7 +67,7 @@ pub fn statistic(metric: OverheadMetric, rounds: &[&RoundMeasure]) -> Option<f64
 }
 
 /// One variant over all its rounds.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct VariantReport {
     pub name: String,
     pub pillar: Option<String>,
@@ -81,7 +81,7 @@ pub struct VariantReport {
     pub deltas: BTreeMap<OverheadMetric, DeltaReport>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct DeltaReport {
     pub absolute: Interval,
     pub relative: Option<Interval>,
@@ -96,7 +96,7 @@ impl From<Deltas> for DeltaReport {
 }
 
 /// The `overhead` section of report.json.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct OverheadReport {
     pub baseline: String,
     pub rounds: usize,
@@ -197,7 +197,7 @@ pub fn analyze(plan: &OverheadPlan, services: Vec<String>, measures: Vec<RoundMe
 }
 
 /// How one budget came out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Met,
@@ -234,7 +234,7 @@ pub fn judge_budget(b: &Budget, d: &DeltaReport, decide: Decide) -> (Outcome, Op
 }
 
 /// One budget or claim held against a variant's delta.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct Assessed {
     pub variant: String,
     pub source: Option<String>,

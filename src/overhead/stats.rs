@@ -19,7 +19,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 /// A point estimate with its confidence interval.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Interval {
     pub point: f64,
     pub low: f64,
@@ -35,7 +35,7 @@ impl Interval {
 
 /// Deltas of a statistic: absolute (`variant - baseline`) and relative
 /// (`variant / baseline - 1`, None when the baseline is zero).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Deltas {
     pub absolute: Interval,
     pub relative: Option<Interval>,

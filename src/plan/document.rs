@@ -11,7 +11,8 @@ use crate::faults::MockConfig;
 use crate::scenario::diag::{Diagnostic, Diagnostics, did_you_mean};
 use crate::scenario::{Ctx, PhaseSpan, StackPlan};
 
-const TOP_LEVEL: [&str; 14] = [
+/// The top-level fields a scenario may have (besides `x-` anchors).
+pub const TOP_LEVEL: [&str; 14] = [
     "ordeal",
     "include",
     "vars",
@@ -63,6 +64,37 @@ pub(super) fn top_level(cx: &mut Ctx, text: &str, file: &Path, o: &super::Overri
         sections.insert(key, v);
     }
     Ok(sections)
+}
+
+/// The document ordeal compiles from `file`: its includes merged in, merge
+/// keys applied and `{{vars.NAME}}` filled with the defaults of `vars:`
+/// (what the strict scenario schema describes).
+pub fn merged_document(file: &Path) -> Result<serde_norway::Mapping, Diagnostics> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        Diagnostics(vec![Diagnostic {
+            file: file.to_path_buf(),
+            line: 0,
+            col: 0,
+            path: String::new(),
+            message: format!("cannot read the scenario: {e}"),
+            hint: None,
+        }])
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let mut cx = Ctx::new(file, text);
+    let Value::Mapping(map) = parse(text, file)? else {
+        return Err(Diagnostics(vec![Diagnostic {
+            file: file.to_path_buf(),
+            line: 1,
+            col: 1,
+            path: String::new(),
+            message: "the scenario must be a YAML mapping".into(),
+            hint: None,
+        }]));
+    };
+    let mut map = super::include::expand(&mut cx, map, file)?;
+    super::overrides::apply(&mut cx, &mut map, &super::Overrides::default())?;
+    Ok(map)
 }
 
 /// YAML text -> a value, or the located reason it is not YAML.

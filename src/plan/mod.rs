@@ -14,6 +14,7 @@
 mod document;
 mod include;
 mod overrides;
+pub mod schema;
 
 pub use include::scenario_files;
 pub use overrides::Overrides;
@@ -28,6 +29,7 @@ use crate::scenario::alerting::{self, AlertingPlan};
 use crate::scenario::diag::{Diagnostic, Diagnostics};
 use crate::scenario::overhead::{self, OverheadPlan};
 use crate::scenario::{Ctx, FaultPlan, LoadPlan, Names, PhaseSpan, RuntimeKind, ServiceFaultPlan, StackPlan, load, mocks, timeline};
+pub use document::{TOP_LEVEL, merged_document};
 use document::{format_version, overhead_scenario_rules, phases, scenario_name, stack_section, top_level};
 
 #[derive(Debug, Clone)]
@@ -131,6 +133,8 @@ pub fn compile_with(text: &str, file: &Path, overrides: &Overrides) -> Result<Pl
         Vec::new()
     });
 
+    #[cfg(test)]
+    schema::agrees_with_the_compiler(text, file, &cx.diags);
     if !cx.diags.is_empty() {
         cx.diags.sort_by_key(|d| (d.line, d.col));
         return Err(Diagnostics(cx.diags));

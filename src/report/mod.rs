@@ -22,10 +22,23 @@ use crate::load::LoadStats;
 
 pub use terminal::summary;
 
-/// report.json's format version (`schema_version`): 2 added `timeline`.
-pub const SCHEMA_VERSION: u32 = 2;
+/// report.json's format version (`schema_version`): 2 added `timeline`; 3
+/// moved the per-service unparsed lines to `collectors.parse_errors_by_service`
+/// (2 wrote them under the same key as the `parse_errors` total).
+pub const SCHEMA_VERSION: u32 = 3;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// report.json's JSON Schema (`ordeal schema report`, docs/report.schema.json),
+/// generated from the types that write it.
+pub fn schema() -> serde_json::Value {
+    let g = schemars::generate::SchemaSettings::draft2020_12().for_serialize().into_generator();
+    let mut v = g.into_root_schema_for::<Report>().to_value();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("title".into(), "ordeal report.json".into());
+    }
+    v
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RunVerdict {
     Pass,
@@ -45,7 +58,7 @@ impl RunVerdict {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Report {
     /// The version of this report's format; it changes when a field changes meaning or goes away.
     pub schema_version: u32,
@@ -86,7 +99,7 @@ pub struct Report {
     pub run_dir: PathBuf,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PhaseReport {
     pub name: String,
     pub start_ms: u64,
@@ -94,7 +107,7 @@ pub struct PhaseReport {
     pub load: Option<LoadStats>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct LoadReport {
     pub target: String,
     /// The load's own rate (a phase's `rate:`/`ramp:` overrides it; each
@@ -115,14 +128,14 @@ pub struct LoadReport {
     pub requests: BTreeMap<String, LoadStats>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct MockReport {
     pub url: String,
     pub requests: usize,
     pub by_outcome: BTreeMap<String, usize>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ServiceReport {
     pub name: String,
     pub url: String,
@@ -133,7 +146,7 @@ pub struct ServiceReport {
 /// CPU seconds and RSS of each service's process group from stack start to
 /// teardown, sampled from /proc every `interval_ms`; the harness's own CPU over
 /// the same span (it shares the machine with the stack).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ResourcesReport {
     pub services: BTreeMap<String, crate::collectors::resources::ResourceUsage>,
     pub harness_cpu_seconds: f64,
@@ -141,7 +154,7 @@ pub struct ResourcesReport {
 }
 
 /// What the real Prometheus / Alertmanager did; times in ms from the timeline's start.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct AlertingReport {
     pub mode: String,
     pub urls: BTreeMap<String, String>,
@@ -152,7 +165,7 @@ pub struct AlertingReport {
     pub deliveries: Vec<DeliveryReport>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct AlertReport {
     pub name: String,
     pub labels: BTreeMap<String, String>,
@@ -161,7 +174,7 @@ pub struct AlertReport {
     pub resolved_at_ms: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DeliveryReport {
     pub at_ms: f64,
     pub receiver: String,
@@ -169,7 +182,7 @@ pub struct DeliveryReport {
     pub alerts: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct CollectorReport {
     pub scrapes: BTreeMap<String, usize>,
     pub scrape_errors: usize,

@@ -20,7 +20,7 @@ pub const MAX_SERIES_PER_FAMILY: usize = 12;
 /// At most this many points per series (evenly thinned beyond it).
 pub const MAX_POINTS: usize = 600;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct Timeline {
     /// Width of a load bucket (ms).
     pub step_ms: u64,
@@ -34,7 +34,7 @@ pub struct Timeline {
     pub health: BTreeMap<String, Vec<(f64, bool)>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct LoadPoint {
     /// Bucket start (ms).
     pub t_ms: f64,
@@ -48,7 +48,7 @@ pub struct LoadPoint {
     pub p99_ms: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct FaultSpan {
     pub id: String,
     /// `mock llm /v1/chat/completions` or `service worker`.
@@ -59,7 +59,7 @@ pub struct FaultSpan {
     pub end_ms: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct MetricTrace {
     pub service: String,
     pub name: String,

@@ -174,7 +174,7 @@ pub async fn connect() -> Result<Docker, ImageError> {
 }
 
 /// The result of [`build`].
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct BuiltImage {
     /// `name:tag`
     pub reference: String,

@@ -12,18 +12,19 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufRead
 
 use crate::clock::RunClock;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Stream {
     Stdout,
     Stderr,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct LogLine {
     pub service: String,
     pub stream: Stream,
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::faults::Hd")]
     pub at: Duration,
     pub line: String,
 }
@@ -31,13 +32,14 @@ pub struct LogLine {
 /// A stretch from `from` to the end of the run in which ordeal stopped seeing
 /// a service's output while the service may still have written some: an
 /// absence of lines after it proves nothing (log expectations say so).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct LogGap {
     /// The service, or `*` for every service (the store was full).
     pub service: String,
     /// The stream; `None` for both.
     pub stream: Option<Stream>,
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::faults::Hd")]
     pub from: Duration,
     pub reason: String,
 }

@@ -163,7 +163,7 @@ pub fn kill_marked(mark: &str) -> usize {
 
 /// What the reapers removed: the folders and processes of dead owners (at a
 /// run's start) and containers and networks (when a docker run opens).
-#[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Reaped {
     pub folders: Vec<PathBuf>,
     pub processes: Vec<u32>,

@@ -15,7 +15,7 @@ use super::template::{self, Scope};
 
 /// `alerting:` — a real Prometheus evaluates the scenario's alert rules and a
 /// real Alertmanager routes them to webhooks ordeal hosts.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAlerting {
     /// Prometheus rule files (relative to the scenario), loaded as written.
@@ -26,9 +26,11 @@ pub struct RawAlerting {
     pub dashboards: Vec<String>,
     /// Scrape and rule-evaluation interval of the managed Prometheus (default 1s).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub interval: Option<Duration>,
     /// How often ordeal polls the alert APIs (default 250ms).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub poll_interval: Option<Duration>,
     /// Alertmanager routing (managed mode).
     pub alertmanager: Option<RawAlertmanager>,
@@ -43,14 +45,14 @@ pub struct RawAlerting {
 /// Where the routes come from: an Alertmanager config file (its `route` and
 /// `inhibit_rules` are kept; every receiver becomes an ordeal webhook) or an
 /// inline `route:`. Neither: every alert goes to receiver `ordeal`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAlertmanager {
     pub config: Option<String>,
     pub route: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawExternal {
     /// Base URL, e.g. `http://127.0.0.1:9090`.

@@ -31,6 +31,11 @@ use crate::collectors::store::{LabelMatcher, MatchOp};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scalar(pub String);
 
+hand_schema!(Scalar, "Scalar", _g => {
+    "description": "A string, number or boolean, used as a string (templates such as `{{mocks.llm.url}}` allowed).",
+    "type": ["string", "number", "boolean"],
+});
+
 impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]

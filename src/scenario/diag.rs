@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// One problem found in a scenario file.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Diagnostic {
     pub file: PathBuf,
     /// 1-based; 0 when the problem has no position (e.g. the file cannot be read).

@@ -13,7 +13,7 @@ use super::diag::did_you_mean;
 use super::stack::StackPlan;
 
 /// `load:` — the traffic driven at one service through the whole timeline.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLoad {
     /// Service that receives the load.
@@ -34,6 +34,7 @@ pub struct RawLoad {
     pub arrivals: crate::load::Arrivals,
     /// Client timeout per request (default 10s).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub timeout: Option<Duration>,
     /// Headers sent with every request.
     #[serde(default)]
@@ -51,7 +52,7 @@ pub struct RawLoad {
     pub canary: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRequest {
     pub name: String,
@@ -76,7 +77,7 @@ pub struct RawRequest {
 }
 
 /// One step of a request sequence.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawStep {
     pub name: String,
@@ -90,7 +91,7 @@ pub struct RawStep {
 }
 
 /// `data: users.csv` or `data: {file: users.csv, order: random}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum RawData {
     File(String),
@@ -108,6 +109,11 @@ pub enum RawRate {
     PerSecond(f64),
     Word(String),
 }
+
+hand_schema!(RawRate, "Rate", _g => {
+    "description": "Requests per second (an open model), or `max` (a closed loop measuring capacity).",
+    "anyOf": [{ "type": "number", "exclusiveMinimum": 0 }, { "const": "max" }],
+});
 
 fn one() -> u32 {
     1

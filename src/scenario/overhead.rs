@@ -16,7 +16,7 @@ use super::diag::did_you_mean;
 /// `overhead:` — instead of a timeline, the same load is driven against
 /// variants of the stack (differing only by environment switches) in
 /// interleaved rounds, and each variant is compared with the baseline.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawOverhead {
     /// The variant the others are compared with (e.g. `bare`).
@@ -29,9 +29,11 @@ pub struct RawOverhead {
     pub rounds: Option<usize>,
     /// Load before measuring, discarded (default 2s).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub warmup: Option<Duration>,
     /// Measured load per round and variant (default 5s).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub measure: Option<Duration>,
     /// Services whose CPU and memory count (default: every service).
     pub services: Option<Vec<String>>,
@@ -59,7 +61,7 @@ pub struct RawOverhead {
 /// (`cpu: "< 5%"`), otherwise it is absolute: CPU time per request
 /// (`"< 200us"`), memory (`"< 10MB"`), latency (`"< 5ms"`), throughput
 /// in requests/s (`"> -1"`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawOverheadBudget {
     pub variant: String,
@@ -99,7 +101,7 @@ impl RawOverheadBudget {
 }
 
 /// One variant: `env` goes to every service, `service_env` to the named ones.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawVariant {
     #[serde(default)]
@@ -176,7 +178,7 @@ impl VariantPlan {
 }
 
 /// Judge a budget on the whole confidence interval or on the point estimate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Decide {
     Bound,
@@ -184,7 +186,7 @@ pub enum Decide {
 }
 
 /// What an overhead delta is measured on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OverheadMetric {
     /// Stack CPU seconds per request.
@@ -254,7 +256,7 @@ pub fn parse_bytes(s: &str) -> Result<f64, String> {
 }
 
 /// One budget: `cpu: "< 5%"` (relative) or `memory: "< 10MB"` (absolute).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Budget {
     pub metric: OverheadMetric,
     pub cmp: Comparison,

@@ -16,7 +16,7 @@ use super::template::{self, Scope};
 pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(250);
 
 /// `stack:` — the services to start.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawStack {
     /// Commands run once before the services start, from the scenario's
@@ -27,17 +27,20 @@ pub struct RawStack {
     pub services: BTreeMap<String, RawService>,
     /// How often metrics endpoints are scraped (default 250ms).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub scrape_interval: Option<Duration>,
     /// How often health endpoints are probed (default 250ms).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub probe_interval: Option<Duration>,
     /// A probe not answered within this counts as down (default 2s).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub probe_timeout: Option<Duration>,
 }
 
 /// One service of the stack, started as a child process.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawService {
     /// Program to run; a relative path containing `/` is relative to the scenario file.
@@ -65,15 +68,17 @@ pub struct RawService {
     pub depends_on: Vec<String>,
     /// Grace period after SIGTERM before SIGKILL (default 5s).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub stop_timeout: Option<Duration>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawReady {
     pub path: String,
     /// How long to wait for readiness (default 30s).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub timeout: Option<Duration>,
 }
 
@@ -109,7 +114,7 @@ pub struct ServicePlan {
 }
 
 /// `runtime:` in a scenario, `--runtime` on the command line.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize, clap::ValueEnum, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RuntimeKind {
     /// Child processes on loopback ports.

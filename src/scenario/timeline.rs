@@ -13,11 +13,12 @@ use super::diag::did_you_mean;
 use super::window::{PhaseSpan, WindowExpr};
 
 /// `timeline:` — named phases in order, and faults switched on and off.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPhase {
     pub name: String,
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::faults::Hd")]
     pub duration: Duration,
     /// The load's rate during this phase (requests/s), instead of `load.rate`:
     /// steps and spikes are phases with their own rates.
@@ -27,7 +28,7 @@ pub struct RawPhase {
 }
 
 /// A fault on a stack service itself (`service:` instead of `mock:`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawServiceFault {
     pub name: Option<String>,
@@ -40,7 +41,7 @@ pub struct RawServiceFault {
 }
 
 /// One fault action: active on `mock` (optionally one route) during a window.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawFault {
     pub name: Option<String>,
@@ -53,7 +54,7 @@ pub struct RawFault {
 }
 
 /// What a service fault does at its window's start (and undoes at its end).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ServiceAction {
     /// SIGKILL; started again at the window's end when `restart` (default).

@@ -38,12 +38,14 @@ pub struct WindowExpr {
 }
 
 /// Phase boundaries relative to the timeline origin.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct PhaseSpan {
     pub name: String,
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::faults::Hd")]
     pub start: Duration,
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::faults::Hd")]
     pub end: Duration,
     /// The load's rate over the phase, from its start to its end (requests/s),
     /// when the phase sets `rate:` or `ramp:`; else the load's own rate.

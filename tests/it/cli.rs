@@ -361,7 +361,7 @@ fn json_output_step_summary_and_no_colour_off_a_terminal() {
     let docs: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
     assert_eq!(docs.len(), 2, "{text}");
     assert_eq!((docs[0]["verdict"].as_str(), docs[1]["verdict"].as_str()), (Some("pass"), Some("fail")));
-    assert_eq!(docs[0]["schema_version"], 2);
+    assert_eq!(docs[0]["schema_version"], ordeal::report::SCHEMA_VERSION);
     // Logs on stderr, without colour when it is not a terminal.
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(!out.stderr.contains(&0x1b), "an ESC byte on stderr: {log}");

@@ -20,6 +20,7 @@ mod otlp_python;
 mod overhead;
 mod pyshop;
 mod scenarios;
+mod schema;
 mod signals;
 mod teardown;
 mod tidy;

@@ -24,7 +24,7 @@ use serde::Serialize;
 pub type Labels = BTreeMap<String, String>;
 
 /// One alert as Prometheus' `/api/v1/alerts` listed it at one poll.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct PromAlert {
     pub name: String,
     pub labels: Labels,
@@ -34,6 +34,7 @@ pub struct PromAlert {
     /// When the alert became active (pending), on the run clock; `None` if
     /// Prometheus reported a time before the run started.
     #[serde(with = "crate::clock::opt_ms")]
+    #[schemars(with = "Option<f64>")]
     pub active_at: Option<Duration>,
     pub value: String,
 }
@@ -45,15 +46,16 @@ impl PromAlert {
 }
 
 /// One poll of Prometheus: every active alert at `at`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PromPoll {
     #[serde(with = "crate::clock::ms")]
+    #[schemars(with = "f64")]
     pub at: Duration,
     pub alerts: Vec<PromAlert>,
 }
 
 /// One alert as Alertmanager's `/api/v2/alerts` listed it at one poll.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct AmAlert {
     pub name: String,
     pub labels: Labels,
@@ -63,17 +65,19 @@ pub struct AmAlert {
     pub receivers: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct AmPoll {
     #[serde(with = "crate::clock::ms")]
+    #[schemars(with = "f64")]
     pub at: Duration,
     pub alerts: Vec<AmAlert>,
 }
 
 /// One webhook notification Alertmanager sent to ordeal's receiver.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Delivery {
     #[serde(with = "crate::clock::ms")]
+    #[schemars(with = "f64")]
     pub at: Duration,
     /// Receiver name (from the URL path ordeal configured for it).
     pub receiver: String,
@@ -82,7 +86,7 @@ pub struct Delivery {
     pub alerts: Vec<DeliveredAlert>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DeliveredAlert {
     pub name: String,
     pub status: String,
@@ -91,7 +95,7 @@ pub struct DeliveredAlert {
 }
 
 /// Everything the alert collectors recorded.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct AlertRecord {
     /// `managed` (ordeal ran Prometheus and Alertmanager) or `external`.
     pub mode: String,
@@ -103,20 +107,23 @@ pub struct AlertRecord {
     pub first_poll_error: Option<String>,
     /// Offset of the last successful Prometheus poll: observations end here.
     #[serde(with = "crate::clock::opt_ms")]
+    #[schemars(with = "Option<f64>")]
     pub observed_until: Option<Duration>,
     /// Every alerting rule Prometheus reported, by name: when it was seen
     /// evaluated, and its errors — whether it was looking at all.
     pub rules: BTreeMap<String, RuleSeen>,
     /// How often ordeal polled.
     #[serde(with = "crate::clock::ms")]
+    #[schemars(with = "f64")]
     pub poll_interval: Duration,
 }
 
 /// What the polls of `/api/v1/rules` saw of one alerting rule (of all rules of that name).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct RuleSeen {
     pub group: String,
     #[serde(with = "crate::clock::ms")]
+    #[schemars(with = "f64")]
     pub interval: Duration,
     /// Distinct last-evaluation times seen, in order (run clock).
     #[serde(skip)]
@@ -127,9 +134,10 @@ pub struct RuleSeen {
     pub error_polls: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RuleError {
     #[serde(with = "crate::clock::ms")]
+    #[schemars(with = "f64")]
     pub at: Duration,
     pub error: String,
 }
@@ -238,18 +246,22 @@ impl AlertRecord {
 }
 
 /// The life of one alert instance as polled from Prometheus.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct AlertTimeline {
     pub name: String,
     pub labels: Labels,
     #[serde(with = "crate::clock::opt_ms")]
+    #[schemars(with = "Option<f64>")]
     pub active_at: Option<Duration>,
     #[serde(with = "crate::clock::opt_ms")]
+    #[schemars(with = "Option<f64>")]
     pub firing_at: Option<Duration>,
     #[serde(with = "crate::clock::opt_ms")]
+    #[schemars(with = "Option<f64>")]
     pub last_active: Option<Duration>,
     /// First poll where it was gone again (after its last activity).
     #[serde(with = "crate::clock::opt_ms")]
+    #[schemars(with = "Option<f64>")]
     pub resolved_at: Option<Duration>,
 }
 

@@ -21,7 +21,7 @@ pub enum ApiError {
 }
 
 /// One series of a query result: its labels and `(run offset in seconds, value)` points.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct QuerySeries {
     pub labels: Labels,
     pub points: Vec<(f64, f64)>,

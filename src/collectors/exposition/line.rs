@@ -48,7 +48,7 @@ pub enum LineErrorKind {
 }
 
 /// An exemplar attached to a sample (OpenMetrics), e.g. a trace id.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Exemplar {
     pub labels: BTreeMap<String, String>,
     pub value: f64,

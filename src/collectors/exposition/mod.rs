@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 pub use line::{Exemplar, LineErrorKind};
 
 /// Which text format a body is in. Only changes how timestamps are read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
     /// `text/plain; version=0.0.4`: timestamps in milliseconds.
@@ -42,7 +42,7 @@ impl Format {
 }
 
 /// A metric family's type. `untyped` (0.0.4) and `unknown` (OpenMetrics) are one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MetricType {
     Counter,
@@ -104,7 +104,7 @@ impl std::fmt::Display for MetricType {
 
 /// Metadata of one metric family. A sample with no declared family gets an
 /// implicit one (its own name, `unknown`, no help).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Family {
     pub name: String,
     pub kind: MetricType,
@@ -115,7 +115,7 @@ pub struct Family {
 }
 
 /// One sample, attributed to its family.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Sample {
     /// As exposed, e.g. `http_requests_total`, `latency_seconds_bucket`.
     pub name: String,

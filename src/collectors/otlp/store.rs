@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// How a span or a refused request reached the receiver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Transport {
     /// OTLP/gRPC (`TraceService/Export`).
@@ -28,7 +28,7 @@ pub enum Transport {
 }
 
 /// OTLP `SpanKind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SpanKind {
     Unspecified,
@@ -54,7 +54,7 @@ impl SpanKind {
 }
 
 /// OTLP span status code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SpanStatus {
     Unset,
@@ -74,17 +74,18 @@ impl SpanStatus {
 }
 
 /// An event recorded on a span (e.g. `exception`, a retry).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SpanEvent {
     pub name: String,
     /// Run offset of the event; `None` if before the run started (or unset).
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub at: Option<Duration>,
     pub attributes: BTreeMap<String, Value>,
 }
 
 /// One span as the stack exported it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SpanRecord {
     pub trace_id: String,
     pub span_id: String,
@@ -99,12 +100,15 @@ pub struct SpanRecord {
     pub scope: String,
     /// Run offset of the span start; `None` if before the run started.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub start: Option<Duration>,
     /// Run offset of the span end; `None` if before the run started.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub end: Option<Duration>,
     /// `end - start` as the exporter stamped them (zero if end < start).
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::faults::Hd")]
     pub duration: Duration,
     pub status: SpanStatus,
     pub status_message: String,
@@ -112,6 +116,7 @@ pub struct SpanRecord {
     pub events: Vec<SpanEvent>,
     /// Run offset at which the receiver got the export request.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::faults::Hd")]
     pub received_at: Duration,
     pub transport: Transport,
 }
@@ -133,9 +138,10 @@ impl SpanRecord {
 }
 
 /// An export request the receiver refused, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Rejection {
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::faults::Hd")]
     pub at: Duration,
     pub transport: Transport,
     /// What was answered: `HTTP 400`, `gRPC InvalidArgument`, ...
@@ -146,7 +152,7 @@ pub struct Rejection {
 }
 
 /// Requests and spans seen over one transport.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TransportCounts {
     /// Export requests accepted.
     pub requests: u64,
@@ -159,7 +165,7 @@ pub struct TransportCounts {
 }
 
 /// Everything the receiver recorded.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TraceStore {
     /// Spans in the order they were received.
     pub spans: Vec<SpanRecord>,

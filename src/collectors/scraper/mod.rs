@@ -32,7 +32,7 @@ pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
 /// One `/metrics` endpoint and the service name its series are stored under.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ScrapeTarget {
     pub service: String,
     pub url: String,

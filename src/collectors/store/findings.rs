@@ -13,16 +13,18 @@ use super::MetricStore;
 pub const WARN_FAILED_SHARE: f64 = 0.05;
 
 /// Scrape findings of a run, as written into report.json's `collectors`.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct ScrapeFindings {
     /// service -> reason -> failed scrapes.
     pub scrape_failures: BTreeMap<String, BTreeMap<&'static str, usize>>,
     pub duplicate_series: Vec<DuplicateReport>,
-    /// service -> lines that did not parse, and the first of them.
+    /// service -> lines that did not parse, and the first of them (in
+    /// report.json beside the total `parse_errors`, hence the name).
+    #[serde(rename = "parse_errors_by_service")]
     pub parse_errors: BTreeMap<String, ParseErrors>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DuplicateReport {
     pub service: String,
     pub series: String,
@@ -31,7 +33,7 @@ pub struct DuplicateReport {
     pub ignored: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ParseErrors {
     pub lines: usize,
     /// The first, with its line number in the body.

@@ -23,7 +23,7 @@ use super::exposition::{Exposition, Family, LineError, MetricType};
 pub use query::{GaugeStats, Increase};
 
 /// Identity of one time series.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, schemars::JsonSchema)]
 pub struct SeriesKey {
     pub service: String,
     /// Sample name as exposed (`x_total`, `x_bucket`, ...).
@@ -32,7 +32,7 @@ pub struct SeriesKey {
 }
 
 /// One series' points, in time order, and the family it belongs to.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Series {
     pub family: String,
     pub kind: MetricType,
@@ -40,7 +40,7 @@ pub struct Series {
 }
 
 /// A scrape that failed as a whole (connection, status, timeout, body).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct ScrapeError {
     pub at: Duration,
     pub service: String,
@@ -53,7 +53,7 @@ pub struct ScrapeError {
 /// A series a service exposed more than once in one body (an exposition
 /// error): the first sample of each body is kept, later ones are ignored, as
 /// Prometheus does ("duplicate sample for timestamp").
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct DuplicateSeries {
     pub service: String,
     /// The series as `name{label="value",...}`.
@@ -74,7 +74,7 @@ pub struct RecordedLineError {
 
 /// How a [`LabelMatcher`] compares. New operators (regex) go here and in
 /// [`LabelMatcher::matches`] only.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[non_exhaustive]
 pub enum MatchOp {
     Eq,
@@ -83,7 +83,7 @@ pub enum MatchOp {
 
 /// `label="value"` or `label!="value"`. As in PromQL, a missing label
 /// compares as the empty string.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct LabelMatcher {
     pub label: String,
     pub op: MatchOp,
@@ -112,7 +112,7 @@ impl LabelMatcher {
 }
 
 /// Which series a query reads: a sample name, optionally one service, and label matchers.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Selector {
     pub service: Option<String>,
     pub name: String,

@@ -26,7 +26,7 @@ use super::{MetricStore, Selector, Series, SeriesKey};
 use crate::clock::Window;
 
 /// A counter's increase over a window, with evidence.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Increase {
     pub value: f64,
     /// Selected series that had data by the end of the window.
@@ -36,7 +36,7 @@ pub struct Increase {
 }
 
 /// Statistics of a (summed) gauge over a window.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct GaugeStats {
     pub min: f64,
     pub max: f64,

@@ -19,7 +19,7 @@ fn yes() -> bool {
 /// `kind: contract` — the contract lint as an expectation: rules, dashboards
 /// and the scenario's PromQL against every series the run saw; promtool's
 /// naming lint; cardinality budgets.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawContract {
     /// Check `alerting.rules` (default true).

@@ -11,7 +11,7 @@ use crate::expect::{Judgement, Recorded};
 use crate::scenario::{Ctx, Names};
 
 /// `kind: health` — a health endpoint's state over a window.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHealth {
     pub service: String,
@@ -26,7 +26,7 @@ pub struct RawHealth {
     pub allow_empty: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub enum HealthState {
     Up,
     Down,

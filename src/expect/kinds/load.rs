@@ -13,7 +13,7 @@ use crate::scenario::diag::did_you_mean;
 use crate::scenario::{Ctx, Names, cmp, one_of};
 
 /// `kind: load` — what the load driver saw.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLoadCheck {
     /// Only this request of the mix (default all).
@@ -32,7 +32,7 @@ pub struct RawLoadCheck {
     pub allow_empty: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub enum LoadStat {
     ErrorRatio,
     AchievedRatio,

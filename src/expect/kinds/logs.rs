@@ -15,7 +15,7 @@ use crate::scenario::cmp::Comparison;
 use crate::scenario::{Ctx, Names, Scalar, cmp, one_of};
 
 /// `kind: logs` — structured-log checks on captured stdout/stderr lines.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLogs {
     /// Only this service's output (default: all services).
@@ -51,7 +51,7 @@ pub struct RawLogs {
     pub allow_empty: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub enum LogStreams {
     Stdout,
     Stderr,

@@ -15,7 +15,7 @@ use crate::scenario::cmp::Comparison;
 use crate::scenario::{Ctx, Names, Scalar, cmp, matchers, one_of};
 
 /// `kind: metric` — a check on scraped series.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawMetric {
     /// Only this service's scrapes (default: all services).
@@ -46,7 +46,7 @@ pub struct RawMetric {
     pub allow_empty: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub enum MetricStat {
     Increase,
     Rate,

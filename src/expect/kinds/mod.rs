@@ -67,6 +67,15 @@ macro_rules! registry {
             }
         }
 
+        /// Each kind's name and the schema of its own fields (`Kind::Raw`), for
+        /// `ordeal schema scenario`; nested types go to `g`'s definitions.
+        pub fn kind_schemas(g: &mut schemars::SchemaGenerator) -> Vec<(&'static str, schemars::Schema)> {
+            vec![$((
+                <$module $(::$sub)?::$ty as Kind>::NAME,
+                <<$module $(::$sub)?::$ty as Kind>::Raw as schemars::JsonSchema>::json_schema(g),
+            )),+]
+        }
+
         /// Compile one expectation's kind-specific fields; `Err` for an unknown kind.
         pub(crate) fn compile_check(kind: &str, cx: &mut Ctx, path: &str, rest: Value, names: &Names) -> Result<Option<Check>, ()> {
             $(

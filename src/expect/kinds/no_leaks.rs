@@ -12,7 +12,7 @@ use crate::runtime::LogLine;
 use crate::scenario::{Ctx, Names};
 
 /// `kind: no_leaks` — the load's canary secret appears nowhere it should not.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawNoLeaks {
     /// Where to look (default all): `logs`, `metrics` (label values), `spans` (attributes).
@@ -20,7 +20,7 @@ pub struct RawNoLeaks {
     pub places: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LeakPlace {
     Logs,

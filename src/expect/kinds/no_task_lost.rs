@@ -18,7 +18,7 @@ use crate::scenario::{Ctx, Names};
 
 /// `kind: no_task_lost` — every task the stack accepted completed or failed,
 /// and the load driver saw every completion (counted over the whole run).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawNoTaskLost {
     /// The service whose counter accounts for tasks (e.g. `coordinator`).

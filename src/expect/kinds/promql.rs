@@ -17,7 +17,7 @@ use crate::scenario::cmp::Comparison;
 use crate::scenario::{Ctx, Names, cmp};
 
 /// `kind: promql` — an expression evaluated by Prometheus over the window.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPromql {
     pub query: String,
@@ -26,12 +26,13 @@ pub struct RawPromql {
     /// `always` (default), `eventually` or `at_end`.
     pub mode: Option<String>,
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub step: Option<Duration>,
     #[serde(default)]
     pub allow_empty: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PromqlMode {
     /// Every point of every series in the window (`query_range`).

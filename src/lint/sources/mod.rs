@@ -16,7 +16,7 @@ use super::promql::{self, MetricSelector};
 use super::{Finding, FindingKind};
 
 /// One expression and where it is written.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Reference {
     /// e.g. `alerts/rules.yaml:12 alert HighErrorRate` or
     /// `dashboards/x.json panel "Task rate" (id 3) target A`.
@@ -26,7 +26,7 @@ pub struct Reference {
 }
 
 /// Everything read from some rule files and dashboards.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Sources {
     pub references: Vec<Reference>,
     /// Metric names defined by recording rules: references to them are satisfied.

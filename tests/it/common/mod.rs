@@ -91,6 +91,9 @@ pub fn run_scenario(path: &Path, env: &[(&str, &str)]) -> Run {
     let out: Output = cmd.output().expect("run ordeal");
     let report =
         std::fs::read(dir.path().join("report.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(serde_json::Value::Null);
+    if !report.is_null() {
+        assert_schema_valid(&report_schema(), &report, "report.json");
+    }
     let run = Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -388,4 +391,38 @@ pub fn render_in_chromium(html: &Path, png: Option<&Path>) -> Option<String> {
         );
     }
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Every error of `value` against the JSON Schema `schema`, as (instance
+/// path, message), with the errors inside failed `anyOf` alternatives too
+/// (so a mistake is found where it is, not only at the `anyOf` around it).
+pub fn schema_errors(schema: &serde_json::Value, value: &serde_json::Value) -> Vec<(String, String)> {
+    fn flatten(e: &jsonschema::ValidationError, out: &mut Vec<(String, String)>) {
+        out.push((e.instance_path().as_str().to_string(), e.to_string()));
+        if let jsonschema::error::ValidationErrorKind::AnyOf { context } = e.kind() {
+            context.iter().flatten().for_each(|e| flatten(e, out));
+        }
+    }
+    let validator = jsonschema::validator_for(schema).expect("a valid JSON Schema");
+    let mut out = Vec::new();
+    validator.iter_errors(value).for_each(|e| flatten(&e, &mut out));
+    out
+}
+
+/// `value` satisfies `schema`, or a panic listing where it does not.
+pub fn assert_schema_valid(schema: &serde_json::Value, value: &serde_json::Value, what: &str) {
+    let validator = jsonschema::validator_for(schema).expect("a valid JSON Schema");
+    let errors: Vec<String> =
+        validator.iter_errors(value).map(|e| format!("  at `{}`: {e}", e.instance_path().as_str())).take(10).collect();
+    assert!(errors.is_empty(), "{what} does not match its schema:\n{}", errors.join("\n"));
+}
+
+/// report.json's published schema (docs/report.schema.json).
+pub fn report_schema() -> serde_json::Value {
+    static SCHEMA: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            serde_json::from_slice(&std::fs::read(root().join("docs/report.schema.json")).expect("docs/report.schema.json")).expect("JSON")
+        })
+        .clone()
 }

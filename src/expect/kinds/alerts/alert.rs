@@ -18,7 +18,7 @@ use crate::scenario::{Ctx, Names, Scalar, WindowExpr, parse_window};
 
 /// `kind: alert` — pending then firing within a deadline of the fault's
 /// start, resolved within a deadline of its end, with labels/annotations.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAlert {
     pub alert: String,
@@ -29,10 +29,13 @@ pub struct RawAlert {
     /// Phase in which the fault happens.
     pub fault: String,
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub pending_within: Option<Duration>,
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::faults::Hd")]
     pub fires_within: Duration,
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub resolves_within: Option<Duration>,
 }
 

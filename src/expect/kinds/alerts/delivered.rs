@@ -17,7 +17,7 @@ use crate::scenario::diag::did_you_mean;
 use crate::scenario::{Ctx, Names, Scalar};
 
 /// `kind: alert_delivered` — Alertmanager notified receiver R.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAlertDelivered {
     pub alert: String,
@@ -25,6 +25,7 @@ pub struct RawAlertDelivered {
     /// `firing` (default) or `resolved`.
     pub status: Option<String>,
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub within: Option<Duration>,
     #[serde(default)]
     pub labels: BTreeMap<String, Scalar>,

@@ -14,7 +14,7 @@ use crate::expect::{Judgement, Recorded, secs};
 use crate::scenario::{Ctx, Names};
 
 /// `kind: no_alert` — nothing fires in the window (no false alarm).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawNoAlert {
     /// Only these alerts (default: any).

@@ -18,7 +18,7 @@ use crate::expect::Recorded;
 use crate::scenario::{Ctx, Scalar, one_of};
 
 /// `events:` — where the service reports its breaker's state changes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawEvents {
     /// JSON log lines of the service: those whose fields match `where`;
@@ -29,7 +29,7 @@ pub struct RawEvents {
     pub spans: Option<RawSpanEvents>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLogEvents {
     #[serde(rename = "where", default)]
@@ -38,7 +38,7 @@ pub struct RawLogEvents {
     pub to: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSpanEvents {
     pub name: String,

@@ -26,7 +26,7 @@ use crate::scenario::{Ctx, Names, Scalar, WindowExpr, matchers, parse_window};
 mod events;
 
 /// `kind: breaker` — circuit-breaker states and their timing.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawBreaker {
     pub service: String,
@@ -47,15 +47,19 @@ pub struct RawBreaker {
     /// Expected order of states (default closed, open, half_open, closed).
     pub sequence: Option<Vec<String>>,
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub opens_within: Option<Duration>,
     /// The breaker's reset timeout: first half_open this long after opening.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub half_open_after: Option<Duration>,
     /// Closed again within this long of the fault's end.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub closes_within: Option<Duration>,
     /// Timing tolerance (default two scrape intervals).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub tolerance: Option<Duration>,
     /// No flapping: at most this many transitions in the window.
     pub max_transitions: Option<u32>,
@@ -64,7 +68,7 @@ pub struct RawBreaker {
     pub allow_empty: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTransitions {
     pub metric: String,

@@ -14,7 +14,7 @@ use crate::faults::JournalEntry;
 use crate::scenario::{Ctx, Names, route};
 
 /// `kind: fail_fast` — few calls reach the mock while the breaker is open.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawFailFast {
     pub mock: String,

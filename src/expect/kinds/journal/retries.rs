@@ -16,7 +16,7 @@ use crate::scenario::cmp::Comparison;
 use crate::scenario::{Ctx, Names, cmp, route};
 
 /// `kind: retries` — attempts and backoff, measured at the mock.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRetries {
     pub mock: String,
@@ -27,6 +27,7 @@ pub struct RawRetries {
     pub retried: Option<String>,
     /// Every gap between a failed attempt and the next is at least this.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub min_backoff: Option<Duration>,
     /// Gaps do not shrink from one retry to the next (exponential backoff).
     #[serde(default)]
@@ -38,6 +39,7 @@ pub struct RawRetries {
     /// The stack's client timeout for this dependency: lets the backoff after
     /// an attempt the client abandoned (e.g. a latency fault) be measured.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub client_timeout: Option<Duration>,
     /// Pass when no call reached the mock in the window (default: fails, "no data").
     #[serde(default)]

@@ -16,12 +16,12 @@ use crate::scenario::cmp::Comparison;
 use crate::scenario::{Ctx, Names, cmp};
 
 /// An expected span tree: `{ ExecuteTask: { PlanTask: { LLMCall: } } }`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct RawTree(pub Option<BTreeMap<String, RawTree>>);
 
 /// `kind: trace_complete` — the load's requests produced complete traces.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTraceComplete {
     /// The span tree each request's trace must contain (direct parent/child links).
@@ -37,6 +37,7 @@ pub struct RawTraceComplete {
     pub no_orphans: Option<bool>,
     /// A trace is final once no span arrived for this long before collection ended (default 2s).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::faults::Hd>")]
     pub quiet: Option<Duration>,
     /// A window with no request to judge passes (default: fails, "no data").
     #[serde(default)]
@@ -44,7 +45,7 @@ pub struct RawTraceComplete {
 }
 
 /// Expected span tree node.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct SpanTree {
     pub name: String,
     pub children: Vec<SpanTree>,

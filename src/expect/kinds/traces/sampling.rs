@@ -12,7 +12,7 @@ use crate::load::LoadRecord;
 use crate::scenario::{Ctx, Names};
 
 /// `kind: trace_sampling` — the fraction of requests that produced a trace.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTraceSampling {
     /// The configured sampling ratio.

@@ -15,7 +15,7 @@ use crate::scenario::cmp::Comparison;
 use crate::scenario::{Ctx, Names, Scalar, cmp, one_of};
 
 /// Which spans: every given condition must hold.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSpanSelector {
     pub name: Option<String>,
@@ -38,7 +38,7 @@ pub struct RawSpanSelector {
 }
 
 /// `kind: trace_spans` — count, ratio, duration or attributes of selected spans.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTraceSpans {
     pub span: RawSpanSelector,
@@ -58,7 +58,7 @@ pub struct RawTraceSpans {
     pub allow_empty: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SpanStatusSel {
     Ok,
@@ -66,7 +66,7 @@ pub enum SpanStatusSel {
     Unset,
 }
 
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct SpanSelector {
     pub name: Option<String>,
     pub service: Option<String>,
