@@ -63,6 +63,16 @@ pub struct JournalEntry {
     pub traceparent: Option<String>,
     /// Id of the fault that shaped this response (the decisive one, else one that added delay).
     pub fault: Option<String>,
+    /// The tokens an LLM mock's answer reported in its `usage` (none for other answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TokenCount>,
+}
+
+/// The `usage` an LLM mock's completion carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TokenCount {
+    pub prompt: u64,
+    pub completion: u64,
 }
 
 impl JournalEntry {
@@ -80,6 +90,7 @@ impl JournalEntry {
             request_id: header("x-request-id"),
             traceparent: header("traceparent"),
             fault: None,
+            tokens: None,
         }
     }
 

@@ -236,6 +236,7 @@ async fn handle(State(st): State<LlmState>, req: Request) -> Response {
                 guard.entry().status = Some(200);
                 ChunkStream::new(meta, &answer, d.token_delay, d.truncate_after, guard).into_response()
             } else {
+                guard.entry().tokens = Some(meta.tokens(openai::count_tokens(&answer)));
                 guard.finish(Some(200), Outcome::Ok);
                 axum::Json(openai::completion(&meta, &answer)).into_response()
             }

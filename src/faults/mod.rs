@@ -32,7 +32,7 @@ pub use config::{
     SlowStreamFault, TruncateStreamFault,
 };
 pub use engine::derive_seed;
-pub use journal::{DEFAULT_JOURNAL_CAPACITY, JournalEntry, JournalSnapshot, Outcome};
+pub use journal::{DEFAULT_JOURNAL_CAPACITY, JournalEntry, JournalSnapshot, Outcome, TokenCount};
 pub use latency::{Hd, Latency, parse_duration};
 pub use route::{PathPattern, RouteError, RouteFilter};
 pub use validate::{validate, validate_mock, validate_route};

@@ -91,6 +91,11 @@ pub struct CompletionMeta {
 }
 
 impl CompletionMeta {
+    /// What an answer of `completion_tokens` tokens reports in its `usage`, for the journal.
+    pub fn tokens(&self, completion_tokens: usize) -> crate::faults::TokenCount {
+        crate::faults::TokenCount { prompt: self.prompt_tokens as u64, completion: completion_tokens as u64 }
+    }
+
     fn usage(&self, completion_tokens: usize) -> Value {
         json!({
             "prompt_tokens": self.prompt_tokens,
@@ -230,6 +235,7 @@ impl ChunkStream {
         } else if self.pos == len {
             let mut c = chunk(&self.meta, json!({}), Some("stop"));
             c["usage"] = self.meta.usage(len);
+            self.guard.entry().tokens = Some(self.meta.tokens(len));
             c.to_string()
         } else {
             self.ended = true;

@@ -37,9 +37,9 @@ pub fn scenario_schema() -> Value {
     defs.insert(
         "Template".into(),
         json!({
-            "description": "`{{vars.NAME}}`: a value filled from the scenario's `vars:` or `--var NAME=VALUE`, read with the YAML type of what it is filled with.",
+            "description": "A value holding `{{vars.NAME}}`, filled from the scenario's `vars:` or `--var NAME=VALUE`: alone, it takes the YAML type of what it is filled with; inside text, the text is read after filling (`{{vars.d}}s`).",
             "type": "string",
-            "pattern": r"^\s*\{\{\s*vars\.[A-Za-z_][A-Za-z0-9_]*\s*\}\}\s*$",
+            "pattern": r"\{\{vars\.[^}]*\}\}",
         }),
     );
     root
@@ -55,7 +55,7 @@ pub fn merged_scenario_schema() -> Value {
     let properties = json!({
         "ordeal": { "description": "The scenario format this file is written in (`ordeal: 1`; docs/CHANGELOG.md lists the changes).", "const": super::document::FORMAT },
         "include": {
-            "description": "Files merged under this one (relative to it): mappings merge key by key, lists of named items by `name:`; this file wins, and a field set to null removes an included one.",
+            "description": "Files merged under this one (relative to it): mappings merge key by key, `timeline.phases` by `name:`, other lists are replaced; this file wins, and a field set to null removes an included one.",
             "anyOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }],
         },
         "vars": {
@@ -96,7 +96,7 @@ pub fn merged_scenario_schema() -> Value {
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "ordeal scenario",
-        "description": "A scenario: the stack to start, the mocks in front of its dependencies, the load, the faults on a timeline, and what must be observed. Reference: docs/scenario-reference.md.",
+        "description": "A scenario: the stack to start, the mocks in front of its dependencies, the load, the faults on a timeline, and what must be observed (README.md, \"Scenarios\").",
         "type": "object",
         "properties": properties,
         "patternProperties": { "^x-": { "description": "A place for YAML anchors; ignored." } },
@@ -161,10 +161,9 @@ fn as_written(v: &mut Value, whole: bool) {
                 match k.as_str() {
                     "properties" | "$defs" | "patternProperties" => {
                         for (name, f) in child.as_object_mut().into_iter().flatten() {
-                            let whole = whole || (k == "properties" && name == "expect");
-                            as_written(f, whole);
+                            as_written(f, whole || (k == "properties" && name == "expect"));
                             if k == "properties" {
-                                loosen(f, !whole);
+                                loosen(f, !whole); // `expect: null` still removes an included `expect:`
                             }
                         }
                     }

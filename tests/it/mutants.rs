@@ -181,3 +181,34 @@ fn live_follows_llm_is_caught_by_health() {
     // Liveness tied to a dependency: an orchestrator would restart the coordinator in a loop.
     assert_caught("live_follows_llm", &["coordinator stays live"]);
 }
+
+/// An accounting mutant: the compact outage (every other kind of bundled
+/// expectation) does not notice it, and `accounting.yaml` fails on exactly
+/// `expectation`, with both sides of the count in the evidence.
+fn caught_by_accounting_alone(mutant: &str, expectation: &str) {
+    let env = [("MULTIAGENT_MUTANT", mutant)];
+    let (_dir, outage) = compact_outage();
+    let run = run_scenario(&outage, &env);
+    assert_eq!(run.code, 0, "mutant {mutant} is caught by a check other than accounting:\n{}", run.summary());
+    let run = run_scenario(&scenario("accounting.yaml"), &env);
+    assert_eq!(run.code, 1, "mutant {mutant} was not caught:\n{}", run.summary());
+    assert_eq!(run.failed(), vec![expectation.to_string()], "{}", run.summary());
+    let e = run.expectation(expectation);
+    let (claim, truth) = (&e["evidence"]["claim"]["value"], &e["evidence"]["truth"]["value"]);
+    assert!(claim.is_number() && truth.is_number() && claim != truth, "{e}");
+}
+
+#[test]
+fn undercount_llm_errors_is_caught_by_accounting_alone() {
+    caught_by_accounting_alone("undercount_llm_errors", "every failed LLM call is counted");
+}
+
+#[test]
+fn double_count_tokens_is_caught_by_accounting_alone() {
+    caught_by_accounting_alone("double_count_tokens", "the tokens counted are the tokens served");
+}
+
+#[test]
+fn span_per_task_not_per_call_is_caught_by_accounting_alone() {
+    caught_by_accounting_alone("span_per_task_not_per_call", "one client span per call that reached the LLM");
+}

@@ -104,3 +104,15 @@ fn flaky_backend_passes_with_jittered_retries_shown() {
     let retries = run.expectation("failed reads are retried with growing, jittered backoff");
     assert!(retries["evidence"]["jitter"]["gaps"].as_u64().unwrap() >= 20, "{retries}");
 }
+
+#[test]
+fn accounting_passes_with_the_sides_adding_up() {
+    let run = assert_passes("accounting.yaml", &["accounting"]);
+    let truth = |name: &str| run.expectation(name)["evidence"]["truth"]["value"].as_f64().unwrap();
+    let (failed, succeeded) = (truth("every failed LLM call is counted"), truth("every successful LLM call is counted"));
+    // Both sides were really exercised, and the sides add up across checks:
+    // one client span per call, failed or not (the mock answered every call).
+    assert!(failed > 0.0 && succeeded > failed, "{}", run.summary());
+    assert_eq!(truth("one client span per call that reached the LLM"), failed + succeeded, "{}", run.summary());
+    assert!(truth("the tokens counted are the tokens served") > succeeded, "{}", run.summary());
+}

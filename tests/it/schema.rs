@@ -78,8 +78,9 @@ fn mistakes_are_refused_where_they_are() {
     }
     // What a partial file may do: leave required fields to an include, null a
     // field, fill a number from a template, use a merge key.
-    let partial = "vars: { r: 5 }\nx-env: &e { A: 1 }\nstack: { services: { w: { env: { <<: *e, B: null }, health: null } } }\n\
-                   load: { rate: '{{vars.r}}' }\nmocks: { llm: { latency: { uniform: null, fixed: 5ms } } }";
+    let partial = "vars: { r: 5, d: 3 }\nx-env: &e { A: 1 }\nstack: { services: { w: { env: { <<: *e, B: null }, health: null } } }\n\
+                   load: { rate: '{{vars.r}}' }\nmocks: { llm: { latency: { uniform: null, fixed: 5ms } } }\n\
+                   timeline: { phases: [{ name: a, duration: '{{vars.d}}s' }] }\nexpect: null";
     assert_eq!(schema_errors(&schema, &yaml(partial)), vec![]);
 }
 

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::breaker::CircuitBreaker;
 use crate::metrics::Metrics;
+use crate::mutant::{self, Mutant};
 use crate::retry::{self, AttemptError, CallError, RetryPolicy};
 use crate::sse::SseAccumulator;
 use crate::traces;
@@ -59,6 +60,7 @@ pub struct LlmClient {
     pub policy: RetryPolicy,
     pub metrics: Metrics,
     pub span: LlmSpanOptions,
+    pub mutant: Option<Mutant>,
 }
 
 impl LlmClient {
@@ -91,6 +93,7 @@ impl LlmClient {
         let span = cx.span();
         let out = match result {
             Ok((completion, attempts)) => {
+                self.metrics.llm_tokens(completion.usage.prompt_tokens, completion.usage.completion_tokens);
                 span.set_attributes([
                     KeyValue::new("llm.usage.prompt_tokens", completion.usage.prompt_tokens as i64),
                     KeyValue::new("llm.usage.completion_tokens", completion.usage.completion_tokens as i64),
@@ -141,14 +144,43 @@ impl LlmClient {
         attempt: u32,
     ) -> Result<Completion, AttemptError<UpstreamError>> {
         let start = Instant::now();
-        let res = self.send(prompt, stream, request_id, cx).await;
+        // One HTTP client span per call sent (OpenTelemetry's HTTP client
+        // convention), a child of LLMCall; mutant `span_per_task_not_per_call`:
+        // retries go out without one.
+        let own = self.span.create_span && (attempt == 1 || !mutant::is(self.mutant, Mutant::SpanPerTaskNotPerCall));
+        let call_cx = if own {
+            let mut attrs = vec![KeyValue::new("http.request.method", "POST"), KeyValue::new("url.full", self.endpoint.clone())];
+            if attempt > 1 {
+                attrs.push(KeyValue::new("http.request.resend_count", i64::from(attempt - 1)));
+            }
+            traces::start("POST", SpanKind::Client, cx, attrs)
+        } else {
+            cx.clone()
+        };
+        let res = self.send(prompt, stream, request_id, &call_cx).await;
         let secs = start.elapsed().as_secs_f64();
         match &res {
             Ok(_) => self.metrics.llm_call("success", Some(secs)),
             Err(e) => {
-                self.metrics.llm_call("error", Some(secs));
+                // Mutant `undercount_llm_errors`: a failed retry goes uncounted.
+                if attempt == 1 || !mutant::is(self.mutant, Mutant::UndercountLlmErrors) {
+                    self.metrics.llm_call("error", Some(secs));
+                }
                 tracing::warn!(dependency = "llm", attempt, error = %e.error, "LLM call attempt failed");
             }
+        }
+        if own {
+            let span = call_cx.span();
+            match &res {
+                Ok(_) => span.set_attribute(KeyValue::new("http.response.status_code", 200)),
+                Err(e) => {
+                    if let Some(code) = e.error.status_code() {
+                        span.set_attribute(KeyValue::new("http.response.status_code", i64::from(code)));
+                    }
+                    span.set_status(Status::error(e.error.to_string()));
+                }
+            }
+            span.end();
         }
         res
     }

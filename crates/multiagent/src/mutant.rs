@@ -44,10 +44,18 @@ pub enum Mutant {
     /// The coordinator's `/health/live` fails while the LLM breaker is open:
     /// liveness tied to a dependency (an orchestrator would restart it in a loop).
     LiveFollowsLlm,
+    /// A failed retry of an LLM call is not counted in
+    /// `multiagent_llm_calls_total{outcome="error"}` (only first attempts are).
+    UndercountLlmErrors,
+    /// `multiagent_llm_tokens_total` counts every token twice.
+    DoubleCountTokens,
+    /// Only the first attempt of an LLM call gets its `POST` client span; the
+    /// retries go out without one (one span where there were several calls).
+    SpanPerTaskNotPerCall,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 16] = [
+    pub const ALL: [Mutant; 19] = [
         Mutant::BreakerNeverOpens,
         Mutant::BreakerNeverCloses,
         Mutant::RenameMetric,
@@ -64,6 +72,9 @@ impl Mutant {
         Mutant::RequestIdLabel,
         Mutant::RetryNoJitter,
         Mutant::LiveFollowsLlm,
+        Mutant::UndercountLlmErrors,
+        Mutant::DoubleCountTokens,
+        Mutant::SpanPerTaskNotPerCall,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -84,6 +95,9 @@ impl Mutant {
             Mutant::RequestIdLabel => "request_id_label",
             Mutant::RetryNoJitter => "retry_no_jitter",
             Mutant::LiveFollowsLlm => "live_follows_llm",
+            Mutant::UndercountLlmErrors => "undercount_llm_errors",
+            Mutant::DoubleCountTokens => "double_count_tokens",
+            Mutant::SpanPerTaskNotPerCall => "span_per_task_not_per_call",
         }
     }
 }

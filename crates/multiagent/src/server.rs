@@ -86,6 +86,7 @@ impl Shared {
             policy: self.retry_policy(),
             metrics: self.metrics.clone(),
             span: LlmSpanOptions { create_span, error_status: !mutant::is(self.cfg.mutant, Mutant::NoErrorStatus) },
+            mutant: self.cfg.mutant,
         }
     }
 

@@ -109,5 +109,6 @@ registry! {
     promql: Promql(PromqlCheck),
     contract: Contract(ContractCheck),
     no_task_lost: NoTaskLost(NoTaskLostCheck),
+    accounting: Accounting(AccountingCheck),
     overhead: Overhead(OverheadCheck),
 }

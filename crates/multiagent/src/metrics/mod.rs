@@ -11,7 +11,7 @@ use prometheus_client::encoding::text::encode;
 use crate::breaker::{BreakerState, TransitionObserver};
 use crate::config::Role;
 use crate::mutant::Mutant;
-use registry::{Inner, l1, llm_labels, transition_labels};
+use registry::{Inner, l1, llm_labels, token_labels, transition_labels};
 
 /// Distinct `type` label values kept before the rest are folded into `other`.
 const MAX_TASK_TYPES: usize = 32;
@@ -97,6 +97,16 @@ impl Metrics {
             if let Some(s) = secs {
                 let labels = vec![("provider", "openai".to_string()), ("model", i.model.clone())];
                 i.llm_duration.get_or_create(&labels).observe(s);
+            }
+        });
+    }
+
+    /// The tokens a successful completion's `usage` reported.
+    pub fn llm_tokens(&self, prompt: u64, completion: u64) {
+        self.with(|i| {
+            let times = if i.double_tokens { 2 } else { 1 };
+            for (kind, n) in [("prompt", prompt), ("completion", completion)] {
+                i.llm_tokens.get_or_create(&token_labels(&i.model, kind)).inc_by(n * times);
             }
         });
     }

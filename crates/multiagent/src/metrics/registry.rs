@@ -33,6 +33,9 @@ pub(super) struct Inner {
     pub(super) tasks: Counters,
     pub(super) messages: Counters,
     pub(super) llm_calls: Counters,
+    /// Mutant `double_count_tokens`: every token is counted twice.
+    pub(super) double_tokens: bool,
+    pub(super) llm_tokens: Counters,
     pub(super) errors: Counters,
     pub(super) task_duration: Histograms,
     pub(super) llm_duration: Histograms,
@@ -61,6 +64,8 @@ impl Inner {
             tasks: Counters::default(),
             messages: Counters::default(),
             llm_calls: Counters::default(),
+            double_tokens: mutant == Some(Mutant::DoubleCountTokens),
+            llm_tokens: Counters::default(),
             errors: Counters::default(),
             task_duration: h(),
             llm_duration: h(),
@@ -94,6 +99,7 @@ impl Inner {
         }
         r.register("multiagent_messages", "Messages between coordinator and workers", inner.messages.clone());
         r.register("multiagent_llm_calls", "LLM call attempts by outcome", inner.llm_calls.clone());
+        r.register("multiagent_llm_tokens", "LLM tokens the provider reported in usage, by type", inner.llm_tokens.clone());
         r.register("multiagent_errors", "Errors by component", inner.errors.clone());
         r.register("multiagent_llm_call_duration_seconds", "LLM call attempt duration", inner.llm_duration.clone());
         r.register("multiagent_message_latency_seconds", "One-way message latency", inner.message_latency.clone());
@@ -125,6 +131,9 @@ impl Inner {
         for o in ["success", "error", "rejected"] {
             touch(&inner.llm_calls, llm_labels(model, o));
         }
+        for t in ["prompt", "completion"] {
+            touch(&inner.llm_tokens, token_labels(model, t));
+        }
         let (components, deps): (&[&str], &[&'static str]) =
             if coordinator { (&["orchestrator", "worker", "llm"], &["llm"]) } else { (&["worker", "llm", "backend"], &["llm", "backend"]) };
         for c in components {
@@ -148,6 +157,10 @@ fn touch(family: &Counters, labels: Labels) {
 
 pub(super) fn llm_labels(model: &str, outcome: &str) -> Labels {
     vec![("provider", "openai".into()), ("model", model.into()), ("outcome", outcome.into())]
+}
+
+pub(super) fn token_labels(model: &str, kind: &str) -> Labels {
+    vec![("provider", "openai".into()), ("model", model.into()), ("type", kind.into())]
 }
 
 pub(super) fn transition_labels(dep: &str, from: &str, to: &str) -> Labels {

@@ -48,6 +48,7 @@ pub(crate) mod fixtures {
             request_id: Some(id.into()),
             traceparent: None,
             fault: None,
+            tokens: None,
         }
     }
 

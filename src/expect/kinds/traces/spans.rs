@@ -122,7 +122,7 @@ impl Kind for TraceSpansCheck {
 
 const SPAN_KINDS: [&str; 5] = ["server", "client", "internal", "producer", "consumer"];
 
-fn selector(cx: &mut Ctx, path: &str, r: RawSpanSelector) -> SpanSelector {
+pub(crate) fn selector(cx: &mut Ctx, path: &str, r: RawSpanSelector) -> SpanSelector {
     if let Some(k) = &r.kind
         && !SPAN_KINDS.contains(&k.as_str())
     {
@@ -217,7 +217,7 @@ pub(crate) fn matches(sel: &SpanSelector, s: &SpanRecord, trace: &Trace) -> bool
         && sel.ancestor.as_deref().is_none_or(|a| trace.ancestors(&s.span_id).iter().any(|x| x.name == a))
 }
 
-fn describe(sel: &SpanSelector) -> String {
+pub(crate) fn describe(sel: &SpanSelector) -> String {
     let mut parts = Vec::new();
     if let Some(n) = &sel.name {
         parts.push(n.clone());
