@@ -8,7 +8,7 @@
 //! hint; what expectations may refer to; parsers shared by several kinds),
 //! `diag`, `locate` (field path -> line), and the small languages used inside
 //! field values: `window` (`outage+2s..recovery.end`), `cmp` (`"<= 3"`),
-//! `template` (`{{mocks.llm.url}}`).
+//! `template` (`{{mocks.llm.url}}`), `field_match` (`where:` values, log levels).
 //!
 //! Expectation kinds build on this floor (`expect::kinds`), and `plan`
 //! assembles a whole file above them; nothing here knows a kind.
@@ -17,6 +17,7 @@ pub mod alerting;
 pub mod cmp;
 pub mod ctx;
 pub mod diag;
+pub mod field_match;
 pub mod load;
 mod load_vars;
 pub(crate) mod locate;

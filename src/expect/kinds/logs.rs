@@ -12,7 +12,8 @@ use crate::expect::kind::{Kind, Signals, no_data};
 use crate::expect::{Judgement, Recorded};
 use crate::runtime::{LogGap, LogLine, Stream};
 use crate::scenario::cmp::Comparison;
-use crate::scenario::{Ctx, Names, Scalar, cmp, one_of};
+use crate::scenario::field_match::{FieldMatch, RawFieldMatch, all_match, compile_where, normalize_level};
+use crate::scenario::{Ctx, Names, cmp, one_of};
 
 /// `kind: logs` — structured-log checks on captured stdout/stderr lines.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -22,10 +23,12 @@ pub struct RawLogs {
     pub service: Option<String>,
     /// `stdout` (default), `stderr` or `both`.
     pub stream: Option<String>,
-    /// Only JSON lines whose fields equal these values, e.g. `{ message: "task failed" }`.
+    /// Only JSON lines whose fields match: a value to equal (`{ message: "task
+    /// failed" }`), `{ contains: TEXT }` or `{ regex: PATTERN }`.
     #[serde(default, rename = "where")]
-    pub filter: BTreeMap<String, Scalar>,
-    /// Only lines at this level (compared case-insensitively with `level_field`).
+    pub filter: BTreeMap<String, RawFieldMatch>,
+    /// Only lines at this level; levels are normalised (`WARN`, `warning`,
+    /// `W` and pino's `40` are all `warn`; README, "Log levels").
     pub level: Option<String>,
     /// Field holding the level (default `level`).
     pub level_field: Option<String>,
@@ -79,7 +82,8 @@ pub enum Against {
 pub struct LogCheck {
     pub service: Option<String>,
     pub streams: LogStreams,
-    pub filter: Vec<(String, String)>,
+    pub filter: Vec<(String, FieldMatch)>,
+    /// Normalised (`field_match::normalize_level`).
     pub level: Option<String>,
     pub level_field: String,
     pub stat: LogStat,
@@ -178,8 +182,8 @@ fn compile(cx: &mut Ctx, path: &str, r: RawLogs, names: &Names) -> Option<LogChe
     Some(LogCheck {
         service: r.service,
         streams,
-        filter: r.filter.into_iter().map(|(k, v)| (k, v.0)).collect(),
-        level: r.level,
+        filter: compile_where(cx, &format!("{path}.where"), r.filter),
+        level: r.level.as_deref().map(normalize_level),
         level_field: r.level_field.unwrap_or_else(|| "level".into()),
         stat,
         allow_empty: r.allow_empty,
@@ -206,9 +210,9 @@ fn select<'a>(c: &LogCheck, lines: &'a [LogLine], w: Window) -> Vec<(&'a LogLine
         .map(|l| (l, serde_json::from_str::<Map<String, Value>>(&l.line).ok()))
         .filter(|(_, json)| {
             let level_ok = c.level.as_ref().is_none_or(|lvl| {
-                json.as_ref().and_then(|j| j.get(&c.level_field)).is_some_and(|v| field_str(v).eq_ignore_ascii_case(lvl))
+                json.as_ref().and_then(|j| j.get(&c.level_field)).is_some_and(|v| normalize_level(&field_str(v)) == *lvl)
             });
-            let where_ok = c.filter.iter().all(|(k, v)| json.as_ref().and_then(|j| j.get(k)).is_some_and(|x| field_str(x) == *v));
+            let where_ok = json.as_ref().is_some_and(|j| all_match(&c.filter, j)) || c.filter.is_empty();
             level_ok && where_ok
         })
         .collect()
@@ -270,7 +274,7 @@ fn unseen(c: &LogCheck, j: Judgement, lines: &[LogLine], gaps: &[LogGap], w: Win
 
 /// ` where k=v, level=error` for people.
 fn filter_note(c: &LogCheck) -> String {
-    let mut parts: Vec<String> = c.filter.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut parts: Vec<String> = c.filter.iter().map(|(k, v)| format!("{k}{v}")).collect();
     if let Some(l) = &c.level {
         parts.push(format!("{}={l}", c.level_field));
     }
@@ -380,6 +384,30 @@ pub(crate) mod tests {
         assert!(!j.pass);
         assert_eq!(j.observed, "3/4 lines are JSON objects");
         assert_eq!(j.evidence["first_non_json"]["service"], "b");
+    }
+
+    #[test]
+    fn where_contains_and_regex_and_levels_as_services_write_them() {
+        let lines = vec![
+            line("gw", 100, r#"{"level":"WARN","message":"litellm.ServiceUnavailableError: 503 from upstream","code":"503"}"#),
+            line("gw", 200, r#"{"level":"warning","message":"ServiceUnavailable again","code":"502"}"#),
+            line("gw", 300, r#"{"level":"INFO","message":"ServiceUnavailable cleared","code":"200"}"#),
+            line("gw", 400, r#"{"level":40,"message":"timeout","code":"504"}"#),
+        ];
+        let raw: BTreeMap<String, RawFieldMatch> =
+            serde_norway::from_str("message: { contains: ServiceUnavailable }\ncode: { regex: '^50[23]$' }\n").unwrap();
+        let mut cx = Ctx::new(std::path::Path::new("s.yaml"), "");
+        let mut c = check(LogStat::Count(Comparison::parse("== 2").unwrap()));
+        c.filter = compile_where(&mut cx, "expect[0].where", raw);
+        c.level = Some(normalize_level("warning"));
+        let j = judge(&c, &lines, &Default::default(), all());
+        assert!(j.pass, "WARN and warning lines with the text and a 502/503 code: {}", j.observed);
+        c.filter.clear();
+        c.stat = LogStat::Count(Comparison::parse("== 3").unwrap());
+        assert!(judge(&c, &lines, &Default::default(), all()).pass, "WARN, warning and pino's 40 are warn");
+        c.level = Some(normalize_level("info"));
+        c.stat = LogStat::Count(Comparison::parse("== 1").unwrap());
+        assert!(judge(&c, &lines, &Default::default(), all()).pass);
     }
 
     #[test]

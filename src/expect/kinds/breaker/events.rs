@@ -15,7 +15,8 @@ use serde_json::Value;
 use super::Change;
 use crate::clock::Window;
 use crate::expect::Recorded;
-use crate::scenario::{Ctx, Scalar, one_of};
+use crate::scenario::field_match::{FieldMatch, RawFieldMatch, all_match, compile_where};
+use crate::scenario::{Ctx, one_of};
 
 /// `events:` — where the service reports its breaker's state changes.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -32,8 +33,9 @@ pub struct RawEvents {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLogEvents {
+    /// A value to equal, `{ contains: TEXT }` or `{ regex: PATTERN }` per field.
     #[serde(rename = "where", default)]
-    pub filter: BTreeMap<String, Scalar>,
+    pub filter: BTreeMap<String, RawFieldMatch>,
     pub from: String,
     pub to: String,
 }
@@ -48,7 +50,7 @@ pub struct RawSpanEvents {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Events {
-    Logs { filter: Vec<(String, String)>, from: String, to: String },
+    Logs { filter: Vec<(String, FieldMatch)>, from: String, to: String },
     Spans { name: String, from: String, to: String },
 }
 
@@ -68,7 +70,7 @@ pub fn compile(cx: &mut Ctx, path: &str, raw: RawEvents) -> Option<Events> {
         return None;
     }
     Some(match (raw.logs, raw.spans) {
-        (Some(l), _) => Events::Logs { filter: l.filter.into_iter().map(|(k, v)| (k, v.0)).collect(), from: l.from, to: l.to },
+        (Some(l), _) => Events::Logs { filter: compile_where(cx, &format!("{path}.logs.where"), l.filter), from: l.from, to: l.to },
         (None, Some(s)) => Events::Spans { name: s.name, from: s.from, to: s.to },
         (None, None) => return None,
     })
@@ -125,8 +127,7 @@ pub fn changes(ev: &Events, service: &str, rec: &Recorded, states: &[(String, f6
             }
             for l in rec.logs.iter().filter(|l| l.service == service) {
                 let Ok(Value::Object(m)) = serde_json::from_str::<Value>(&l.line) else { continue };
-                let matches = filter.iter().all(|(k, v)| m.get(k).is_some_and(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string) == *v));
-                if let (true, Some(f), Some(t)) = (matches, m.get(from), m.get(to)) {
+                if let (true, Some(f), Some(t)) = (all_match(filter, &m), m.get(from), m.get(to)) {
                     push(l.at, f, t);
                 }
             }
