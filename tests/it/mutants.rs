@@ -212,3 +212,20 @@ fn double_count_tokens_is_caught_by_accounting_alone() {
 fn span_per_task_not_per_call_is_caught_by_accounting_alone() {
     caught_by_accounting_alone("span_per_task_not_per_call", "one client span per call that reached the LLM");
 }
+
+/// `kind: traffic` fails where the dependency is not called: with the LLM
+/// breaker open the provider barely sees a call, so a floor there fails —
+/// and only that check, on the healthy stack.
+#[test]
+fn a_traffic_floor_fails_while_the_breaker_keeps_calls_away() {
+    let (_dir, path) = compact_outage();
+    let name = "the LLM takes the load while its breaker is open";
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!("  - {{ kind: traffic, name: {name}, mock: llm, during: outage+2s..outage.end, min_rate: 5 }}\n"));
+    std::fs::write(&path, text).unwrap();
+    let run = run_scenario(&path, &[]);
+    assert_eq!(run.code, 1, "{}", run.summary());
+    assert_eq!(run.failed(), vec![name.to_string()], "{}", run.summary());
+    let e = run.expectation(name);
+    assert!(e["evidence"]["rate"].as_f64().unwrap() < 5.0, "{e}");
+}

@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::journal::journal;
+use super::journal::{StatusSel, journal};
 use super::traces::spans::{RawSpanSelector, SpanSelector, matches, selector as span_selector, describe as describe_spans};
 use crate::clock::Window;
 use crate::collectors::store::LabelMatcher;
@@ -82,50 +82,6 @@ pub struct RawAccounting {
 pub enum Claim {
     Counter { service: Option<String>, metric: String, matchers: Vec<LabelMatcher> },
     Spans(SpanSelector),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusSel {
-    Exact(u16),
-    Class(u16),
-    NoAnswer,
-}
-
-impl StatusSel {
-    fn parse(s: &str) -> Option<Self> {
-        let s = s.trim().to_ascii_lowercase();
-        match s.as_bytes() {
-            _ if s == "none" => Some(StatusSel::NoAnswer),
-            [d @ b'1'..=b'5', b'x', b'x'] => Some(StatusSel::Class(u16::from(d - b'0'))),
-            _ => s.parse::<u16>().ok().filter(|c| (100..600).contains(c)).map(StatusSel::Exact),
-        }
-    }
-
-    fn holds(self, status: Option<u16>) -> bool {
-        match (self, status) {
-            (StatusSel::NoAnswer, s) => s.is_none(),
-            (StatusSel::Exact(want), Some(s)) => s == want,
-            (StatusSel::Class(c), Some(s)) => s / 100 == c,
-            _ => false,
-        }
-    }
-
-    /// A load answer's status key (`"200"`, `"no response"`, `"unfinished"`):
-    /// `none` is no response; a request still in flight is no answer yet.
-    fn holds_key(self, key: &str) -> bool {
-        match key {
-            "no response" => self == StatusSel::NoAnswer,
-            _ => key.parse().is_ok_and(|s| self.holds(Some(s))),
-        }
-    }
-
-    fn text(self) -> String {
-        match self {
-            StatusSel::Exact(s) => s.to_string(),
-            StatusSel::Class(c) => format!("{c}xx"),
-            StatusSel::NoAnswer => "none".into(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

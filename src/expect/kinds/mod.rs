@@ -96,6 +96,7 @@ registry! {
     breaker: Breaker(BreakerCheck),
     journal/fail_fast: FailFast(FailFastCheck),
     journal/retries: Retries(RetriesCheck),
+    journal/traffic: Traffic(TrafficCheck),
     health: Health(HealthCheck),
     load: Load(LoadCheck),
     logs: Logs(LogCheck),

@@ -1,8 +1,6 @@
 //! `kind: fail_fast` — while a breaker is open, few calls reach the mock:
 //! the average rate over the window and the busiest one-second bucket.
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 use serde_json::json;
 
@@ -75,10 +73,7 @@ pub(crate) fn fail_fast(c: &FailFastCheck, entries: &[JournalEntry], sent: Optio
     }
     let secs = w.len().as_secs_f64();
     let rate = if secs > 0.0 { hits.len() as f64 / secs } else { 0.0 };
-    let mut buckets: BTreeMap<u64, u32> = BTreeMap::new();
-    for e in &hits {
-        *buckets.entry((e.at - w.start).as_secs()).or_default() += 1;
-    }
+    let buckets = super::per_second(&hits, w, false);
     let peak = buckets.values().copied().max().unwrap_or(0);
     let pass = rate <= c.max_rate && c.max_per_second.is_none_or(|m| peak <= m);
     let mut expected = format!("at most {} calls/s reach mock `{}`", c.max_rate, c.mock);

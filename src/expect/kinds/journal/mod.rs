@@ -11,6 +11,7 @@
 
 pub mod fail_fast;
 pub mod retries;
+pub mod traffic;
 
 use crate::clock::Window;
 use crate::expect::Recorded;
@@ -19,6 +20,67 @@ use crate::faults::{JournalEntry, RouteFilter};
 pub fn in_scope<'a>(entries: &'a [JournalEntry], route: Option<&str>, w: Window) -> Vec<&'a JournalEntry> {
     let filter: Option<RouteFilter> = route.and_then(|r| r.parse().ok());
     entries.iter().filter(|e| w.contains(e.at) && filter.as_ref().is_none_or(|f| f.matches(&e.method, &e.path))).collect()
+}
+
+/// Which answers count: an exact status, a class (`5xx`) or none sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusSel {
+    Exact(u16),
+    Class(u16),
+    NoAnswer,
+}
+
+impl StatusSel {
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim().to_ascii_lowercase();
+        match s.as_bytes() {
+            _ if s == "none" => Some(StatusSel::NoAnswer),
+            [d @ b'1'..=b'5', b'x', b'x'] => Some(StatusSel::Class(u16::from(d - b'0'))),
+            _ => s.parse::<u16>().ok().filter(|c| (100..600).contains(c)).map(StatusSel::Exact),
+        }
+    }
+
+    pub fn holds(self, status: Option<u16>) -> bool {
+        match (self, status) {
+            (StatusSel::NoAnswer, s) => s.is_none(),
+            (StatusSel::Exact(want), Some(s)) => s == want,
+            (StatusSel::Class(c), Some(s)) => s / 100 == c,
+            _ => false,
+        }
+    }
+
+    /// A load answer's status key (`"200"`, `"no response"`, `"unfinished"`):
+    /// `none` is no response; a request still in flight is no answer yet.
+    pub fn holds_key(self, key: &str) -> bool {
+        match key {
+            "no response" => self == StatusSel::NoAnswer,
+            _ => key.parse().is_ok_and(|s| self.holds(Some(s))),
+        }
+    }
+
+    pub fn text(self) -> String {
+        match self {
+            StatusSel::Exact(s) => s.to_string(),
+            StatusSel::Class(c) => format!("{c}xx"),
+            StatusSel::NoAnswer => "none".into(),
+        }
+    }
+}
+
+/// The one-second buckets of `w` (from its start), with the calls in each;
+/// `whole` keeps only the seconds wholly inside the window, empty ones included.
+pub fn per_second(hits: &[&JournalEntry], w: Window, whole: bool) -> std::collections::BTreeMap<u64, u32> {
+    let mut buckets = std::collections::BTreeMap::new();
+    if whole {
+        buckets.extend((0..w.len().as_secs()).map(|s| (s, 0)));
+    }
+    for e in hits {
+        let s = (e.at - w.start).as_secs();
+        if !whole || s < w.len().as_secs() {
+            *buckets.entry(s).or_default() += 1;
+        }
+    }
+    buckets
 }
 
 /// The journal of mock `name` (empty if it recorded nothing).
