@@ -168,17 +168,7 @@ fn compile_claim(cx: &mut Ctx, path: &str, r: RawClaim, names: &Names) -> Option
 }
 
 fn compile_truth(cx: &mut Ctx, path: &str, r: RawTruth, names: &Names) -> Option<Truth> {
-    let status = match &r.status {
-        None => None,
-        Some(s) => match StatusSel::parse(&s.0) {
-            Some(sel) => Some(sel),
-            None => {
-                let hint = "write a status (`503`), a class (`5xx`) or `none` (no answer)";
-                cx.err_value(&format!("{path}.status"), format!("`{}` is not a status", s.0), Some(hint.into()));
-                return None;
-            }
-        },
-    };
+    let status = StatusSel::compile(cx, &format!("{path}.status"), r.status.as_ref())?;
     let tokens = match r.tokens.as_deref() {
         None => None,
         Some("prompt") => Some(Tokens::Prompt),

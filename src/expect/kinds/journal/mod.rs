@@ -31,6 +31,17 @@ pub enum StatusSel {
 }
 
 impl StatusSel {
+    /// A `status:` field: `Some(None)` when absent, `None` (reported at `path`) when it is no status.
+    pub fn compile(cx: &mut crate::scenario::Ctx, path: &str, s: Option<&crate::scenario::Scalar>) -> Option<Option<Self>> {
+        let Some(s) = s else { return Some(None) };
+        let parsed = Self::parse(&s.0);
+        if parsed.is_none() {
+            let hint = "write a status (`503`), a class (`5xx`) or `none` (no answer)";
+            cx.err_value(path, format!("`{}` is not a status", s.0), Some(hint.into()));
+        }
+        parsed.map(Some)
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         let s = s.trim().to_ascii_lowercase();
         match s.as_bytes() {

@@ -53,17 +53,7 @@ impl Kind for TrafficCheck {
             cx.err_value(&format!("{path}.{field}"), "a floor must be above 0 (a floor of 0 holds on any window)", None);
             return None;
         }
-        let status = match &r.status {
-            None => None,
-            Some(s) => match StatusSel::parse(&s.0) {
-                Some(sel) => Some(sel),
-                None => {
-                    let hint = "write a status (`200`), a class (`2xx`) or `none` (no answer)";
-                    cx.err_value(&format!("{path}.status"), format!("`{}` is not a status", s.0), Some(hint.into()));
-                    return None;
-                }
-            },
-        };
+        let status = StatusSel::compile(cx, &format!("{path}.status"), r.status.as_ref())?;
         Some(TrafficCheck { mock: r.mock, route: r.route, status, min_rate: r.min_rate, min_per_second: r.min_per_second })
     }
 
