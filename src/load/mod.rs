@@ -319,7 +319,9 @@ fn units(plan: &LoadPlan, base: &reqwest::Url, canary: Option<&str>) -> Result<M
         let steps = r
             .parts()
             .iter()
-            .map(|p| prepare(&canary.map_or_else(|| p.clone(), |c| with_canary(p, c)), base))
+            .map(|p| {
+                prepare(&canary.map_or_else(|| p.clone(), |c| with_canary(p, c, plan.canary.as_deref().unwrap_or("Authorization"))), base)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let first_step = (!r.steps.is_empty()).then_some(names.len());
         for st in &r.steps {
@@ -394,12 +396,14 @@ fn attack(engine: Arc<Engine>, users: usize, timeout: Duration, max_duration: Du
         .map_err(g)
 }
 
-/// The request with the canary secret where secrets usually travel: an
-/// Authorization header, and `password` / `api_key` fields of a JSON object body.
-pub fn with_canary(req: &RequestPlan, canary: &str) -> RequestPlan {
+/// The request with the canary secret where secrets usually travel: a header
+/// (`Authorization` as a bearer token, any other as its whole value), and
+/// `password` / `api_key` fields of a JSON object body.
+pub fn with_canary(req: &RequestPlan, canary: &str, header: &str) -> RequestPlan {
     let mut r = req.clone();
-    r.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
-    r.headers.push(("Authorization".into(), format!("Bearer {canary}")));
+    r.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(header));
+    let value = if header.eq_ignore_ascii_case("authorization") { format!("Bearer {canary}") } else { canary.to_string() };
+    r.headers.push((header.to_string(), value));
     if let Some(body) = &r.body
         && let Ok(serde_json::Value::Object(mut m)) = serde_json::from_slice::<serde_json::Value>(body)
     {
@@ -412,7 +416,7 @@ pub fn with_canary(req: &RequestPlan, canary: &str) -> RequestPlan {
         items.push(("password".into(), vars::Body::Static(canary.into())));
         items.push(("api_key".into(), vars::Body::Static(canary.into())));
     }
-    r.varying.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
+    r.varying.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(header));
     r
 }
 
@@ -460,8 +464,12 @@ mod tests {
             varying: Default::default(),
             steps: Vec::new(),
         };
-        let r = with_canary(&req, "ordeal-canary-1");
+        let r = with_canary(&req, "ordeal-canary-1", "Authorization");
         assert_eq!(r.headers, vec![("Authorization".to_string(), "Bearer ordeal-canary-1".to_string())]);
+        // In a header of its own, the gateway's own key stays.
+        let r2 = with_canary(&req, "ordeal-canary-1", "X-Api-Key");
+        let want = [("authorization", "Bearer real"), ("X-Api-Key", "ordeal-canary-1")].map(|(k, v)| (k.to_string(), v.to_string()));
+        assert_eq!(r2.headers, want);
         let body: serde_json::Value = serde_json::from_slice(r.body.as_deref().unwrap()).unwrap();
         assert_eq!(body["password"], "ordeal-canary-1");
         assert_eq!(body["api_key"], "ordeal-canary-1");

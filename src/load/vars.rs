@@ -44,6 +44,9 @@ pub struct Names<'a> {
 #[derive(Debug, Clone, PartialEq)]
 enum Part {
     Lit(String),
+    /// `{{env.NAME}}`, read when the scenario compiled: sent as it is, but not
+    /// written as it is (the request is rendered, so the raw template never goes out).
+    Env(String),
     Hole(Hole),
 }
 
@@ -52,7 +55,7 @@ enum Part {
 pub struct Text(Vec<Part>);
 
 /// The built-ins, for "valid:" hints.
-pub const BUILTINS: &str = "{{seq}}, {{uuid}}, {{rand.int(1,100)}}, {{data.FIELD}}, {{steps.STEP.FIELD}}";
+pub const BUILTINS: &str = "{{seq}}, {{uuid}}, {{rand.int(1,100)}}, {{data.FIELD}}, {{steps.STEP.FIELD}}, {{env.NAME}}";
 
 impl Text {
     /// Parse `s`, whose holes may use `names`.
@@ -65,7 +68,17 @@ impl Text {
             }
             let after = &rest[i + 2..];
             let j = after.find("}}").ok_or_else(|| format!("unclosed `{{{{` in `{s}`"))?;
-            parts.push(Part::Hole(hole(after[..j].trim(), names)?));
+            let name = after[..j].trim();
+            match name.strip_prefix("env.") {
+                // The harness's environment, read once: an API key stays out of
+                // the scenario file, and is masked in everything ordeal writes.
+                Some(env) => {
+                    let value = crate::scenario::template::env_value(env)?;
+                    crate::secrets::register(&value);
+                    parts.push(Part::Env(value));
+                }
+                None => parts.push(Part::Hole(hole(name, names)?)),
+            }
             rest = &after[j + 2..];
         }
         if !rest.is_empty() {
@@ -108,7 +121,7 @@ impl Text {
         let mut out = String::new();
         for (n, p) in self.0.iter().enumerate() {
             match p {
-                Part::Lit(s) => out.push_str(s),
+                Part::Lit(s) | Part::Env(s) => out.push_str(s),
                 Part::Hole(h @ (Hole::Data(_) | Hole::Step(..))) => out.push_str(&escape(&text_of(&send.value(h, n)))),
                 Part::Hole(h) => out.push_str(&text_of(&send.value(h, n))),
             }
@@ -461,6 +474,15 @@ mod tests {
         assert_eq!(t.render(&Send::new(0, 7, Some(&d)), url_escape), "/users/u%201/0?t=a");
         assert_eq!(t.render(&Send::new(3, 7, Some(&d)), url_escape), "/users/u2/3?t=b");
         assert!(Text::parse("/plain", &NONE).unwrap().is_static());
+    }
+
+    #[test]
+    fn env_values_are_read_once_sent_as_they_are_and_masked() {
+        let t = Text::parse("Bearer {{env.ORDEAL_SURELY_UNSET_KEY:-sk-test-0123456789}}", &NONE).unwrap();
+        assert!(!t.is_static(), "rendered, so the raw template never goes out");
+        assert_eq!(t.render(&Send::new(0, 1, None), url_escape), "Bearer sk-test-0123456789");
+        assert_eq!(crate::secrets::mask("key sk-test-0123456789 sent"), "key [MASKED] sent");
+        assert!(Text::parse("{{env.ORDEAL_SURELY_UNSET_KEY}}", &NONE).unwrap_err().contains("is not set"));
     }
 
     #[test]

@@ -224,7 +224,7 @@ async fn execute(
     if let Some(l) = &plan.load {
         let target = service_url(&live.services, &l.target);
         let run_id = format!("{:08x}", rand::random::<u32>());
-        live.canary = l.canary.then(|| format!("ordeal-canary-{:016x}", rand::random::<u64>()));
+        live.canary = l.canary.is_some().then(|| format!("ordeal-canary-{:016x}", rand::random::<u64>()));
         if let Some(c) = &live.canary {
             crate::secrets::register(c);
         }

@@ -47,9 +47,25 @@ pub struct RawLoad {
     pub data: Option<RawData>,
     /// Send a canary secret with every request (an `Authorization: Bearer`
     /// header, and `password` / `api_key` fields in JSON object bodies), so
-    /// `kind: no_leaks` can prove it is redacted everywhere.
+    /// `kind: no_leaks` can prove it is redacted everywhere: `true`, or
+    /// `{ header: X-Api-Key }` to carry it in that header instead (as its
+    /// whole value), leaving `Authorization` to the gateway's own key.
     #[serde(default)]
-    pub canary: bool,
+    pub canary: RawCanary,
+}
+
+/// `canary: true` or `canary: { header: NAME }`.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum RawCanary {
+    #[default]
+    #[schemars(skip)]
+    Unset,
+    On(bool),
+    In {
+        /// The header that carries the canary.
+        header: String,
+    },
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -138,7 +154,9 @@ pub struct LoadPlan {
     pub schedule: Option<crate::load::Schedule>,
     pub timeout: Duration,
     pub requests: Vec<RequestPlan>,
-    pub canary: bool,
+    /// The header that carries the canary secret (`Authorization` as a bearer
+    /// token by default); None: no canary.
+    pub canary: Option<String>,
     /// The rows of `data:`.
     pub data: Option<std::sync::Arc<crate::load::vars::DataSet>>,
 }
@@ -199,7 +217,7 @@ pub fn compile_load(cx: &mut Ctx, v: Value, dir: &Path, stack: Option<&StackPlan
         schedule: None,
         timeout,
         requests,
-        canary: raw.canary,
+        canary: canary_header(cx, raw.canary),
         data: data.map(std::sync::Arc::new),
     })
 }
@@ -488,6 +506,26 @@ fn check_headers(cx: &mut Ctx, path: &str, headers: &BTreeMap<String, Scalar>) {
                 format!("the value of header `{k}` cannot be sent (control characters such as CR or LF)"),
                 Some("remove line breaks and control characters".into()),
             );
+        }
+    }
+}
+
+/// `canary:` -> the header that carries it (None: off); a header name that
+/// cannot be sent is an error at `load.canary.header`.
+fn canary_header(cx: &mut Ctx, raw: RawCanary) -> Option<String> {
+    match raw {
+        RawCanary::Unset | RawCanary::On(false) => None,
+        RawCanary::On(true) => Some("Authorization".into()),
+        RawCanary::In { header } => {
+            if reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                cx.err_value(
+                    "load.canary.header",
+                    format!("`{header}` cannot name an HTTP header"),
+                    Some("letters, digits and `-`, e.g. `X-Api-Key`".into()),
+                );
+                return None;
+            }
+            Some(header)
         }
     }
 }

@@ -151,6 +151,23 @@ expect:
     }
 
     #[test]
+    fn the_canary_header_and_env_keys_compile() {
+        let with = |canary: &str| compile(&format!("data: d.csv\n  canary: {canary}"), "/x", "user,tenant\na,t1\n");
+        assert_eq!(with("true").unwrap().load.unwrap().canary.as_deref(), Some("Authorization"));
+        assert_eq!(with("{ header: X-Api-Key }").unwrap().load.unwrap().canary.as_deref(), Some("X-Api-Key"));
+        assert_eq!(with("false").unwrap().load.unwrap().canary, None);
+        let errs = with("{ header: \"bad header\" }").unwrap_err();
+        assert_eq!(errs[0].path, "load.canary.header", "{errs:?}");
+        assert!(with("{ heder: X }").is_err());
+        let headers = "data: d.csv\n  headers: { Authorization: \"Bearer {{env.ORDEAL_SURELY_UNSET_GW_KEY:-sk-gw-0123456789}}\" }";
+        let plan = compile(headers, "/x", "user,tenant\na,t1\n").unwrap();
+        let load = plan.load.unwrap();
+        let (k, t) = &load.requests[0].varying.headers[0];
+        assert_eq!(k, "Authorization");
+        assert_eq!(t.render(&crate::load::vars::Send::new(0, 1, None), crate::load::vars::url_escape), "Bearer sk-gw-0123456789");
+    }
+
+    #[test]
     fn a_data_file_and_builtins_compile() {
         let plan = compile("data: d.csv", "/users/{{data.user}}/{{seq}}", "user,tenant\na,t1\nb,t2\n").unwrap();
         let load = plan.load.unwrap();

@@ -67,27 +67,27 @@ pub fn render(s: &str, vars: &BTreeMap<String, String>) -> Result<String, String
         let j = after.find("}}").ok_or_else(|| format!("unclosed `{{{{` in `{s}`"))?;
         let key = after[..j].trim();
         match key.strip_prefix("env.") {
-            Some(env) => {
-                let (name, default) = match env.split_once(":-") {
-                    Some((n, d)) => (n, Some(d)),
-                    None => (env, None),
-                };
-                match (std::env::var(name).ok().filter(|v| !v.is_empty()), default) {
-                    (Some(v), _) => out.push_str(&v),
-                    (None, Some(d)) => out.push_str(d),
-                    (None, None) => {
-                        return Err(format!(
-                            "environment variable `{name}` is not set (write `{{{{env.{name}:-default}}}}` to give a default)"
-                        ));
-                    }
-                }
-            }
+            Some(env) => out.push_str(&env_value(env)?),
             None => out.push_str(vars.get(key).ok_or_else(|| format!("no value for `{{{{{key}}}}}`"))?),
         }
         rest = &after[j + 2..];
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// `NAME` or `NAME:-default` of `{{env.NAME}}`: the harness's environment
+/// variable (an empty one counts as unset), else the default.
+pub fn env_value(env: &str) -> Result<String, String> {
+    let (name, default) = match env.split_once(":-") {
+        Some((n, d)) => (n, Some(d)),
+        None => (env, None),
+    };
+    match (std::env::var(name).ok().filter(|v| !v.is_empty()), default) {
+        (Some(v), _) => Ok(v),
+        (None, Some(d)) => Ok(d.to_string()),
+        (None, None) => Err(format!("environment variable `{name}` is not set (write `{{{{env.{name}:-default}}}}` to give a default)")),
+    }
 }
 
 #[cfg(test)]

@@ -64,7 +64,7 @@ impl Kind for NoLeaksCheck {
 }
 
 fn compile(cx: &mut Ctx, path: &str, r: RawNoLeaks, names: &Names) -> Option<NoLeaksCheck> {
-    if !names.load.is_some_and(|l| l.canary) {
+    if names.load.is_none_or(|l| l.canary.is_none()) {
         cx.err(path, "`no_leaks` needs a canary secret in the load", Some("add `canary: true` under `load:`".into()));
     }
     let mut places = Vec::new();
