@@ -74,6 +74,12 @@ impl Text {
                 // the scenario file, and is masked in everything ordeal writes.
                 Some(env) => {
                     let value = crate::scenario::template::env_value(env)?;
+                    if value.chars().any(char::is_control) {
+                        let name = env.split(":-").next().unwrap_or(env);
+                        return Err(format!(
+                            "the value of `{name}` holds a control character (a CR or newline from a .env file?): it cannot be sent"
+                        ));
+                    }
                     crate::secrets::register(&value);
                     parts.push(Part::Env(value));
                 }
@@ -121,7 +127,9 @@ impl Text {
         let mut out = String::new();
         for (n, p) in self.0.iter().enumerate() {
             match p {
-                Part::Lit(s) | Part::Env(s) => out.push_str(s),
+                Part::Lit(s) => out.push_str(s),
+                // Encoded like data values: in a path, `/ ? # %` in a value stay in it.
+                Part::Env(s) => out.push_str(&escape(s)),
                 Part::Hole(h @ (Hole::Data(_) | Hole::Step(..))) => out.push_str(&escape(&text_of(&send.value(h, n)))),
                 Part::Hole(h) => out.push_str(&text_of(&send.value(h, n))),
             }
@@ -483,6 +491,10 @@ mod tests {
         assert_eq!(t.render(&Send::new(0, 1, None), url_escape), "Bearer sk-test-0123456789");
         assert_eq!(crate::secrets::mask("key sk-test-0123456789 sent"), "key [MASKED] sent");
         assert!(Text::parse("{{env.ORDEAL_SURELY_UNSET_KEY}}", &NONE).unwrap_err().contains("is not set"));
+        let crlf = Text::parse("{{env.ORDEAL_SURELY_UNSET_KEY:-sk-0123456789\r}}", &NONE).unwrap_err();
+        assert!(crlf.contains("control character"), "{crlf}");
+        let p = Text::parse("/t/{{env.ORDEAL_SURELY_UNSET_KEY:-a/b?c}}", &NONE).unwrap();
+        assert_eq!(p.render(&Send::new(0, 1, None), url_escape), "/t/a%2Fb%3Fc");
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub struct RawLoad {
 }
 
 /// `canary: true` or `canary: { header: NAME }`.
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, schemars::JsonSchema)]
 #[serde(untagged, deny_unknown_fields)]
 pub enum RawCanary {
     #[default]
@@ -66,6 +66,29 @@ pub enum RawCanary {
         /// The header that carries the canary.
         header: String,
     },
+}
+
+impl<'de> Deserialize<'de> for RawCanary {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct In {
+            header: String,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Any {
+            Null(()),
+            On(bool),
+            In(In),
+        }
+        match Any::deserialize(d) {
+            Ok(Any::Null(())) => Ok(RawCanary::Unset),
+            Ok(Any::On(b)) => Ok(RawCanary::On(b)),
+            Ok(Any::In(i)) => Ok(RawCanary::In { header: i.header }),
+            Err(_) => Err(serde::de::Error::custom("expected `true`, `false` or `{ header: NAME }` (e.g. `{ header: X-Canary }`)")),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]

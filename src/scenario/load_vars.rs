@@ -158,7 +158,11 @@ expect:
         assert_eq!(with("false").unwrap().load.unwrap().canary, None);
         let errs = with("{ header: \"bad header\" }").unwrap_err();
         assert_eq!(errs[0].path, "load.canary.header", "{errs:?}");
-        assert!(with("{ heder: X }").is_err());
+        for bad in ["{ header: X-Api-Key, extra: 1 }", "\"yes\""] {
+            let errs = with(bad).unwrap_err();
+            assert_eq!(errs[0].path, "load.canary", "{bad}: {errs:?}");
+            assert!(errs[0].message.contains("{ header: NAME }"), "{bad}: {errs:?}");
+        }
         let headers = "data: d.csv\n  headers: { Authorization: \"Bearer {{env.ORDEAL_SURELY_UNSET_GW_KEY:-sk-gw-0123456789}}\" }";
         let plan = compile(headers, "/x", "user,tenant\na,t1\n").unwrap();
         let load = plan.load.unwrap();
