@@ -491,7 +491,7 @@ mod tests {
         assert_eq!(t.render(&Send::new(0, 1, None), url_escape), "Bearer sk-test-0123456789");
         assert_eq!(crate::secrets::mask("key sk-test-0123456789 sent"), "key [MASKED] sent");
         assert!(Text::parse("{{env.ORDEAL_SURELY_UNSET_KEY}}", &NONE).unwrap_err().contains("is not set"));
-        let crlf = Text::parse("{{env.ORDEAL_SURELY_UNSET_KEY:-sk-0123456789\r}}", &NONE).unwrap_err();
+        let crlf = Text::parse("{{env.ORDEAL_SURELY_UNSET_KEY:-sk-01234\r\n56789}}", &NONE).unwrap_err();
         assert!(crlf.contains("control character"), "{crlf}");
         let p = Text::parse("/t/{{env.ORDEAL_SURELY_UNSET_KEY:-a/b?c}}", &NONE).unwrap();
         assert_eq!(p.render(&Send::new(0, 1, None), url_escape), "/t/a%2Fb%3Fc");

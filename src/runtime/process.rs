@@ -46,18 +46,28 @@ pub struct Stack {
     mark: String,
 }
 
-/// A loopback port nothing listens on, never one this process handed out
-/// before: the kernel may give a just-closed port again, and two callers in a
-/// row (Prometheus and Alertmanager) once got the same one.
+/// A port nothing listens on (loopback or any address), never one this
+/// process handed out before, and *below the kernel's ephemeral range*: a
+/// port the kernel hands out (port 0 binds, the source port of every outgoing
+/// connection) can be taken by anyone between this check and the child's own
+/// bind — a Prometheus once found its port taken that way. Picked at random
+/// (seeded by the clock and pid) so concurrent runs rarely try the same one.
 pub(super) fn free_port() -> std::io::Result<u16> {
     static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> = std::sync::Mutex::new(std::collections::BTreeSet::new());
-    for _ in 0..256 {
-        let port = std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port();
-        if GIVEN.lock().unwrap_or_else(|e| e.into_inner()).insert(port) {
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u16, ephemeral_start.max(12_000));
+    let bindable =
+        |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() && std::net::TcpListener::bind(("0.0.0.0", port)).is_ok();
+    for _ in 0..1024 {
+        let port = low + (rand::random::<u32>() % u32::from(high - low)) as u16;
+        if bindable(port) && GIVEN.lock().unwrap_or_else(|e| e.into_inner()).insert(port) {
             return Ok(port);
         }
     }
-    Err(std::io::Error::other("every loopback port the kernel offered was handed out before in this run"))
+    Err(std::io::Error::other("no free port below the ephemeral range after 1024 tries"))
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
@@ -407,7 +417,9 @@ mod tests {
     fn free_port_never_hands_out_a_port_twice() {
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..2000 {
-            assert!(seen.insert(super::free_port().unwrap()), "a port was handed out twice");
+            let port = super::free_port().unwrap();
+            assert!(seen.insert(port), "a port was handed out twice");
+            assert!((10_000..32_768).contains(&port), "{port} is not below the ephemeral range");
         }
     }
 }
