@@ -17,14 +17,13 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::journal::{StatusSel, journal};
-use super::traces::spans::{RawSpanSelector, SpanSelector, matches, selector as span_selector, describe as describe_spans};
+use super::journal::{StatusSel, answered, journal};
+use super::traces::spans::{RawSpanSelector, SpanSelector, describe as describe_spans, select, selector as span_selector};
 use crate::clock::Window;
 use crate::collectors::store::LabelMatcher;
 use crate::expect::kind::{Kind, Signals};
 use crate::expect::series::{describe, fmt_num, missing, selector};
 use crate::expect::{Judgement, Recorded};
-use crate::faults::{JournalEntry, RouteFilter};
 use crate::scenario::{Ctx, Names, Scalar, matchers, route};
 
 /// What the stack says happened: a counter (`metric`) or spans (`spans`).
@@ -258,31 +257,17 @@ fn claim_value(c: &Claim, rec: &Recorded, w: Window, given: Window) -> Result<(f
                 return Err((why, json!({ "dropped_spans": rec.traces.dropped_spans })));
             }
             let traces = rec.traces.traces();
-            let hits: Vec<&str> = traces
-                .iter()
-                .flat_map(|t| t.spans.iter().map(move |s| (*s, t)))
-                .filter(|(s, t)| s.start.is_some_and(|st| w.contains(st)) && matches(sel, s, t))
-                .map(|(s, _)| s.trace_id.as_str())
-                .collect();
+            let hits: Vec<&str> = select(&traces, sel, w).into_iter().map(|(s, _)| s.trace_id.as_str()).collect();
             Ok((hits.len() as f64, json!({ "spans_received": rec.traces.spans.len(), "example_trace_ids": hits.iter().take(3).collect::<Vec<_>>() })))
         }
     }
-}
-
-fn mock_calls<'a>(entries: &'a [JournalEntry], route: Option<&str>, status: Option<StatusSel>, w: Window) -> Vec<&'a JournalEntry> {
-    let filter: Option<RouteFilter> = route.and_then(|r| r.parse().ok());
-    entries
-        .iter()
-        .filter(|e| w.contains(e.at) && filter.as_ref().is_none_or(|f| f.matches(&e.method, &e.path)))
-        .filter(|e| status.is_none_or(|s| s.holds(e.status)))
-        .collect()
 }
 
 /// The truth's value and its evidence.
 fn truth_value(t: &Truth, rec: &Recorded, w: Window) -> (f64, serde_json::Value) {
     match t {
         Truth::Mock { mock, route, status, tokens } => {
-            let calls = mock_calls(journal(rec, mock), route.as_deref(), *status, w);
+            let calls = answered(journal(rec, mock), route.as_deref(), *status, w);
             let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
             for e in &calls {
                 *by_status.entry(e.status.map_or("none".into(), |s| s.to_string())).or_default() += 1;
@@ -348,7 +333,7 @@ mod tests {
     use crate::collectors::exposition::{Format, parse};
     use crate::expect::kinds::journal::fixtures::e;
     use crate::expect::vacuous::nothing;
-    use crate::faults::{Outcome, TokenCount};
+    use crate::faults::{JournalEntry, Outcome, TokenCount};
     use crate::scenario::PhaseSpan;
 
     fn s(x: u64) -> Duration {

@@ -94,6 +94,11 @@ pub fn per_second(hits: &[&JournalEntry], w: Window, whole: bool) -> std::collec
     buckets
 }
 
+/// [`in_scope`] calls whose answer `status` selects (all when None).
+pub fn answered<'a>(entries: &'a [JournalEntry], route: Option<&str>, status: Option<StatusSel>, w: Window) -> Vec<&'a JournalEntry> {
+    in_scope(entries, route, w).into_iter().filter(|e| status.is_none_or(|s| s.holds(e.status))).collect()
+}
+
 /// The journal of mock `name` (empty if it recorded nothing).
 pub fn journal<'a>(rec: &'a Recorded, name: &str) -> &'a [JournalEntry] {
     rec.journals.get(name).map_or(&[][..], Vec::as_slice)

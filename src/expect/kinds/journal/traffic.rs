@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{StatusSel, in_scope, journal, per_second};
+use super::{StatusSel, answered, journal, per_second};
 use crate::clock::Window;
 use crate::expect::kind::{Kind, Signals};
 use crate::expect::{Judgement, Recorded};
@@ -71,8 +71,7 @@ impl Kind for TrafficCheck {
 }
 
 pub(crate) fn traffic(c: &TrafficCheck, entries: &[JournalEntry], w: Window) -> Judgement {
-    let hits: Vec<&JournalEntry> =
-        in_scope(entries, c.route.as_deref(), w).into_iter().filter(|e| c.status.is_none_or(|s| s.holds(e.status))).collect();
+    let hits: Vec<&JournalEntry> = answered(entries, c.route.as_deref(), c.status, w);
     let answered = c.status.map(|s| format!(" answered {}", s.text())).unwrap_or_default();
     let mut floors = Vec::new();
     if let Some(m) = c.min_rate {

@@ -247,7 +247,7 @@ pub(crate) fn describe(sel: &SpanSelector) -> String {
 }
 
 /// Spans started in the window that match, with their traces.
-fn select<'a>(traces: &'a [Trace<'a>], sel: &SpanSelector, w: Window) -> Vec<(&'a SpanRecord, &'a Trace<'a>)> {
+pub(crate) fn select<'a>(traces: &'a [Trace<'a>], sel: &SpanSelector, w: Window) -> Vec<(&'a SpanRecord, &'a Trace<'a>)> {
     traces
         .iter()
         .flat_map(|t| t.spans.iter().map(move |s| (*s, t)))
