@@ -12,6 +12,7 @@ mod compose;
 mod docker;
 mod exposition_corpus;
 mod fixtures_valid;
+mod gateway;
 mod images;
 mod load;
 mod mutants;

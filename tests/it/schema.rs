@@ -34,6 +34,7 @@ fn yaml(text: &str) -> serde_json::Value {
 fn bundled() -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(root().join("scenarios")).unwrap().map(|e| e.unwrap().path()).collect();
     files.push(root().join("fixtures/pyshop/pyshop.yaml"));
+    files.push(root().join("fixtures/fallback/fallback.yaml"));
     files.retain(|p| p.extension().is_some_and(|e| e == "yaml"));
     files.sort();
     assert!(files.len() >= 8, "{files:?}");

@@ -97,6 +97,7 @@ registry! {
     journal/fail_fast: FailFast(FailFastCheck),
     journal/retries: Retries(RetriesCheck),
     journal/traffic: Traffic(TrafficCheck),
+    journal/fallback: Fallback(FallbackCheck),
     health: Health(HealthCheck),
     load: Load(LoadCheck),
     logs: Logs(LogCheck),

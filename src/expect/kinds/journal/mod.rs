@@ -10,12 +10,18 @@
 //! the end is `at + client_timeout` when the scenario gives that timeout.
 
 pub mod fail_fast;
+pub mod fallback;
 pub mod retries;
 pub mod traffic;
 
 use crate::clock::Window;
 use crate::expect::Recorded;
-use crate::faults::{JournalEntry, RouteFilter};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::faults::{JournalEntry, Outcome, RouteFilter};
 
 pub fn in_scope<'a>(entries: &'a [JournalEntry], route: Option<&str>, w: Window) -> Vec<&'a JournalEntry> {
     let filter: Option<RouteFilter> = route.and_then(|r| r.parse().ok());
@@ -99,6 +105,77 @@ pub fn answered<'a>(entries: &'a [JournalEntry], route: Option<&str>, status: Op
     in_scope(entries, route, w).into_iter().filter(|e| status.is_none_or(|s| s.holds(e.status))).collect()
 }
 
+/// How the attempts of one request are recognised across calls (and mocks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChainKey {
+    /// The `X-Request-ID` header the load driver sends and the stack forwards.
+    #[default]
+    RequestId,
+    /// The trace id of the W3C `traceparent` header.
+    TraceId,
+}
+
+impl ChainKey {
+    /// The key of a call; None when the call carries no such header.
+    pub fn of(self, e: &JournalEntry) -> Option<&str> {
+        match self {
+            ChainKey::RequestId => e.request_id.as_deref(),
+            ChainKey::TraceId => e.traceparent.as_deref().and_then(|t| t.split('-').nth(1)).filter(|t| !t.is_empty()),
+        }
+    }
+
+    pub fn header(self) -> &'static str {
+        match self {
+            ChainKey::RequestId => "X-Request-ID",
+            ChainKey::TraceId => "traceparent",
+        }
+    }
+}
+
+/// The attempts of one request, in arrival order, with the backoff before each retry.
+pub struct Chain<'a> {
+    pub id: &'a str,
+    pub attempts: Vec<&'a JournalEntry>,
+    pub gaps: Vec<Duration>,
+}
+
+/// A normal answer: the call did not fail (as its client saw it, unless abandoned).
+pub fn succeeded(e: &JournalEntry) -> bool {
+    e.outcome == Outcome::Ok && e.status.is_some_and(|s| (200..400).contains(&s))
+}
+
+/// The calls in `hits` (of one mock or several) grouped into request chains
+/// by `key` (see the module notes); calls without the key are left out.
+pub fn chains<'a>(hits: &[&'a JournalEntry], key: ChainKey, client_timeout: Option<Duration>) -> Vec<Chain<'a>> {
+    let mut by_id: BTreeMap<&str, Vec<&JournalEntry>> = BTreeMap::new();
+    for e in hits {
+        if let Some(id) = key.of(e) {
+            by_id.entry(id).or_default().push(e);
+        }
+    }
+    let mut out = Vec::new();
+    for (id, mut es) in by_id {
+        es.sort_by_key(|e| e.at);
+        let mut cur = Chain { id, attempts: Vec::new(), gaps: Vec::new() };
+        for e in es {
+            if let Some(prev) = cur.attempts.last() {
+                let answered = prev.outcome == Outcome::Ok && prev.done <= e.at;
+                if answered {
+                    out.push(std::mem::replace(&mut cur, Chain { id, attempts: Vec::new(), gaps: Vec::new() }));
+                } else if prev.done <= e.at && prev.outcome != Outcome::Hang {
+                    cur.gaps.push(e.at - prev.done);
+                } else if let Some(t) = client_timeout {
+                    cur.gaps.push(e.at.saturating_sub(prev.at + t));
+                }
+            }
+            cur.attempts.push(e);
+        }
+        out.push(cur);
+    }
+    out
+}
+
 /// The journal of mock `name` (empty if it recorded nothing).
 pub fn journal<'a>(rec: &'a Recorded, name: &str) -> &'a [JournalEntry] {
     rec.journals.get(name).map_or(&[][..], Vec::as_slice)
@@ -132,7 +209,7 @@ pub(crate) mod fixtures {
 
     pub(crate) fn check() -> RetriesCheck {
         RetriesCheck {
-            mock: "llm".into(),
+            mocks: vec!["llm".into()],
             route: None,
             max_attempts: Some(3),
             retried: Some(Comparison::parse("> 0").unwrap()),

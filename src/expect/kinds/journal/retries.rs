@@ -7,11 +7,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{in_scope, journal};
+use super::{Chain, ChainKey, chains, in_scope, journal};
 use crate::clock::Window;
 use crate::expect::kind::{Kind, Signals};
 use crate::expect::{Judgement, Recorded};
-use crate::faults::{JournalEntry, Outcome};
+use crate::faults::JournalEntry;
 use crate::scenario::cmp::Comparison;
 use crate::scenario::{Ctx, Names, cmp, route};
 
@@ -19,7 +19,11 @@ use crate::scenario::{Ctx, Names, cmp, route};
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRetries {
-    pub mock: String,
+    pub mock: Option<String>,
+    /// Instead of `mock`: several mocks whose calls of one request form one
+    /// chain (a retry may go to another deployment); `max_attempts` and the
+    /// backoff then count across them.
+    pub mocks: Option<Vec<String>>,
     pub route: Option<String>,
     /// No request (grouped by X-Request-ID) reaches the mock more than this many times.
     pub max_attempts: Option<u32>,
@@ -48,7 +52,8 @@ pub struct RawRetries {
 
 #[derive(Debug, Clone)]
 pub struct RetriesCheck {
-    pub mock: String,
+    /// One mock, or several whose calls are chained together.
+    pub mocks: Vec<String>,
     pub route: Option<String>,
     pub max_attempts: Option<u32>,
     pub retried: Option<Comparison>,
@@ -67,14 +72,30 @@ impl Kind for RetriesCheck {
         if !cx.durations(path, &[("min_backoff", r.min_backoff), ("client_timeout", r.client_timeout)], true) {
             return None;
         }
-        names.mock(cx, &format!("{path}.mock"), &r.mock);
+        let mocks = match (r.mock, r.mocks) {
+            (Some(m), None) => {
+                names.mock(cx, &format!("{path}.mock"), &m);
+                vec![m]
+            }
+            (None, Some(ms)) if !ms.is_empty() => {
+                for (i, m) in ms.iter().enumerate() {
+                    names.mock(cx, &format!("{path}.mocks[{i}]"), m);
+                }
+                ms
+            }
+            (m, _) => {
+                let problem = if m.is_some() { "both `mock` and `mocks` given" } else { "no mock given" };
+                cx.err(path, problem, Some("name one mock with `mock: llm`, or a chain of them with `mocks: [primary, secondary]`".into()));
+                return None;
+            }
+        };
         route(cx, path, r.route.as_deref());
         let retried = r.retried.as_deref().and_then(|t| cmp(cx, &format!("{path}.retried"), t));
         if r.max_attempts.is_none() && r.retried.is_none() && r.min_backoff.is_none() && !r.increasing && !r.jittered {
             cx.err(path, "no check given", Some("add max_attempts, retried, min_backoff, increasing or jittered".into()));
         }
         Some(RetriesCheck {
-            mock: r.mock,
+            mocks,
             route: r.route,
             max_attempts: r.max_attempts,
             retried,
@@ -87,51 +108,38 @@ impl Kind for RetriesCheck {
     }
 
     fn describe(&self) -> String {
-        format!("retries at mock {}", self.mock)
+        format!("retries at {}", self.target().replace('`', ""))
     }
 
     fn judge(&self, rec: &Recorded, w: Window, _id: &str) -> Judgement {
-        retries(self, journal(rec, &self.mock), w)
+        match self.mocks.as_slice() {
+            [one] => retries(self, journal(rec, one), w),
+            many => {
+                let joined: Vec<JournalEntry> = many.iter().flat_map(|m| journal(rec, m).iter().cloned()).collect();
+                let mut segments = Vec::new();
+                let mut start = 0;
+                for m in many {
+                    let end = start + journal(rec, m).len();
+                    segments.push((joined[start..end].as_ptr_range(), m.as_str()));
+                    start = end;
+                }
+                let mock_of = |e: &JournalEntry| segments.iter().find(|(r, _)| r.contains(&std::ptr::from_ref(e))).map(|(_, m)| *m);
+                judge_chains(self, &joined, &mock_of, w)
+            }
+        }
     }
 
     fn signals(&self) -> Signals {
-        Signals::default().mock(&self.mock)
+        self.mocks.iter().fold(Signals::default(), |s, m| s.mock(m))
     }
 }
 
-pub struct Chain<'a> {
-    pub id: &'a str,
-    pub attempts: Vec<&'a JournalEntry>,
-    pub gaps: Vec<Duration>,
-}
-
-pub fn chains<'a>(hits: &[&'a JournalEntry], client_timeout: Option<Duration>) -> Vec<Chain<'a>> {
-    let mut by_id: BTreeMap<&str, Vec<&JournalEntry>> = BTreeMap::new();
-    for e in hits {
-        if let Some(id) = e.request_id.as_deref() {
-            by_id.entry(id).or_default().push(e);
-        }
+impl RetriesCheck {
+    /// "mock `llm`" or "mocks `primary`, `secondary`", for messages.
+    fn target(&self) -> String {
+        let names: Vec<String> = self.mocks.iter().map(|m| format!("`{m}`")).collect();
+        format!("mock{} {}", if names.len() > 1 { "s" } else { "" }, names.join(", "))
     }
-    let mut out = Vec::new();
-    for (id, mut es) in by_id {
-        es.sort_by_key(|e| e.at);
-        let mut cur = Chain { id, attempts: Vec::new(), gaps: Vec::new() };
-        for e in es {
-            if let Some(prev) = cur.attempts.last() {
-                let answered = prev.outcome == Outcome::Ok && prev.done <= e.at;
-                if answered {
-                    out.push(std::mem::replace(&mut cur, Chain { id, attempts: Vec::new(), gaps: Vec::new() }));
-                } else if prev.done <= e.at && prev.outcome != Outcome::Hang {
-                    cur.gaps.push(e.at - prev.done);
-                } else if let Some(t) = client_timeout {
-                    cur.gaps.push(e.at.saturating_sub(prev.at + t));
-                }
-            }
-            cur.attempts.push(e);
-        }
-        out.push(cur);
-    }
-    out
 }
 
 /// Adds the `jittered: true` expectation and its failure, if any.
@@ -146,34 +154,47 @@ fn judge_jitter(spread: Option<(usize, f64, usize)>, expected: &mut Vec<String>,
     }
 }
 
-/// The first five retried requests, for the report.
-fn examples(retried: &[&Chain]) -> Vec<serde_json::Value> {
+/// The first five retried requests, for the report (with the mock of each
+/// attempt when the chain spans several).
+fn examples(retried: &[&Chain], mock_of: MockOf) -> Vec<serde_json::Value> {
     retried
         .iter()
         .take(5)
         .map(|ch| {
-            json!({
+            let mocks: Option<Vec<&str>> = ch.attempts.iter().map(|a| mock_of(a)).collect();
+            let mut example = json!({
                 "request_id": ch.id,
                 "attempts": ch.attempts.len(),
                 "outcomes": ch.attempts.iter().map(|a| a.outcome).collect::<Vec<_>>(),
                 "backoff_ms": ch.gaps.iter().map(|g| (g.as_secs_f64() * 1000.0).round()).collect::<Vec<_>>(),
-            })
+            });
+            if let Some(m) = mocks {
+                example["mocks"] = json!(m);
+            }
+            example
         })
         .collect()
 }
 
+/// Which of the chained mocks a call reached (None for one mock).
+type MockOf<'m> = &'m dyn Fn(&JournalEntry) -> Option<&'m str>;
+
 pub(crate) fn retries(c: &RetriesCheck, entries: &[JournalEntry], w: Window) -> Judgement {
+    judge_chains(c, entries, &|_| None, w)
+}
+
+fn judge_chains(c: &RetriesCheck, entries: &[JournalEntry], mock_of: MockOf, w: Window) -> Judgement {
     let hits = in_scope(entries, c.route.as_deref(), w);
     if hits.is_empty() && !c.allow_empty {
         let route = c.route.as_deref().map(|r| format!(" on {r}")).unwrap_or_default();
         return Judgement {
             pass: false,
-            expected: format!("retries measured at mock `{}`", c.mock),
-            observed: format!("no data in the window: no call reached mock `{}`{route} in it", c.mock),
+            expected: format!("retries measured at {}", c.target()),
+            observed: format!("no data in the window: no call reached {}{route} in it", c.target()),
             evidence: json!({ "calls_in_journal": entries.len(), "hint": "check that the stack calls this mock in the window, or set `allow_empty: true`" }),
         };
     }
-    let chains = chains(&hits, c.client_timeout);
+    let chains = chains(&hits, ChainKey::RequestId, c.client_timeout);
     let retried: Vec<&Chain> = chains.iter().filter(|ch| ch.attempts.len() > 1).collect();
     let max_seen = chains.iter().map(|ch| ch.attempts.len()).max().unwrap_or(0);
     let min_gap = retried.iter().flat_map(|ch| ch.gaps.iter().copied()).min();
@@ -214,10 +235,10 @@ pub(crate) fn retries(c: &RetriesCheck, entries: &[JournalEntry], w: Window) -> 
     if c.jittered {
         judge_jitter(spread, &mut expected, &mut failures);
     }
-    let examples = examples(&retried);
+    let examples = examples(&retried, mock_of);
     Judgement {
         pass: failures.is_empty(),
-        expected: format!("mock `{}`: {}", c.mock, expected.join("; ")),
+        expected: format!("{}: {}", c.target(), expected.join("; ")),
         observed: if failures.is_empty() {
             format!(
                 "{} requests, {} retried, max {} attempts, min backoff {}",
@@ -310,7 +331,7 @@ mod tests {
         c.client_timeout = Some(Duration::from_millis(500));
         // mock answers after 800ms, but the client gave up at 500ms and retried after backoff
         let j = [e("a", 0, 800, Outcome::Ok), e("a", 600, 1400, Outcome::Ok), e("a", 1300, 1310, Outcome::Ok)];
-        let chains = chains(&j.iter().collect::<Vec<_>>(), c.client_timeout);
+        let chains = chains(&j.iter().collect::<Vec<_>>(), ChainKey::RequestId, c.client_timeout);
         assert_eq!(chains.len(), 1);
         assert_eq!(chains[0].gaps, vec![Duration::from_millis(100), Duration::from_millis(200)]);
     }
