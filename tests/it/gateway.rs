@@ -3,7 +3,8 @@
 //! secondary one, each behind one of ordeal's OpenAI mocks. Request chains
 //! across both mocks (by X-Request-ID) show "failed on the primary, answered
 //! by the secondary" per request; a mutant that retries the primary only
-//! must fail the chain checks and the secondary's traffic floor.
+//! must fail the chain checks and the secondary's traffic floor; one whose
+//! primary never cools down must fail the state-machine checks only.
 
 use crate::common::*;
 
@@ -23,6 +24,8 @@ fn the_gateway_falls_back_request_by_request() {
     assert!(calls.len() == 2 && calls[0].starts_with("primary 503 at ") && calls[1].starts_with("secondary 200 at "), "{calls:?}");
     let chained = run.expectation("one attempt per deployment at most");
     assert_eq!(chained["evidence"]["examples"][0]["mocks"], serde_json::json!(["primary", "secondary"]), "{chained}");
+    let states = run.expectation("the primary cools down during the outage and recovers after it (log events)");
+    assert_eq!(states["evidence"]["sequence"], serde_json::json!(["healthy", "degraded", "cooldown", "healthy"]), "{states}");
     let warned = run.expectation("failed calls are logged as warnings naming the error");
     assert_eq!(warned["verdict"], "pass", "{warned}");
 }
@@ -47,4 +50,24 @@ fn retrying_the_primary_only_fails_the_chain_checks_and_the_secondarys_floor() {
     assert_eq!(stranded.len(), 3, "three attempts on the primary: {fallback}");
     let floor = run.expectation("the secondary takes the load during the outage");
     assert!(floor["observed"].as_str().unwrap().contains("0 calls"), "{floor}");
+}
+
+#[test]
+fn a_primary_that_never_cools_down_fails_the_state_checks_only() {
+    let run = run_gateway("no_cooldown");
+    assert_eq!(run.code, 1, "{}", run.summary());
+    let mut failed = run.failed();
+    failed.sort();
+    assert_eq!(
+        failed,
+        vec![
+            "the primary cools down during the outage and recovers after it (log events)".to_string(),
+            "the primary's state gauge tells the same story".to_string(),
+        ],
+        "{}",
+        run.summary()
+    );
+    let events = run.expectation("the primary cools down during the outage and recovers after it (log events)");
+    assert_eq!(events["evidence"]["source"], "log events", "{events}");
+    assert_eq!(events["evidence"]["sequence"], serde_json::json!(["healthy", "degraded", "healthy"]), "{events}");
 }

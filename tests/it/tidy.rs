@@ -141,5 +141,5 @@ fn the_readme_documents_exactly_the_registered_kinds() {
     for kind in &documented {
         assert!(ordeal::expect::KINDS.contains(kind), "the README documents `kind: {kind}`, which is not registered");
     }
-    assert_eq!(ordeal::expect::KINDS.len(), 21);
+    assert_eq!(ordeal::expect::KINDS.len(), 22);
 }

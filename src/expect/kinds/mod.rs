@@ -17,6 +17,7 @@ use crate::scenario::{Ctx, Names, WindowExpr};
 
 pub mod alerts;
 pub mod journal;
+pub mod states;
 pub mod traces;
 
 /// `metric` declares `pub mod metric;`; `journal/retries` is in a family folder.
@@ -93,7 +94,8 @@ macro_rules! registry {
 
 registry! {
     metric: Metric(MetricCheck),
-    breaker: Breaker(BreakerCheck),
+    states/breaker: Breaker(BreakerCheck),
+    states/sequence: States(StatesCheck),
     journal/fail_fast: FailFast(FailFastCheck),
     journal/retries: Retries(RetriesCheck),
     journal/traffic: Traffic(TrafficCheck),

@@ -122,7 +122,11 @@ pub fn changes(ev: &Events, service: &str, rec: &Recorded, states: &[(String, f6
     };
     let source = match ev {
         Events::Logs { filter, from, to } => {
-            if let Some(g) = rec.log_gaps.iter().find(|g| g.hides(Some(service), &[crate::runtime::Stream::Stdout, crate::runtime::Stream::Stderr], w.end)) {
+            if let Some(g) = rec
+                .log_gaps
+                .iter()
+                .find(|g| g.hides(Some(service), &[crate::runtime::Stream::Stdout, crate::runtime::Stream::Stderr], w.end))
+            {
                 return Err(format!("log capture of {service} stopped at {} ({})", crate::expect::secs(g.from, rec.origin), g.reason));
             }
             for l in rec.logs.iter().filter(|l| l.service == service) {

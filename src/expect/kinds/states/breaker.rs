@@ -1,14 +1,8 @@
-//! `kind: breaker` — the circuit breaker's state sequence and its timing.
-//!
-//! States come from a gauge (value -> state name, mapped by the scenario).
-//! A gauge scraped every 250 ms misses a half-open state that lasts 50 ms, so
-//! when the scenario names a transitions counter (`from`/`to` labels) the
-//! counter's increments are authoritative: each scrape interval's increments
-//! are chained from the current state. Every change is known only to lie
-//! within a scrape interval `(lo, hi]`, and timing checks use those bounds
-//! plus the scenario's tolerance. State changes the service reports in JSON
-//! log lines or span events (`events:`, see `events`) are stamped when they
-//! happen and win over both when any is found.
+//! `kind: breaker` — the circuit breaker's state sequence and its timing,
+//! on the timeline the family reconstructs (see `super`).
+//! A half-open that lasts one trial call is seen only through a transitions
+//! counter or the service's own events; the timing checks allow for the
+//! scrape interval a gauge-seen change lies within.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,14 +10,13 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::{Change, RawTransitions, Source, TransitionsSpec, check_metrics, events, timeline};
 use crate::clock::Window;
 use crate::collectors::store::LabelMatcher;
 use crate::expect::kind::{Kind, Signals};
 use crate::expect::series::describe;
 use crate::expect::{Judgement, Recorded, secs};
 use crate::scenario::{Ctx, Names, Scalar, WindowExpr, matchers, parse_window};
-
-mod events;
 
 /// `kind: breaker` — circuit-breaker states and their timing.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -68,24 +61,6 @@ pub struct RawBreaker {
     pub allow_empty: bool,
 }
 
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawTransitions {
-    pub metric: String,
-    #[serde(default = "from_label")]
-    pub from_label: String,
-    #[serde(default = "to_label")]
-    pub to_label: String,
-}
-
-fn from_label() -> String {
-    "from".into()
-}
-
-fn to_label() -> String {
-    "to".into()
-}
-
 #[derive(Debug, Clone)]
 pub struct BreakerCheck {
     pub service: String,
@@ -105,11 +80,20 @@ pub struct BreakerCheck {
     pub allow_empty: bool,
 }
 
-#[derive(Debug, Clone)]
-pub struct TransitionsSpec {
-    pub metric: String,
-    pub from_label: String,
-    pub to_label: String,
+impl BreakerCheck {
+    fn source(&self) -> Source<'_> {
+        Source {
+            noun: "breaker",
+            service: &self.service,
+            gauge: Some(&self.gauge),
+            matchers: &self.matchers,
+            states: &self.states,
+            transitions: self.transitions.as_ref(),
+            events: self.events.as_ref(),
+            initial: None,
+            allow_empty: self.allow_empty,
+        }
+    }
 }
 
 impl Kind for BreakerCheck {
@@ -139,14 +123,13 @@ impl Kind for BreakerCheck {
 
 fn compile(cx: &mut Ctx, path: &str, r: RawBreaker, names: &Names) -> Option<BreakerCheck> {
     names.service(cx, &format!("{path}.service"), &r.service);
-    crate::scenario::ctx::metric_names(cx, path, "gauge", &r.gauge, &r.labels);
-    if let Some(t) = &r.transitions {
-        let tp = format!("{path}.transitions");
-        crate::scenario::ctx::metric_names(cx, &tp, "metric", &t.metric, &BTreeMap::new());
-        crate::scenario::ctx::label_name(cx, &format!("{tp}.from_label"), &t.from_label);
-        crate::scenario::ctx::label_name(cx, &format!("{tp}.to_label"), &t.to_label);
-    }
-    let times = [("opens_within", r.opens_within), ("half_open_after", r.half_open_after), ("closes_within", r.closes_within), ("tolerance", r.tolerance)];
+    check_metrics(cx, path, &r.gauge, &r.labels, r.transitions.as_ref());
+    let times = [
+        ("opens_within", r.opens_within),
+        ("half_open_after", r.half_open_after),
+        ("closes_within", r.closes_within),
+        ("tolerance", r.tolerance),
+    ];
     if !cx.durations(path, &times, true) {
         return None;
     }
@@ -195,66 +178,6 @@ fn compile(cx: &mut Ctx, path: &str, r: RawBreaker, names: &Names) -> Option<Bre
         max_transitions: r.max_transitions,
         allow_empty: r.allow_empty,
     })
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Change {
-    pub lo: Duration,
-    pub hi: Duration,
-    pub from: String,
-    pub to: String,
-}
-
-/// One transitions-counter series: (from state, to state, points).
-pub(crate) type TransitionSeries = (String, String, Vec<(Duration, f64)>);
-
-fn state_name(states: &[(String, f64)], v: f64) -> String {
-    states.iter().find(|(_, x)| (x - v).abs() < 1e-9).map_or_else(|| format!("unknown({v})"), |(n, _)| n.clone())
-}
-
-/// Changes seen in the gauge samples.
-pub(crate) fn from_gauge(points: &[(Duration, f64)], states: &[(String, f64)]) -> Vec<Change> {
-    points
-        .windows(2)
-        .filter_map(|p| {
-            let (a, b) = (state_name(states, p[0].1), state_name(states, p[1].1));
-            (a != b).then(|| Change { lo: p[0].0, hi: p[1].0, from: a, to: b })
-        })
-        .collect()
-}
-
-/// Changes from transition-counter series `(from, to, points)`, chained per
-/// scrape interval starting at `initial`. `scrapes` are the service's scrape
-/// instants (a series first seen after the first scrape counts from zero).
-pub(crate) fn from_transitions(series: &[TransitionSeries], scrapes: &[Duration], initial: &str) -> Vec<Change> {
-    // (lo, hi) -> multiset of (from, to)
-    let mut per_interval: BTreeMap<(Duration, Duration), Vec<(String, String)>> = BTreeMap::new();
-    for (from, to, points) in series {
-        let Some(&(first_t, _)) = points.first() else { continue };
-        // Born during the run: its first value counts from zero. Present from
-        // the first scrape: that value predates the run and is only a baseline.
-        let mut prev: Option<(Duration, f64)> = scrapes.iter().rev().find(|t| **t < first_t).map(|&before| (before, 0.0));
-        for &(t, v) in points {
-            if let Some((pt, pv)) = prev {
-                let n = if v >= pv { (v - pv).round() as usize } else { v.round() as usize };
-                for _ in 0..n {
-                    per_interval.entry((pt, t)).or_default().push((from.clone(), to.clone()));
-                }
-            }
-            prev = Some((t, v));
-        }
-    }
-    let mut state = initial.to_string();
-    let mut out = Vec::new();
-    for ((lo, hi), mut edges) in per_interval {
-        while !edges.is_empty() {
-            let i = edges.iter().position(|(f, _)| *f == state).unwrap_or(0);
-            let (from, to) = edges.remove(i);
-            out.push(Change { lo, hi, from, to: to.clone() });
-            state = to;
-        }
-    }
-    out
 }
 
 fn is_subsequence(want: &[String], have: &[String]) -> bool {
@@ -337,101 +260,26 @@ pub(crate) fn check(
     (expected, failures)
 }
 
-/// The one gauge series the check names, with at least one sample in the
-/// window, or the judgement that says why there is none.
-fn gauge_points(c: &BreakerCheck, rec: &Recorded, w: Window) -> Result<Vec<(Duration, f64)>, Judgement> {
-    let store = &rec.metrics;
-    let sel = crate::expect::series::selector(Some(&c.service), &c.gauge, &c.matchers);
-    let what = crate::expect::series::describe(Some(&c.service), &c.gauge, &c.matchers);
-    let series: Vec<_> = store.select(&sel).collect();
-    let gauge = match series.as_slice() {
-        [(_, s)] => s.points.clone(),
-        [] => {
-            return Err(Judgement {
-                pass: false,
-                expected: format!("breaker state in {what}"),
-                observed: format!("no series {what}"),
-                evidence: crate::expect::series::missing(store, Some(&c.service), &c.gauge),
-            });
-        }
-        many => {
-            let labels: Vec<_> = many.iter().map(|(k, _)| json!(k.labels)).collect();
-            return Err(Judgement {
-                pass: false,
-                expected: format!("one breaker series {what}"),
-                observed: format!("{} series match; add labels to pick one", many.len()),
-                evidence: json!({ "series": labels }),
-            });
-        }
-    };
-    if !gauge.iter().any(|p| w.contains(p.0)) {
-        let span = match (gauge.first(), gauge.last()) {
-            (Some(a), Some(b)) => format!("; its samples span {}..{}", secs(a.0, rec.origin), secs(b.0, rec.origin)),
-            _ => String::new(),
-        };
-        let expected = format!("breaker state in {what}");
-        return Err(crate::expect::kind::no_data(c.allow_empty, expected, format!("{what} has no sample in it{span}"), json!({ "samples": gauge.len() })));
-    }
-    Ok(gauge)
-}
-
 pub(crate) fn judge(c: &BreakerCheck, rec: &Recorded, w: Window) -> Judgement {
-    let store = &rec.metrics;
-    let what = crate::expect::series::describe(Some(&c.service), &c.gauge, &c.matchers);
-    let gauge = match gauge_points(c, rec, w) {
-        Ok(g) => g,
+    let what = describe(Some(&c.service), &c.gauge, &c.matchers);
+    let t = match timeline(&c.source(), rec, w) {
+        Ok(t) => t,
         Err(j) => return j,
     };
-    let initial = gauge.first().map_or_else(|| "closed".to_string(), |p| state_name(&c.states, p.1));
-    let mut source = "gauge";
-    let mut changes = from_gauge(&gauge, &c.states);
-    if let Some(t) = &c.transitions {
-        let tsel = crate::expect::series::selector(Some(&c.service), &t.metric, &c.matchers);
-        let ts: Vec<TransitionSeries> = store
-            .select(&tsel)
-            .filter_map(|(k, s)| Some((k.labels.get(&t.from_label)?.clone(), k.labels.get(&t.to_label)?.clone(), s.points.clone())))
-            .collect();
-        if !ts.is_empty() {
-            source = "transitions counter";
-            changes = from_transitions(&ts, store.scrape_times(&c.service), &initial);
-        } else {
-            source = "gauge (transitions counter not found)";
-        }
-    }
-    if let Some(ev) = &c.events {
-        match events::changes(ev, &c.service, rec, &c.states, w) {
-            Err(why) => {
-                return Judgement {
-                    pass: false,
-                    expected: format!("breaker state changes of {} from its {}", c.service, ev.kind()),
-                    observed: format!("not judgeable: {why}"),
-                    evidence: json!({ "source": ev.kind() }),
-                };
-            }
-            Ok(found) if !found.changes.is_empty() => {
-                source = found.source;
-                changes = found.changes;
-            }
-            Ok(_) => source = "gauge (no breaker event found)",
-        }
-    }
     let fault = rec.window(&c.fault);
-    let (expected, failures) = check(c, &initial, &changes, w, fault, rec.origin);
-    let timeline: Vec<String> = changes
-        .iter()
-        .filter(|ch| ch.hi > w.start && ch.hi <= w.end)
-        .map(|ch| format!("{}..{} {} -> {}", secs(ch.lo, rec.origin), secs(ch.hi, rec.origin), ch.from, ch.to))
-        .collect();
+    let (expected, failures) = check(c, &t.initial, &t.changes, w, fault, rec.origin);
+    let lines = t.lines(w, rec.origin);
     Judgement {
         pass: failures.is_empty(),
         expected: format!("{what}: {}", expected.join("; ")),
-        observed: if failures.is_empty() { format!("{} transitions as expected", timeline.len()) } else { failures.join("; ") },
-        evidence: json!({ "source": source, "fault": { "start": secs(fault.start, rec.origin), "end": secs(fault.end, rec.origin) }, "transitions": timeline }),
+        observed: if failures.is_empty() { format!("{} transitions as expected", lines.len()) } else { failures.join("; ") },
+        evidence: json!({ "source": t.source, "fault": { "start": secs(fault.start, rec.origin), "end": secs(fault.end, rec.origin) }, "transitions": lines }),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::{from_gauge, from_transitions};
     use super::*;
     use crate::scenario::WindowExpr;
 
@@ -574,11 +422,7 @@ mod tests {
         let w = Window::new(ms(0), ms(20000));
         let j = judge(&base, &rec, w);
         assert!(!j.pass && j.observed.contains("closed -> open -> closed"), "the gauge alone misses it: {}", j.observed);
-        let ev = events::Events::Logs {
-            filter: vec![("msg".into(), "breaker state change".into())],
-            from: "old".into(),
-            to: "new".into(),
-        };
+        let ev = events::Events::Logs { filter: vec![("msg".into(), "breaker state change".into())], from: "old".into(), to: "new".into() };
         let c = BreakerCheck { events: Some(ev), ..base };
         let j = judge(&c, &rec, w);
         assert!(j.pass, "{} / {}", j.observed, j.evidence);
