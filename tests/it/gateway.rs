@@ -4,7 +4,9 @@
 //! across both mocks (by X-Request-ID) show "failed on the primary, answered
 //! by the secondary" per request; a mutant that retries the primary only
 //! must fail the chain checks and the secondary's traffic floor; one whose
-//! primary never cools down must fail the state-machine checks only.
+//! primary never cools down must fail the state-machine checks only; one
+//! whose latency histogram leaves out the wait for the upstream must fail
+//! the latency accounting only.
 
 use crate::common::*;
 
@@ -70,4 +72,15 @@ fn a_primary_that_never_cools_down_fails_the_state_checks_only() {
     let events = run.expectation("the primary cools down during the outage and recovers after it (log events)");
     assert_eq!(events["evidence"]["source"], "log events", "{events}");
     assert_eq!(events["evidence"]["sequence"], serde_json::json!(["healthy", "degraded", "healthy"]), "{events}");
+}
+
+#[test]
+fn a_histogram_that_leaves_out_the_wait_fails_latency_accounting_only() {
+    let run = run_gateway("latency_without_wait");
+    assert_eq!(run.code, 1, "{}", run.summary());
+    let name = "the primary's latency histogram is not below the time the mock took";
+    assert_eq!(run.failed(), vec![name.to_string()], "{}", run.summary());
+    let latency = run.expectation(name);
+    let (claim, truth) = (&latency["evidence"]["claim"]["bucket_le_ms"], &latency["evidence"]["truth"]["quantile_ms"]);
+    assert!(claim.as_f64().unwrap() < truth.as_f64().unwrap(), "{latency}");
 }

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use super::exposition::{Exposition, Family, LineError, MetricType};
 
+pub(crate) use query::bucket_bound;
 pub use query::{GaugeStats, Increase};
 
 /// Identity of one time series.
@@ -323,7 +324,7 @@ fn insert_sorted(times: &mut Vec<Duration>, at: Duration) {
 mod tests {
     //! Store queries on synthetic series, with expected values computed by hand.
 
-    use super::query::bucket_quantile;
+    use super::query::{bucket_bound, bucket_quantile};
     use super::*;
     use crate::clock::Window;
     use crate::collectors::exposition::{Format, parse};
@@ -470,6 +471,19 @@ mod tests {
         // Window (10, 20]: only b's post-reset observations, all <= 0.1: rank 0.5 of 1.
         assert!(close(st.histogram_quantile(0.5, &h, w(10, 20)).unwrap(), 0.05));
         assert!(close(st.histogram_quantile(0.5, &h.eq("kind", "a"), w(0, 20)).unwrap(), 0.3));
+    }
+
+    #[test]
+    fn bucket_bound_is_the_upper_bound_of_the_quantiles_bucket() {
+        let inf = f64::INFINITY;
+        let h = vec![(0.01, 2.0), (0.025, 9.0), (0.05, 10.0), (inf, 10.0)];
+        assert_eq!(bucket_bound(0.5, h.clone()), Some((0.025, 10.0)));
+        assert_eq!(bucket_bound(0.2, h.clone()), Some((0.01, 10.0)));
+        assert_eq!(bucket_bound(0.95, h.clone()), Some((0.05, 10.0)));
+        assert_eq!(bucket_bound(0.0, h), Some((0.01, 10.0)), "the first bucket with an observation");
+        assert_eq!(bucket_bound(0.99, vec![(0.1, 1.0), (inf, 10.0)]), Some((inf, 10.0)));
+        assert_eq!(bucket_bound(0.5, vec![(0.1, 0.0), (inf, 0.0)]), None, "no observations");
+        assert_eq!(bucket_bound(0.5, vec![(0.1, 3.0), (0.1, 2.0), (inf, 5.0)]), Some((0.1, 5.0)), "bounds summed across series");
     }
 
     #[test]

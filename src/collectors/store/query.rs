@@ -138,6 +138,12 @@ impl MetricStore {
     /// no `+Inf` bucket, or fewer than two buckets. As in PromQL, `q < 0`
     /// gives -Inf and `q > 1` +Inf.
     pub fn histogram_quantile(&self, q: f64, sel: &Selector, window: Window) -> Option<f64> {
+        bucket_quantile(q, self.histogram_buckets(sel, window))
+    }
+
+    /// `(le, increase over window)` of every selected bucket series (`sel.name`
+    /// the family or its `_bucket` series); a bound may repeat across series.
+    pub fn histogram_buckets(&self, sel: &Selector, window: Window) -> Vec<(f64, f64)> {
         let mut sel = sel.clone();
         if !sel.name.ends_with("_bucket") {
             sel.name.push_str("_bucket");
@@ -152,8 +158,31 @@ impl MetricStore {
                 buckets.push((le, inc));
             }
         }
-        bucket_quantile(q, buckets)
+        buckets
     }
+}
+
+/// The upper bound of the bucket that holds rank `q * count` (`+Inf` for the
+/// last bucket) and the count: what a histogram can say for sure about its
+/// q-quantile — it is at most this bound. `None` as for [`bucket_quantile`].
+pub(crate) fn bucket_bound(q: f64, mut buckets: Vec<(f64, f64)>) -> Option<(f64, f64)> {
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
+    for (le, count) in buckets {
+        match merged.last_mut() {
+            Some(last) if last.0 == le => last.1 += count,
+            _ => merged.push((le, count)),
+        }
+    }
+    for i in 1..merged.len() {
+        merged[i].1 = merged[i].1.max(merged[i - 1].1);
+    }
+    let &(top, observations) = merged.last()?;
+    if merged.len() < 2 || top != f64::INFINITY || observations <= 0.0 || !(0.0..=1.0).contains(&q) {
+        return None;
+    }
+    let rank = (q * observations).max(f64::MIN_POSITIVE);
+    merged.iter().find(|(_, c)| *c >= rank).map(|&(le, _)| (le, observations))
 }
 
 /// Prometheus' `bucketQuantile`: linear interpolation inside the bucket that

@@ -10,12 +10,17 @@
 //! flight at the end are counted on both sides. A window that ends inside the
 //! run cuts both sides at slightly different points (a scrape interval); give
 //! it a `tolerance`.
+//!
+//! A latency claim (`histogram` + `quantile`) is one-sided instead: the
+//! stack cannot report less than the mock made it wait (see `latency`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::json;
+
+mod latency;
 
 use super::journal::{StatusSel, answered, journal};
 use super::traces::spans::{RawSpanSelector, SpanSelector, describe as describe_spans, select, selector as span_selector};
@@ -39,6 +44,13 @@ pub struct RawClaim {
     pub labels: BTreeMap<String, Scalar>,
     /// The spans matching this selector, started in the window, are the claim.
     pub spans: Option<RawSpanSelector>,
+    /// A latency histogram (the family name, or its `_bucket` series) whose
+    /// `quantile` over the window must not be below the mock's (`truth: { latency: true }`).
+    pub histogram: Option<String>,
+    /// With `histogram`: the quantile compared, e.g. `0.95`.
+    pub quantile: Option<f64>,
+    /// With `histogram`: the unit of its buckets, `s` (default) or `ms`.
+    pub unit: Option<String>,
 }
 
 /// What ordeal saw happen: calls to a mock (`mock`), or the load driver's answers (`load: true`).
@@ -59,6 +71,10 @@ pub struct RawTruth {
     /// The load driver's answers.
     #[serde(default)]
     pub load: bool,
+    /// The time the mock took to answer each call (with `claim.histogram`):
+    /// calls that got an answer, their `quantile` by nearest rank.
+    #[serde(default)]
+    pub latency: bool,
 }
 
 /// `kind: accounting` — a stack signal against ordeal's ground truth.
@@ -81,6 +97,7 @@ pub struct RawAccounting {
 pub enum Claim {
     Counter { service: Option<String>, metric: String, matchers: Vec<LabelMatcher> },
     Spans(SpanSelector),
+    Latency { service: Option<String>, histogram: String, matchers: Vec<LabelMatcher>, quantile: f64, unit_ms: bool },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +111,7 @@ pub enum Tokens {
 pub enum Truth {
     Mock { mock: String, route: Option<String>, status: Option<StatusSel>, tokens: Option<Tokens> },
     Load { status: Option<StatusSel> },
+    Latency { mock: String, route: Option<String>, status: Option<StatusSel> },
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +130,15 @@ impl Kind for AccountingCheck {
     fn compile(cx: &mut Ctx, path: &str, r: RawAccounting, names: &Names) -> Option<Self> {
         let claim = compile_claim(cx, &format!("{path}.claim"), r.claim, names)?;
         let truth = compile_truth(cx, &format!("{path}.truth"), r.truth, names)?;
+        if matches!(claim, Claim::Latency { .. }) != matches!(truth, Truth::Latency { .. }) {
+            let hint = "a latency claim (`claim: { histogram: H, quantile: 0.95 }`) goes with `truth: { mock: M, latency: true }`";
+            cx.err(path, "a latency is compared with a latency, a count with a count", Some(hint.into()));
+            return None;
+        }
+        if matches!(claim, Claim::Latency { .. }) && (r.tolerance.is_some() || r.relative.is_some()) {
+            cx.err(path, "a latency claim takes no `tolerance` or `relative`", Some("it passes when the stack's quantile is not below the mock's".into()));
+            return None;
+        }
         for (field, v) in [("tolerance", r.tolerance), ("relative", r.relative)] {
             if v.is_some_and(|v| !(v >= 0.0 && v.is_finite())) {
                 cx.err_value(&format!("{path}.{field}"), format!("`{field}` must be a number >= 0"), None);
@@ -133,15 +160,21 @@ impl Kind for AccountingCheck {
         let s = match &self.claim {
             Claim::Counter { service, metric, matchers } => Signals::default().service(service.as_deref()).metric(describe(None, metric, matchers)),
             Claim::Spans(sel) => Signals::default().span(sel.name.as_deref()),
+            Claim::Latency { service, histogram, matchers, .. } => {
+                Signals::default().service(service.as_deref()).metric(describe(None, histogram, matchers))
+            }
         };
         match &self.truth {
-            Truth::Mock { mock, .. } => s.mock(mock),
+            Truth::Mock { mock, .. } | Truth::Latency { mock, .. } => s.mock(mock),
             Truth::Load { .. } => s.load(),
         }
     }
 }
 
 fn compile_claim(cx: &mut Ctx, path: &str, r: RawClaim, names: &Names) -> Option<Claim> {
+    if r.histogram.is_some() || r.quantile.is_some() || r.unit.is_some() {
+        return latency::compile_claim(cx, path, r, names);
+    }
     match (r.metric, r.spans) {
         (Some(metric), None) => {
             if let Some(s) = &r.service {
@@ -178,6 +211,9 @@ fn compile_truth(cx: &mut Ctx, path: &str, r: RawTruth, names: &Names) -> Option
             return None;
         }
     };
+    if r.latency {
+        return latency::compile_truth(cx, path, r, status, tokens, names);
+    }
     match (r.mock, r.load) {
         (Some(mock), false) => {
             names.mock(cx, &format!("{path}.mock"), &mock);
@@ -209,6 +245,9 @@ fn claim_text(c: &Claim) -> String {
     match c {
         Claim::Counter { service, metric, matchers } => format!("increase({})", describe(service.as_deref(), metric, matchers)),
         Claim::Spans(sel) => format!("count(spans {})", describe_spans(sel)),
+        Claim::Latency { service, histogram, matchers, quantile, .. } => {
+            format!("the q{} bucket of {}", quantile, describe(service.as_deref(), histogram, matchers))
+        }
     }
 }
 
@@ -226,6 +265,9 @@ fn truth_text(t: &Truth) -> String {
             format!("{what} mock {mock}{route}{}", status(st))
         }
         Truth::Load { status: st } => format!("load answers{}", status(st)),
+        Truth::Latency { mock, route, status: st } => {
+            format!("the time mock {mock}{} took to answer{}", route.as_ref().map(|r| format!(" {r}")).unwrap_or_default(), status(st))
+        }
     }
 }
 
@@ -260,6 +302,7 @@ fn claim_value(c: &Claim, rec: &Recorded, w: Window, given: Window) -> Result<(f
             let hits: Vec<&str> = select(&traces, sel, w).into_iter().map(|(s, _)| s.trace_id.as_str()).collect();
             Ok((hits.len() as f64, json!({ "spans_received": rec.traces.spans.len(), "example_trace_ids": hits.iter().take(3).collect::<Vec<_>>() })))
         }
+        Claim::Latency { .. } => Err(("a latency claim is judged by `latency::judge`".into(), json!({}))),
     }
 }
 
@@ -293,11 +336,15 @@ fn truth_value(t: &Truth, rec: &Recorded, w: Window) -> (f64, serde_json::Value)
             let value: u64 = statuses.iter().filter(|(k, _)| status.is_none_or(|s| s.holds_key(k))).map(|(_, n)| n).sum();
             (value as f64, json!({ "load_answers_by_status": statuses }))
         }
+        Truth::Latency { .. } => (0.0, json!({})),
     }
 }
 
 pub(crate) fn judge(c: &AccountingCheck, rec: &Recorded, given: Window) -> Judgement {
     let w = counted(rec, given);
+    if let (Claim::Latency { .. }, Truth::Latency { .. }) = (&c.claim, &c.truth) {
+        return latency::judge(c, rec, w);
+    }
     let allowed_text = match (c.tolerance, c.relative) {
         (t, r) if r > 0.0 => format!("within max({}, {} x truth)", fmt_num(t), fmt_num(r)),
         (t, _) => format!("within {}", fmt_num(t)),
