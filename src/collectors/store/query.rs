@@ -165,18 +165,8 @@ impl MetricStore {
 /// The upper bound of the bucket that holds rank `q * count` (`+Inf` for the
 /// last bucket) and the count: what a histogram can say for sure about its
 /// q-quantile — it is at most this bound. `None` as for [`bucket_quantile`].
-pub(crate) fn bucket_bound(q: f64, mut buckets: Vec<(f64, f64)>) -> Option<(f64, f64)> {
-    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
-    for (le, count) in buckets {
-        match merged.last_mut() {
-            Some(last) if last.0 == le => last.1 += count,
-            _ => merged.push((le, count)),
-        }
-    }
-    for i in 1..merged.len() {
-        merged[i].1 = merged[i].1.max(merged[i - 1].1);
-    }
+pub(crate) fn bucket_bound(q: f64, buckets: Vec<(f64, f64)>) -> Option<(f64, f64)> {
+    let merged = merged(buckets);
     let &(top, observations) = merged.last()?;
     if merged.len() < 2 || top != f64::INFINITY || observations <= 0.0 || !(0.0..=1.0).contains(&q) {
         return None;
@@ -188,7 +178,7 @@ pub(crate) fn bucket_bound(q: f64, mut buckets: Vec<(f64, f64)>) -> Option<(f64,
 /// Prometheus' `bucketQuantile`: linear interpolation inside the bucket that
 /// holds rank `q * count`; the lowest bucket starts at 0 (unless its bound is
 /// <= 0); a rank in the `+Inf` bucket returns the highest finite bound.
-pub(crate) fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> Option<f64> {
+pub(crate) fn bucket_quantile(q: f64, buckets: Vec<(f64, f64)>) -> Option<f64> {
     if q.is_nan() {
         return Some(f64::NAN);
     }
@@ -198,19 +188,7 @@ pub(crate) fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> Option<f6
     if q > 1.0 {
         return Some(f64::INFINITY);
     }
-    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    // Same bound from several series: sum them.
-    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
-    for (le, count) in buckets {
-        match merged.last_mut() {
-            Some(last) if last.0 == le => last.1 += count,
-            _ => merged.push((le, count)),
-        }
-    }
-    // Per-series reset handling can break monotonicity slightly: repair it.
-    for i in 1..merged.len() {
-        merged[i].1 = merged[i].1.max(merged[i - 1].1);
-    }
+    let merged = merged(buckets);
     if merged.len() < 2 || merged.last()?.0 != f64::INFINITY {
         return None;
     }
@@ -233,4 +211,21 @@ pub(crate) fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> Option<f6
         rank -= merged[b - 1].1;
     }
     Some(bucket_start + (bucket_end - bucket_start) * (rank / count))
+}
+
+/// Buckets sorted by bound, the same bound from several series summed, and
+/// counts made monotonic (per-series reset handling can break that slightly).
+fn merged(mut buckets: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
+    for (le, count) in buckets {
+        match merged.last_mut() {
+            Some(last) if last.0 == le => last.1 += count,
+            _ => merged.push((le, count)),
+        }
+    }
+    for i in 1..merged.len() {
+        merged[i].1 = merged[i].1.max(merged[i - 1].1);
+    }
+    merged
 }
