@@ -112,7 +112,7 @@ registry! {
     alerts/delivered: AlertDelivered(AlertDeliveredCheck),
     promql: Promql(PromqlCheck),
     contract: Contract(ContractCheck),
-    no_task_lost: NoTaskLost(NoTaskLostCheck),
     accounting: Accounting(AccountingCheck),
+    accounting/no_task_lost: NoTaskLost(NoTaskLostCheck),
     overhead: Overhead(OverheadCheck),
 }

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 mod latency;
+pub mod no_task_lost;
 
 use super::journal::{StatusSel, answered, journal};
 use super::traces::spans::{RawSpanSelector, SpanSelector, describe as describe_spans, select, selector as span_selector};

@@ -5,15 +5,20 @@
 //! exactly as many 2xx answers as the stack counted completions. A task the
 //! stack accepted and then dropped (a killed worker, a swallowed error)
 //! breaks one of the two.
+//!
+//! One instance of the accounting family: the second comparison is
+//! `kind: accounting` with `claim: { metric, labels: { LABEL: completed } }`
+//! and `truth: { load: true, status: 2xx }`, counted by the same code; the
+//! first balances the stack's own counters.
 
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::clock::Window;
-use crate::collectors::store::{MetricStore, Selector};
+use super::{Claim, StatusSel, Truth, claim_value, truth_value};
+use crate::collectors::store::{LabelMatcher, MatchOp, Selector};
 use crate::expect::kind::{Kind, Signals};
 use crate::expect::{Judgement, Recorded};
-use crate::load::LoadRecord;
 use crate::scenario::{Ctx, Names};
 
 /// `kind: no_task_lost` — every task the stack accepted completed or failed,
@@ -83,7 +88,7 @@ impl Kind for NoTaskLostCheck {
     }
 
     fn judge(&self, rec: &Recorded, w: Window, _id: &str) -> Judgement {
-        no_task_lost(self, &rec.metrics, rec.load.as_ref(), w)
+        no_task_lost(self, rec, w)
     }
 
     fn signals(&self) -> Signals {
@@ -91,7 +96,8 @@ impl Kind for NoTaskLostCheck {
     }
 }
 
-pub(crate) fn no_task_lost(c: &NoTaskLostCheck, store: &MetricStore, load: Option<&LoadRecord>, w: Window) -> Judgement {
+pub(crate) fn no_task_lost(c: &NoTaskLostCheck, rec: &Recorded, w: Window) -> Judgement {
+    let store = &rec.metrics;
     // Until the end of everything: tasks in flight at the timeline's end finish before the final scrape.
     let all = Window::new(w.start, std::time::Duration::from_secs(u32::MAX as u64));
     let count = |value: &str| store.increase(&Selector::new(&c.metric).service(&c.service).eq(&c.label, value), all);
@@ -111,7 +117,7 @@ pub(crate) fn no_task_lost(c: &NoTaskLostCheck, store: &MetricStore, load: Optio
         .filter(|(_, v)| v.as_ref().is_none_or(|i| i.series == 0))
         .map(|(l, _)| name(l))
         .collect();
-    let driver = load.map(|l| l.stats(all, None));
+    let driver = rec.load.as_ref().map(|l| l.stats(all, None));
     let driver_json = driver
         .as_ref()
         .map(|d| json!({ "requests": d.requests, "answered_2xx": d.ok, "failed_or_unanswered": d.failed, "statuses": d.statuses }));
@@ -125,7 +131,11 @@ pub(crate) fn no_task_lost(c: &NoTaskLostCheck, store: &MetricStore, load: Optio
     }
     let v = |i: Option<crate::collectors::store::Increase>| i.map_or(0.0, |i| i.value).round() as i64;
     let (accepted, completed, failed) = (v(accepted), v(completed), v(failed));
-    let answered_2xx = driver.as_ref().map_or(0, |d| d.ok as i64);
+    // The accounting family's two sides: completions claimed, 2xx answers seen.
+    let claimed = Claim::Counter { service: Some(c.service.clone()), metric: c.metric.clone(), matchers: vec![LabelMatcher { label: c.label.clone(), op: MatchOp::Eq, value: c.completed.clone() }] };
+    let (answered_2xx, _) = truth_value(&Truth::Load { status: Some(StatusSel::Class(2)) }, rec, all);
+    let completed = claim_value(&claimed, rec, all, w).map_or(completed, |(v, _)| v.round() as i64);
+    let answered_2xx = answered_2xx.round() as i64;
     if accepted == 0 && answered_2xx == 0 {
         return Judgement {
             pass: false,
@@ -182,15 +192,15 @@ mod tests {
         }
     }
 
-    fn store(accepted: f64, completed: f64) -> MetricStore {
-        let mut s = MetricStore::new();
+    fn store(accepted: f64, completed: f64) -> Recorded {
+        let mut s = crate::expect::vacuous::nothing(Vec::new());
         for (i, k) in [0.0, 1.0].into_iter().enumerate() {
             let text = format!(
                 "tasks_total{{status=\"accepted\"}} {}\ntasks_total{{status=\"completed\"}} {}\ntasks_total{{status=\"failed\"}} 0\n",
                 accepted * k,
                 completed * k
             );
-            s.record("c", Duration::from_secs(i as u64), parse(&text, Format::PrometheusText));
+            s.metrics.record("c", Duration::from_secs(i as u64), parse(&text, Format::PrometheusText));
         }
         s
     }
@@ -198,9 +208,9 @@ mod tests {
     #[test]
     fn counters_that_never_moved_are_no_data() {
         let w = Window::new(Duration::ZERO, Duration::from_secs(5));
-        let j = no_task_lost(&check(), &store(0.0, 0.0), None, w);
+        let j = no_task_lost(&check(), &store(0.0, 0.0), w);
         assert!(!j.pass && j.observed.starts_with("no data in the window: no task was accepted"), "{}", j.observed);
-        let j = no_task_lost(&check(), &store(3.0, 2.0), None, w);
+        let j = no_task_lost(&check(), &store(3.0, 2.0), w);
         assert!(!j.pass && j.observed.contains("1 accepted task(s) neither completed nor failed"), "{}", j.observed);
     }
 }
