@@ -51,6 +51,7 @@ pub mod faults;
 pub mod files;
 pub mod lint;
 pub mod load;
+pub mod mutants;
 pub mod overhead;
 pub mod plan;
 pub mod report;

@@ -143,6 +143,9 @@ enum Command {
         #[arg(value_enum)]
         of: SchemaOf,
     },
+    /// How strong is a scenario suite: build each mutant of the stack's source in a scratch
+    /// copy, run the scenarios; report caught / survived / unviable and the score.
+    Mutants(ordeal::mutants::MutantsArgs),
     /// List the scenarios in a directory (default: scenarios/).
     List {
         #[arg(default_value = "scenarios")]
@@ -236,8 +239,23 @@ fn main() -> ExitCode {
         }
         Command::Lint { scenarios, report_dir } => lint_all(&scenarios, report_dir),
         Command::Images { command: ImagesCommand::Build { scenarios } } => build_images(&scenarios),
+        Command::Mutants(args) => mutants(&args),
     };
     ExitCode::from(code)
+}
+
+fn mutants(args: &ordeal::mutants::MutantsArgs) -> u8 {
+    ordeal::signals::install();
+    match ordeal::mutants::run(&args.options(), &mut |t| outln!("{}", ordeal::mutants::line(t))) {
+        Ok(report) => {
+            outln!("{}", ordeal::mutants::summary(&report));
+            if args.min_score.is_some_and(|min| report.score.is_none_or(|s| s < min)) { FAIL } else { PASS }
+        }
+        Err(e) => {
+            errln!("ordeal mutants: {e}");
+            e.exit_code()
+        }
+    }
 }
 
 /// The scenario files named on the command line; a directory stands for the

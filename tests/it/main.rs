@@ -16,6 +16,7 @@ mod gateway;
 mod images;
 mod load;
 mod mutants;
+mod mutants_cmd;
 mod otlp_garbage;
 mod otlp_python;
 mod overhead;
