@@ -6,6 +6,9 @@
 //! upper bound of the histogram bucket that holds the stack's q-quantile —
 //! the most a histogram can say for sure (interpolating inside a bucket, as
 //! `histogram_quantile` does, could put a faithful histogram below the truth).
+//! A histogram whose lowest bucket already lies above the truth cannot show
+//! a smaller value, so it is not judgeable rather than passing; a call the
+//! mock held back (a hang) is left out, since the stack gave up on it.
 
 use serde_json::json;
 
@@ -66,7 +69,8 @@ pub(super) fn compile_truth(
 fn truth_quantile(rec: &Recorded, mock: &str, route: Option<&str>, status: Option<StatusSel>, q: f64, w: Window) -> (Option<f64>, usize) {
     let mut times: Vec<f64> = answered(journal(rec, mock), route, status, w)
         .into_iter()
-        .filter(|e| e.status.is_some())
+        // An answer the mock held back (a hang) outlasts the stack's timeout: not a wait it could see.
+        .filter(|e| e.status.is_some() && e.outcome != crate::faults::Outcome::Hang)
         .map(|e| e.elapsed().as_secs_f64())
         .collect();
     times.sort_by(f64::total_cmp);
@@ -82,7 +86,9 @@ pub(super) fn judge(c: &AccountingCheck, rec: &Recorded, w: Window) -> Judgement
     let (truth, calls) = truth_quantile(rec, mock, route.as_deref(), *status, q, w);
     let sel = selector(service.as_deref(), histogram, matchers);
     let scale = if *unit_ms { 0.001 } else { 1.0 };
-    let claim = bucket_bound(q, rec.metrics.histogram_buckets(&sel, w)).map(|(le, n)| (le * scale, n));
+    let buckets = rec.metrics.histogram_buckets(&sel, w);
+    let lowest = buckets.iter().map(|b| b.0 * scale).fold(f64::INFINITY, f64::min);
+    let claim = bucket_bound(q, buckets).map(|(le, n)| (le * scale, n));
     let interpolated = rec.metrics.histogram_quantile(q, &sel, w).map(|v| v * scale);
     let ms = |v: f64| if v.is_finite() { json!((v * 1e6).round() / 1e3) } else { json!("+Inf") };
     let mut evidence = json!({
@@ -101,6 +107,14 @@ pub(super) fn judge(c: &AccountingCheck, rec: &Recorded, w: Window) -> Judgement
         return crate::expect::kind::no_data(c.allow_empty, expected, what, evidence);
     };
     let text = |v: f64| if v.is_finite() { format!("{}", (v * 1e6).round() / 1e3) } else { "+Inf ".into() };
+    if lowest >= truth {
+        let observed = format!(
+            "not judgeable: the histogram's lowest bucket (up to {}ms) is not below the mock's {}ms, so it could not show a smaller value",
+            text(lowest),
+            text(truth)
+        );
+        return Judgement { pass: false, expected, observed, evidence };
+    }
     let pass = bound >= truth;
     let observed = if pass {
         format!("the stack's q{q} is in the bucket up to {}ms; the mock took {}ms", text(bound), text(truth))
@@ -161,6 +175,15 @@ mod tests {
         assert!(!j.pass && j.observed.contains("at most 5ms, but the mock alone took 23ms"), "{}", j.observed);
         // q0.5: the 10th call took 15 ms; a histogram with half its calls up to 10 ms says at most 10 ms.
         assert!(!judge(&check(0.5), &run([0, 10, 20, 20, 20]), w).pass);
+        // A histogram whose lowest bucket (50 ms) lies above the mock's 23 ms could not show less.
+        let mut coarse = run([0; 5]);
+        coarse.metrics = crate::collectors::store::MetricStore::new();
+        for (t, n) in [(1, 0), (10, 20)] {
+            let text = format!("h_bucket{{le=\"0.05\"}} {n}\nh_bucket{{le=\"+Inf\"}} {n}\n");
+            coarse.metrics.record("svc", Duration::from_secs(t), parse(&text, Format::PrometheusText));
+        }
+        let j = judge(&check(0.9), &coarse, w);
+        assert!(!j.pass && j.observed.starts_with("not judgeable: the histogram's lowest bucket (up to 50ms)"), "{}", j.observed);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Chain, ChainKey, chains, journal, succeeded};
+use super::{Chain, ChainKey, chains, journal, succeeded, taken};
 use crate::clock::Window;
 use crate::expect::kind::{Kind, Signals};
 use crate::expect::{Judgement, Recorded};
@@ -32,7 +32,8 @@ pub struct RawFallback {
     pub ratio: Option<String>,
     /// At most this many attempts on `from` before the first call to `to`.
     pub max_attempts: Option<u32>,
-    /// The call to `to` begins within this of the end of the failed attempt before it.
+    /// The call to `to` begins within this of the end of the failed attempt
+    /// before it (of its start, when the stack gave up on it still running).
     #[serde(default, with = "humantime_serde")]
     #[schemars(with = "Option<crate::faults::Hd>")]
     pub within: Option<Duration>,
@@ -103,16 +104,18 @@ struct Fate<'a> {
 }
 
 fn fate<'a>(chain: &'a Chain<'a>, is_from: &dyn Fn(&JournalEntry) -> bool, w: Window) -> Option<Fate<'a>> {
-    let first = chain.attempts.iter().position(|a| is_from(a) && w.contains(a.at) && !succeeded(a))?;
-    let rest = &chain.attempts[first..];
-    let to_call = rest.iter().position(|a| !is_from(a));
-    let from_attempts = chain.attempts[..first + to_call.unwrap_or(rest.len())].iter().filter(|a| is_from(a)).count();
-    let answered = rest.iter().enumerate().find(|(_, a)| !is_from(a) && succeeded(a));
-    let switch = answered.map(|(i, b)| {
-        let before = rest[..i].iter().rev().find(|a| is_from(a)).expect("the chain begins on `from`");
-        b.at.saturating_sub(before.done)
+    let a = &chain.attempts;
+    let first = a.iter().position(|x| is_from(x) && w.contains(x.at) && !succeeded(x))?;
+    let to_call = a[first..].iter().position(|x| !is_from(x)).map(|i| first + i);
+    let from_attempts = a[..to_call.unwrap_or(a.len())].iter().filter(|x| is_from(x)).count();
+    let answered = (first..a.len()).find(|&i| !is_from(a[i]) && taken(a, i));
+    let switch = answered.map(|i| {
+        let before = a[..i].iter().rev().find(|x| is_from(x)).expect("the chain begins on `from`");
+        // An attempt still running when the switch began was given up on: from its start.
+        let since = if before.done <= a[i].at { before.done } else { before.at };
+        a[i].at.saturating_sub(since)
     });
-    let recovered = switch.is_none() && rest.iter().any(|a| is_from(a) && succeeded(a));
+    let recovered = switch.is_none() && (first..a.len()).any(|i| is_from(a[i]) && taken(a, i));
     Some(Fate { chain, from_attempts, switch, recovered })
 }
 
@@ -152,6 +155,7 @@ pub(crate) fn fallback(c: &FallbackCheck, from: &[JournalEntry], to: &[JournalEn
     let calls: Vec<&JournalEntry> = from.iter().chain(to).filter(routed).collect();
     let failed_in_window = calls.iter().filter(|e| is_from(e) && w.contains(e.at) && !succeeded(e)).count();
     let unkeyed = calls.iter().filter(|e| is_from(e) && w.contains(e.at) && c.by.of(e).is_none()).count();
+    let unkeyed_to = calls.iter().filter(|e| !is_from(e) && w.contains(e.at) && c.by.of(e).is_none()).count();
     let all = chains(&calls, c.by, None);
     let fates: Vec<Fate> = all.iter().filter_map(|ch| fate(ch, &is_from, w)).collect();
     let expected = format!("requests that failed on mock `{}` answered by mock `{}`: ratio {}", c.from, c.to, c.ratio);
@@ -170,8 +174,12 @@ pub(crate) fn fallback(c: &FallbackCheck, from: &[JournalEntry], to: &[JournalEn
         failures
             .push(format!("every request that failed on mock `{}` was answered by it on a retry: the fallback was never needed", c.from));
     } else if !c.ratio.holds(ratio) {
+        let blind = match unkeyed_to {
+            0 => String::new(),
+            n => format!("; {n} calls to `{}` carry no {} header and cannot be followed", c.to, c.by.header()),
+        };
         failures.push(format!(
-            "mock `{}` answered {fell_back} of {} requests that failed on mock `{}` (ratio {ratio:.3})",
+            "mock `{}` answered {fell_back} of {} requests that failed on mock `{}` (ratio {ratio:.3}){blind}",
             c.to,
             needing.len(),
             c.from
@@ -213,6 +221,7 @@ pub(crate) fn fallback(c: &FallbackCheck, from: &[JournalEntry], to: &[JournalEn
             "max_attempts_on_from": most_from,
             "slowest_switch_ms": slowest.map(|s| (s.as_secs_f64() * 1000.0).round()),
             "calls_without_key": unkeyed,
+            "calls_to_without_key": unkeyed_to,
             "not_answered": stranded,
             "examples": answered,
         }),
@@ -267,6 +276,22 @@ mod tests {
         assert!(!late.pass && late.observed.contains("895ms after"), "{}", late.observed);
         let failing = fallback(&check(), &a, &[e("r", 20, 25, Outcome::Error)], all());
         assert!(!failing.pass && failing.observed.contains("answered 0 of 1"), "{}", failing.observed);
+    }
+
+    #[test]
+    fn an_abandoned_answer_is_no_answer_and_a_switch_after_a_hang_counts_from_its_start() {
+        // 503 on A, a slow 200 on A the client gave up on (B began before it ended), then B failed: lost.
+        let a = [e("r", 0, 5, Outcome::Error), e("r", 50, 2000, Outcome::Ok)];
+        let j = fallback(&check(), &a, &[e("r", 1050, 1060, Outcome::Error)], all());
+        assert!(!j.pass && j.observed.contains("answered 0 of 1"), "{} {}", j.observed, j.evidence);
+        // A hang on A (it ends at 30 s), the client gives up and calls B at 1 s: the switch took 1 s.
+        let hang = [e("h", 0, 30_000, Outcome::Hang)];
+        let j = fallback(&check(), &hang, &[e("h", 1000, 1010, Outcome::Ok)], all());
+        assert!(!j.pass && j.observed.contains("1000ms after its failed attempt"), "{}", j.observed);
+        // A route that answers 500 without a fault is a failure too, and B's answer ends the chain.
+        let mut plain = e("p", 0, 5, Outcome::Ok);
+        plain.status = Some(500);
+        assert!(fallback(&check(), &[plain], &[e("p", 20, 25, Outcome::Ok)], all()).pass);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! journal — what really reached the dependency, not what the stack says.
 //!
 //! Retry chains: requests are grouped by X-Request-ID; a chain ends when an
-//! attempt got a normal answer that finished before the next attempt began,
+//! attempt got a normal answer (not an injected fault, a 2xx or 3xx) that
+//! finished before the next attempt began,
 //! so two separate calls of one request (say, a planner call and a worker
 //! call) are not mistaken for retries. The backoff of a retry is the gap
 //! from the end of the failed attempt to the start of the next; for an
@@ -145,6 +146,12 @@ pub fn succeeded(e: &JournalEntry) -> bool {
     e.outcome == Outcome::Ok && e.status.is_some_and(|s| (200..400).contains(&s))
 }
 
+/// Attempt `i` of `attempts` succeeded and its client took the answer: no
+/// later attempt of the request began before it finished.
+pub fn taken(attempts: &[&JournalEntry], i: usize) -> bool {
+    succeeded(attempts[i]) && attempts.get(i + 1).is_none_or(|next| attempts[i].done <= next.at)
+}
+
 /// The calls in `hits` (of one mock or several) grouped into request chains
 /// by `key` (see the module notes); calls without the key are left out.
 pub fn chains<'a>(hits: &[&'a JournalEntry], key: ChainKey, client_timeout: Option<Duration>) -> Vec<Chain<'a>> {
@@ -160,7 +167,7 @@ pub fn chains<'a>(hits: &[&'a JournalEntry], key: ChainKey, client_timeout: Opti
         let mut cur = Chain { id, attempts: Vec::new(), gaps: Vec::new() };
         for e in es {
             if let Some(prev) = cur.attempts.last() {
-                let answered = prev.outcome == Outcome::Ok && prev.done <= e.at;
+                let answered = succeeded(prev) && prev.done <= e.at;
                 if answered {
                     out.push(std::mem::replace(&mut cur, Chain { id, attempts: Vec::new(), gaps: Vec::new() }));
                 } else if prev.done <= e.at && prev.outcome != Outcome::Hang {

@@ -53,7 +53,8 @@ pub struct RawStates {
     #[serde(default, with = "humantime_serde")]
     #[schemars(with = "Option<crate::faults::Hd>")]
     pub settles_within: Option<Duration>,
-    /// Timing tolerance (default two scrape intervals).
+    /// Timing tolerance (default two scrape intervals for changes seen by
+    /// the gauge; none for events, which are stamped when they happen).
     #[serde(default, with = "humantime_serde")]
     #[schemars(with = "Option<crate::faults::Hd>")]
     pub tolerance: Option<Duration>,
@@ -85,7 +86,9 @@ pub struct StatesCheck {
     pub fault: Option<WindowExpr>,
     pub enters_within: Vec<(String, Duration)>,
     pub settles_within: Option<Duration>,
-    pub tolerance: Duration,
+    /// As written; None: see `timing`.
+    pub tolerance: Option<Duration>,
+    pub scrape_interval: Duration,
     pub max_transitions: Option<u32>,
     pub allow_empty: bool,
 }
@@ -143,6 +146,14 @@ fn steps(cx: &mut Ctx, path: &str, raw: &[String], states: &[(String, f64)]) -> 
         }
         out.push(step);
     }
+    let named = |s: &Step| match s {
+        Step::State(n) | Step::Optional(n) => Some(n.clone()),
+        Step::Any => None,
+    };
+    if let Some(i) = out.windows(2).position(|p| named(&p[0]).is_some() && named(&p[0]) == named(&p[1])) {
+        let hint = "repeats of one state collapse into one; write it once, or `*` between";
+        cx.err_value(&format!("{path}.sequence[{}]", i + 1), "the same state twice in a row can never match", Some(hint.into()));
+    }
     if !matches!(out.last(), Some(Step::State(_))) {
         cx.err_value(
             &format!("{path}.sequence"),
@@ -161,7 +172,8 @@ fn compile(cx: &mut Ctx, path: &str, r: RawStates, names: &Names) -> Option<Stat
             cx.err(path, "no source of states", Some("name a `gauge`, or the `events` the service reports (logs or spans)".into()));
         }
         None if r.transitions.is_some() => {
-            cx.err_value(&format!("{path}.transitions"), "a transitions counter needs the `gauge` beside it", None)
+            let hint = "add `gauge:` (the state's gauge), or drop `transitions`";
+            cx.err_value(&format!("{path}.transitions"), "a transitions counter needs the `gauge` beside it", Some(hint.into()))
         }
         None => {}
     }
@@ -171,6 +183,13 @@ fn compile(cx: &mut Ctx, path: &str, r: RawStates, names: &Names) -> Option<Stat
     let times: Vec<(&str, Option<Duration>)> = times.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     if !cx.durations(path, &times, true) {
         return None;
+    }
+    if r.gauge.is_some() && r.initial.is_some() {
+        cx.err_value(
+            &format!("{path}.initial"),
+            "`initial` is for events alone: the gauge's first sample gives the starting state",
+            Some("drop `initial`".into()),
+        );
     }
     let states: Vec<(String, f64)> = r.states.into_iter().collect();
     let sequence = steps(cx, path, &r.sequence, &states);
@@ -208,7 +227,8 @@ fn compile(cx: &mut Ctx, path: &str, r: RawStates, names: &Names) -> Option<Stat
         fault,
         enters_within: r.enters_within.into_iter().map(|(k, v)| (k, *v)).collect(),
         settles_within: r.settles_within,
-        tolerance: r.tolerance.unwrap_or(interval.saturating_mul(2)),
+        tolerance: r.tolerance,
+        scrape_interval: interval,
         max_transitions: r.max_transitions,
         allow_empty: r.allow_empty,
     })
@@ -246,7 +266,8 @@ fn pattern_text(pattern: &[Step]) -> String {
 
 /// The timing checks: (what was expected, what failed).
 fn timing(c: &StatesCheck, t: &Timeline, w: Window, fault: Window) -> (Vec<String>, Vec<String>) {
-    let tol = c.tolerance;
+    let events = t.source.ends_with("events");
+    let tol = c.tolerance.unwrap_or(if events { Duration::ZERO } else { c.scrape_interval.saturating_mul(2) });
     let inw: Vec<&Change> = t.in_window(w).collect();
     let (mut expected, mut failures) = (Vec::new(), Vec::new());
     for (state, within) in &c.enters_within {
@@ -298,6 +319,17 @@ pub(crate) fn judge(c: &StatesCheck, rec: &Recorded, w: Window) -> Judgement {
         Ok(t) => t,
         Err(j) => return j,
     };
+    if c.gauge.is_none() && t.in_window(w).next().is_none() {
+        let what =
+            format!("{} reported no state change in it: with events alone a state held through the window is not observed", c.service);
+        let hint = "name the `gauge` that holds the state, or widen the window to the changes";
+        return crate::expect::kind::no_data(
+            c.allow_empty,
+            format!("states of {}", c.service),
+            what,
+            json!({ "source": t.source, "hint": hint }),
+        );
+    }
     let seq = t.sequence(w);
     let mut expected = vec![format!("sequence {}", pattern_text(&c.sequence))];
     let mut failures = Vec::new();
@@ -379,7 +411,8 @@ mod tests {
             fault: Some(WindowExpr::whole()),
             enters_within: vec![("outage".into(), ms(1000))],
             settles_within: Some(ms(2000)),
-            tolerance: ms(100),
+            tolerance: Some(ms(100)),
+            scrape_interval: ms(250),
             max_transitions: Some(5),
             allow_empty: false,
         }
@@ -447,6 +480,9 @@ mod tests {
         let c = check(&["healthy"]);
         let j = judge(&c, &rec(&[]), Window::new(ms(0), ms(10000)));
         assert!(!j.pass && j.observed.starts_with("no data in the window: gw reported no state change"), "{}", j.observed);
+        // Events before the window only: the state in it is inferred, not seen.
+        let j = judge(&c, &rec(&[(500, "outage", "healthy")]), Window::new(ms(1000), ms(10000)));
+        assert!(!j.pass && j.observed.contains("with events alone a state held through the window is not observed"), "{}", j.observed);
         assert!(judge(&StatesCheck { allow_empty: true, ..c }, &rec(&[]), Window::new(ms(0), ms(10000))).pass);
     }
 
@@ -464,12 +500,21 @@ expect:
   - { kind: states, service: gw, gauge: g, states: { up: 0, down: 1 }, sequence: [up, sideways, "down?"] }
   - { kind: states, service: gw, gauge: g, states: { up: 0 }, sequence: [up], settles_within: 1s }
   - { kind: states, service: gw, gauge: g, states: { up: 0 }, sequence: [up], enters_within: { down: 1s }, fault: outage }
+  - { kind: states, service: gw, gauge: g, states: { up: 0, down: 1 }, sequence: [up, "up?", down], initial: up }
 "#;
         let errs = crate::plan::compile(doc, std::path::Path::new("s.yaml")).unwrap_err().0;
         let got: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(
             got,
-            vec!["expect[0]", "expect[1].sequence", "expect[1].sequence[1]", "expect[2]", "expect[3].enters_within"],
+            vec![
+                "expect[0]",
+                "expect[1].sequence",
+                "expect[1].sequence[1]",
+                "expect[2]",
+                "expect[3].enters_within",
+                "expect[4].sequence[1]",
+                "expect[4].initial"
+            ],
             "{errs:#?}"
         );
     }
