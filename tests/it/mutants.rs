@@ -213,6 +213,20 @@ fn span_per_task_not_per_call_is_caught_by_accounting_alone() {
     caught_by_accounting_alone("span_per_task_not_per_call", "one client span per call that reached the LLM");
 }
 
+/// A JSON logger that silently drops its unsigned integer fields still writes
+/// valid JSON with every text field (`duration_ms` is a float and stays):
+/// only `field_types` notices.
+#[test]
+fn dropped_numeric_log_fields_are_caught_by_field_types_alone() {
+    let (_dir, outage) = compact_outage();
+    let run = run_scenario(&outage, &[("MULTIAGENT_MUTANT", "drop_numeric_log_fields")]);
+    assert_eq!(run.code, 1, "{}", run.summary());
+    let name = "request logs carry status and duration as numbers";
+    assert_eq!(run.failed(), vec![name.to_string()], "{}", run.summary());
+    let e = run.expectation(name);
+    assert_eq!(e["evidence"]["example"]["wrong"], serde_json::json!(["status: absent (want number)"]), "{e}");
+}
+
 /// `kind: traffic` fails where the dependency is not called: with the LLM
 /// breaker open the provider barely sees a call, so a floor there fails —
 /// and only that check, on the healthy stack.

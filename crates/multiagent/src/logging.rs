@@ -43,7 +43,9 @@ impl LogFields {
 const DEFAULT_FILTER: &str = "info,h2=warn,hyper=warn,hyper_util=warn,tonic=warn,tower=warn,reqwest=warn,opentelemetry=warn,opentelemetry_sdk=warn,opentelemetry_otlp=warn";
 
 /// Installs the JSON layer as the global subscriber.
-pub fn init(service: &str) -> Result<(), String> {
+/// `drop_unsigned`: mutant `drop_numeric_log_fields`.
+pub fn init(service: &str, drop_unsigned: bool) -> Result<(), String> {
+    DROP_UNSIGNED.store(drop_unsigned, std::sync::atomic::Ordering::Relaxed);
     let filter = match std::env::var("RUST_LOG") {
         Ok(v) if !v.trim().is_empty() => EnvFilter::try_new(&v).map_err(|e| format!("RUST_LOG={v:?} is invalid: {e}"))?,
         _ => EnvFilter::new(DEFAULT_FILTER),
@@ -101,6 +103,9 @@ fn render(service: &str, event: &Event<'_>) -> String {
     line
 }
 
+/// Mutant `drop_numeric_log_fields`: unsigned integer fields are left out.
+static DROP_UNSIGNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 struct JsonVisitor<'a>(&'a mut Map<String, Value>);
 
 impl JsonVisitor<'_> {
@@ -126,6 +131,9 @@ impl Visit for JsonVisitor<'_> {
         self.put(field, Value::from(value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
+        if DROP_UNSIGNED.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         self.put(field, Value::from(value));
     }
     fn record_f64(&mut self, field: &Field, value: f64) {

@@ -67,7 +67,7 @@ fn main() -> ExitCode {
         }
     };
     if cfg.logs
-        && let Err(e) = logging::init(&cfg.service_name)
+        && let Err(e) = logging::init(&cfg.service_name, mutant::is(cfg.mutant, mutant::Mutant::DropNumericLogFields))
     {
         eprintln!("multiagent {}: {e}", role.as_str());
         return ExitCode::from(2);

@@ -52,10 +52,13 @@ pub enum Mutant {
     /// Only the first attempt of an LLM call gets its `POST` client span; the
     /// retries go out without one (one span where there were several calls).
     SpanPerTaskNotPerCall,
+    /// The JSON log writer drops every unsigned integer field (`status`,
+    /// `attempt`): the lines stay valid JSON with their text.
+    DropNumericLogFields,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 19] = [
+    pub const ALL: [Mutant; 20] = [
         Mutant::BreakerNeverOpens,
         Mutant::BreakerNeverCloses,
         Mutant::RenameMetric,
@@ -75,6 +78,7 @@ impl Mutant {
         Mutant::UndercountLlmErrors,
         Mutant::DoubleCountTokens,
         Mutant::SpanPerTaskNotPerCall,
+        Mutant::DropNumericLogFields,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -98,6 +102,7 @@ impl Mutant {
             Mutant::UndercountLlmErrors => "undercount_llm_errors",
             Mutant::DoubleCountTokens => "double_count_tokens",
             Mutant::SpanPerTaskNotPerCall => "span_per_task_not_per_call",
+            Mutant::DropNumericLogFields => "drop_numeric_log_fields",
         }
     }
 }

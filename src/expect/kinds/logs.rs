@@ -36,6 +36,11 @@ pub struct RawLogs {
     pub json_ratio: Option<String>,
     /// Every selected JSON line has all these fields.
     pub required_fields: Option<Vec<String>>,
+    /// Every selected JSON line has these fields with these JSON types:
+    /// `number`, `string`, `boolean`, `object`, `array` or `null`, e.g.
+    /// `{ status: number, duration_ms: number }` (a logger that drops or
+    /// stringifies numeric fields fails).
+    pub field_types: Option<BTreeMap<String, String>>,
     /// Number of selected lines, e.g. `"> 0"` for error logs during a fault.
     pub count: Option<String>,
     /// Trace/log correlation: fraction of selected lines with a trace id
@@ -65,6 +70,8 @@ pub enum LogStreams {
 pub enum LogStat {
     JsonRatio(Comparison),
     Required(Vec<String>),
+    /// Field -> JSON type name.
+    Types(Vec<(String, String)>),
     Count(Comparison),
     /// Fraction of lines carrying an id (in this field) that is known: a
     /// trace the receiver saw, or a request the load sent.
@@ -121,6 +128,7 @@ impl Kind for LogCheck {
         }
         match &self.stat {
             LogStat::Required(fields) => s.log_fields.extend(fields.iter().cloned()),
+            LogStat::Types(fields) => s.log_fields.extend(fields.iter().map(|(f, _)| f.clone())),
             LogStat::Correlated(_, field, _) => {
                 s.log_fields.insert(field.clone());
             }
@@ -144,12 +152,14 @@ fn compile(cx: &mut Ctx, path: &str, r: RawLogs, names: &Names) -> Option<LogChe
         }
     };
     let required = r.required_fields.as_ref().map(|f| f.join(","));
+    let types = r.field_types.as_ref().map(|t| t.keys().cloned().collect::<Vec<_>>().join(","));
     let (name, text) = one_of(
         cx,
         path,
         vec![
             ("json_ratio", r.json_ratio.as_ref()),
             ("required_fields", required.as_ref()),
+            ("field_types", types.as_ref()),
             ("count", r.count.as_ref()),
             ("correlated", r.correlated.as_ref()),
             ("request_ids", r.request_ids.as_ref()),
@@ -171,6 +181,7 @@ fn compile(cx: &mut Ctx, path: &str, r: RawLogs, names: &Names) -> Option<LogChe
             r.request_field.clone().unwrap_or_else(|| "request_id".into()),
             Against::Requests,
         ),
+        "field_types" => LogStat::Types(field_types(cx, &format!("{path}.field_types"), r.field_types.clone().unwrap_or_default())?),
         _ => {
             let fields = r.required_fields.clone().unwrap_or_default();
             if fields.is_empty() {
@@ -188,6 +199,34 @@ fn compile(cx: &mut Ctx, path: &str, r: RawLogs, names: &Names) -> Option<LogChe
         stat,
         allow_empty: r.allow_empty,
     })
+}
+
+const JSON_TYPES: &[&str] = &["number", "string", "boolean", "object", "array", "null"];
+
+fn field_types(cx: &mut Ctx, path: &str, t: BTreeMap<String, String>) -> Option<Vec<(String, String)>> {
+    if t.is_empty() {
+        cx.err_value(path, "name at least one field and its type", Some("e.g. `{ status: number }`".into()));
+        return None;
+    }
+    for (f, ty) in &t {
+        if !JSON_TYPES.contains(&ty.as_str()) {
+            cx.err_value(&format!("{path}.{f}"), format!("`{ty}` is not a JSON type"), Some(format!("use one of {}", JSON_TYPES.join(", "))));
+            return None;
+        }
+    }
+    Some(t.into_iter().collect())
+}
+
+/// The JSON type name of `v`, as `field_types` writes it.
+fn type_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
 }
 
 fn field_str(v: &Value) -> String {
@@ -281,6 +320,31 @@ fn filter_note(c: &LogCheck) -> String {
     if parts.is_empty() { String::new() } else { format!(" where {}", parts.join(", ")) }
 }
 
+/// `field_types`: every selected JSON line has each field with its type.
+fn judge_types(c: &LogCheck, selected: &[(&LogLine, Option<Map<String, Value>>)], types: &[(String, String)], scope: &str) -> Judgement {
+    let json_lines: Vec<_> = selected.iter().filter_map(|(l, j)| j.as_ref().map(|j| (l, j))).collect();
+    let wrong = |j: &Map<String, Value>| -> Vec<String> {
+        types
+            .iter()
+            .filter(|(f, ty)| j.get(f).map(type_of) != Some(ty.as_str()))
+            .map(|(f, ty)| format!("{f}: {} (want {ty})", j.get(f).map_or("absent", type_of)))
+            .collect()
+    };
+    let bad: Vec<_> = json_lines.iter().filter(|(_, j)| !wrong(j).is_empty()).collect();
+    let example = bad.first().map(|(l, j)| json!({ "service": l.service, "at_ms": l.at.as_millis() as u64, "wrong": wrong(j), "line": l.line.chars().take(300).collect::<String>() }));
+    let want: Vec<String> = types.iter().map(|(f, ty)| format!("{f}: {ty}")).collect();
+    let expected = format!("every JSON line of {scope} has {}", want.join(", "));
+    if json_lines.is_empty() {
+        return no_data(c.allow_empty, expected, "no JSON line of it was captured", json!({ "lines": selected.len() }));
+    }
+    Judgement {
+        pass: bad.is_empty(),
+        expected,
+        observed: format!("{}/{} lines have a field absent or of another type", bad.len(), json_lines.len()),
+        evidence: json!({ "lines": json_lines.len(), "wrong": bad.len(), "example": example }),
+    }
+}
+
 /// `known`: the ids a `Correlated` stat accepts (received traces, or the load's request ids).
 pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], known: &std::collections::HashSet<&str>, w: Window) -> Judgement {
     let scope = c.service.as_deref().unwrap_or("all services");
@@ -319,6 +383,7 @@ pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], known: &std::collections::H
                 evidence: json!({ "lines": json_lines.len(), "missing": missing.len(), "example": example }),
             }
         }
+        LogStat::Types(types) => judge_types(c, &selected, types, &format!("{scope}{filter_note}")),
         LogStat::Correlated(cmp, field, against) => {
             let with_id: Vec<(&LogLine, String)> =
                 selected.iter().filter_map(|(l, j)| j.as_ref().and_then(|j| j.get(field)).map(|v| (*l, field_str(v)))).collect();
@@ -419,6 +484,18 @@ pub(crate) mod tests {
         assert_eq!(j.observed, "1/2 lines lack a field");
         c.service = Some("a".into());
         assert!(judge(&c, &lines(), &Default::default(), all()).pass);
+    }
+
+    #[test]
+    fn field_types_fail_on_a_dropped_or_stringified_number() {
+        let types = || LogStat::Types(vec![("duration_ms".into(), "number".into()), ("status".into(), "number".into())]);
+        let ok = vec![line("a", 100, r#"{"status":200,"duration_ms":12}"#), line("a", 200, r#"{"status":503,"duration_ms":3.5}"#)];
+        assert!(judge(&check(types()), &ok, &Default::default(), all()).pass);
+        let bad = vec![line("a", 100, r#"{"status":"200","duration_ms":12}"#), line("a", 200, r#"{"message":"request completed"}"#)];
+        let j = judge(&check(types()), &bad, &Default::default(), all());
+        assert!(!j.pass && j.observed == "2/2 lines have a field absent or of another type", "{}", j.observed);
+        assert_eq!(j.evidence["example"]["wrong"], json!(["status: string (want number)"]));
+        assert!(!judge(&check(types()), &[], &Default::default(), all()).pass, "no line is no data");
     }
 
     #[test]
