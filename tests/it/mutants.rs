@@ -213,6 +213,15 @@ fn span_per_task_not_per_call_is_caught_by_accounting_alone() {
     caught_by_accounting_alone("span_per_task_not_per_call", "one client span per call that reached the LLM");
 }
 
+/// A client that retries what the provider refused (a 400) is caught by
+/// `retries`' `not_retried` on the bad-request scenario, and by nothing in it else.
+#[test]
+fn retrying_a_client_error_is_caught_by_not_retried() {
+    let run = run_scenario(&scenario("bad-request.yaml"), &[("MULTIAGENT_MUTANT", "retry_non_retryable")]);
+    assert_eq!(run.code, 1, "{}", run.summary());
+    assert_eq!(run.failed(), vec!["a 400 from the LLM is never retried".to_string()], "{}", run.summary());
+}
+
 /// A JSON logger that silently drops its unsigned integer fields still writes
 /// valid JSON with every text field (`duration_ms` is a float and stays):
 /// only `field_types` notices.

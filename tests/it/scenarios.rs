@@ -116,3 +116,10 @@ fn accounting_passes_with_the_sides_adding_up() {
     assert_eq!(truth("one client span per call that reached the LLM"), failed + succeeded, "{}", run.summary());
     assert!(truth("the tokens counted are the tokens served") > succeeded, "{}", run.summary());
 }
+
+#[test]
+fn bad_request_passes_with_no_client_error_retried() {
+    let run = assert_passes("bad-request.yaml", &["retries"]);
+    let e = run.expectation("a 400 from the LLM is never retried");
+    assert!(e["evidence"]["requests"].as_u64().unwrap_or(0) > 0, "{e}");
+}

@@ -55,10 +55,13 @@ pub enum Mutant {
     /// The JSON log writer drops every unsigned integer field (`status`,
     /// `attempt`): the lines stay valid JSON with their text.
     DropNumericLogFields,
+    /// Errors the client marks not retryable (a 400 from the LLM) are retried
+    /// like transient ones.
+    RetryNonRetryable,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 20] = [
+    pub const ALL: [Mutant; 21] = [
         Mutant::BreakerNeverOpens,
         Mutant::BreakerNeverCloses,
         Mutant::RenameMetric,
@@ -79,6 +82,7 @@ impl Mutant {
         Mutant::DoubleCountTokens,
         Mutant::SpanPerTaskNotPerCall,
         Mutant::DropNumericLogFields,
+        Mutant::RetryNonRetryable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -103,6 +107,7 @@ impl Mutant {
             Mutant::DoubleCountTokens => "double_count_tokens",
             Mutant::SpanPerTaskNotPerCall => "span_per_task_not_per_call",
             Mutant::DropNumericLogFields => "drop_numeric_log_fields",
+            Mutant::RetryNonRetryable => "retry_non_retryable",
         }
     }
 }

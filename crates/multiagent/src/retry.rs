@@ -21,6 +21,8 @@ pub struct RetryPolicy {
     pub no_backoff: bool,
     /// Mutant `retry_no_jitter`: sleep the exact backoff.
     pub no_jitter: bool,
+    /// Mutant `retry_non_retryable`: errors marked not retryable are retried too.
+    pub retry_everything: bool,
 }
 
 impl RetryPolicy {
@@ -32,6 +34,7 @@ impl RetryPolicy {
             multiplier: 2.0,
             no_backoff,
             no_jitter: false,
+            retry_everything: false,
         }
     }
 
@@ -119,7 +122,7 @@ where
                 } else {
                     permit.success();
                 }
-                if !ae.retryable || attempt >= policy.max_attempts {
+                if !(ae.retryable || policy.retry_everything) || attempt >= policy.max_attempts {
                     return Err(CallError::Failed { error: ae.error, attempts: attempt });
                 }
                 if breaker.state() == BreakerState::Open {

@@ -72,6 +72,7 @@ impl Shared {
     pub fn retry_policy(&self) -> RetryPolicy {
         let mut p = RetryPolicy::new(self.cfg.retry, mutant::is(self.cfg.mutant, Mutant::RetryNoBackoff));
         p.no_jitter = mutant::is(self.cfg.mutant, Mutant::RetryNoJitter);
+        p.retry_everything = mutant::is(self.cfg.mutant, Mutant::RetryNonRetryable);
         p
     }
 

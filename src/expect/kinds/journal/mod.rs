@@ -224,6 +224,7 @@ pub(crate) mod fixtures {
             increasing: true,
             jittered: false,
             client_timeout: None,
+            not_retried: Vec::new(),
             allow_empty: false,
         }
     }

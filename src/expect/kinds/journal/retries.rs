@@ -45,6 +45,11 @@ pub struct RawRetries {
     #[serde(default, with = "humantime_serde")]
     #[schemars(with = "Option<crate::faults::Hd>")]
     pub client_timeout: Option<Duration>,
+    /// Answers that must end a request's calls, e.g. `[400]`: a call
+    /// answered with one of these statuses is never followed by another
+    /// attempt of the same request (a client error is not retried).
+    #[serde(default)]
+    pub not_retried: Vec<u16>,
     /// Pass when no call reached the mock in the window (default: fails, "no data").
     #[serde(default)]
     pub allow_empty: bool,
@@ -61,6 +66,7 @@ pub struct RetriesCheck {
     pub increasing: bool,
     pub jittered: bool,
     pub client_timeout: Option<Duration>,
+    pub not_retried: Vec<u16>,
     pub allow_empty: bool,
 }
 
@@ -91,8 +97,9 @@ impl Kind for RetriesCheck {
         };
         route(cx, path, r.route.as_deref());
         let retried = r.retried.as_deref().and_then(|t| cmp(cx, &format!("{path}.retried"), t));
-        if r.max_attempts.is_none() && r.retried.is_none() && r.min_backoff.is_none() && !r.increasing && !r.jittered {
-            cx.err(path, "no check given", Some("add max_attempts, retried, min_backoff, increasing or jittered".into()));
+        let no_check = r.max_attempts.is_none() && r.retried.is_none() && r.min_backoff.is_none() && !r.increasing && !r.jittered;
+        if no_check && r.not_retried.is_empty() {
+            cx.err(path, "no check given", Some("add max_attempts, retried, min_backoff, increasing, jittered or not_retried".into()));
         }
         Some(RetriesCheck {
             mocks,
@@ -103,6 +110,7 @@ impl Kind for RetriesCheck {
             increasing: r.increasing,
             jittered: r.jittered,
             client_timeout: r.client_timeout,
+            not_retried: r.not_retried,
             allow_empty: r.allow_empty,
         })
     }
@@ -176,6 +184,23 @@ fn examples(retried: &[&Chain], mock_of: MockOf) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// `not_retried`: no request answered one of those statuses made another attempt.
+fn judge_not_retried(c: &RetriesCheck, chains: &[Chain], expected: &mut Vec<String>, failures: &mut Vec<String>) {
+    if c.not_retried.is_empty() {
+        return;
+    }
+    let codes: Vec<String> = c.not_retried.iter().map(u16::to_string).collect();
+    expected.push(format!("no retry after a {} answer", codes.join("/")));
+    let ends = |a: &&JournalEntry| a.status.is_some_and(|s| c.not_retried.contains(&s));
+    let against = chains.iter().filter(|ch| ch.attempts.iter().rev().skip(1).any(ends)).count();
+    let answered = chains.iter().filter(|ch| ch.attempts.iter().any(ends)).count();
+    if answered == 0 {
+        failures.push(format!("no call was answered {} in the window, so this cannot be shown", codes.join("/")));
+    } else if against > 0 {
+        failures.push(format!("{against} of {answered} requests answered {} were retried", codes.join("/")));
+    }
+}
+
 /// Which of the chained mocks a call reached (None for one mock).
 type MockOf<'m> = &'m dyn Fn(&JournalEntry) -> Option<&'m str>;
 
@@ -231,6 +256,7 @@ fn judge_chains(c: &RetriesCheck, entries: &[JournalEntry], mock_of: MockOf, w: 
             failures.push(format!("{} of {measurable} requests had a shrinking backoff", shrinking.len()));
         }
     }
+    judge_not_retried(c, &chains, &mut expected, &mut failures);
     let spread = jitter_spread(&retried);
     if c.jittered {
         judge_jitter(spread, &mut expected, &mut failures);
@@ -355,6 +381,24 @@ mod tests {
         assert_eq!(r.evidence["jitter"]["gaps"], 24);
         let few = &jittered[..2 * 19];
         assert!(retries(&c, few, all()).observed.contains("cannot be shown"), "19 retries are too few");
+    }
+
+    #[test]
+    fn a_retried_client_error_fails_not_retried() {
+        let c = RetriesCheck { not_retried: vec![400], retried: None, min_backoff: None, increasing: false, ..check() };
+        let bad = |id: &str, at: u64| {
+            let mut x = e(id, at, at + 5, Outcome::Error);
+            x.status = Some(400);
+            x
+        };
+        let kept = [bad("a", 0), e("b", 0, 5, Outcome::Error), e("b", 100, 105, Outcome::Ok)];
+        let j = retries(&c, &kept, all());
+        assert!(j.pass, "a 503 may be retried, a 400 was not: {}", j.observed);
+        let retried = [bad("a", 0), bad("a", 100), e("a", 300, 305, Outcome::Ok)];
+        let j = retries(&c, &retried, all());
+        assert!(!j.pass && j.observed.contains("1 of 1 requests answered 400 were retried"), "{}", j.observed);
+        let j = retries(&c, &[e("b", 0, 5, Outcome::Ok)], all());
+        assert!(!j.pass && j.observed.contains("no call was answered 400"), "{}", j.observed);
     }
 
     #[test]
