@@ -42,8 +42,15 @@ pub struct MutantsArgs {
     #[arg(long)]
     pub resume: bool,
     /// Exit 1 when the score is below this fraction, e.g. 0.9.
-    #[arg(long, value_name = "FRACTION")]
+    #[arg(long, value_name = "FRACTION", value_parser = fraction)]
     pub min_score: Option<f64>,
+}
+
+fn fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("`{s}` is not a fraction between 0 and 1 (write 0.9 for 90 %)")),
+    }
 }
 
 impl MutantsArgs {

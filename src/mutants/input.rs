@@ -23,8 +23,20 @@ pub struct Mutant {
     pub diff: String,
 }
 
-/// The mutants listed at `path` (a JSON listing or a directory of patches).
+/// The mutants listed at `path` (a JSON listing or a directory of patches);
+/// every file they change must be a relative path inside the source.
 pub fn load(path: &Path) -> Result<Vec<Mutant>, MutantsError> {
+    let all = read(path)?;
+    if let Some(m) = all.iter().find(|m| !m.file.components().all(|c| matches!(c, std::path::Component::Normal(_)))) {
+        return Err(MutantsError::Listing {
+            path: path.to_path_buf(),
+            why: format!("mutant `{}` changes `{}`: paths must be relative to --source, without `..`", m.name, m.file.display()),
+        });
+    }
+    Ok(all)
+}
+
+fn read(path: &Path) -> Result<Vec<Mutant>, MutantsError> {
     let bad = |why: String| MutantsError::Listing { path: path.to_path_buf(), why };
     if path.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)
@@ -111,6 +123,11 @@ mod tests {
         assert_eq!((ms[0].name.as_str(), ms[0].file.as_path()), ("no_inc", Path::new("src/a.py")));
         let err = load(&dir.path().join("nope.json")).unwrap_err().to_string();
         assert!(err.contains("nope.json"), "{err}");
+        for escape in ["/etc/passwd", "../outside.py", "/dev/null"] {
+            std::fs::write(patches.join("no_inc.patch"), DIFF.replace("--- src/a.py", &format!("--- {escape}"))).unwrap();
+            let err = load(&patches).unwrap_err().to_string();
+            assert!(err.contains("paths must be relative to --source"), "{escape}: {err}");
+        }
     }
 
     #[test]

@@ -104,14 +104,15 @@ pub fn score(results: &[Tried]) -> Option<(usize, usize, f64, f64)> {
     Some((caught, viable, (centre - half).max(0.0), (centre + half).min(1.0)))
 }
 
-/// Copy `from` to `to`, leaving out build output, VCS data and reports.
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    const SKIP: &[&str] = &[".git", "target", "reports", "mutants.out", "node_modules", "__pycache__", ".venv"];
+/// Copy `from` to `to`, leaving out (at the root) build output, VCS data and
+/// reports, and (anywhere) Python's caches.
+fn copy_tree(from: &Path, to: &Path, root: bool) -> std::io::Result<()> {
+    const SKIP_AT_ROOT: &[&str] = &[".git", "target", "reports", "mutants.out", "node_modules", ".venv"];
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         let name = entry.file_name();
-        if SKIP.iter().any(|s| name == *s) {
+        if (root && SKIP_AT_ROOT.iter().any(|s| name == *s)) || name == "__pycache__" {
             continue;
         }
         let (src, dst) = (entry.path(), to.join(&name));
@@ -119,7 +120,7 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         if kind.is_symlink() {
             std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
         } else if kind.is_dir() {
-            copy_tree(&src, &dst)?;
+            copy_tree(&src, &dst, false)?;
         } else {
             std::fs::copy(&src, &dst)?;
         }
@@ -176,11 +177,21 @@ impl Ctx<'_> {
         for s in &self.scenarios {
             let stem = s.file_stem().map_or_else(|| "scenario".into(), |x| x.to_string_lossy().into_owned());
             let dir = self.o.out.join("runs").join(tag).join(&stem);
+            let _ = std::fs::remove_dir_all(&dir);
             let mut cmd = std::process::Command::new(&exe);
             cmd.arg("run").arg(s).arg("--report-dir").arg(&dir).current_dir(self.scratch);
             match run_logged(cmd, &dir.with_extension("log"), self.o.run_timeout, true)? {
                 Finished::Code(0) => {}
-                Finished::Code(1) => return Ok(Outcome::Caught { scenario: stem, failed: failed_expectations(&dir) }),
+                // Caught only by an expectation that failed, not by an
+                // inconclusive or not-judgeable run (a harness problem).
+                Finished::Code(1) => {
+                    let failed = failed_expectations(&dir);
+                    return Ok(if failed.is_empty() {
+                        Outcome::Error { scenario: stem, code: 1 }
+                    } else {
+                        Outcome::Caught { scenario: stem, failed }
+                    });
+                }
                 Finished::Code(code) => return Ok(Outcome::Error { scenario: stem, code }),
                 Finished::TimedOut => return Ok(Outcome::TimedOut { during: stem }),
             }
@@ -230,21 +241,57 @@ pub struct Report {
     pub interval95: Option<(f64, f64)>,
 }
 
+/// With `--resume`, the results of a stopped run with the same settings (only
+/// of mutants still chosen); the settings are recorded in OUT/run.json.
+fn resumed(o: &Options, chosen: &[Mutant]) -> Result<Vec<Tried>, MutantsError> {
+    let settings = serde_json::json!({
+        "listing": o.listing, "source": o.source, "build": o.build, "scenarios": o.scenarios, "sample": o.sample, "seed": o.seed,
+    });
+    let settings_file = o.out.join("run.json");
+    if o.resume
+        && let Ok(before) = std::fs::read_to_string(&settings_file)
+        && serde_json::from_str::<serde_json::Value>(&before).ok().as_ref() != Some(&settings)
+    {
+        let why = format!(
+            "--resume: {} was written by a run with other settings ({before}); resume with the same ones, or drop --resume",
+            settings_file.display()
+        );
+        return Err(MutantsError::Usage(why));
+    }
+    std::fs::write(&settings_file, settings.to_string()).map_err(|e| MutantsError::Io(format!("{}: {e}", settings_file.display())))?;
+    let names: BTreeSet<&str> = chosen.iter().map(|m| m.name.as_str()).collect();
+    let results: Vec<Tried> =
+        if o.resume { done_before(&o.out).into_iter().filter(|t| names.contains(t.name.as_str())).collect() } else { Vec::new() };
+    Ok(results)
+}
+
 /// Run the mutants `o` names; `progress` hears each result as it comes.
 pub fn run(o: &Options, progress: &mut dyn FnMut(&Tried)) -> Result<Report, MutantsError> {
     let began = Instant::now();
+    // The `ordeal run` children work in the scratch copy: their report directories must not be relative.
+    let out = std::path::absolute(&o.out).map_err(|e| MutantsError::Usage(format!("--out {}: {e}", o.out.display())))?;
+    let o = &Options { out, ..o.clone() };
     let all = load(&o.listing)?;
     let listed = all.len();
     let chosen = sample(all, o.sample, o.seed);
     std::fs::create_dir_all(o.out.join("runs")).map_err(|e| MutantsError::Io(format!("{}: {e}", o.out.display())))?;
-    let mut results = if o.resume { done_before(&o.out) } else { Vec::new() };
+    let mut results = resumed(o, &chosen)?;
     let seen: BTreeSet<String> = results.iter().map(|r| r.name.clone()).collect();
     if !o.resume {
         let _ = std::fs::remove_file(o.out.join("results.jsonl"));
     }
     let scratch = tempfile::Builder::new().prefix("ordeal-mutants-").tempdir().map_err(|e| MutantsError::Io(e.to_string()))?;
-    copy_tree(&o.source, scratch.path()).map_err(|e| MutantsError::Io(format!("copying {}: {e}", o.source.display())))?;
+    copy_tree(&o.source, scratch.path(), true).map_err(|e| MutantsError::Io(format!("copying {}: {e}", o.source.display())))?;
     let cx = Ctx { o, scratch: scratch.path(), scenarios: scratch_scenarios(o, scratch.path())? };
+    if let Some(m) = chosen.iter().find(|m| !scratch.path().join(&m.file).is_file()) {
+        let why = format!(
+            "mutant `{}` changes `{}`, which is not a file under --source {}: set --source to the directory the listing's paths are relative to",
+            m.name,
+            m.file.display(),
+            o.source.display()
+        );
+        return Err(MutantsError::Listing { path: o.listing.clone(), why });
+    }
     match cx.build(&o.out.join("runs").join("baseline-build.log"))? {
         Finished::Code(0) => {}
         Finished::Code(c) => return Err(MutantsError::Baseline(format!("does not build (exit {c}; runs/baseline-build.log)"))),

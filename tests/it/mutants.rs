@@ -36,7 +36,7 @@ fn compact_outage_passes_on_the_healthy_stack() {
     let (_dir, path) = compact_outage();
     let run = run_scenario(&path, &[]);
     assert_eq!(run.code, 0, "{}", run.summary());
-    assert_eq!(run.report["expectations"].as_array().unwrap().len(), 26, "{}", run.summary());
+    assert_eq!(run.report["expectations"].as_array().unwrap().len(), 27, "{}", run.summary());
 }
 
 #[test]

@@ -97,6 +97,10 @@ impl Kind for RetriesCheck {
         };
         route(cx, path, r.route.as_deref());
         let retried = r.retried.as_deref().and_then(|t| cmp(cx, &format!("{path}.retried"), t));
+        if let Some(code) = r.not_retried.iter().find(|c| !(400..600).contains(*c)) {
+            let hint = "a request answered 2xx or 3xx is done; list error statuses, e.g. `[400, 401]`";
+            cx.err_value(&format!("{path}.not_retried"), format!("{code} is not an error status"), Some(hint.into()));
+        }
         let no_check = r.max_attempts.is_none() && r.retried.is_none() && r.min_backoff.is_none() && !r.increasing && !r.jittered;
         if no_check && r.not_retried.is_empty() {
             cx.err(path, "no check given", Some("add max_attempts, retried, min_backoff, increasing, jittered or not_retried".into()));
