@@ -9,11 +9,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Chain, ChainKey, chains, journal, succeeded, taken};
+use super::{Chain, ChainKey, chains, in_scope, journal, succeeded, taken};
 use crate::clock::Window;
 use crate::expect::kind::{Kind, Signals};
 use crate::expect::{Judgement, Recorded};
-use crate::faults::{JournalEntry, RouteFilter};
+use crate::faults::JournalEntry;
 use crate::scenario::cmp::Comparison;
 use crate::scenario::{Ctx, Names, cmp, route};
 
@@ -148,11 +148,11 @@ fn unexercised(c: &FallbackCheck, failed_in_window: usize, expected: String) -> 
 }
 
 pub(crate) fn fallback(c: &FallbackCheck, from: &[JournalEntry], to: &[JournalEntry], w: Window) -> Judgement {
-    let filter: Option<RouteFilter> = c.route.as_deref().and_then(|r| r.parse().ok());
-    let routed = |e: &&JournalEntry| filter.as_ref().is_none_or(|f| f.matches(&e.method, &e.path));
+    // Every call on the route, whenever it came: a fallback call may follow the window's end.
+    let ever = Window::new(Duration::ZERO, Duration::MAX);
     let from_range = from.as_ptr_range();
     let is_from = move |e: &JournalEntry| from_range.contains(&std::ptr::from_ref(e));
-    let calls: Vec<&JournalEntry> = from.iter().chain(to).filter(routed).collect();
+    let calls: Vec<&JournalEntry> = [from, to].iter().flat_map(|j| in_scope(j, c.route.as_deref(), ever)).collect();
     let failed_in_window = calls.iter().filter(|e| is_from(e) && w.contains(e.at) && !succeeded(e)).count();
     let unkeyed = calls.iter().filter(|e| is_from(e) && w.contains(e.at) && c.by.of(e).is_none()).count();
     let unkeyed_to = calls.iter().filter(|e| !is_from(e) && w.contains(e.at) && c.by.of(e).is_none()).count();

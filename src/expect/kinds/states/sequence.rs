@@ -93,6 +93,22 @@ pub struct StatesCheck {
     pub allow_empty: bool,
 }
 
+impl StatesCheck {
+    fn source(&self) -> Source<'_> {
+        Source {
+            noun: "state",
+            service: &self.service,
+            gauge: self.gauge.as_deref(),
+            matchers: &self.matchers,
+            states: &self.states,
+            transitions: self.transitions.as_ref(),
+            events: self.events.as_ref(),
+            initial: self.initial.as_deref(),
+            allow_empty: self.allow_empty,
+        }
+    }
+}
+
 impl Kind for StatesCheck {
     const NAME: &'static str = "states";
     type Raw = RawStates;
@@ -304,18 +320,7 @@ fn timing(c: &StatesCheck, t: &Timeline, w: Window, fault: Window) -> (Vec<Strin
 }
 
 pub(crate) fn judge(c: &StatesCheck, rec: &Recorded, w: Window) -> Judgement {
-    let source = Source {
-        noun: "state",
-        service: &c.service,
-        gauge: c.gauge.as_deref(),
-        matchers: &c.matchers,
-        states: &c.states,
-        transitions: c.transitions.as_ref(),
-        events: c.events.as_ref(),
-        initial: c.initial.as_deref(),
-        allow_empty: c.allow_empty,
-    };
-    let t = match timeline(&source, rec, w) {
+    let t = match timeline(&c.source(), rec, w) {
         Ok(t) => t,
         Err(j) => return j,
     };
@@ -440,7 +445,7 @@ mod tests {
         let judge_in = |c: &StatesCheck, r: &Recorded| {
             let c = StatesCheck { fault: None, ..c.clone() };
             let seq_only = judge(&c, r, Window::new(ms(0), ms(10000)));
-            let t = timeline(&source_of(&c), r, Window::new(ms(0), ms(10000))).ok().unwrap();
+            let t = timeline(&c.source(), r, Window::new(ms(0), ms(10000))).ok().unwrap();
             (seq_only, timing(&c_with_fault(&c), &t, Window::new(ms(0), ms(10000)), fault))
         };
         let good = rec(&[(1200, "healthy", "partial"), (1500, "PARTIAL", "Outage"), (6000, "outage", "healthy")]);
@@ -455,20 +460,6 @@ mod tests {
         let (j, (_, fails)) = judge_in(&c, &stuck);
         assert!(!j.pass && j.observed == "observed sequence healthy -> outage", "{}", j.observed);
         assert!(fails[0].starts_with("not in healthy at the end of the window"), "{fails:?}");
-    }
-
-    fn source_of(c: &StatesCheck) -> Source<'_> {
-        Source {
-            noun: "state",
-            service: &c.service,
-            gauge: None,
-            matchers: &[],
-            states: &c.states,
-            transitions: None,
-            events: c.events.as_ref(),
-            initial: None,
-            allow_empty: false,
-        }
     }
 
     fn c_with_fault(c: &StatesCheck) -> StatesCheck {
