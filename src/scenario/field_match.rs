@@ -136,7 +136,36 @@ pub fn compile_where(cx: &mut Ctx, path: &str, raw: BTreeMap<String, RawFieldMat
 
 /// Every (field, match) holds on the JSON object `m`.
 pub fn all_match(filter: &[(String, FieldMatch)], m: &Map<String, Value>) -> bool {
-    filter.iter().all(|(k, want)| m.get(k).is_some_and(|v| want.matches(v)))
+    filter.iter().all(|(k, want)| lookup(m, k).is_some_and(|v| want.matches(v)))
+}
+
+/// A field of a JSON log line by name: the key as written (`http.status_code`
+/// as one flat key), else a dotted path into nested objects
+/// (`headers.authorization` inside `{"headers": {"authorization": ...}}`).
+pub fn lookup<'a>(m: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
+    if let Some(v) = m.get(field) {
+        return Some(v);
+    }
+    let (head, rest) = field.split_once('.')?;
+    match m.get(head)? {
+        Value::Object(inner) => lookup(inner, rest),
+        _ => None,
+    }
+}
+
+/// Every field name of `m` as `lookup` finds it: its keys, and the dotted
+/// paths of nested objects' keys (to `depth` levels), each once.
+pub fn field_names(m: &Map<String, Value>, depth: usize, out: &mut Vec<String>) {
+    fn walk(m: &Map<String, Value>, prefix: &str, depth: usize, out: &mut Vec<String>) {
+        for (k, v) in m {
+            let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            if let (Value::Object(inner), true) = (v, depth > 1) {
+                walk(inner, &name, depth - 1, out);
+            }
+            out.push(name);
+        }
+    }
+    walk(m, "", depth, out);
 }
 
 /// A log level as services write it, normalised: `trace`, `debug`, `info`,
@@ -193,6 +222,22 @@ mod tests {
         assert_eq!(compile("m: { contains: a, regex: b }\n").1, vec!["expect[0].where.m"]);
         assert_eq!(compile("m: {}\n").1, vec!["expect[0].where.m"]);
         assert!(serde_norway::from_str::<BTreeMap<String, RawFieldMatch>>("m: { startswith: a }\n").is_err());
+    }
+
+    #[test]
+    fn dotted_fields_reach_into_nested_objects_and_flat_keys_win() {
+        let m: Map<String, Value> =
+            serde_json::from_str(r#"{"headers":{"authorization":"[REDACTED]","x":{"y":1}},"http.status_code":503,"msg":"a"}"#).unwrap();
+        assert_eq!(lookup(&m, "headers.authorization"), Some(&Value::String("[REDACTED]".into())));
+        assert_eq!(lookup(&m, "headers.x.y"), Some(&serde_json::json!(1)));
+        assert_eq!(lookup(&m, "http.status_code"), Some(&serde_json::json!(503)));
+        assert_eq!(lookup(&m, "msg.len"), None);
+        assert_eq!(lookup(&m, "headers.cookie"), None);
+        let mut names = Vec::new();
+        field_names(&m, 4, &mut names);
+        for want in ["headers", "headers.authorization", "headers.x", "headers.x.y", "http.status_code", "msg"] {
+            assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
+        }
     }
 
     #[test]

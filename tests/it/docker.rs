@@ -44,7 +44,7 @@ fn llm_outage_passes_in_containers() {
     let r = run_scenario(&path, &[]);
     assert_eq!(r.code, 0, "{}", r.summary());
     assert_eq!(r.report["runtime"], "docker");
-    assert_eq!(r.report["expectations"].as_array().unwrap().len(), 32);
+    assert_eq!(r.report["expectations"].as_array().unwrap().len(), 33);
     // Prometheus ran in a container too and saw the alert.
     assert_eq!(r.expectation("HighErrorRate fires during the outage and resolves after")["verdict"], "pass");
     // Per-container resources from Docker's stats.

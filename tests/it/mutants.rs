@@ -36,7 +36,7 @@ fn compact_outage_passes_on_the_healthy_stack() {
     let (_dir, path) = compact_outage();
     let run = run_scenario(&path, &[]);
     assert_eq!(run.code, 0, "{}", run.summary());
-    assert_eq!(run.report["expectations"].as_array().unwrap().len(), 27, "{}", run.summary());
+    assert_eq!(run.report["expectations"].as_array().unwrap().len(), 28, "{}", run.summary());
 }
 
 #[test]
@@ -234,6 +234,19 @@ fn dropped_numeric_log_fields_are_caught_by_field_types_alone() {
     assert_eq!(run.failed(), vec![name.to_string()], "{}", run.summary());
     let e = run.expectation(name);
     assert_eq!(e["evidence"]["example"]["wrong"], serde_json::json!(["status: absent (want number)"]), "{e}");
+}
+
+/// A request log that loses its headers leaks nothing, so `no_leaks` passes;
+/// the dotted `field_types` check on `headers.authorization` alone notices.
+#[test]
+fn dropped_request_headers_are_caught_by_the_masked_header_check_alone() {
+    let (_dir, outage) = compact_outage();
+    let run = run_scenario(&outage, &[("MULTIAGENT_MUTANT", "drop_logged_headers")]);
+    assert_eq!(run.code, 1, "{}", run.summary());
+    let name = "request logs show the caller's Authorization header, masked";
+    assert_eq!(run.failed(), vec![name.to_string()], "{}", run.summary());
+    let e = run.expectation(name);
+    assert_eq!(e["evidence"]["example"]["wrong"], serde_json::json!(["headers.authorization: absent (want string)"]), "{e}");
 }
 
 /// `kind: traffic` fails where the dependency is not called: with the LLM

@@ -37,6 +37,8 @@ pub struct HttpObs {
     pub propagate: bool,
     /// True for the `leak_secret` mutant.
     pub leak_authorization: bool,
+    /// True for the `drop_logged_headers` mutant.
+    pub drop_headers: bool,
     /// True for the `request_id_label` mutant.
     pub request_id_label: bool,
     pub cpu_burn: Duration,
@@ -100,7 +102,8 @@ fn log_request(obs: &HttpObs, parts: &axum::http::request::Parts, bytes: &[u8], 
     let method = parts.method.as_str();
     let path = parts.uri.path();
     let route = parts.extensions.get::<MatchedPath>().map_or("unmatched", |m| m.as_str());
-    let headers = redact::redact_headers(&parts.headers, obs.leak_authorization).to_string();
+    let headers = if obs.drop_headers { serde_json::Value::Null } else { redact::redact_headers(&parts.headers, obs.leak_authorization) };
+    let headers = headers.to_string();
     if api {
         let body = if bytes.is_empty() {
             serde_json::Value::Null

@@ -58,10 +58,13 @@ pub enum Mutant {
     /// Errors the client marks not retryable (a 400 from the LLM) are retried
     /// like transient ones.
     RetryNonRetryable,
+    /// The request log line's headers vanish (`null`) instead of showing each
+    /// header with sensitive values masked.
+    DropLoggedHeaders,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 21] = [
+    pub const ALL: [Mutant; 22] = [
         Mutant::BreakerNeverOpens,
         Mutant::BreakerNeverCloses,
         Mutant::RenameMetric,
@@ -83,6 +86,7 @@ impl Mutant {
         Mutant::SpanPerTaskNotPerCall,
         Mutant::DropNumericLogFields,
         Mutant::RetryNonRetryable,
+        Mutant::DropLoggedHeaders,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -108,6 +112,7 @@ impl Mutant {
             Mutant::SpanPerTaskNotPerCall => "span_per_task_not_per_call",
             Mutant::DropNumericLogFields => "drop_numeric_log_fields",
             Mutant::RetryNonRetryable => "retry_non_retryable",
+            Mutant::DropLoggedHeaders => "drop_logged_headers",
         }
     }
 }

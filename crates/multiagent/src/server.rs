@@ -109,6 +109,7 @@ impl Shared {
             api_routes,
             propagate,
             leak_authorization: mutant::is(self.cfg.mutant, Mutant::LeakSecret),
+            drop_headers: mutant::is(self.cfg.mutant, Mutant::DropLoggedHeaders),
             request_id_label: mutant::is(self.cfg.mutant, Mutant::RequestIdLabel),
             cpu_burn: self.cfg.cpu_burn,
         };

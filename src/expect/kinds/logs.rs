@@ -12,7 +12,7 @@ use crate::expect::kind::{Kind, Signals, no_data};
 use crate::expect::{Judgement, Recorded};
 use crate::runtime::{LogGap, LogLine, Stream};
 use crate::scenario::cmp::Comparison;
-use crate::scenario::field_match::{FieldMatch, RawFieldMatch, all_match, compile_where, normalize_level};
+use crate::scenario::field_match::{FieldMatch, RawFieldMatch, all_match, compile_where, field_names, lookup, normalize_level};
 use crate::scenario::{Ctx, Names, cmp, one_of};
 
 /// `kind: logs` — structured-log checks on captured stdout/stderr lines.
@@ -24,7 +24,9 @@ pub struct RawLogs {
     /// `stdout` (default), `stderr` or `both`.
     pub stream: Option<String>,
     /// Only JSON lines whose fields match: a value to equal (`{ message: "task
-    /// failed" }`), `{ contains: TEXT }` or `{ regex: PATTERN }`.
+    /// failed" }`), `{ contains: TEXT }` or `{ regex: PATTERN }`. A field
+    /// name here and in `required_fields` / `field_types` is a key as written,
+    /// else a dotted path into nested objects (`headers.authorization`).
     #[serde(default, rename = "where")]
     pub filter: BTreeMap<String, RawFieldMatch>,
     /// Only lines at this level; levels are normalised (`WARN`, `warning`,
@@ -249,7 +251,7 @@ fn select<'a>(c: &LogCheck, lines: &'a [LogLine], w: Window) -> Vec<(&'a LogLine
         .map(|l| (l, serde_json::from_str::<Map<String, Value>>(&l.line).ok()))
         .filter(|(_, json)| {
             let level_ok = c.level.as_ref().is_none_or(|lvl| {
-                json.as_ref().and_then(|j| j.get(&c.level_field)).is_some_and(|v| normalize_level(&field_str(v)) == *lvl)
+                json.as_ref().and_then(|j| lookup(j, &c.level_field)).is_some_and(|v| normalize_level(&field_str(v)) == *lvl)
             });
             let where_ok = json.as_ref().is_some_and(|j| all_match(&c.filter, j)) || c.filter.is_empty();
             level_ok && where_ok
@@ -289,8 +291,10 @@ fn unseen(c: &LogCheck, j: Judgement, lines: &[LogLine], gaps: &[LogGap], w: Win
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for l in lines.iter().filter(|l| c.service.as_deref().is_none_or(|s| s == l.service) && streams.contains(&l.stream)) {
         if let Ok(m) = serde_json::from_str::<Map<String, Value>>(&l.line) {
-            for k in m.keys() {
-                *seen.entry(k.clone()).or_default() += 1;
+            let mut names = Vec::new();
+            field_names(&m, 4, &mut names);
+            for k in names {
+                *seen.entry(k).or_default() += 1;
             }
         }
     }
@@ -326,8 +330,8 @@ fn judge_types(c: &LogCheck, selected: &[(&LogLine, Option<Map<String, Value>>)]
     let wrong = |j: &Map<String, Value>| -> Vec<String> {
         types
             .iter()
-            .filter(|(f, ty)| j.get(f).map(type_of) != Some(ty.as_str()))
-            .map(|(f, ty)| format!("{f}: {} (want {ty})", j.get(f).map_or("absent", type_of)))
+            .filter(|(f, ty)| lookup(j, f).map(type_of) != Some(ty.as_str()))
+            .map(|(f, ty)| format!("{f}: {} (want {ty})", lookup(j, f).map_or("absent", type_of)))
             .collect()
     };
     let bad: Vec<_> = json_lines.iter().filter(|(_, j)| !wrong(j).is_empty()).collect();
@@ -368,9 +372,9 @@ pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], known: &std::collections::H
         }
         LogStat::Required(fields) => {
             let json_lines: Vec<_> = selected.iter().filter_map(|(l, j)| j.as_ref().map(|j| (l, j))).collect();
-            let missing: Vec<_> = json_lines.iter().filter(|(_, j)| fields.iter().any(|f| !j.contains_key(f))).collect();
+            let missing: Vec<_> = json_lines.iter().filter(|(_, j)| fields.iter().any(|f| lookup(j, f).is_none())).collect();
             let example = missing.first().map(|(l, j)| {
-                json!({ "service": l.service, "at_ms": l.at.as_millis() as u64, "missing": fields.iter().filter(|f| !j.contains_key(*f)).collect::<Vec<_>>(), "line": l.line.chars().take(300).collect::<String>() })
+                json!({ "service": l.service, "at_ms": l.at.as_millis() as u64, "missing": fields.iter().filter(|f| lookup(j, f).is_none()).collect::<Vec<_>>(), "line": l.line.chars().take(300).collect::<String>() })
             });
             let expected = format!("every JSON line of {scope}{filter_note} has {}", fields.join(", "));
             if json_lines.is_empty() {
@@ -386,7 +390,7 @@ pub(crate) fn judge(c: &LogCheck, lines: &[LogLine], known: &std::collections::H
         LogStat::Types(types) => judge_types(c, &selected, types, &format!("{scope}{filter_note}")),
         LogStat::Correlated(cmp, field, against) => {
             let with_id: Vec<(&LogLine, String)> =
-                selected.iter().filter_map(|(l, j)| j.as_ref().and_then(|j| j.get(field)).map(|v| (*l, field_str(v)))).collect();
+                selected.iter().filter_map(|(l, j)| j.as_ref().and_then(|j| lookup(j, field)).map(|v| (*l, field_str(v)))).collect();
             let hits = with_id.iter().filter(|(_, id)| known.contains(id.as_str())).count();
             let unknown: Vec<&str> = with_id.iter().filter(|(_, id)| !known.contains(id.as_str())).map(|(_, id)| id.as_str()).take(3).collect();
             let (what, point) = match against {

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::Change;
 use crate::clock::Window;
 use crate::expect::Recorded;
-use crate::scenario::field_match::{FieldMatch, RawFieldMatch, all_match, compile_where};
+use crate::scenario::field_match::{FieldMatch, RawFieldMatch, all_match, compile_where, lookup};
 use crate::scenario::{Ctx, one_of};
 
 /// `events:` — where the service reports its breaker's state changes.
@@ -131,7 +131,7 @@ pub fn changes(ev: &Events, service: &str, rec: &Recorded, states: &[(String, f6
             }
             for l in rec.logs.iter().filter(|l| l.service == service) {
                 let Ok(Value::Object(m)) = serde_json::from_str::<Value>(&l.line) else { continue };
-                if let (true, Some(f), Some(t)) = (all_match(filter, &m), m.get(from), m.get(to)) {
+                if let (true, Some(f), Some(t)) = (all_match(filter, &m), lookup(&m, from), lookup(&m, to)) {
                     push(l.at, f, t);
                 }
             }
