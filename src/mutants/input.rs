@@ -27,6 +27,11 @@ pub struct Mutant {
 /// every file they change must be a relative path inside the source.
 pub fn load(path: &Path) -> Result<Vec<Mutant>, MutantsError> {
     let all = read(path)?;
+    for m in &all {
+        if let Err(e) = diffy::Patch::from_str(&m.diff) {
+            return Err(MutantsError::Listing { path: path.to_path_buf(), why: format!("mutant `{}` is not a unified diff: {e}", m.name) });
+        }
+    }
     if let Some(m) = all.iter().find(|m| !m.file.components().all(|c| matches!(c, std::path::Component::Normal(_)))) {
         return Err(MutantsError::Listing {
             path: path.to_path_buf(),
@@ -51,7 +56,7 @@ fn read(path: &Path) -> Result<Vec<Mutant>, MutantsError> {
         return files
             .iter()
             .map(|f| {
-                let diff = std::fs::read_to_string(f).map_err(|e| bad(format!("{}: {e}", f.display())))?;
+                let diff = tidy(std::fs::read_to_string(f).map_err(|e| bad(format!("{}: {e}", f.display())))?);
                 let file = target_of(&diff).ok_or_else(|| bad(format!("{}: no `--- FILE` line", f.display())))?;
                 let name = f.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
                 Ok(Mutant { name, file, diff })
@@ -65,13 +70,20 @@ fn read(path: &Path) -> Result<Vec<Mutant>, MutantsError> {
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            let diff = m["diff"].as_str().ok_or_else(|| bad(format!("mutant {i} has no `diff` (list with `--diff`)")))?.to_string();
+            let diff = tidy(m["diff"].as_str().ok_or_else(|| bad(format!("mutant {i} has no `diff` (list with `--diff`)")))?.to_string());
             let file =
                 m["file"].as_str().map(PathBuf::from).or_else(|| target_of(&diff)).ok_or_else(|| bad(format!("mutant {i}: no file")))?;
             let name = m["name"].as_str().map_or_else(|| format!("{} #{i}", file.display()), str::to_string);
             Ok(Mutant { name, file, diff })
         })
         .collect()
+}
+
+/// A diff without the blank lines some generators print after its last hunk
+/// (mutmut's `show`), which a strict parser takes for a context line too many.
+fn tidy(diff: String) -> String {
+    let end = diff.trim_end_matches(['\n', '\r']).len();
+    if end == diff.len() { diff } else { format!("{}\n", &diff[..end]) }
 }
 
 /// The file a diff changes: its `--- ` line, without a `a/` prefix.
@@ -128,6 +140,20 @@ mod tests {
             let err = load(&patches).unwrap_err().to_string();
             assert!(err.contains("paths must be relative to --source"), "{escape}: {err}");
         }
+    }
+
+    /// mutmut 2's `mutmut show ID` prints a blank line after the hunk; a
+    /// patch that is no unified diff is refused when the listing is read,
+    /// naming the mutant, instead of being counted as a mutant that did not build.
+    #[test]
+    fn trailing_blank_lines_are_dropped_and_broken_patches_are_refused_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("shop-3.patch"), DIFF.replace("--- src/a.py", "--- a.py") + "\n\n").unwrap();
+        let ms = load(dir.path()).unwrap();
+        assert_eq!(apply("x = 1\ncount += 1\ny = 2\n", &ms[0]).unwrap(), "x = 1\npass\ny = 2\n");
+        std::fs::write(dir.path().join("shop-4.patch"), DIFF.replace("@@ -1,3 +1,3 @@", "@@ -1,5 +1,5 @@")).unwrap();
+        let err = load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("mutant `shop-4` is not a unified diff"), "{err}");
     }
 
     #[test]

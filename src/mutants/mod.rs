@@ -202,10 +202,7 @@ impl Ctx<'_> {
     fn try_one(&self, i: usize, m: &Mutant) -> Result<Outcome, MutantsError> {
         let path = self.scratch.join(&m.file);
         let original = std::fs::read_to_string(&path).map_err(|e| MutantsError::Io(format!("{}: {e}", m.file.display())))?;
-        let mutated = match apply(&original, m) {
-            Ok(t) => t,
-            Err(why) => return Ok(Outcome::Unviable { why }),
-        };
+        let mutated = apply(&original, m).map_err(|why| MutantsError::Listing { path: self.o.listing.clone(), why })?;
         let io = |e: std::io::Error| MutantsError::Io(format!("{}: {e}", path.display()));
         std::fs::write(&path, mutated).map_err(io)?;
         let tag = format!("{i:04}");
@@ -265,6 +262,27 @@ fn resumed(o: &Options, chosen: &[Mutant]) -> Result<Vec<Tried>, MutantsError> {
     Ok(results)
 }
 
+/// Every chosen mutant changes a file of the source and applies to it, so a
+/// listing made from other sources is refused before the baseline rather than
+/// scored (a diff that does not apply says nothing about the scenarios).
+fn check_applies(o: &Options, scratch: &Path, chosen: &[Mutant]) -> Result<(), MutantsError> {
+    let refuse = |why: String| Err(MutantsError::Listing { path: o.listing.clone(), why });
+    for m in chosen {
+        let Ok(original) = std::fs::read_to_string(scratch.join(&m.file)) else {
+            return refuse(format!(
+                "mutant `{}` changes `{}`, which is not a file under --source {}: set --source to the directory the listing's paths are relative to",
+                m.name,
+                m.file.display(),
+                o.source.display()
+            ));
+        };
+        if let Err(why) = apply(&original, m) {
+            return refuse(format!("mutant `{}` {why}: list the mutants again from this source", m.name));
+        }
+    }
+    Ok(())
+}
+
 /// Run the mutants `o` names; `progress` hears each result as it comes.
 pub fn run(o: &Options, progress: &mut dyn FnMut(&Tried)) -> Result<Report, MutantsError> {
     let began = Instant::now();
@@ -283,15 +301,7 @@ pub fn run(o: &Options, progress: &mut dyn FnMut(&Tried)) -> Result<Report, Muta
     let scratch = tempfile::Builder::new().prefix("ordeal-mutants-").tempdir().map_err(|e| MutantsError::Io(e.to_string()))?;
     copy_tree(&o.source, scratch.path(), true).map_err(|e| MutantsError::Io(format!("copying {}: {e}", o.source.display())))?;
     let cx = Ctx { o, scratch: scratch.path(), scenarios: scratch_scenarios(o, scratch.path())? };
-    if let Some(m) = chosen.iter().find(|m| !scratch.path().join(&m.file).is_file()) {
-        let why = format!(
-            "mutant `{}` changes `{}`, which is not a file under --source {}: set --source to the directory the listing's paths are relative to",
-            m.name,
-            m.file.display(),
-            o.source.display()
-        );
-        return Err(MutantsError::Listing { path: o.listing.clone(), why });
-    }
+    check_applies(o, scratch.path(), &chosen)?;
     match cx.build(&o.out.join("runs").join("baseline-build.log"))? {
         Finished::Code(0) => {}
         Finished::Code(c) => return Err(MutantsError::Baseline(format!("does not build (exit {c}; runs/baseline-build.log)"))),

@@ -427,7 +427,7 @@ fn validate_and_list_take_the_bundled_directory() {
     let out = ordeal().arg("validate").arg(root().join("scenarios")).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(text.lines().filter(|l| l.contains(": ok")).count(), 8, "{text}");
+    assert_eq!(text.lines().filter(|l| l.contains(": ok")).count(), 9, "{text}");
     let out = ordeal().arg("list").arg(root().join("scenarios")).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let overhead = text.lines().find(|l| l.contains("overhead.yaml")).unwrap();

@@ -222,6 +222,19 @@ fn retrying_a_client_error_is_caught_by_not_retried() {
     assert_eq!(run.failed(), vec!["a 400 from the LLM is never retried".to_string()], "{}", run.summary());
 }
 
+/// A half-open trial whose caller gave up (the request future dropped with
+/// its permit) must give the trial slot back: a breaker that keeps it stops
+/// calling the provider and never closes.
+#[test]
+fn a_breaker_that_keeps_an_abandoned_trial_slot_is_caught() {
+    let run = run_scenario(&scenario("client-gives-up.yaml"), &[("MULTIAGENT_MUTANT", "abandoned_trial_kept")]);
+    run.assert_fails_exactly(&[
+        "abandoned half-open trials give their slot back (the provider keeps getting trial calls)",
+        "requests succeed again after the provider answers",
+        "the LLM breaker closes once the provider answers",
+    ]);
+}
+
 /// A JSON logger that silently drops its unsigned integer fields still writes
 /// valid JSON with every text field (`duration_ms` is a float and stays):
 /// only `field_types` notices.

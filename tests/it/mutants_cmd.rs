@@ -9,12 +9,17 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-/// `ordeal mutants` on the tiny stack, its temporary files (the scratch copy) under `tmp`.
+/// `ordeal mutants` on the tiny stack with its three patches, its temporary files (the scratch copy) under `tmp`.
 fn command(out: &Path, tmp: &Path) -> std::process::Command {
+    command_listing(out, tmp, Path::new("patches"))
+}
+
+fn command_listing(out: &Path, tmp: &Path, list: &Path) -> std::process::Command {
     let mut cmd = ordeal();
     cmd.env("TMPDIR", tmp);
-    cmd.arg("mutants")
-        .args(["--list", "patches", "--source", ".", "--build", "python3 -m py_compile svc.py", "--scenario", "svc.yaml", "--out"])
+    cmd.args(["mutants", "--list"])
+        .arg(list)
+        .args(["--source", ".", "--build", "python3 -m py_compile svc.py", "--scenario", "svc.yaml", "--out"])
         .arg(out)
         .current_dir(root().join("fixtures/mutants"));
     cmd
@@ -74,5 +79,21 @@ fn ctrl_c_stops_the_run_and_leaves_the_source_and_no_scratch_copy() {
     assert_eq!(code, Some(130));
     assert_no_leftovers(&marker);
     assert_eq!(snapshot(), before, "the source was written");
+    assert!(scratch_dirs(tmp.path()).is_empty(), "scratch copies left: {:?}", scratch_dirs(tmp.path()));
+}
+
+/// A listing made from other sources (a hunk whose context is not in
+/// svc.py) is refused before the baseline, naming the mutant — not scored as
+/// a mutant that did not build.
+#[test]
+fn a_patch_that_does_not_apply_is_refused_before_the_baseline() {
+    let (out, tmp, patches) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let stale = "--- a/svc.py\n+++ b/svc.py\n@@ -1,2 +1,2 @@\n-no such line in svc.py\n+x = 1\n context that is not there\n";
+    std::fs::write(patches.path().join("stale.patch"), stale).unwrap();
+    let run = command_listing(out.path(), tmp.path(), patches.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("mutant `stale` does not apply to svc.py"), "{stderr}");
+    assert!(!out.path().join("runs/baseline-build.log").exists(), "the baseline ran");
     assert!(scratch_dirs(tmp.path()).is_empty(), "scratch copies left: {:?}", scratch_dirs(tmp.path()));
 }

@@ -118,6 +118,13 @@ fn accounting_passes_with_the_sides_adding_up() {
 }
 
 #[test]
+fn client_gives_up_passes_with_trial_calls_through_the_hang() {
+    let run = assert_passes("client-gives-up.yaml", &["traffic", "metric", "load"]);
+    let e = run.expectation("abandoned half-open trials give their slot back (the provider keeps getting trial calls)");
+    assert!(e["evidence"]["calls"].as_u64().unwrap_or(0) >= 2, "{e}");
+}
+
+#[test]
 fn bad_request_passes_with_no_client_error_retried() {
     let run = assert_passes("bad-request.yaml", &["retries"]);
     let e = run.expectation("a 400 from the LLM is never retried");

@@ -49,13 +49,17 @@ pub trait TransitionObserver: Send + Sync {
     fn on_transition(&self, dependency: &str, from: BreakerState, to: BreakerState);
 }
 
-/// Tuning plus the two breaker mutants.
-#[derive(Clone, Copy, Debug)]
+/// Tuning plus the three breaker mutants.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct BreakerConfig {
     pub failure_threshold: u32,
     pub reset_timeout: Duration,
     pub never_opens: bool,
     pub never_closes: bool,
+    /// Mutant `abandoned_trial_kept`: a half-open trial whose caller went away
+    /// (the permit dropped unreported) keeps the trial slot, so the breaker
+    /// rejects every call from then on.
+    pub keeps_abandoned_trial: bool,
 }
 
 /// The breaker refused the call.
@@ -105,7 +109,7 @@ impl Permit<'_> {
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        if !self.reported && self.trial {
+        if !self.reported && self.trial && !self.breaker.cfg.keeps_abandoned_trial {
             let mut inner = self.breaker.lock();
             if inner.generation == self.generation {
                 inner.trial_in_flight = false;
@@ -248,7 +252,8 @@ mod tests {
     fn breaker(never_opens: bool, never_closes: bool) -> (CircuitBreaker, Arc<ManualClock>, Arc<Recorder>) {
         let clock = Arc::new(ManualClock(Mutex::new(Instant::now())));
         let rec = Arc::new(Recorder::default());
-        let cfg = BreakerConfig { failure_threshold: 3, reset_timeout: Duration::from_secs(10), never_opens, never_closes };
+        let cfg =
+            BreakerConfig { failure_threshold: 3, reset_timeout: Duration::from_secs(10), never_opens, never_closes, ..Default::default() };
         let b = CircuitBreaker::new("llm", cfg, clock.clone(), Some(rec.clone()));
         (b, clock, rec)
     }

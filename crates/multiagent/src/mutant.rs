@@ -61,10 +61,13 @@ pub enum Mutant {
     /// The request log line's headers vanish (`null`) instead of showing each
     /// header with sensitive values masked.
     DropLoggedHeaders,
+    /// A half-open trial call whose caller went away keeps the breaker's
+    /// trial slot: the breaker rejects every call from then on.
+    AbandonedTrialKept,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 22] = [
+    pub const ALL: [Mutant; 23] = [
         Mutant::BreakerNeverOpens,
         Mutant::BreakerNeverCloses,
         Mutant::RenameMetric,
@@ -87,6 +90,7 @@ impl Mutant {
         Mutant::DropNumericLogFields,
         Mutant::RetryNonRetryable,
         Mutant::DropLoggedHeaders,
+        Mutant::AbandonedTrialKept,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -113,6 +117,7 @@ impl Mutant {
             Mutant::DropNumericLogFields => "drop_numeric_log_fields",
             Mutant::RetryNonRetryable => "retry_non_retryable",
             Mutant::DropLoggedHeaders => "drop_logged_headers",
+            Mutant::AbandonedTrialKept => "abandoned_trial_kept",
         }
     }
 }

@@ -162,8 +162,7 @@ mod tests {
     }
 
     fn breaker(threshold: u32) -> CircuitBreaker {
-        let cfg =
-            BreakerConfig { failure_threshold: threshold, reset_timeout: Duration::from_secs(60), never_opens: false, never_closes: false };
+        let cfg = BreakerConfig { failure_threshold: threshold, reset_timeout: Duration::from_secs(60), ..Default::default() };
         CircuitBreaker::new("llm", cfg, Arc::new(SystemClock), None)
     }
 

@@ -65,6 +65,7 @@ impl Shared {
             reset_timeout: self.cfg.breaker.reset_timeout,
             never_opens: mutant::is(self.cfg.mutant, Mutant::BreakerNeverOpens),
             never_closes: mutant::is(self.cfg.mutant, Mutant::BreakerNeverCloses),
+            keeps_abandoned_trial: mutant::is(self.cfg.mutant, Mutant::AbandonedTrialKept),
         };
         Arc::new(CircuitBreaker::new(dependency, cfg, Arc::new(SystemClock), Some(Arc::new(self.metrics.clone()))))
     }

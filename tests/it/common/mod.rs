@@ -51,6 +51,16 @@ impl Run {
             .unwrap_or_default()
     }
 
+    /// The run failed (exit 1) on exactly these expectations, in any order.
+    pub fn assert_fails_exactly(&self, names: &[&str]) {
+        assert_eq!(self.code, 1, "{}", self.summary());
+        let mut failed = self.failed();
+        failed.sort();
+        let mut want: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        want.sort();
+        assert_eq!(failed, want, "{}", self.summary());
+    }
+
     /// Everything needed to diagnose a failure: output, and the evidence of every failed expectation.
     pub fn summary(&self) -> String {
         let failed: Vec<String> = self.report["expectations"]
