@@ -235,6 +235,14 @@ fn a_breaker_that_keeps_an_abandoned_trial_slot_is_caught() {
     ]);
 }
 
+/// A body limit of 2 KiB instead of 1 MiB refuses the steady state's 6 KB
+/// post-mortem timeline with 413 (cargo-mutants' `MAX_BODY` `*` -> `+`).
+#[test]
+fn a_body_limit_too_small_is_caught_by_the_long_report_request() {
+    let run = run_scenario(&scenario("steady-state.yaml"), &[("MULTIAGENT_MUTANT", "small_body_limit")]);
+    run.assert_fails_exactly(&["no failed requests", "task spans carry the task id and type"]);
+}
+
 /// A JSON logger that silently drops its unsigned integer fields still writes
 /// valid JSON with every text field (`duration_ms` is a float and stays):
 /// only `field_types` notices.

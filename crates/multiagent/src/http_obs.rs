@@ -21,7 +21,7 @@ use crate::redact;
 use crate::traces;
 
 /// Largest request body accepted (and logged).
-const MAX_BODY: usize = 1024 * 1024;
+pub const MAX_BODY: usize = 1024 * 1024;
 
 /// The request id of the current request (request extension).
 #[derive(Clone, Debug)]
@@ -39,6 +39,8 @@ pub struct HttpObs {
     pub leak_authorization: bool,
     /// True for the `drop_logged_headers` mutant.
     pub drop_headers: bool,
+    /// Largest request body accepted: [`MAX_BODY`], 2 KiB for the `small_body_limit` mutant.
+    pub max_body: usize,
     /// True for the `request_id_label` mutant.
     pub request_id_label: bool,
     pub cpu_burn: Duration,
@@ -70,7 +72,7 @@ pub async fn observe(State(obs): State<HttpObs>, req: Request, next: Next) -> Re
     let cx = cx.with_value(LogFields::new(info.request_id.clone()));
 
     let (mut parts, body) = req.into_parts();
-    let bytes = match to_bytes(body, MAX_BODY).await {
+    let bytes = match to_bytes(body, obs.max_body).await {
         Ok(b) => b,
         Err(e) => {
             let detail = format!("request body rejected: {e}");

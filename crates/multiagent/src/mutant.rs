@@ -64,10 +64,12 @@ pub enum Mutant {
     /// A half-open trial call whose caller went away keeps the breaker's
     /// trial slot: the breaker rejects every call from then on.
     AbandonedTrialKept,
+    /// Request bodies over 2 KiB are refused with 413 (the limit is 1 MiB).
+    SmallBodyLimit,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 23] = [
+    pub const ALL: [Mutant; 24] = [
         Mutant::BreakerNeverOpens,
         Mutant::BreakerNeverCloses,
         Mutant::RenameMetric,
@@ -91,6 +93,7 @@ impl Mutant {
         Mutant::RetryNonRetryable,
         Mutant::DropLoggedHeaders,
         Mutant::AbandonedTrialKept,
+        Mutant::SmallBodyLimit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -118,6 +121,7 @@ impl Mutant {
             Mutant::RetryNonRetryable => "retry_non_retryable",
             Mutant::DropLoggedHeaders => "drop_logged_headers",
             Mutant::AbandonedTrialKept => "abandoned_trial_kept",
+            Mutant::SmallBodyLimit => "small_body_limit",
         }
     }
 }

@@ -111,6 +111,7 @@ impl Shared {
             propagate,
             leak_authorization: mutant::is(self.cfg.mutant, Mutant::LeakSecret),
             drop_headers: mutant::is(self.cfg.mutant, Mutant::DropLoggedHeaders),
+            max_body: if mutant::is(self.cfg.mutant, Mutant::SmallBodyLimit) { 2048 } else { http_obs::MAX_BODY },
             request_id_label: mutant::is(self.cfg.mutant, Mutant::RequestIdLabel),
             cpu_burn: self.cfg.cpu_burn,
         };
