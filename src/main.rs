@@ -1,7 +1,7 @@
 //! The `ordeal` command line: the only place that prints to the terminal and
 //! maps results to exit codes (typed errors below it, no `anyhow` needed).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -146,10 +146,11 @@ enum Command {
     /// How strong is a scenario suite: build each mutant of the stack's source in a scratch
     /// copy, run the scenarios; report caught / survived / unviable and the score.
     Mutants(ordeal::mutants::MutantsArgs),
-    /// List the scenarios in a directory (default: scenarios/).
+    /// List scenarios with their durations: files, or the scenarios in
+    /// directories (default: scenarios/).
     List {
-        #[arg(default_value = "scenarios")]
-        dir: PathBuf,
+        #[arg(default_value = "scenarios", value_name = "SCENARIO_OR_DIR")]
+        paths: Vec<PathBuf>,
     },
 }
 
@@ -224,7 +225,7 @@ fn main() -> ExitCode {
     }
     let code = match cli.command {
         Command::Validate { scenarios, overrides } => validate(&scenarios, &overrides.overrides()),
-        Command::List { dir } => list(&dir),
+        Command::List { paths } => list(&paths),
         Command::Schema { of } => {
             let schema = match of {
                 SchemaOf::Scenario => ordeal::plan::schema::scenario_schema(),
@@ -338,13 +339,10 @@ fn validate(files: &[PathBuf], overrides: &plan::Overrides) -> u8 {
     }
 }
 
-fn list(dir: &Path) -> u8 {
-    let files = match plan::scenario_files(dir) {
+fn list(paths: &[PathBuf]) -> u8 {
+    let files = match scenario_args(paths) {
         Ok(f) => f,
-        Err(e) => {
-            errln!("cannot read {}: {e}", dir.display());
-            return INVALID;
-        }
+        Err(code) => return code,
     };
     for f in files {
         match plan::load(&f) {

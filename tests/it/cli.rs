@@ -432,6 +432,11 @@ fn validate_and_list_take_the_bundled_directory() {
     let text = String::from_utf8_lossy(&out.stdout);
     let overhead = text.lines().find(|l| l.contains("overhead.yaml")).unwrap();
     assert!(overhead.contains("~") && !overhead.contains(" 0.0s"), "an overhead run takes minutes: {overhead}");
+    // Files as well as directories, as `validate` and `run` take them.
+    let out = ordeal().arg("list").arg(root().join("scenarios/bad-request.yaml")).arg(root().join("fixtures/pyshop")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.lines().count() == 2 && text.contains("bad-request.yaml") && text.contains("  20.0s"), "{text}");
 }
 
 #[test]
