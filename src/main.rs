@@ -340,6 +340,10 @@ fn validate(files: &[PathBuf], overrides: &plan::Overrides) -> u8 {
 }
 
 fn list(paths: &[PathBuf]) -> u8 {
+    if let Some(missing) = paths.iter().find(|p| !p.exists()) {
+        errln!("cannot read {}: no such file or directory", missing.display());
+        return INVALID;
+    }
     let files = match scenario_args(paths) {
         Ok(f) => f,
         Err(code) => return code,

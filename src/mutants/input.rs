@@ -56,8 +56,9 @@ fn read(path: &Path) -> Result<Vec<Mutant>, MutantsError> {
         return files
             .iter()
             .map(|f| {
-                let diff = tidy(std::fs::read_to_string(f).map_err(|e| bad(format!("{}: {e}", f.display())))?);
+                let diff = std::fs::read_to_string(f).map_err(|e| bad(format!("{}: {e}", f.display())))?;
                 let file = target_of(&diff).ok_or_else(|| bad(format!("{}: no `--- FILE` line", f.display())))?;
+                let diff = normalise(diff, &file);
                 let name = f.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
                 Ok(Mutant { name, file, diff })
             })
@@ -70,20 +71,46 @@ fn read(path: &Path) -> Result<Vec<Mutant>, MutantsError> {
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            let diff = tidy(m["diff"].as_str().ok_or_else(|| bad(format!("mutant {i} has no `diff` (list with `--diff`)")))?.to_string());
+            let diff = m["diff"].as_str().ok_or_else(|| bad(format!("mutant {i} has no `diff` (list with `--diff`)")))?.to_string();
             let file =
                 m["file"].as_str().map(PathBuf::from).or_else(|| target_of(&diff)).ok_or_else(|| bad(format!("mutant {i}: no file")))?;
+            let diff = normalise(diff, &file);
             let name = m["name"].as_str().map_or_else(|| format!("{} #{i}", file.display()), str::to_string);
             Ok(Mutant { name, file, diff })
         })
         .collect()
 }
 
-/// A diff without the blank lines some generators print after its last hunk
+/// The diff as diffy parses it: its `---` / `+++` header lines name `file`
+/// and end in LF (cargo-mutants writes a description on the `+++` line,
+/// quotes included, and diffy refuses that, or a CR, in a file name), and, only when it does not parse as
+/// it is, without the empty lines some generators print after the last hunk
 /// (mutmut's `show`), which a strict parser takes for a context line too many.
-fn tidy(diff: String) -> String {
-    let end = diff.trim_end_matches(['\n', '\r']).len();
-    if end == diff.len() { diff } else { format!("{}\n", &diff[..end]) }
+fn normalise(diff: String, file: &Path) -> String {
+    let mut header = (false, false);
+    let mut out = String::with_capacity(diff.len());
+    for line in diff.split_inclusive('\n') {
+        if line.starts_with("@@") {
+            header = (true, true);
+        }
+        if !header.0 && line.starts_with("--- ") {
+            header.0 = true;
+            out.push_str(&format!("--- a/{}\n", file.display()));
+        } else if !header.1 && line.starts_with("+++ ") {
+            header.1 = true;
+            out.push_str(&format!("+++ b/{}\n", file.display()));
+        } else {
+            out.push_str(line);
+        }
+    }
+    if diffy::Patch::from_str(&out).is_ok() {
+        return out;
+    }
+    let mut lines: Vec<&str> = out.split_inclusive('\n').collect();
+    while lines.last().is_some_and(|l| l.trim_end_matches(['\n', '\r']).is_empty()) {
+        lines.pop();
+    }
+    lines.concat()
 }
 
 /// The file a diff changes: its `--- ` line, without a `a/` prefix.
@@ -154,6 +181,21 @@ mod tests {
         std::fs::write(dir.path().join("shop-4.patch"), DIFF.replace("@@ -1,3 +1,3 @@", "@@ -1,5 +1,5 @@")).unwrap();
         let err = load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("mutant `shop-4` is not a unified diff"), "{err}");
+    }
+
+    /// cargo-mutants writes the replacement on the `+++` line, quotes and all
+    /// (`+++ replace f -> &'static str with "xyzzy"`); CRLF lines keep their endings.
+    #[test]
+    fn descriptions_on_the_header_lines_and_crlf_patches_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let quoted = DIFF.replace("+++ replace inc with pass", "+++ replace as_str -> &'static str with \"xyzzy\"");
+        let crlf = DIFF.replace('\n', "\r\n");
+        let json =
+            serde_json::json!([{ "name": "q", "file": "src/a.py", "diff": quoted }, { "name": "crlf", "file": "src/a.py", "diff": crlf }]);
+        std::fs::write(dir.path().join("list.json"), json.to_string()).unwrap();
+        let ms = load(&dir.path().join("list.json")).unwrap();
+        assert_eq!(apply("x = 1\ncount += 1\ny = 2\n", &ms[0]).unwrap(), "x = 1\npass\ny = 2\n");
+        assert_eq!(apply("x = 1\r\ncount += 1\r\ny = 2\r\n", &ms[1]).unwrap(), "x = 1\r\npass\r\ny = 2\r\n");
     }
 
     #[test]

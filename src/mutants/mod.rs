@@ -202,7 +202,10 @@ impl Ctx<'_> {
     fn try_one(&self, i: usize, m: &Mutant) -> Result<Outcome, MutantsError> {
         let path = self.scratch.join(&m.file);
         let original = std::fs::read_to_string(&path).map_err(|e| MutantsError::Io(format!("{}: {e}", m.file.display())))?;
-        let mutated = apply(&original, m).map_err(|why| MutantsError::Listing { path: self.o.listing.clone(), why })?;
+        // check_applies saw it apply: only a build that rewrote the sources gets here.
+        let mutated = apply(&original, m).map_err(|why| {
+            MutantsError::Io(format!("mutant `{}` {why} in the scratch copy: did the build command change the sources?", m.name))
+        })?;
         let io = |e: std::io::Error| MutantsError::Io(format!("{}: {e}", path.display()));
         std::fs::write(&path, mutated).map_err(io)?;
         let tag = format!("{i:04}");
@@ -267,7 +270,16 @@ fn resumed(o: &Options, chosen: &[Mutant]) -> Result<Vec<Tried>, MutantsError> {
 /// scored (a diff that does not apply says nothing about the scenarios).
 fn check_applies(o: &Options, scratch: &Path, chosen: &[Mutant]) -> Result<(), MutantsError> {
     let refuse = |why: String| Err(MutantsError::Listing { path: o.listing.clone(), why });
+    let root = scratch.canonicalize().map_err(|e| MutantsError::Io(format!("{}: {e}", scratch.display())))?;
     for m in chosen {
+        // A symlink in the copy could lead a write back into the real source.
+        if scratch.join(&m.file).canonicalize().is_ok_and(|p| !p.starts_with(&root)) {
+            return refuse(format!(
+                "mutant `{}` changes `{}`, a symlink out of --source: mutate the file it points to",
+                m.name,
+                m.file.display()
+            ));
+        }
         let Ok(original) = std::fs::read_to_string(scratch.join(&m.file)) else {
             return refuse(format!(
                 "mutant `{}` changes `{}`, which is not a file under --source {}: set --source to the directory the listing's paths are relative to",

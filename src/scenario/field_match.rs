@@ -146,11 +146,11 @@ pub fn lookup<'a>(m: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
     if let Some(v) = m.get(field) {
         return Some(v);
     }
-    let (head, rest) = field.split_once('.')?;
-    match m.get(head)? {
-        Value::Object(inner) => lookup(inner, rest),
+    // Every split at a dot, the longest key first: `{"a.b": {"c": 1}}` has `a.b.c`.
+    field.char_indices().rev().filter(|(_, ch)| *ch == '.').find_map(|(i, _)| match m.get(&field[..i])? {
+        Value::Object(inner) => lookup(inner, &field[i + 1..]),
         _ => None,
-    }
+    })
 }
 
 /// Every field name of `m` as `lookup` finds it: its keys, and the dotted
@@ -233,6 +233,9 @@ mod tests {
         assert_eq!(lookup(&m, "http.status_code"), Some(&serde_json::json!(503)));
         assert_eq!(lookup(&m, "msg.len"), None);
         assert_eq!(lookup(&m, "headers.cookie"), None);
+        let ecs: Map<String, Value> = serde_json::from_str(r#"{"log.origin":{"file.line":12},"log":{"level":"info"}}"#).unwrap();
+        assert_eq!(lookup(&ecs, "log.origin.file.line"), Some(&serde_json::json!(12)));
+        assert_eq!(lookup(&ecs, "log.level"), Some(&serde_json::json!("info")));
         let mut names = Vec::new();
         field_names(&m, 4, &mut names);
         for want in ["headers", "headers.authorization", "headers.x", "headers.x.y", "http.status_code", "msg"] {

@@ -437,6 +437,9 @@ fn validate_and_list_take_the_bundled_directory() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.lines().count() == 2 && text.contains("bad-request.yaml") && text.contains("  20.0s"), "{text}");
+    let out = ordeal().args(["list", "scenarois"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read scenarois: no such file or directory"));
 }
 
 #[test]
