@@ -264,7 +264,7 @@ fn dropped_request_headers_are_caught_by_the_masked_header_check_alone() {
     let (_dir, outage) = compact_outage();
     let run = run_scenario(&outage, &[("MULTIAGENT_MUTANT", "drop_logged_headers")]);
     assert_eq!(run.code, 1, "{}", run.summary());
-    let name = "request logs keep the caller's Authorization header (no_leaks: masked)";
+    let name = "request logs keep the caller's headers and body (no_leaks: secrets masked)";
     assert_eq!(run.failed(), vec![name.to_string()], "{}", run.summary());
     let e = run.expectation(name);
     assert_eq!(e["evidence"]["example"]["wrong"], serde_json::json!(["headers.authorization: absent (want string)"]), "{e}");
