@@ -146,8 +146,7 @@ enum Command {
     /// How strong is a scenario suite: build each mutant of the stack's source in a scratch
     /// copy, run the scenarios; report caught / survived / unviable and the score.
     Mutants(ordeal::mutants::MutantsArgs),
-    /// List scenarios with their durations: files, or the scenarios in
-    /// directories (default: scenarios/).
+    /// List scenarios (files, or those in directories; default scenarios/) with their durations.
     List {
         #[arg(default_value = "scenarios", value_name = "SCENARIO_OR_DIR")]
         paths: Vec<PathBuf>,
@@ -344,10 +343,7 @@ fn list(paths: &[PathBuf]) -> u8 {
         errln!("cannot read {}: no such file or directory", missing.display());
         return INVALID;
     }
-    let files = match scenario_args(paths) {
-        Ok(f) => f,
-        Err(code) => return code,
-    };
+    let Ok(files) = scenario_args(paths) else { return INVALID };
     for f in files {
         match plan::load(&f) {
             Ok(p) => outln!(

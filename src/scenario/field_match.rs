@@ -155,7 +155,7 @@ pub fn lookup<'a>(m: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
 
 /// Every field name of `m` as `lookup` finds it: its keys, and the dotted
 /// paths of nested objects' keys (to `depth` levels), each once.
-pub fn field_names(m: &Map<String, Value>, depth: usize, out: &mut Vec<String>) {
+pub fn field_names(m: &Map<String, Value>, depth: usize) -> Vec<String> {
     fn walk(m: &Map<String, Value>, prefix: &str, depth: usize, out: &mut Vec<String>) {
         for (k, v) in m {
             let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
@@ -165,7 +165,9 @@ pub fn field_names(m: &Map<String, Value>, depth: usize, out: &mut Vec<String>) 
             out.push(name);
         }
     }
-    walk(m, "", depth, out);
+    let mut out = Vec::new();
+    walk(m, "", depth, &mut out);
+    out
 }
 
 /// A log level as services write it, normalised: `trace`, `debug`, `info`,
@@ -236,8 +238,7 @@ mod tests {
         let ecs: Map<String, Value> = serde_json::from_str(r#"{"log.origin":{"file.line":12},"log":{"level":"info"}}"#).unwrap();
         assert_eq!(lookup(&ecs, "log.origin.file.line"), Some(&serde_json::json!(12)));
         assert_eq!(lookup(&ecs, "log.level"), Some(&serde_json::json!("info")));
-        let mut names = Vec::new();
-        field_names(&m, 4, &mut names);
+        let names = field_names(&m, 4);
         for want in ["headers", "headers.authorization", "headers.x", "headers.x.y", "http.status_code", "msg"] {
             assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
         }

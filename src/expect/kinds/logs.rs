@@ -288,16 +288,13 @@ fn unseen(c: &LogCheck, j: Judgement, lines: &[LogLine], gaps: &[LogGap], w: Win
     if keys.is_empty() {
         return j;
     }
-    // A key is seen when `lookup` finds it in some line of the scope; the
-    // field names (dotted paths included) only feed the "did you mean".
+    // Seen: `lookup` finds it in some line of the scope (the names feed "did you mean").
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let mut found: HashSet<&str> = HashSet::new();
     for l in lines.iter().filter(|l| c.service.as_deref().is_none_or(|s| s == l.service) && streams.contains(&l.stream)) {
         if let Ok(m) = serde_json::from_str::<Map<String, Value>>(&l.line) {
             found.extend(keys.iter().filter(|k| lookup(&m, k).is_some()));
-            let mut names = Vec::new();
-            field_names(&m, 4, &mut names);
-            for k in names {
+            for k in field_names(&m, 4) {
                 *seen.entry(k).or_default() += 1;
             }
         }
