@@ -27,11 +27,6 @@ pub struct Mutant {
 /// every file they change must be a relative path inside the source.
 pub fn load(path: &Path) -> Result<Vec<Mutant>, MutantsError> {
     let all = read(path)?;
-    for m in &all {
-        if let Err(e) = diffy::Patch::from_str(&m.diff) {
-            return Err(MutantsError::Listing { path: path.to_path_buf(), why: format!("mutant `{}` is not a unified diff: {e}", m.name) });
-        }
-    }
     if let Some(m) = all.iter().find(|m| !m.file.components().all(|c| matches!(c, std::path::Component::Normal(_)))) {
         return Err(MutantsError::Listing {
             path: path.to_path_buf(),
@@ -58,8 +53,8 @@ fn read(path: &Path) -> Result<Vec<Mutant>, MutantsError> {
             .map(|f| {
                 let diff = std::fs::read_to_string(f).map_err(|e| bad(format!("{}: {e}", f.display())))?;
                 let file = target_of(&diff).ok_or_else(|| bad(format!("{}: no `--- FILE` line", f.display())))?;
-                let diff = normalise(diff, &file);
                 let name = f.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+                let diff = normalise(diff, &file).map_err(|e| bad(format!("mutant `{name}` is not a unified diff: {e}")))?;
                 Ok(Mutant { name, file, diff })
             })
             .collect();
@@ -74,8 +69,8 @@ fn read(path: &Path) -> Result<Vec<Mutant>, MutantsError> {
             let diff = m["diff"].as_str().ok_or_else(|| bad(format!("mutant {i} has no `diff` (list with `--diff`)")))?.to_string();
             let file =
                 m["file"].as_str().map(PathBuf::from).or_else(|| target_of(&diff)).ok_or_else(|| bad(format!("mutant {i}: no file")))?;
-            let diff = normalise(diff, &file);
             let name = m["name"].as_str().map_or_else(|| format!("{} #{i}", file.display()), str::to_string);
+            let diff = normalise(diff, &file).map_err(|e| bad(format!("mutant `{name}` is not a unified diff: {e}")))?;
             Ok(Mutant { name, file, diff })
         })
         .collect()
@@ -83,10 +78,11 @@ fn read(path: &Path) -> Result<Vec<Mutant>, MutantsError> {
 
 /// The diff as diffy parses it: its `---` / `+++` header lines name `file`
 /// and end in LF (cargo-mutants writes a description on the `+++` line,
-/// quotes included, and diffy refuses that, or a CR, in a file name), and, only when it does not parse as
-/// it is, without the empty lines some generators print after the last hunk
-/// (mutmut's `show`), which a strict parser takes for a context line too many.
-fn normalise(diff: String, file: &Path) -> String {
+/// quotes included, and diffy refuses that, or a CR, in a file name); only
+/// when it does not parse so, also without the empty lines some generators
+/// print after the last hunk (mutmut's `show`), which a strict parser takes
+/// for a context line too many. An error when it parses neither way.
+fn normalise(diff: String, file: &Path) -> Result<String, diffy::ParsePatchError> {
     let mut header = (false, false);
     let mut out = String::with_capacity(diff.len());
     for line in diff.split_inclusive('\n') {
@@ -104,13 +100,15 @@ fn normalise(diff: String, file: &Path) -> String {
         }
     }
     if diffy::Patch::from_str(&out).is_ok() {
-        return out;
+        return Ok(out);
     }
     let mut lines: Vec<&str> = out.split_inclusive('\n').collect();
     while lines.last().is_some_and(|l| l.trim_end_matches(['\n', '\r']).is_empty()) {
         lines.pop();
     }
-    lines.concat()
+    let tidied = lines.concat();
+    diffy::Patch::from_str(&tidied)?;
+    Ok(tidied)
 }
 
 /// The file a diff changes: its `--- ` line, without a `a/` prefix.

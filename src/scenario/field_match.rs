@@ -153,8 +153,8 @@ pub fn lookup<'a>(m: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
     })
 }
 
-/// Every field name of `m` as `lookup` finds it: its keys, and the dotted
-/// paths of nested objects' keys (to `depth` levels), each once.
+/// The field names of `m` to suggest for a misspelt one: its keys and the
+/// dotted paths of nested objects' keys (to `depth` levels).
 pub fn field_names(m: &Map<String, Value>, depth: usize) -> Vec<String> {
     fn walk(m: &Map<String, Value>, prefix: &str, depth: usize, out: &mut Vec<String>) {
         for (k, v) in m {
